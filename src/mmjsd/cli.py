@@ -1,0 +1,29 @@
+"""Shared command-line plumbing for the ``python -m mmjsd.<step>`` entry points."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Any, Callable, Sequence
+
+from mmjsd.errors import UserError
+
+
+def json_arg(text: str) -> Any:
+    """argparse type for the canonical JSON params strings Snakemake passes to steps."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({err}): {text[:200]!r}") from err
+
+
+def main_guard(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None = None) -> None:
+    """Run a step's ``main``; a :class:`UserError` becomes ``error: ...`` and exit status 2."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    try:
+        main(argv)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)

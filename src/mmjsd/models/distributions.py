@@ -1,0 +1,119 @@
+"""Distribution math for diagonal Gaussians, as small pure functions.
+
+Conventions (REFERENCE.md §3): a Gaussian is a pair ``(mu, logvar)`` of tensors with the
+latent dimension last; KL terms are summed over latent dimensions and returned per row
+(the objectives average over the batch, which is the reference's sum-then-divide-by-B).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Sequence
+
+import torch
+
+Gaussian = tuple[torch.Tensor, torch.Tensor]
+
+#: Added to every expert's variance before a product of experts (reference ``mm_div.poe``).
+POE_EPS = 1e-8
+
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """One sample z = mu + exp(logvar / 2) * eps, eps ~ N(0, I) (Kingma & Welling 2014, eq. 10)."""
+    eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+    return mu + torch.exp(0.5 * logvar) * eps
+
+
+def log_normal_diag(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log N(z; mu, diag(exp(logvar))), summed over the last dimension (broadcasts)."""
+    return -0.5 * (_LOG_2PI + logvar + (z - mu) ** 2 * torch.exp(-logvar)).sum(-1)
+
+
+def log_standard_normal(z: torch.Tensor) -> torch.Tensor:
+    """log N(z; 0, I), summed over the last dimension."""
+    return -0.5 * (_LOG_2PI + z**2).sum(-1)
+
+
+def kl_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, sigma^2) || N(0, I)) = 1/2 sum(sigma^2 + mu^2 - 1 - log sigma^2), per row."""
+    return 0.5 * (torch.exp(logvar) + mu**2 - 1.0 - logvar).sum(-1)
+
+
+def kl_gaussians(mu0: torch.Tensor, logvar0: torch.Tensor, mu1: torch.Tensor, logvar1: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu0, s0^2) || N(mu1, s1^2)) = 1/2 sum(log s1^2/s0^2 + (s0^2 + (mu0-mu1)^2)/s1^2 - 1), per row."""
+    return 0.5 * (logvar1 - logvar0 + (torch.exp(logvar0) + (mu0 - mu1) ** 2) * torch.exp(-logvar1) - 1.0).sum(-1)
+
+
+def product_of_experts(mus: torch.Tensor, logvars: torch.Tensor, eps: float = POE_EPS) -> Gaussian:
+    """Product of Gaussian experts stacked on dim 0 (Wu & Goodman 2018, eq. 4).
+
+    Each expert's variance gets ``eps`` (reference ``mm_div.poe``); precisions add and
+    the mean is precision-weighted. Returns ``(mu, logvar)`` of the product.
+    """
+    precision = 1.0 / (torch.exp(logvars) + eps)
+    total = precision.sum(0)
+    mu = (mus * precision).sum(0) / total
+    return mu, -torch.log(total)
+
+
+def weighted_product_of_experts(mus: torch.Tensor, logvars: torch.Tensor, weights: torch.Tensor) -> Gaussian:
+    """alpha-weighted PoE, the mmJSD dynamic prior (Sutter et al. 2020, eq. 8; reference ``alpha_poe``).
+
+    precision = sum_k alpha_k / sigma_k^2, mean = (sum_k alpha_k mu_k / sigma_k^2) / precision.
+    ``weights`` has one entry per expert (dim 0) and should sum to 1.
+    """
+    shape = (-1,) + (1,) * (mus.dim() - 1)
+    precision = weights.reshape(shape).to(mus) * torch.exp(-logvars)
+    total = precision.sum(0)
+    mu = (mus * precision).sum(0) / total
+    return mu, -torch.log(total)
+
+
+def stratified_counts(batch_size: int, weights: Sequence[float]) -> list[int]:
+    """Rows per component of the reference's stratified mixture selection.
+
+    Component k gets floor(B * w_k) rows and the last component the remainder
+    (reference ``mixture_component_selection``): B = 256, three equal weights → 85/85/86.
+    """
+    counts = [int(math.floor(batch_size * w)) for w in weights[:-1]]
+    counts.append(batch_size - sum(counts))
+    return counts
+
+
+def stratified_select(mus: torch.Tensor, logvars: torch.Tensor, weights: Sequence[float]) -> Gaussian:
+    """Pick each row's Gaussian from one component, in contiguous blocks of :func:`stratified_counts`.
+
+    ``mus``/``logvars`` are [K, B, D] (K components). Row b takes component k where b falls
+    in k's block. Components with weight 0 get no rows.
+    """
+    counts = stratified_counts(mus.shape[1], weights)
+    index = torch.repeat_interleave(torch.arange(len(counts), device=mus.device), torch.tensor(counts, device=mus.device))
+    rows = torch.arange(mus.shape[1], device=mus.device)
+    return mus[index, rows], logvars[index, rows]
+
+
+def log_mixture_density(z: torch.Tensor, mus: torch.Tensor, logvars: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """log sum_k w_k N(z; mu_k, sigma_k^2) for components stacked on dim 0 of ``mus``/``logvars``.
+
+    ``z`` broadcasts against one component (e.g. z [S, B, D] with components [K, B, D]);
+    weights are the mixture weights (zero weights drop their component).
+    """
+    log_w = torch.log(weights.to(z))
+    comps = torch.stack([log_normal_diag(z, mus[k], logvars[k]) + log_w[k] for k in range(mus.shape[0])])
+    return torch.logsumexp(comps, dim=0)
+
+
+def nonempty_subsets(modalities: Sequence[str]) -> list[tuple[str, ...]]:
+    """All 2^M - 1 non-empty subsets, by size then in modality order (MoPoE ``set_subsets``).
+
+    MST gives mnist, svhn, text, mnist+svhn, mnist+text, svhn+text, mnist+svhn+text.
+    """
+    return [combo for size in range(1, len(modalities) + 1) for combo in itertools.combinations(modalities, size)]
+
+
+def subset_key(subset: Sequence[str]) -> str:
+    """Canonical name of a subset in metric files and tables: modalities joined with '+'."""
+    return "+".join(subset)
