@@ -1,0 +1,80 @@
+"""Subset posteriors as objects with one protocol: ``sample``, ``log_prob``, ``mean``.
+
+Every method's posterior for a subset of modalities (REFERENCE.md §3.7) is either a
+single diagonal Gaussian (MVAE, MoPoE: products of experts) or a finite mixture of
+diagonal Gaussians (MMVAE, mmJSD: mixtures of unimodal experts). Evaluation code
+(coherence, importance sampling, the probe) only uses this protocol.
+
+Shapes: a posterior describes a batch of B rows with latent dimension D; ``sample(S)``
+returns ``[S, B, D]`` and ``log_prob`` takes ``[S, B, D]`` and returns ``[S, B]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from mmjsd.models.distributions import log_mixture_density, log_normal_diag, stratified_counts
+
+
+@dataclass
+class GaussianPosterior:
+    """N(mu, diag(exp(logvar))) per row; ``mu``/``logvar`` are [B, D]."""
+
+    mu: torch.Tensor
+    logvar: torch.Tensor
+
+    @property
+    def mean(self) -> torch.Tensor:
+        return self.mu
+
+    def sample(self, num_samples: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:
+        shape = (num_samples,) + tuple(self.mu.shape)
+        eps = torch.randn(shape, generator=generator, device=self.mu.device, dtype=self.mu.dtype)
+        return self.mu + torch.exp(0.5 * self.logvar) * eps
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        return log_normal_diag(z, self.mu, self.logvar)
+
+
+@dataclass
+class MixturePosterior:
+    """sum_c w_c N(mu_c, diag(exp(logvar_c))) per row; ``mus``/``logvars`` are [C, B, D], ``weights`` [C].
+
+    Sampling is the reference's stratified selection (REFERENCE.md §3.1) over the
+    flattened ``S * B`` draws: sample index s of row b comes from the component whose
+    contiguous block holds ``s * B + b``. With S = 1 this splits the batch into blocks
+    (85/85/86 for three components at B = 256); with S = 12 and three equal components
+    every row gets 4 draws from each component. ``log_prob`` is the full mixture density,
+    so importance weights p/q are the balance-heuristic (deterministic-mixture) weights.
+    """
+
+    mus: torch.Tensor
+    logvars: torch.Tensor
+    weights: torch.Tensor
+
+    @property
+    def mean(self) -> torch.Tensor:
+        w = self.weights.to(self.mus).reshape(-1, 1, 1)
+        return (w * self.mus).sum(0)
+
+    def component_index(self, num_samples: int) -> torch.Tensor:
+        """Component of each draw, shape [S, B], by stratified blocks over the flattened draws."""
+        batch = self.mus.shape[1]
+        counts = stratified_counts(num_samples * batch, self.weights.tolist())
+        index = torch.repeat_interleave(torch.arange(len(counts)), torch.tensor(counts))
+        return index.reshape(num_samples, batch).to(self.mus.device)
+
+    def sample(self, num_samples: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:
+        comp = self.component_index(num_samples)
+        rows = torch.arange(self.mus.shape[1], device=self.mus.device).expand_as(comp)
+        mu, logvar = self.mus[comp, rows], self.logvars[comp, rows]
+        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        return mu + torch.exp(0.5 * logvar) * eps
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        return log_mixture_density(z, self.mus, self.logvars, self.weights)
+
+
+Posterior = GaussianPosterior | MixturePosterior
