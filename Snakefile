@@ -1,0 +1,23 @@
+# mmJSD reproduction: raw data -> HDF5 datasets -> classifiers + VAE runs -> metrics -> tables, figures, report.
+#
+#   snakemake --cores all                                        # the paper config (config.yaml)
+#   snakemake --cores all --configfile workflow/presets/demo.yaml   # synthetic demo, CPU, minutes
+#
+# The results tree is described in results/README.md. `rule all` must live in this file:
+# Snakemake ignores a default target defined in an included file.
+from snakemake.utils import min_version
+
+min_version("9.27")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+
+
+rule all:
+    input:
+        final_outputs(),
+    default_target: True

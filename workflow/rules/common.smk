@@ -1,0 +1,54 @@
+# Shared by every rule file: config validation, typed config, params helpers, targets.
+# Nothing here imports torch: this runs at every parse, dry runs included.
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from snakemake.utils import validate
+
+SRC = Path(workflow.basedir) / "src"
+# Jobs run `python -m mmjsd.<step>` from this checkout's src/, installed or not
+# (cluster jobs and `--sdm conda` environments inherit the variable).
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))
+sys.path.insert(0, str(SRC))
+
+from mmjsd.config import RAW_SOURCES, config_from_dict
+from mmjsd.io import canonical_json
+from mmjsd.provenance import code_version
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+CFG = config_from_dict(config)
+
+CONDA_ENV = "../../envs/mmjsd.yaml"
+RAW_DATASETS = sorted({raw for dataset in CFG.datasets for raw in RAW_SOURCES[dataset]})
+
+
+wildcard_constraints:
+    dataset="|".join(CFG.datasets),
+    raw="|".join(RAW_DATASETS),
+
+
+def shell_json(obj):
+    """A config block as one canonical, shell-quoted JSON string (key order never reruns a job)."""
+    return shlex.quote(canonical_json(obj))
+
+
+def step_code(module):
+    """Rerun trigger for code changes: hash of the step's import closure (see mmjsd.provenance)."""
+    return code_version(module)
+
+
+def raw_manifests(wildcards):
+    return [f"results/raw/manifests/{raw}.json" for raw in RAW_SOURCES[wildcards.dataset]]
+
+
+def synthetic_option(wildcards):
+    """``--synthetic <block>`` only when synthetic data is used, so that block cannot rerun real-data jobs."""
+    return f"--synthetic {shell_json(config['data']['synthetic'])}" if CFG.data.source == "synthetic" else ""
+
+
+def final_outputs():
+    """Every file `rule all` asks for."""
+    return expand("results/datasets/{dataset}.h5", dataset=CFG.datasets)
