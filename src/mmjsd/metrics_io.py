@@ -1,0 +1,223 @@
+"""Readers for the result files the report steps consume (see ``docs/file-formats.md``).
+
+Per-run metric files, run ``config.json`` files, classifier ``metrics.json`` files and
+``train_log.csv`` files are read here and nowhere else, so a malformed file always fails
+the same way: a :class:`~mmjsd.errors.UserError` that names the file and what is wrong.
+Only the standard library is imported, so the table and summary steps stay cheap.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from mmjsd.config import MODALITIES, parse_variant
+from mmjsd.errors import UserError
+
+#: Glob patterns (relative to a directory given on the command line) of each file kind.
+METRIC_FILE_PATTERN = "metrics/*.json"
+RUN_CONFIG_PATTERN = "config.json"
+CLASSIFIER_METRICS_PATTERN = "metrics.json"
+TRAIN_LOG_PATTERN = "train_log.csv"
+
+#: Test-score keys of classifier metrics files and their names: accuracy (MST) or mean AP (CelebA).
+CLASSIFIER_SCORES = {"test_accuracy": "test accuracy", "test_mean_ap": "test mean AP"}
+
+_SEED_DIR = re.compile(r"^seed(\d+)$")
+
+
+@dataclass(frozen=True)
+class MetricRecord:
+    """One metric file of one run: the headline ``values`` and how they were measured."""
+
+    path: Path
+    metric: str
+    dataset: str
+    variant: str
+    seed: int
+    values: dict[str, float | None]
+    protocol: dict[str, Any]
+    extractor_name: str | None
+
+    @property
+    def run(self) -> tuple[str, str, int]:
+        """The run the file belongs to: ``(dataset, variant, seed)``."""
+        return self.dataset, self.variant, self.seed
+
+
+@dataclass(frozen=True)
+class TrainLog:
+    """The per-epoch training log of one run, as columns of floats."""
+
+    path: Path
+    dataset: str
+    variant: str
+    seed: int
+    columns: dict[str, list[float]]
+
+
+def expand_paths(paths: Iterable[str | Path], pattern: str) -> list[Path]:
+    """Files named on the command line, with each directory replaced by its matches of ``pattern``.
+
+    Directories are searched recursively (``dir/**/pattern``). The result is sorted and
+    free of duplicates, so the order of the command line never changes an output.
+    """
+    found: set[Path] = set()
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found.update(p for p in path.rglob(pattern) if p.is_file())
+        elif path.is_file():
+            found.add(path)
+        else:
+            raise UserError(f"{path} does not exist (expected a file or a directory to search for {pattern})")
+    return sorted(found)
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """Parse a JSON file whose top level must be an object."""
+    try:
+        document = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError) as err:
+        raise UserError(f"cannot read {path}: {err}") from err
+    except json.JSONDecodeError as err:
+        raise UserError(f"{path} is not valid JSON ({err}); rerun the step that wrote it") from err
+    if not isinstance(document, dict):
+        raise UserError(f"{path} must hold a JSON object at the top level, got {type(document).__name__}")
+    return document
+
+
+def require_keys(document: dict[str, Any], keys: Iterable[str], path: Path) -> None:
+    """Raise naming ``path`` when one of ``keys`` is absent from ``document``."""
+    missing = [key for key in keys if key not in document]
+    if missing:
+        raise UserError(f"{path} lacks the key(s) {', '.join(missing)} (see docs/file-formats.md)")
+
+
+def _number_or_none(value: Any, where: str, path: Path) -> float | None:
+    """A finite number, or None for JSON null; anything else is a malformed file."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise UserError(f"{path}: {where} must be a finite number or null, got {value!r}")
+    return float(value)
+
+
+def _check_run_identity(dataset: Any, variant: Any, seed: Any, path: Path) -> None:
+    """Dataset, variant and seed must be ones the pipeline knows."""
+    if dataset not in MODALITIES:
+        raise UserError(f"{path}: unknown dataset {dataset!r} (known: {', '.join(MODALITIES)})")
+    if not isinstance(variant, str):
+        raise UserError(f"{path}: 'variant' must be a string, got {variant!r}")
+    try:
+        parse_variant(variant)
+    except UserError as err:
+        raise UserError(f"{path}: {err}") from err
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise UserError(f"{path}: 'seed' must be an integer, got {seed!r}")
+
+
+def load_metric_file(path: str | Path) -> MetricRecord:
+    """Read and check one ``metrics/<metric>.json`` file."""
+    path = Path(path)
+    document = read_json_object(path)
+    require_keys(document, ("metric", "dataset", "variant", "seed", "values"), path)
+    _check_run_identity(document["dataset"], document["variant"], document["seed"], path)
+    if not isinstance(document["metric"], str):
+        raise UserError(f"{path}: 'metric' must be a string, got {document['metric']!r}")
+    values = document["values"]
+    if not isinstance(values, dict):
+        raise UserError(f"{path}: 'values' must be an object of key -> number")
+    protocol = document.get("protocol", {})
+    if not isinstance(protocol, dict):
+        raise UserError(f"{path}: 'protocol' must be an object")
+    extractor = document.get("extractor")
+    if extractor is not None and not (isinstance(extractor, dict) and isinstance(extractor.get("name"), str)):
+        raise UserError(f"{path}: 'extractor' must be an object with a string 'name'")
+    return MetricRecord(
+        path=path,
+        metric=document["metric"],
+        dataset=document["dataset"],
+        variant=document["variant"],
+        seed=document["seed"],
+        values={str(k): _number_or_none(v, f"values[{k!r}]", path) for k, v in values.items()},
+        protocol=protocol,
+        extractor_name=extractor["name"] if extractor else None,
+    )
+
+
+def load_metric_files(paths: Iterable[str | Path]) -> list[MetricRecord]:
+    """Read metric files (or directories of runs); two files for the same run and metric are an error."""
+    records = [load_metric_file(p) for p in expand_paths(paths, METRIC_FILE_PATTERN)]
+    seen: dict[tuple[str, str, str, int], Path] = {}
+    for record in records:
+        key = (record.metric, *record.run)
+        if key in seen:
+            raise UserError(
+                f"{record.path} and {seen[key]} both hold '{record.metric}' for "
+                f"{record.dataset}/{record.variant}/seed {record.seed}; pass only one"
+            )
+        seen[key] = record.path
+    return records
+
+
+def load_run_config(path: str | Path) -> dict[str, Any]:
+    """Read a run's as-run ``config.json``; it must name its dataset, variant and seed."""
+    path = Path(path)
+    document = read_json_object(path)
+    require_keys(document, ("dataset", "variant", "seed"), path)
+    _check_run_identity(document["dataset"], document["variant"], document["seed"], path)
+    return document
+
+
+def load_classifier_metrics(path: str | Path) -> dict[str, Any]:
+    """Read a classifier ``metrics.json``: dataset, modality and a test score are required."""
+    path = Path(path)
+    document = read_json_object(path)
+    require_keys(document, ("dataset", "modality"), path)
+    if document["dataset"] not in MODALITIES:
+        raise UserError(f"{path}: unknown dataset {document['dataset']!r} (known: {', '.join(MODALITIES)})")
+    scores = [key for key in CLASSIFIER_SCORES if key in document]
+    if not scores:
+        raise UserError(f"{path} has none of the score keys {', '.join(CLASSIFIER_SCORES)}")
+    if _number_or_none(document[scores[0]], scores[0], path) is None:
+        raise UserError(f"{path}: '{scores[0]}' is null")
+    return document
+
+
+def run_identity_from_path(path: Path) -> tuple[str, str, int]:
+    """``(dataset, variant, seed)`` of a file inside ``runs/<dataset>/<variant>/seed<k>/``."""
+    seed_dir, variant_dir, dataset_dir = path.parent, path.parent.parent, path.parent.parent.parent
+    match = _SEED_DIR.match(seed_dir.name)
+    if match is None:
+        raise UserError(f"{path} is not inside a run directory <dataset>/<variant>/seed<k>/")
+    seed = int(match.group(1))
+    _check_run_identity(dataset_dir.name, variant_dir.name, seed, path)
+    return dataset_dir.name, variant_dir.name, seed
+
+
+def load_train_log(path: str | Path) -> TrainLog:
+    """Read a ``train_log.csv``; it needs ``epoch`` and ``loss`` columns and at least one row."""
+    path = Path(path)
+    dataset, variant, seed = run_identity_from_path(path)
+    try:
+        with open(path, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise UserError(f"cannot read {path}: {err}") from err
+    if not rows:
+        raise UserError(f"{path} has no epochs logged")
+    header = list(rows[0])
+    for needed in ("epoch", "loss"):
+        if needed not in header:
+            raise UserError(f"{path} lacks the column '{needed}' (columns: {', '.join(header)})")
+    try:
+        columns = {name: [float(row[name]) for row in rows] for name in header}
+    except (TypeError, ValueError) as err:
+        raise UserError(f"{path} has a non-numeric or missing entry: {err}") from err
+    return TrainLog(path=path, dataset=dataset, variant=variant, seed=seed, columns=columns)

@@ -1,0 +1,214 @@
+"""Figures: each paper table as ours-vs-paper points per column, and training curves per run group.
+
+Both kinds are written as PNG and PDF through matplotlib's object-oriented API on the Agg
+canvas (no pyplot, no display). Command lines::
+
+    python -m mmjsd.plots tables --out-dir results/figures --metrics results/runs
+    python -m mmjsd.plots curves --out-dir results/figures --logs results/runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+from typing import Sequence
+
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from mmjsd.cli import main_guard
+from mmjsd.errors import UserError
+from mmjsd.io import atomic_path
+from mmjsd.metrics_io import TRAIN_LOG_PATTERN, TrainLog, expand_paths, load_metric_files, load_train_log
+from mmjsd.paper import PaperTable, load_paper_table
+from mmjsd.tables import (
+    DATASET_TITLES,
+    Column,
+    TableResult,
+    add_selection_arguments,
+    build_tables,
+    comparability,
+    direction_text,
+    variant_label,
+    variant_sort_key,
+)
+
+FIGURE_FORMATS = ("png", "pdf")
+MAX_PANELS_PER_ROW = 5
+#: Columns of ``train_log.csv`` that are bookkeeping, not curves.
+NON_CURVE_COLUMNS = ("epoch", "steps", "wall_time_s")
+OURS_COLOR, PAPER_COLOR, SEED_COLOR = "tab:blue", "tab:red", "0.55"
+#: Horizontal offsets of the seed dots, our mean and the paper marker around each model's tick.
+SEED_OFFSET, OURS_OFFSET, PAPER_OFFSET = -0.22, -0.05, 0.18
+
+
+def display_label(label: str) -> str:
+    """A column label for a plot title: ``S->M`` → ``S→M``."""
+    return label.replace("->", "→")
+
+
+def new_figure(n_panels: int, panel_size: tuple[float, float]) -> tuple[Figure, list[Axes]]:
+    """A constrained-layout figure on the Agg canvas with ``n_panels`` axes in balanced rows; extras hidden."""
+    n_rows = max(1, math.ceil(n_panels / MAX_PANELS_PER_ROW))
+    n_cols = max(1, math.ceil(n_panels / n_rows))
+    figure = Figure(figsize=(panel_size[0] * n_cols, panel_size[1] * n_rows + 1.0), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = list(figure.subplots(n_rows, n_cols, squeeze=False).flat)
+    for unused in axes[n_panels:]:
+        unused.set_visible(False)
+    return figure, axes[:n_panels]
+
+
+def save_figure(figure: Figure, stem: Path) -> list[Path]:
+    """Write ``stem.png`` and ``stem.pdf`` atomically, without time stamps in the files."""
+    metadata = {"png": {"Software": None}, "pdf": {"CreationDate": None, "Producer": None}}
+    paths = []
+    for fmt in FIGURE_FORMATS:
+        path = stem.with_name(f"{stem.name}.{fmt}")
+        with atomic_path(path, suffix=f".{fmt}") as tmp:
+            figure.savefig(tmp, format=fmt, dpi=150, metadata=metadata[fmt])
+        paths.append(path)
+    return paths
+
+
+# ------------------------------------------------------------------------ table plots
+def plot_column(axes: Axes, result: TableResult, column: Column, paper: PaperTable | None) -> None:
+    """One panel: per model, single-seed dots, our mean ± std, and the paper's value if given."""
+    for x, variant in enumerate(result.variants):
+        cell = result.cell(variant, column)
+        axes.scatter([x + SEED_OFFSET] * cell.n, cell.values, s=10, color=SEED_COLOR, zorder=2)
+        if cell.n:
+            std = cell.std if cell.n > 1 else 0.0
+            axes.errorbar(x + OURS_OFFSET, cell.mean, yerr=std, fmt="o", color=OURS_COLOR, capsize=3, zorder=3)
+        paper_value = paper.get((variant_label(variant), column.label)) if paper is not None else None
+        if paper_value is not None:
+            axes.plot(x + PAPER_OFFSET, paper_value, "D", color=PAPER_COLOR, markersize=6, zorder=3)
+    axes.set_title(display_label(column.label), fontsize=10)
+    axes.set_xticks(range(len(result.variants)), [variant_label(v) for v in result.variants])
+    axes.tick_params(axis="x", labelrotation=40, labelsize=8)
+    for tick in axes.get_xticklabels():
+        tick.set_horizontalalignment("right")
+    axes.set_xlim(-0.6, len(result.variants) - 0.4)
+    axes.grid(axis="y", alpha=0.3)
+
+
+def table_figure(result: TableResult, paper: PaperTable) -> Figure:
+    """Ours (mean ± std over seeds, single seeds as dots) vs the paper, one panel per column."""
+    spec = result.spec
+    reason = comparability(result)
+    figure, panels = new_figure(len(spec.columns), panel_size=(3.3, 3.0))
+    for axes, column in zip(panels, spec.columns):
+        plot_column(axes, result, column, None if reason else paper)
+        if axes.get_subplotspec().is_first_col():
+            axes.set_ylabel(spec.value_label, fontsize=9)
+    title = f"Table {spec.number}: {spec.title}\n{DATASET_TITLES[spec.dataset]}, {direction_text(spec)}"
+    if reason:
+        title += " (paper values not shown: different PRD feature extractor, not comparable)"
+    elif spec.comparison_caveat:
+        title += " (paper values from a different estimator: see the caveat in the comparison table)"
+    figure.suptitle(title, fontsize=11)
+    handles = [
+        Line2D([], [], marker="o", linestyle="", color=SEED_COLOR, markersize=4, label="ours, single seed"),
+        Line2D([], [], marker="o", linestyle="-", color=OURS_COLOR, label="ours, mean ± std over seeds"),
+    ]
+    if not reason:
+        handles.append(Line2D([], [], marker="D", linestyle="", color=PAPER_COLOR, label="paper"))
+    figure.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=9)
+    return figure
+
+
+def write_table_figures(results: Sequence[TableResult], out_dir: Path) -> list[Path]:
+    """``<table>_vs_paper.{png,pdf}`` for every table."""
+    paths = []
+    for result in results:
+        figure = table_figure(result, load_paper_table(result.spec.paper_csv))
+        paths += save_figure(figure, out_dir / f"{result.spec.name}_vs_paper")
+    return paths
+
+
+# --------------------------------------------------------------------- training curves
+def curve_names(logs: Sequence[TrainLog]) -> list[str]:
+    """``loss`` first, then every other logged term in first-seen order."""
+    names = dict.fromkeys(name for log in logs for name in log.columns if name not in NON_CURVE_COLUMNS)
+    return ["loss"] + [name for name in names if name != "loss"]
+
+
+def curves_figure(logs: Sequence[TrainLog]) -> Figure:
+    """One panel per logged quantity against epoch, one line per seed (logs of one dataset and variant)."""
+    names = curve_names(logs)
+    figure, panels = new_figure(len(names), panel_size=(3.4, 2.6))
+    for axes, name in zip(panels, names):
+        for log in logs:
+            if name in log.columns:
+                axes.plot(log.columns["epoch"], log.columns[name], marker=".", label=f"seed {log.seed}")
+        axes.set_title(name, fontsize=10)
+        axes.set_xlabel("epoch", fontsize=9)
+        axes.grid(alpha=0.3)
+    first = logs[0]
+    figure.suptitle(f"Training curves: {DATASET_TITLES[first.dataset]}, {variant_label(first.variant)}", fontsize=11)
+    handles, labels = panels[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 6), fontsize=9)
+    return figure
+
+
+def group_logs(logs: Sequence[TrainLog]) -> dict[tuple[str, str], list[TrainLog]]:
+    """Logs by (dataset, variant) in table order, each group sorted by seed."""
+    groups: dict[tuple[str, str], list[TrainLog]] = {}
+    for log in sorted(logs, key=lambda g: (g.dataset, variant_sort_key(g.variant), g.seed)):
+        groups.setdefault((log.dataset, log.variant), []).append(log)
+    return groups
+
+
+def write_curve_figures(logs: Sequence[TrainLog], out_dir: Path) -> list[Path]:
+    """``training_curves_<dataset>_<variant>.{png,pdf}`` for every (dataset, variant)."""
+    paths = []
+    for (dataset, variant), group in group_logs(logs).items():
+        paths += save_figure(curves_figure(group), out_dir / f"training_curves_{dataset}_{variant}")
+    return paths
+
+
+# ------------------------------------------------------------------------------- CLI
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Command-line arguments of ``python -m mmjsd.plots``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m mmjsd.plots",
+        description="Figures as PNG and PDF. 'tables': one figure per paper table, ours (mean ± std over seeds, "
+        "single seeds as dots) beside the paper's value per column, written as <table>_vs_paper.{png,pdf}. "
+        "'curves': training curves (loss and each logged term against epoch, one line per seed) per "
+        "(dataset, variant), written as training_curves_<dataset>_<variant>.{png,pdf}.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    table_parser = commands.add_parser("tables", help="ours vs paper, one figure per table")
+    add_selection_arguments(table_parser)
+    curve_parser = commands.add_parser("curves", help="training curves from train_log.csv files")
+    curve_parser.add_argument(
+        "--logs",
+        nargs="+",
+        required=True,
+        help="train_log.csv files inside runs/<dataset>/<variant>/seed<k>/, or directories searched for them",
+    )
+    for sub in (table_parser, curve_parser):
+        sub.add_argument("--out-dir", required=True, type=Path, help="directory for the figure files")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Write the requested figures."""
+    args = parse_args(argv)
+    if args.command == "tables":
+        records = load_metric_files(args.metrics)
+        if not records:
+            raise UserError(f"no metric files found in {', '.join(args.metrics)}")
+        write_table_figures(build_tables(records, args.datasets, args.seeds), args.out_dir)
+    else:
+        logs = [load_train_log(path) for path in expand_paths(args.logs, TRAIN_LOG_PATTERN)]
+        if not logs:
+            raise UserError(f"no {TRAIN_LOG_PATTERN} files found in {', '.join(args.logs)}")
+        write_curve_figures(logs, args.out_dir)
+
+
+if __name__ == "__main__":
+    main_guard(main)

@@ -1,0 +1,485 @@
+"""Tables from hand-made metric files: aggregation, bold, footnotes, LaTeX safety, paper comparison.
+
+The helpers at the top build a small results tree (metric files, run configs, classifier
+metrics, training logs); ``test_summary.py`` and ``test_plots.py`` reuse them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mmjsd import tables
+from mmjsd.errors import UserError
+from mmjsd.metrics_io import load_metric_file, load_metric_files
+from mmjsd.paper import load_paper_table, paper_csv_text
+
+MST = "mnist_svhn_text"
+CLF_EXTRACTOR = "clf_penult_128"
+
+#: Variant -> offset added to every value, so the best row is known: mmjsd-ms > mmjsd > mopoe > mvae.
+VARIANT_OFFSETS = {"mvae": 0.0, "mmjsd": 0.10, "mopoe": 0.05, "mmjsd-ms": 0.20}
+
+#: The one cell whose per-seed values the aggregation tests check by hand.
+PROBE_MMJSD_MNIST = {0: 0.91, 1: 0.95, 2: 0.96}
+
+
+def write_json(path: Path, document: dict) -> Path:
+    """Write ``document`` as JSON, creating parents."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document))
+    return path
+
+
+def write_metric_file(
+    root: Path, dataset: str, variant: str, seed: int, metric: str, values: dict, protocol: dict, extractor=None
+) -> Path:
+    """One ``runs/<dataset>/<variant>/seed<k>/metrics/<metric>.json`` as the evaluation writes it."""
+    document = {
+        "metric": metric,
+        "metric_name": f"prd_ap_mmjsd[{extractor}]" if extractor else metric,
+        "dataset": dataset,
+        "variant": variant,
+        "seed": seed,
+        "values": values,
+        "protocol": protocol,
+        "extra": {},
+        "versions": {"mmjsd": "0.1.0"},
+        "seeds": {"evaluation": 0},
+    }
+    if extractor:
+        document["extractor"] = {"name": extractor, "sha256": "0" * 64, "seed": 200}
+    return write_json(root / "runs" / dataset / variant / f"seed{seed}" / "metrics" / f"{metric}.json", document)
+
+
+def spec_values(spec: tables.TableSpec, metric: str, offset: float, seed: int) -> dict[str, float]:
+    """Deterministic values for every key of ``metric`` in ``spec``: offset + 0.01 seed + 0.001 column."""
+    scale = 100.0 if metric == "likelihood" else 1.0
+    base = -1900.0 if metric == "likelihood" else 0.5
+    return {
+        column.key: base + scale * (offset + 0.01 * seed + 0.001 * index)
+        for index, column in enumerate(spec.columns)
+        if column.metric == metric
+    }
+
+
+PROTOCOLS = {
+    "latent_probe": {"n_train": 500, "draws": 5, "split": "test"},
+    "coherence": {"classifier_mode": "eval", "n_test": 2000, "split": "test"},
+    "prd": {"n_samples": 1000, "num_clusters": 20, "split": "test"},
+    "likelihood": {"num_importance_samples": 12, "n_test": 500, "split": "test"},
+}
+
+
+def write_demo_results(root: Path, extractor: str = CLF_EXTRACTOR) -> Path:
+    """A results tree with known gaps; returns ``root``.
+
+    MNIST-SVHN-Text: mvae, mmjsd, mopoe, mmjsd-ms with seeds 0-2, except: mopoe has no
+    seed 2 at all, mmjsd-ms has no PRD file for seed 1, and mvae's seed-0 likelihood file
+    lacks ``joint|text``. mmjsd's latent probe on ``mnist`` is :data:`PROBE_MMJSD_MNIST`.
+    CelebA: mvae-ms and mmjsd-ms with seeds 0-1. Plus classifier metrics, run configs and
+    training logs.
+    """
+    for variant, offset in VARIANT_OFFSETS.items():
+        for seed in (0, 1, 2):
+            if variant == "mopoe" and seed == 2:
+                continue
+            write_run_config(root, MST, variant, seed)
+            for spec in tables.TABLES[:4]:
+                metric = spec.metrics[0]
+                if variant == "mmjsd-ms" and seed == 1 and metric == "prd":
+                    continue
+                values = spec_values(spec, metric, offset, seed)
+                if variant == "mmjsd" and metric == "latent_probe":
+                    values["mnist"] = PROBE_MMJSD_MNIST[seed]
+                if variant == "mvae" and seed == 0 and metric == "likelihood":
+                    del values["joint|text"]
+                write_metric_file(
+                    root, MST, variant, seed, metric, values, PROTOCOLS[metric], extractor if metric == "prd" else None
+                )
+    celeba = tables.TABLES_BY_NAME["table5_celeba"]
+    for variant in ("mvae-ms", "mmjsd-ms"):
+        for seed in (0, 1):
+            write_run_config(root, "celeba", variant, seed)
+            offset = 0.1 if variant == "mmjsd-ms" else 0.0
+            for metric in celeba.metrics:
+                values = spec_values(celeba, metric, offset, seed)
+                write_metric_file(root, "celeba", variant, seed, metric, values, PROTOCOLS[metric])
+    write_classifier_metrics(root)
+    return root
+
+
+def write_run_config(root: Path, dataset: str, variant: str, seed: int) -> Path:
+    """A run's as-run ``config.json`` with the hyper-parameters nested as the trainer may write them."""
+    document = {
+        "dataset": dataset,
+        "variant": variant,
+        "seed": seed,
+        "device": "cpu",
+        "train_config": {"epochs": 3, "lr": 0.0005, "batch_size": 64, "beta": 2.5, "shared_dim": 20},
+        "wall_time_s": 12.5,
+    }
+    return write_json(root / "runs" / dataset / variant / f"seed{seed}" / "config.json", document)
+
+
+CLASSIFIER_SCORES = {
+    (MST, "mnist"): ("test_accuracy", 0.987),
+    (MST, "svhn"): ("test_accuracy", 0.912),
+    (MST, "text"): ("test_accuracy", 1.0),
+    ("celeba", "img"): ("test_mean_ap", 0.654),
+    ("celeba", "text"): ("test_mean_ap", 0.701),
+}
+
+
+def write_classifier_metrics(root: Path) -> None:
+    """``classifiers/<dataset>/<modality>/metrics.json`` for every entry of :data:`CLASSIFIER_SCORES`."""
+    for (dataset, modality), (score_key, score) in CLASSIFIER_SCORES.items():
+        document = {
+            "dataset": dataset,
+            "modality": modality,
+            "role": "coherence",
+            "seed": 100,
+            score_key: score,
+            "epochs": 2,
+            "n_train": 1000,
+            "n_test": 500,
+        }
+        write_json(root / "classifiers" / dataset / modality / "metrics.json", document)
+
+
+def write_train_log(root: Path, dataset: str, variant: str, seed: int, epochs: int = 5) -> Path:
+    """A ``train_log.csv`` with a decreasing loss and two terms."""
+    path = root / "runs" / dataset / variant / f"seed{seed}" / "train_log.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["epoch,steps,loss,rec/mnist,kl/content,wall_time_s"]
+    for epoch in range(1, epochs + 1):
+        rec, kl = 100.0 / epoch + seed, 10.0 + epoch
+        lines.append(f"{epoch},{epoch * 10},{rec + kl},{rec},{kl},{epoch * 1.5}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Path:
+    """A results tree from :func:`write_demo_results` with classifier-feature PRD."""
+    return write_demo_results(tmp_path / "results")
+
+
+def result_for(root: Path, name: str, seeds=None) -> tables.TableResult:
+    """Build one table from every metric file under ``root``."""
+    return tables.build_table(tables.TABLES_BY_NAME[name], load_metric_files([root / "runs"]), seeds)
+
+
+def column(name: str, label: str) -> tables.Column:
+    """The column of table ``name`` headed ``label``."""
+    return next(c for c in tables.TABLES_BY_NAME[name].columns if c.label == label)
+
+
+# ---------------------------------------------------------------------------- specs
+def test_specs_cover_the_paper_columns_in_order():
+    for spec in tables.TABLES:
+        header = next(csv.reader(io.StringIO(paper_csv_text(spec.paper_csv))))
+        assert ["model"] + [c.label for c in spec.columns] == header
+        paper_models = {model for model, _ in load_paper_table(spec.paper_csv)}
+        labels = {tables.variant_label(v) for o in tables.OBJECTIVE_LABELS for v in (o, f"{o}-ms")}
+        assert paper_models <= labels
+
+
+def test_variant_labels_and_order():
+    variants = ["mopoe-ms", "mmjsd", "mvae-ms", "mopoe", "mvae", "mmjsd-ms"]
+    ordered = sorted(variants, key=tables.variant_sort_key)
+    assert ordered == ["mvae", "mmjsd", "mopoe", "mvae-ms", "mmjsd-ms", "mopoe-ms"]
+    assert [tables.variant_label(v) for v in ordered] == [
+        "MVAE",
+        "mmJSD",
+        "MoPoE",
+        "MVAE (MS)",
+        "mmJSD (MS)",
+        "MoPoE (MS)",
+    ]
+
+
+# ---------------------------------------------------------------------- aggregation
+def test_mean_and_sample_std_over_seeds(demo):
+    result = result_for(demo, "table1_latent_probe")
+    cell = result.cell("mmjsd", column("table1_latent_probe", "M"))
+    expected = np.array(list(PROBE_MMJSD_MNIST.values()))
+    assert cell.n == 3
+    assert cell.mean == pytest.approx(expected.mean())
+    assert cell.std == pytest.approx(expected.std(ddof=1))
+    assert cell.std != pytest.approx(expected.std(ddof=0))
+    tidy = tables.tidy_frame(result)
+    rows = tidy[(tidy.variant == "mmjsd") & (tidy.column == "M")].set_index("statistic")["value"]
+    assert float(rows["mean"]) == pytest.approx(expected.mean())
+    assert float(rows["std"]) == pytest.approx(expected.std(ddof=1))
+    assert int(rows["n_seeds"]) == 3
+    latex = tables.to_latex(result)
+    assert "ddof=1" in latex
+    assert f"{expected.mean():.2f} $\\pm$ {expected.std(ddof=1):.2f}" in latex
+
+
+def test_rows_in_stable_order_with_partial_seeds(demo):
+    result = result_for(demo, "table1_latent_probe")
+    assert result.variants == ("mvae", "mmjsd", "mopoe", "mmjsd-ms")
+    assert result.row_seeds["mopoe"] == (0, 1)
+    cell = result.cell("mopoe", column("table1_latent_probe", "S"))
+    assert cell.n == 2 and cell.seeds == (0, 1)
+    assert cell.notes == ("MoPoE: no latent_probe metric file for seed 2",)
+    markdown = tables.to_markdown(result)
+    assert "| MoPoE | 2 |" in markdown
+    assert "| mmJSD (MS) | 3 |" in markdown
+
+
+def test_best_cell_is_bold_per_column(demo):
+    result = result_for(demo, "table2_coherence")
+    for spec_column in result.spec.columns:
+        assert tables.best_variants(result, spec_column) == {"mmjsd-ms"}
+    latex_rows = [line for line in tables.to_latex(result).splitlines() if line.startswith("mmJSD (MS) &")]
+    assert latex_rows[0].count(r"\textbf{") == len(result.spec.columns)
+    other_rows = [line for line in tables.to_latex(result).splitlines() if line.startswith("mmJSD &")]
+    assert r"\textbf" not in other_rows[0]
+
+
+def test_bold_follows_the_direction():
+    spec = tables.TableSpec(
+        name="lower",
+        number=9,
+        title="t",
+        dataset=MST,
+        columns=tables.columns("coherence", {"random": "random"}),
+        paper_csv="mmjsd_table2_coherence.csv",
+        precision=2,
+        value_label="coherence",
+        higher_is_better=False,
+    )
+    cells = {
+        ("mvae", "random"): tables.Cell(seeds=(0,), values=(0.3,), notes=()),
+        ("mmjsd", "random"): tables.Cell(seeds=(0,), values=(0.7,), notes=()),
+    }
+    result = tables.TableResult(spec, (0,), ("mvae", "mmjsd"), {"mvae": (0,), "mmjsd": (0,)}, cells, ())
+    assert tables.best_variants(result, spec.columns[0]) == {"mvae"}
+
+
+def test_missing_run_is_an_empty_footnoted_cell(demo):
+    result = result_for(demo, "table3_prd")
+    cell = result.cell("mmjsd-ms", column("table3_prd", "S->M"))
+    assert cell.seeds == (0, 2)
+    assert cell.notes == ("mmJSD (MS): no prd metric file for seed 1",)
+    likelihood = result_for(demo, "table4_likelihood")
+    missing_key = likelihood.cell("mvae", column("table4_likelihood", "X|T"))
+    assert missing_key.seeds == (1, 2)
+    assert "'joint|text' is absent or null in the likelihood file of seed 0" in missing_key.notes[0]
+
+
+def test_variant_without_any_file_of_a_metric_is_empty_not_zero(demo):
+    (demo / "runs" / MST / "mopoe" / "seed0" / "metrics" / "prd.json").unlink()
+    (demo / "runs" / MST / "mopoe" / "seed1" / "metrics" / "prd.json").unlink()
+    result = result_for(demo, "table3_prd")
+    markdown = tables.to_markdown(result)
+    mopoe_row = next(line for line in markdown.splitlines() if line.startswith("| MoPoE |"))
+    cells = [c.strip() for c in mopoe_row.strip("|").split("|")[2:]]
+    assert cells and all(re.fullmatch(r"<sup>[a-z]+</sup>", c) for c in cells)
+    assert "0.000" not in mopoe_row
+    tidy = tables.tidy_frame(result)
+    means = tidy[(tidy.variant == "mopoe") & (tidy.statistic == "mean")]["value"]
+    assert means.isna().all()
+    assert "MoPoE: no prd metric file for seed 0, 1, 2" in markdown
+
+
+def test_explicit_seeds_footnote_a_seed_nobody_ran(demo):
+    result = result_for(demo, "table1_latent_probe", seeds=[0, 1, 2, 3])
+    cell = result.cell("mvae", column("table1_latent_probe", "M"))
+    assert cell.n == 3
+    assert cell.notes == ("MVAE: no latent_probe metric file for seed 3",)
+
+
+# ---------------------------------------------------------------------------- LaTeX
+LATEX_SPECIALS = re.compile(r"[_%#^~]")
+
+
+def strip_escapes(line: str) -> str:
+    """A LaTeX line without escaped specials (``\\&``, ``\\_``, ...)."""
+    return re.sub(r"\\[_%&#${}]", "", line)
+
+
+def check_latex(latex: str, n_columns: int) -> None:
+    """Balanced braces and environments, no stray specials, one cell per column in every row."""
+    depth = 0
+    for char in strip_escapes(latex):
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        assert depth >= 0, "closing brace without opening brace"
+    assert depth == 0, "unbalanced braces"
+    assert re.findall(r"\\begin\{(\w+)\}", latex) == list(reversed(re.findall(r"\\end\{(\w+)\}", latex)))
+    tabular = latex.split(r"\midrule")[1].split(r"\bottomrule")[0]
+    header = latex.split(r"\toprule")[1].split(r"\midrule")[0]
+    for line in filter(None, (header + tabular).splitlines()):
+        cleaned = strip_escapes(line)
+        spans = sum(int(k) - 1 for k in re.findall(r"\\multicolumn\{(\d+)\}", cleaned))
+        assert cleaned.count("&") + 1 + spans == n_columns, line
+        assert cleaned.rstrip().endswith(r"\\"), line
+    rows = set(filter(None, (header + tabular).splitlines()))
+    for line in latex.splitlines():
+        if line.startswith("%"):
+            continue
+        cleaned = strip_escapes(line).replace(r"\\", "")
+        assert not LATEX_SPECIALS.search(cleaned), line
+        assert line in rows or "&" not in cleaned, line
+        assert cleaned.count("$") % 2 == 0, line
+    assert "\n\n" not in latex.split(r"\begin{tabular}")[1], "blank line inside the tabular"
+
+
+def compile_latex(latex: str, directory: Path) -> None:
+    """Run pdflatex on a minimal document when it is installed."""
+    document = "\\documentclass{article}\n\\usepackage{booktabs}\n\\begin{document}\n" + latex + "\\end{document}\n"
+    (directory / "t.tex").write_text(document)
+    run = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "t.tex"],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stdout[-2000:]
+
+
+def test_latex_is_compile_safe_with_special_characters(demo, tmp_path):
+    nasty = {"split": "test_50%", "note&#": "a~b^c{d}", "path": r"C:\x$y"}
+    for path in (demo / "runs" / MST).glob("*/seed*/metrics/coherence.json"):
+        document = json.loads(path.read_text())
+        document["protocol"].update(nasty)
+        path.write_text(json.dumps(document))
+    for name in ("table2_coherence", "table3_prd", "table4_likelihood"):
+        result = result_for(demo, name)
+        latex = tables.to_latex(result)
+        check_latex(latex, n_columns=2 + len(result.spec.columns))
+        if shutil.which("pdflatex"):
+            compile_latex(latex, tmp_path)
+    coherence_latex = tables.to_latex(result_for(demo, "table2_coherence"))
+    assert r"test\_50\%" in coherence_latex
+    assert r"S$\to$M" in coherence_latex
+    assert r"X\textbar{}M" in tables.to_latex(result_for(demo, "table4_likelihood"))
+    assert "$-$18" in tables.to_latex(result_for(demo, "table4_likelihood"))
+
+
+def test_latex_without_runs_is_still_a_valid_table(tmp_path):
+    result = tables.build_table(tables.TABLES_BY_NAME["table5_celeba"], [])
+    latex = tables.to_latex(result)
+    check_latex(latex, n_columns=7)
+    assert "no runs found" in latex
+
+
+def test_caption_states_protocol_and_seeds(demo):
+    caption = tables.caption(result_for(demo, "table4_likelihood"), tables.MARKDOWN)
+    assert "seeds 0, 1, 2" in caption
+    assert "`num_importance_samples=12`" in caption
+    assert "`split=test`" in caption
+    prd_caption = tables.caption(result_for(demo, "table3_prd"), tables.LATEX)
+    assert r"\texttt{clf\_penult\_128}" in prd_caption
+    assert "Not comparable with the paper" in prd_caption
+
+
+# ------------------------------------------------------------------ paper comparison
+def test_comparison_differences_are_ours_minus_paper(demo):
+    result = result_for(demo, "table2_coherence")
+    paper = load_paper_table(result.spec.paper_csv)
+    frame = tables.comparison_frame(result, paper)
+    assert set(frame.model) == {"MVAE", "mmJSD", "mmJSD (MS)"}  # MoPoE is not in the paper
+    assert len(frame) == 3 * len(result.spec.columns)
+    row = frame[(frame.variant == "mmjsd") & (frame.column == "S->M")].iloc[0]
+    ours = np.mean([0.5 + 0.10 + 0.01 * seed + 0.001 * 1 for seed in (0, 1, 2)])
+    assert row.paper == 0.82
+    assert row.ours_mean == pytest.approx(ours)
+    assert row.difference == pytest.approx(ours - 0.82)
+    assert bool(row.comparable)
+    markdown = tables.comparison_markdown(result, paper)
+    assert f"({0.82:.2f}; {ours - 0.82:+.2f})" in markdown
+    assert "Paper rows without a run here: MMVAE, MMVAE (MS), MVAE (MS)." in markdown
+
+
+def test_likelihood_comparison_carries_the_estimator_caveat(demo):
+    result = result_for(demo, "table4_likelihood")
+    paper = load_paper_table(result.spec.paper_csv)
+    frame = tables.comparison_frame(result, paper)
+    assert frame.comparable.all()
+    assert frame.note.str.contains("importance-sampling grouping").all()
+    row = frame[(frame.variant == "mvae") & (frame.column == "X")].iloc[0]
+    assert row.difference == pytest.approx(row.ours_mean - (-1864))
+    assert "importance-sampling grouping" in tables.comparison_markdown(result, paper)
+
+
+def test_prd_with_classifier_features_is_not_compared(demo):
+    result = result_for(demo, "table3_prd")
+    paper = load_paper_table(result.spec.paper_csv)
+    frame = tables.comparison_frame(result, paper)
+    assert not frame.comparable.any()
+    assert frame.ours_mean.isna().all() and frame.difference.isna().all()
+    assert frame.note.str.contains("clf_penult_128").all()
+    markdown = tables.comparison_markdown(result, paper)
+    assert "**Not comparable with the paper.**" in markdown
+    assert "clf\\_penult\\_128" in markdown
+    assert "(0.19;" not in markdown  # no paper value beside ours
+
+
+def test_prd_with_inception_features_is_compared(tmp_path):
+    root = write_demo_results(tmp_path / "results", extractor=tables.INCEPTION_EXTRACTOR)
+    result = result_for(root, "table3_prd")
+    frame = tables.comparison_frame(result, load_paper_table(result.spec.paper_csv))
+    assert frame.comparable.all()
+    row = frame[(frame.variant == "mvae") & (frame.column == "random S")].iloc[0]
+    assert row.difference == pytest.approx(row.ours_mean - 0.33)
+    assert "Not comparable" not in tables.caption(result, tables.MARKDOWN)
+
+
+def test_mixed_extractors_are_refused(demo):
+    path = demo / "runs" / MST / "mvae" / "seed0" / "metrics" / "prd.json"
+    document = json.loads(path.read_text())
+    document["extractor"]["name"] = tables.INCEPTION_EXTRACTOR
+    path.write_text(json.dumps(document))
+    with pytest.raises(UserError, match="different feature extractors"):
+        result_for(demo, "table3_prd")
+
+
+# ----------------------------------------------------------------------- files, CLI
+def test_cli_writes_every_table_file(demo, tmp_path, capsys):
+    out_dir = tmp_path / "tables"
+    tables.main(["--out-dir", str(out_dir), "--metrics", str(demo / "runs")])
+    for spec in tables.TABLES:
+        for path in tables.table_output_paths(spec, out_dir).values():
+            assert path.is_file(), path
+    tidy = pd.read_csv(out_dir / "table1_latent_probe.csv")
+    assert set(tidy.statistic) == {"mean", "std", "n_seeds"}
+    assert len(tidy) == 4 * 7 * 3
+    assert not list(out_dir.glob(".*tmp*")), "temporary files left behind"
+
+
+def test_malformed_metric_file_names_the_file(demo):
+    bad = demo / "runs" / MST / "mvae" / "seed0" / "metrics" / "coherence.json"
+    bad.write_text("{not json")
+    with pytest.raises(UserError, match=re.escape(str(bad))):
+        load_metric_files([demo / "runs"])
+    bad.write_text(json.dumps({"metric": "coherence", "dataset": MST, "variant": "mvae", "seed": 0}))
+    with pytest.raises(UserError, match="lacks the key"):
+        load_metric_file(bad)
+    document = {"metric": "coherence", "dataset": MST, "variant": "mvae", "seed": 0, "values": {"random": "x"}}
+    bad.write_text(json.dumps(document))
+    with pytest.raises(UserError, match=re.escape(str(bad))):
+        load_metric_file(bad)
+
+
+def test_cli_reports_malformed_file_as_error(demo, tmp_path, capsys):
+    from mmjsd.cli import main_guard
+
+    (demo / "runs" / MST / "mvae" / "seed0" / "metrics" / "prd.json").write_text("[]")
+    with pytest.raises(SystemExit) as exit_info:
+        main_guard(tables.main, ["--out-dir", str(tmp_path / "t"), "--metrics", str(demo / "runs")])
+    assert exit_info.value.code == 2
+    assert "prd.json must hold a JSON object" in capsys.readouterr().err
