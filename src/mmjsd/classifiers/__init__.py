@@ -1,0 +1,23 @@
+"""Coherence classifiers trained by the pipeline (REFERENCE.md §2.6, DESIGN.md §5).
+
+Modules:
+
+* :mod:`~mmjsd.classifiers.networks`: the five architectures, ``build_classifier``;
+* :mod:`~mmjsd.classifiers.data`: the labelled examples each one trains and is tested on;
+* :mod:`~mmjsd.classifiers.loading`: ``model.pt`` writing and ``load_classifier`` (eval mode);
+* :mod:`~mmjsd.classifiers.predict`: batched ``predict_labels``, ``attribute_scores`` and
+  ``penultimate_features``.
+
+The step that trains them is ``python -m mmjsd.train_classifier``. This module stays free
+of torch so the Snakefile can read the constants below at parse time.
+"""
+
+#: ``coherence``: the classifier used for coherence and its accuracy; ``features``: a
+#: separately seeded copy used only as the fallback PRD feature extractor.
+ROLES = ("coherence", "features")
+
+#: Modalities that have a ``features`` classifier (PRD is computed on images only).
+FEATURE_MODALITIES: dict[str, tuple[str, ...]] = {
+    "mnist_svhn_text": ("mnist", "svhn"),
+    "celeba": ("img",),
+}

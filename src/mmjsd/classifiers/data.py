@@ -1,0 +1,105 @@
+"""The labelled examples each classifier trains and is tested on, read from the HDF5 datasets.
+
+MST image classifiers use every stored image of the split once (``mnist_images`` with
+``mnist_labels``, ``svhn_images`` with ``svhn_labels``), not the 20× repeated pairs. The
+MST text classifier uses the pairs' texts; on the training split the word offsets are
+re-drawn every epoch, because generated text may put the word at any legal offset.
+CelebA classifiers use the images or texts with the 40 attributes as float 0/1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from mmjsd.data.hdf5 import SPECS, open_dataset_file
+from mmjsd.data.readers import MSTSplit, pixels_to_float, text_one_hot
+
+
+def mnist_input(images: torch.Tensor) -> torch.Tensor:
+    """uint8 ``[B,28,28]`` → float ``[B,1,28,28]`` in [0, 1] (the batch format of docs/file-formats.md)."""
+    return pixels_to_float(images).unsqueeze(1)
+
+
+@dataclass
+class Examples:
+    """Stored inputs (uint8 pixels or character indices) of one modality and their labels.
+
+    ``to_input`` converts gathered rows to the float batch format; ``redraw`` (MST training
+    text only) returns new character indices for ``(seed, epoch)``.
+    """
+
+    inputs: torch.Tensor
+    labels: torch.Tensor
+    to_input: Callable[[torch.Tensor], torch.Tensor]
+    redraw: Callable[[int, int], torch.Tensor] | None = None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def to(self, device: torch.device | str) -> "Examples":
+        """Move inputs and labels to ``device`` (batches are then gathered there)."""
+        self.inputs, self.labels = self.inputs.to(device), self.labels.to(device)
+        return self
+
+    def start_epoch(self, seed: int, epoch: int) -> None:
+        """Re-draw the text offsets for this epoch where the examples allow it."""
+        if self.redraw is not None:
+            self.inputs = self.redraw(seed, epoch).to(self.inputs.device)
+
+    def batch(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Float model inputs and labels of rows ``index`` (on the examples' device)."""
+        index = index.to(self.labels.device)
+        return self.to_input(self.inputs[index]), self.labels[index]
+
+
+def _read(path: str | Path, dataset: str, split: str, names: tuple[str, ...]) -> list[torch.Tensor]:
+    """Only the named datasets of one split (CelebA text training need not read 2 GB of images)."""
+    with open_dataset_file(path, SPECS[dataset]) as handle:
+        return [torch.from_numpy(handle[split][name][()]) for name in names]
+
+
+@dataclass(frozen=True)
+class StoredLayout:
+    """Where a modality's examples sit in the HDF5 split, and how they become model inputs and labels."""
+
+    inputs: str
+    labels: str
+    to_input: Callable[[torch.Tensor], torch.Tensor]
+    label_dtype: torch.dtype
+
+
+#: Modalities whose examples are read as stored (MST text is built from the pairs instead).
+STORED_LAYOUTS: dict[tuple[str, str], StoredLayout] = {
+    ("mnist_svhn_text", "mnist"): StoredLayout("mnist_images", "mnist_labels", mnist_input, torch.int64),
+    ("mnist_svhn_text", "svhn"): StoredLayout("svhn_images", "svhn_labels", pixels_to_float, torch.int64),
+    ("celeba", "img"): StoredLayout("images", "labels", pixels_to_float, torch.float32),
+    ("celeba", "text"): StoredLayout("text", "labels", text_one_hot, torch.float32),
+}
+
+
+def _mst_text_examples(path: str | Path, split: str, redraw: bool) -> Examples:
+    """Pair texts and digits; on request the offsets are re-drawn per epoch by :meth:`MSTSplit.redraw_text`."""
+    pairs = MSTSplit.load(path, split)
+
+    def redrawn_text(seed: int, epoch: int) -> torch.Tensor:
+        pairs.redraw_text(seed, epoch)
+        return pairs.text
+
+    return Examples(pairs.text, pairs.labels, text_one_hot, redrawn_text if redraw else None)
+
+
+def load_examples(dataset: str, modality: str, path: str | Path, split: str) -> Examples:
+    """Labelled examples of ``modality`` from ``split`` of the dataset file ``path`` (on the CPU).
+
+    Digit labels are int64, CelebA attributes float 0/1. MST training text gets per-epoch
+    offset re-drawing; test text keeps the stored offsets.
+    """
+    if (dataset, modality) == ("mnist_svhn_text", "text"):
+        return _mst_text_examples(path, split, redraw=split == "train")
+    layout = STORED_LAYOUTS[(dataset, modality)]
+    inputs, labels = _read(path, dataset, split, (layout.inputs, layout.labels))
+    return Examples(inputs, labels.to(layout.label_dtype), layout.to_input)
