@@ -1,5 +1,6 @@
 # Shared by every rule file: config validation, typed config, params helpers, targets.
 # Nothing here imports torch: this runs at every parse, dry runs included.
+import dataclasses
 import os
 import shlex
 import sys
@@ -11,6 +12,9 @@ SRC = Path(workflow.basedir) / "src"
 # Jobs run `python -m mmjsd.<step>` from this checkout's src/, installed or not
 # (cluster jobs and `--sdm conda` environments inherit the variable).
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))
+# ...with the interpreter running Snakemake first on PATH, so an un-activated virtual
+# environment still provides `python` (a `--sdm conda` environment goes before it).
+os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 sys.path.insert(0, str(SRC))
 
 from mmjsd.config import RAW_SOURCES, config_from_dict
@@ -25,9 +29,16 @@ CONDA_ENV = "../../envs/mmjsd.yaml"
 RAW_DATASETS = sorted({raw for dataset in CFG.datasets for raw in RAW_SOURCES[dataset]})
 
 
+VARIANTS = sorted({v for dataset in CFG.datasets for v in CFG.variants(dataset)})
+#: GPU jobs ask for one GPU unless the config pins the CPU (the demo), so SLURM never queues them for GPUs they will not use.
+GPUS_PER_JOB = 0 if CFG.device == "cpu" else 1
+
+
 wildcard_constraints:
     dataset="|".join(CFG.datasets),
     raw="|".join(RAW_DATASETS),
+    variant="|".join(VARIANTS),
+    seed=r"\d+",
 
 
 def shell_json(obj):
@@ -49,6 +60,23 @@ def synthetic_option(wildcards):
     return f"--synthetic {shell_json(config['data']['synthetic'])}" if CFG.data.source == "synthetic" else ""
 
 
+def train_hparams(dataset, variant):
+    """Resolved hyper-parameters of one (dataset, variant) as a plain dict (see mmjsd.config.resolve_train_config)."""
+    return dataclasses.asdict(CFG.train_config(dataset, variant))
+
+
+def run_dirs():
+    """results/runs/<dataset>/<variant>/seed<k> for every configured run."""
+    return [
+        f"results/runs/{dataset}/{variant}/seed{seed}"
+        for dataset in CFG.datasets
+        for variant in CFG.variants(dataset)
+        for seed in CFG.seeds
+    ]
+
+
 def final_outputs():
     """Every file `rule all` asks for."""
-    return expand("results/datasets/{dataset}.h5", dataset=CFG.datasets)
+    datasets = expand("results/datasets/{dataset}.h5", dataset=CFG.datasets)
+    models = [f"{run}/model.pt" for run in run_dirs()]
+    return datasets + models

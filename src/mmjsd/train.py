@@ -1,0 +1,288 @@
+"""Step: train one (dataset, variant, seed) multimodal VAE, resumably.
+
+    python -m mmjsd.train --dataset mnist_svhn_text --variant mmjsd --seed 0 \\
+        --hparams '<resolved training config as JSON>' \\
+        --data results/datasets/mnist_svhn_text.h5 \\
+        --out-dir results/runs/mnist_svhn_text/mmjsd/seed0 \\
+        --checkpoint results/checkpoints/mnist_svhn_text/mmjsd/seed0/last.pt
+
+Writes ``model.pt``, ``config.json`` (the as-run config) and ``train_log.csv`` (one row per
+epoch: every loss term, wall time) into --out-dir. After every epoch the full training
+state (model, optimiser, RNG, log) goes to --checkpoint, a file Snakemake does not
+manage; rerunning after a kill resumes from it and ends bit-identical (on CPU) to an
+uninterrupted run. A NaN or inf loss stops the job with the epoch, step and loss term,
+and the last good checkpoint is kept.
+
+Randomness is seeded per (seed, epoch) for the data order and the training-text
+offsets, and by torch's global generator (saved in checkpoints) for latent samples.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import io
+import logging
+import platform
+import random
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+import mmjsd
+from mmjsd.cli import json_arg, main_guard
+from mmjsd.config import TrainConfig, from_dict
+from mmjsd.data.readers import load_split
+from mmjsd.errors import UserError
+from mmjsd.io import atomic_path, canonical_json, sha256_file, write_json, write_text
+from mmjsd.models import MultimodalVAE, build_model
+
+log = logging.getLogger("mmjsd.train")
+
+#: Bumped when the checkpoint layout changes; older checkpoints are ignored, not misread.
+CHECKPOINT_VERSION = 1
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("config key 'device' is 'cuda' but no CUDA device is visible; use 'auto' or 'cpu'")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (all devices) for one run."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def epoch_order(num_items: int, seed: int, epoch: int, device: torch.device) -> torch.Tensor:
+    """The shuffled item order of one epoch, a function of (seed, epoch) only (so resuming repeats it)."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(num_items, generator=generator).to(device)
+
+
+def library_versions() -> dict[str, str]:
+    return {"mmjsd": mmjsd.__version__, "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version()}
+
+
+@dataclasses.dataclass
+class RunSpec:
+    """Everything that defines a training run; equal specs give equal results."""
+
+    dataset: str
+    variant: str
+    seed: int
+    config: TrainConfig
+    data_path: Path
+    data_sha256: str
+
+    def identity(self) -> str:
+        """What a checkpoint must match to be resumed (hyper-parameters, seed, data)."""
+        return canonical_json(
+            {"dataset": self.dataset, "variant": self.variant, "seed": self.seed, "config": dataclasses.asdict(self.config), "data": self.data_sha256}
+        )
+
+
+class NonFiniteTracker:
+    """Finds the first step whose loss or a loss term is NaN/inf without a host sync per step.
+
+    Each step's values are checked on the device; only :meth:`raise_if_found` (called
+    every ``log_every`` steps and at the end of an epoch) reads the result back.
+    """
+
+    def __init__(self, term_names: list[str], device: torch.device):
+        self.names = ["loss"] + term_names
+        self.first_step = torch.full((), -1, dtype=torch.long, device=device)
+        self.bad_terms = torch.zeros(len(self.names), dtype=torch.bool, device=device)
+
+    def update(self, step: int, values: torch.Tensor) -> None:
+        bad = ~torch.isfinite(values)
+        is_first = (self.first_step < 0) & bad.any()
+        self.first_step = torch.where(is_first, torch.full_like(self.first_step, step), self.first_step)
+        self.bad_terms = torch.where(is_first, bad, self.bad_terms)
+
+    def raise_if_found(self, epoch: int, checkpoint: Path) -> None:
+        step = int(self.first_step)
+        if step >= 0:
+            terms = [n for n, b in zip(self.names, self.bad_terms.tolist()) if b]
+            kept = f"the last good checkpoint {checkpoint} is kept" if checkpoint.is_file() else "no checkpoint was written yet"
+            raise UserError(
+                f"non-finite loss at epoch {epoch}, step {step} (terms: {', '.join(terms)}); training stopped and {kept}. "
+                "Lower the learning rate or check the data."
+            )
+
+
+def save_checkpoint(path: Path, spec: RunSpec, model: MultimodalVAE, optimizer: torch.optim.Optimizer, epoch: int, rows: list[dict]) -> None:
+    state = {
+        "version": CHECKPOINT_VERSION,
+        "identity": spec.identity(),
+        "epoch": epoch,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        "log_rows": rows,
+    }
+    with atomic_path(path, suffix=".pt") as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path: Path, spec: RunSpec, device: torch.device) -> dict | None:
+    """The checkpoint's state if it belongs to this exact run, else None (with a log line saying why)."""
+    if not path.is_file():
+        return None
+    try:
+        state = torch.load(path, map_location=device, weights_only=False)
+    except Exception as err:  # a checkpoint cut short by a kill is simply not resumed
+        log.warning("ignoring unreadable checkpoint %s (%s); starting from scratch", path, err)
+        return None
+    if state.get("version") != CHECKPOINT_VERSION or state.get("identity") != spec.identity():
+        log.warning("checkpoint %s belongs to other settings or data; starting from scratch", path)
+        return None
+    return state
+
+
+def write_outputs(out_dir: Path, spec: RunSpec, model: MultimodalVAE, rows: list[dict], device: torch.device, wall_time: float) -> None:
+    """model.pt, config.json and train_log.csv, each written atomically."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out_dir / "model.pt", suffix=".pt") as tmp:
+        torch.save(
+            {
+                "state_dict": model.state_dict(),
+                "dataset": spec.dataset,
+                "variant": spec.variant,
+                "seed": spec.seed,
+                "train_config": dataclasses.asdict(spec.config),
+                "epoch": len(rows),
+            },
+            tmp,
+        )
+    write_json(
+        out_dir / "config.json",
+        {
+            "dataset": spec.dataset,
+            "variant": spec.variant,
+            "seed": spec.seed,
+            "train_config": dataclasses.asdict(spec.config),
+            "data": {"path": str(spec.data_path), "sha256": spec.data_sha256},
+            "device": str(device),
+            "num_parameters": sum(p.numel() for p in model.parameters()),
+            "wall_time_s": round(wall_time, 3),
+            "versions": library_versions(),
+        },
+    )
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(out_dir / "train_log.csv", buffer.getvalue())
+
+
+def train(
+    spec: RunSpec,
+    out_dir: Path,
+    checkpoint: Path,
+    device: torch.device,
+    progress: bool = True,
+    on_epoch_end: Callable[[int], None] | None = None,
+) -> list[dict]:
+    """Train (or resume) the run; returns the per-epoch log rows. ``on_epoch_end(epoch)`` runs after each checkpoint."""
+    cfg = spec.config
+    started = time.perf_counter()
+    seed_everything(spec.seed)
+    data = load_split(spec.dataset, spec.data_path, "train").to(device)
+    if len(data) < cfg.batch_size:
+        raise UserError(f"the training split has {len(data)} items, fewer than one batch (batch_size {cfg.batch_size})")
+    model = build_model(spec.dataset, spec.variant, cfg).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=device.type == "cuda")
+    loss_fn = torch.compile(model.forward_loss) if cfg.compile else model.forward_loss
+    rows: list[dict] = []
+    state = load_checkpoint(checkpoint, spec, device)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"].cpu())
+        if state["cuda_rng"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        rows = state["log_rows"]
+        log.info("resuming %s/%s seed %d after epoch %d from %s", spec.dataset, spec.variant, spec.seed, state["epoch"], checkpoint)
+    steps_per_epoch = len(data) // cfg.batch_size  # drop_last, as the reference
+    term_names = list(model.term_weights())
+    for epoch in range(len(rows) + 1, cfg.epochs + 1):
+        model.train()
+        if cfg.redraw_text:
+            data.redraw_text(spec.seed, epoch)
+        order = epoch_order(len(data), spec.seed, epoch, device)
+        sums = torch.zeros(len(term_names) + 1, device=device)
+        tracker = NonFiniteTracker(term_names, device)
+        epoch_start = time.perf_counter()
+        bar = _progress(steps_per_epoch, f"{spec.variant} seed {spec.seed} epoch {epoch}/{cfg.epochs}", progress)
+        for step in range(steps_per_epoch):
+            batch, _ = data.batch(order[step * cfg.batch_size : (step + 1) * cfg.batch_size])
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp_bf16):
+                loss, terms = loss_fn(batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            values = torch.stack([loss.detach()] + [terms[n].detach() for n in term_names]).float()
+            tracker.update(step, values)
+            sums += values
+            if (step + 1) % cfg.log_every == 0 or step + 1 == steps_per_epoch:
+                tracker.raise_if_found(epoch, checkpoint)
+                bar.update(step + 1 - bar.n)
+                bar.set_postfix(loss=f"{float(sums[0]) / (step + 1):.2f}")
+        bar.close()
+        means = (sums / steps_per_epoch).tolist()
+        row = {"epoch": epoch, "steps": steps_per_epoch, "loss": means[0]}
+        row.update(dict(zip(term_names, means[1:])))
+        row["wall_time_s"] = round(time.perf_counter() - epoch_start, 3)
+        rows.append(row)
+        save_checkpoint(checkpoint, spec, model, optimizer, epoch, rows)
+        log.info("epoch %d: loss %.3f (%.1f s)", epoch, means[0], row["wall_time_s"])
+        if on_epoch_end is not None:
+            on_epoch_end(epoch)
+    write_outputs(out_dir, spec, model, rows, device, time.perf_counter() - started)
+    checkpoint.unlink(missing_ok=True)
+    return rows
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, disable=not enabled, mininterval=5.0, unit="step")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m mmjsd.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", required=True, choices=("mnist_svhn_text", "celeba"))
+    parser.add_argument("--variant", required=True, help="mvae, mmvae, mmjsd or mopoe, optionally with -ms")
+    parser.add_argument("--seed", required=True, type=int, help="run seed (data order, initialisation, latent samples)")
+    parser.add_argument("--hparams", required=True, type=json_arg, help="resolved training config (mmjsd.config.TrainConfig) as JSON")
+    parser.add_argument("--data", required=True, type=Path, help="HDF5 dataset built by mmjsd.build_dataset")
+    parser.add_argument("--out-dir", required=True, type=Path, help="run directory for model.pt, config.json, train_log.csv")
+    parser.add_argument("--checkpoint", required=True, type=Path, help="resume state, rewritten every epoch (not a pipeline output)")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    cfg = from_dict(TrainConfig, args.hparams, f"training.{args.dataset}.variants.{args.variant}")
+    spec = RunSpec(args.dataset, args.variant, args.seed, cfg, args.data, sha256_file(args.data))
+    train(spec, args.out_dir, args.checkpoint, resolve_device(args.device), progress=not args.no_progress)
+
+
+if __name__ == "__main__":
+    main_guard(main)
