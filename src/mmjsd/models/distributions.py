@@ -20,6 +20,8 @@ POE_EPS = 1e-8
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
+_FLOOR_TOLERANCE = 1e-9
+
 
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """One sample z = mu + exp(logvar / 2) * eps, eps ~ N(0, I) (Kingma & Welling 2014, eq. 10)."""
@@ -72,13 +74,54 @@ def weighted_product_of_experts(mus: torch.Tensor, logvars: torch.Tensor, weight
     return mu, -torch.log(total)
 
 
+def prepend_standard_normal(mus: torch.Tensor, logvars: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack the N(0, I) expert (mu = 0, logvar = 0) in front of experts stacked on dim 0.
+
+    The reference puts the prior first in every stack ([prior, q_1, ..., q_M], REFERENCE.md §3.2).
+    """
+    zeros = torch.zeros_like(mus[:1])
+    return torch.cat([zeros, mus]), torch.cat([zeros, logvars])
+
+
+def normalise_weights(weights: torch.Tensor) -> torch.Tensor:
+    """w / sum(w): the reference's ``reweight_weights`` (mixture and JS weights sum to 1)."""
+    return weights / weights.sum()
+
+
+def weighted_kl_standard_normal(mus: torch.Tensor, logvars: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """sum_k w_k KL(N(mu_k, sigma_k^2) || N(0, I)) per row, components stacked on dim 0.
+
+    The divergence of the MMVAE re-implementation (unimodal components) and of MoPoE
+    (subset components) (REFERENCE.md §3.3, §3.5): by Jensen's inequality an upper bound on
+    KL(sum_k w_k q_k || N(0, I)); the reference never evaluates the mixture's own KL.
+    """
+    kls = torch.stack([kl_standard_normal(mus[k], logvars[k]) for k in range(mus.shape[0])])
+    return (weights.to(kls).reshape(-1, 1) * kls).sum(0)
+
+
+def jensen_shannon_dynamic_prior(
+    mus: torch.Tensor, logvars: torch.Tensor, weights: torch.Tensor
+) -> tuple[torch.Tensor, Gaussian]:
+    """JS_pi = sum_k pi_k KL(q_k || f) with the dynamic prior f = alpha-PoE(pi; q_0..q_K), per row.
+
+    The multimodal Jensen-Shannon divergence with dynamic prior of Sutter et al. 2020
+    (REFERENCE.md §3.2). Experts are stacked on dim 0; mmJSD passes [N(0, I), q_1, ..., q_M]
+    so the prior is both inside f and a JS component. ``weights`` (pi) must sum to 1.
+    Returns the divergence [B] and f as ``(mu, logvar)``.
+    """
+    dyn_mu, dyn_logvar = weighted_product_of_experts(mus, logvars, weights)
+    kls = torch.stack([kl_gaussians(mus[k], logvars[k], dyn_mu, dyn_logvar) for k in range(mus.shape[0])])
+    return (weights.to(kls).reshape(-1, 1) * kls).sum(0), (dyn_mu, dyn_logvar)
+
+
 def stratified_counts(batch_size: int, weights: Sequence[float]) -> list[int]:
     """Rows per component of the reference's stratified mixture selection.
 
     Component k gets floor(B * w_k) rows and the last component the remainder
     (reference ``mixture_component_selection``): B = 256, three equal weights → 85/85/86.
     """
-    counts = [int(math.floor(batch_size * w)) for w in weights[:-1]]
+    # The tolerance keeps float rounding from losing a row: 49 * (1/49) evaluates to 0.999...
+    counts = [int(math.floor(batch_size * w + _FLOOR_TOLERANCE)) for w in weights[:-1]]
     counts.append(batch_size - sum(counts))
     return counts
 

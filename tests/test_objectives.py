@@ -1,0 +1,506 @@
+"""The four objectives on tiny random data: training steps, loss bookkeeping, and each divergence
+against an independent computation (torch.distributions, closed forms written out here).
+
+Configs are built here, not read from config.yaml, with the paper's values (REFERENCE.md §4).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.distributions import Normal, kl_divergence
+
+from mmjsd.config import TrainConfig
+from mmjsd.errors import UserError
+from mmjsd.models import DATA_SHAPES, MMJSD, MMVAE, MVAE, Encoding, MoPoE, build_model
+from mmjsd.models.posteriors import GaussianPosterior, MixturePosterior
+
+MST = ("mnist", "svhn", "text")
+MST_VARIANTS = [f"{objective}{suffix}" for suffix in ("", "-ms") for objective in ("mvae", "mmvae", "mmjsd", "mopoe")]
+CELEBA_VARIANTS = ["mvae-ms", "mmvae-ms", "mmjsd-ms", "mopoe-ms"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def single_thread():
+    """These tensors are tiny: on a shared 2-core machine, intra-op threads cost more in waiting than they save."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def mst_config(ms: bool, **overrides) -> TrainConfig:
+    values = dict(
+        epochs=1,
+        lr=5.0e-4,
+        batch_size=256,
+        beta=2.5,
+        beta_content=1.0,
+        shared_dim=16 if ms else 20,
+        style_dim={m: 4 if ms else 0 for m in MST},
+        beta_style=3.0,
+        style_weights={"mnist": 1.0, "svhn": 1.0, "text": 5.0},
+        rec_weights={"mnist": 3072 / 784, "svhn": 1.0, "text": 384.0},
+        div_weights={"prior": 0.25, "mnist": 0.25, "svhn": 0.25, "text": 0.25},
+        redraw_text=True,
+        log_every=50,
+        amp_bf16=False,
+        compile=False,
+    )
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def celeba_config() -> TrainConfig:
+    return TrainConfig(
+        epochs=1,
+        lr=5.0e-4,
+        batch_size=256,
+        beta=2.5,
+        beta_content=1.0,
+        shared_dim=32,
+        style_dim={"img": 32, "text": 32},
+        beta_style=2.0,
+        style_weights={"img": 1.0, "text": 5.0},
+        rec_weights={"img": 1.0, "text": 16.0},
+        div_weights={"prior": 0.3, "img": 0.35, "text": 0.35},
+        redraw_text=False,
+        log_every=50,
+        amp_bf16=False,
+        compile=False,
+    )
+
+
+def random_batch(dataset: str, batch_size: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """Pixels uniform in [0, 1], text one-hot over random characters."""
+    batch = {}
+    for m, shape in DATA_SHAPES[dataset].items():
+        if m == "text":
+            characters = torch.randint(0, shape[1], (batch_size, shape[0]), generator=generator)
+            batch[m] = torch.nn.functional.one_hot(characters, shape[1]).float()
+        else:
+            batch[m] = torch.rand(batch_size, *shape, generator=generator)
+    return batch
+
+
+def hand_made_encodings(modalities, batch_size: int, dim: int, seed: int) -> dict[str, Encoding]:
+    gen = torch.Generator().manual_seed(seed)
+    return {
+        m: Encoding(torch.randn(batch_size, dim, generator=gen), 0.7 * torch.randn(batch_size, dim, generator=gen))
+        for m in modalities
+    }
+
+
+def normal(mu: torch.Tensor, logvar: torch.Tensor) -> Normal:
+    return Normal(mu, torch.exp(0.5 * logvar))
+
+
+def standard_normal_like(mu: torch.Tensor) -> Normal:
+    return Normal(torch.zeros_like(mu), torch.ones_like(mu))
+
+
+def product_of_normals(
+    mus: list[torch.Tensor], logvars: list[torch.Tensor], alphas: list[float] | None = None
+) -> Normal:
+    """Closed form of the (alpha-weighted) product of diagonal Gaussians: precisions add."""
+    alphas = alphas or [1.0] * len(mus)
+    precision = sum(a / torch.exp(lv) for a, lv in zip(alphas, logvars))
+    mean = sum(a * mu / torch.exp(lv) for a, mu, lv in zip(alphas, mus, logvars)) / precision
+    return Normal(mean, precision.rsqrt())
+
+
+def expected_term_names(variant: str, modalities) -> set[str]:
+    names = {f"rec/{m}" for m in modalities} | {"kl/content"}
+    if variant.endswith("-ms"):
+        names |= {f"kl/style/{m}" for m in modalities}
+    if variant.startswith("mvae"):
+        names |= {f"rec_unimodal/{m}" for m in modalities} | {f"kl_unimodal/{m}" for m in modalities}
+    return names
+
+
+def assert_every_network_gets_gradient(model) -> None:
+    for m in model.modalities:
+        encoder = model.encoders[m]
+        heads = ["body", "content_mu", "content_logvar"]
+        if model.style_dims[m] > 0:
+            heads += ["style_mu", "style_logvar"]
+        for head in heads:
+            grads = [p.grad for p in getattr(encoder, head).parameters()]
+            assert all(g is not None for g in grads) and any(g.abs().sum() > 0 for g in grads), f"{m} encoder {head}"
+        grads = [p.grad for p in model.decoders[m].parameters()]
+        assert all(g is not None for g in grads) and any(g.abs().sum() > 0 for g in grads), f"{m} decoder"
+
+
+def assert_terms_add_up(model, loss, terms, variant) -> None:
+    weights = model.term_weights()
+    assert set(terms) == set(weights) == expected_term_names(variant, model.modalities)
+    for name, value in terms.items():
+        assert value.dim() == 0 and torch.isfinite(value), name
+    torch.testing.assert_close(sum(weights[k] * terms[k] for k in terms), loss, rtol=1e-6, atol=1e-3)
+
+
+# ------------------------------------------------------------------ training steps
+@pytest.mark.parametrize("variant", MST_VARIANTS)
+def test_mst_training_step(variant):
+    torch.manual_seed(0)
+    model = build_model("mnist_svhn_text", variant, mst_config(variant.endswith("-ms")))
+    loss, terms = model.forward_loss(random_batch("mnist_svhn_text", 16, torch.Generator().manual_seed(1)))
+    assert torch.isfinite(loss)
+    loss.backward()
+    assert_every_network_gets_gradient(model)
+    assert_terms_add_up(model, loss, terms, variant)
+
+
+@pytest.fixture(scope="module")
+def celeba_models():
+    """CelebA models are large (70 M parameters): build each variant once per module."""
+    cache = {}
+
+    def get(variant: str):
+        if variant not in cache:
+            torch.manual_seed(0)
+            cache[variant] = build_model("celeba", variant, celeba_config())
+        return cache[variant]
+
+    return get
+
+
+@pytest.mark.parametrize("variant", CELEBA_VARIANTS)
+def test_celeba_training_step(variant, celeba_models):
+    model = celeba_models(variant)
+    torch.manual_seed(0)
+    loss, terms = model.forward_loss(random_batch("celeba", 4, torch.Generator().manual_seed(1)))
+    assert torch.isfinite(loss)
+    loss.backward()
+    assert_every_network_gets_gradient(model)
+    assert_terms_add_up(model, loss, terms, variant)
+
+
+def test_bf16_autocast_keeps_latent_math_and_terms_in_float32():
+    torch.manual_seed(0)
+    model = build_model("mnist_svhn_text", "mmjsd-ms", mst_config(True))
+    batch = random_batch("mnist_svhn_text", 8, torch.Generator().manual_seed(1))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss, terms = model.forward_loss(batch)
+    assert torch.isfinite(loss)
+    assert all(value.dtype == torch.float32 for value in terms.values())
+
+
+def test_term_weights_follow_the_reference_loss():
+    """L = sum w_m NLL_m + beta (beta_content D + beta_style sum_m s_m KL_style,m); MVAE adds unimodal ELBOs."""
+    cfg = mst_config(True)
+    weights = build_model("mnist_svhn_text", "mmjsd-ms", cfg).term_weights()
+    assert weights == pytest.approx(
+        {
+            "rec/mnist": 3072 / 784,
+            "rec/svhn": 1.0,
+            "rec/text": 384.0,
+            "kl/content": 2.5,
+            "kl/style/mnist": 7.5,
+            "kl/style/svhn": 7.5,
+            "kl/style/text": 37.5,
+        }
+    )
+    mvae = build_model("mnist_svhn_text", "mvae-ms", cfg).term_weights()
+    assert mvae["kl/style/text"] == pytest.approx(75.0)  # in the joint ELBO and in ELBO_text
+    assert all(mvae[f"rec_unimodal/{m}"] == 1.0 and mvae[f"kl_unimodal/{m}"] == 2.5 for m in MST)
+
+
+def test_same_seed_gives_identical_training():
+    def run() -> tuple[list[float], list[torch.Tensor]]:
+        torch.manual_seed(7)
+        model = build_model("mnist_svhn_text", "mmjsd-ms", mst_config(True))
+        optimiser = torch.optim.Adam(model.parameters(), 1e-3)
+        batch = random_batch("mnist_svhn_text", 8, torch.Generator().manual_seed(2))
+        losses = []
+        for _ in range(3):
+            loss, _ = model.forward_loss(batch)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            losses.append(loss.item())
+        return losses, [p.detach().clone() for p in model.parameters()]
+
+    first_losses, first_params = run()
+    second_losses, second_params = run()
+    assert first_losses == second_losses
+    assert all(torch.equal(a, b) for a, b in zip(first_params, second_params))
+
+
+@pytest.mark.parametrize("variant", ["mmjsd", "mopoe"])
+def test_short_training_run_lowers_the_loss(variant):
+    batches = [random_batch("mnist_svhn_text", 8, torch.Generator().manual_seed(seed)) for seed in (10, 11)]
+    torch.manual_seed(0)
+    model = build_model("mnist_svhn_text", variant, mst_config(False))
+    optimiser = torch.optim.Adam(model.parameters(), 1e-3)
+
+    def mean_loss() -> float:
+        torch.manual_seed(99)
+        with torch.no_grad():
+            return sum(model.forward_loss(b)[0].item() for b in batches) / len(batches)
+
+    before = mean_loss()
+    for step in range(200):
+        loss, _ = model.forward_loss(batches[step % 2])
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    assert mean_loss() < 0.5 * before
+
+
+# ---------------------------------------------- divergences on real encoder output
+@pytest.mark.parametrize("variant", ["mvae-ms", "mmvae-ms", "mmjsd-ms", "mopoe-ms"])
+def test_logged_kl_terms_match_independent_formulas(variant):
+    """forward_loss's 'kl/content', 'kl/style/<m>' and MVAE's 'kl_unimodal/<m>', recomputed independently."""
+    torch.manual_seed(0)
+    cfg = mst_config(True, div_weights={"prior": 0.1, "mnist": 0.2, "svhn": 0.3, "text": 0.4})
+    model = build_model("mnist_svhn_text", variant, cfg)
+    batch = random_batch("mnist_svhn_text", 8, torch.Generator().manual_seed(3))
+    _, terms = model.forward_loss(batch)
+    with torch.no_grad():
+        encodings = model.encode(batch)
+    expected = independent_content_divergence(variant.removesuffix("-ms"), encodings, cfg.div_weights)
+    torch.testing.assert_close(terms["kl/content"], expected.mean())
+    for m in MST:
+        style = normal(encodings[m].style_mu, encodings[m].style_logvar)
+        style_kl = kl_divergence(style, standard_normal_like(style.loc)).sum(-1).mean()
+        torch.testing.assert_close(terms[f"kl/style/{m}"], style_kl)
+        if variant.startswith("mvae"):
+            unimodal = poe_with_prior(encodings, (m,))
+            torch.testing.assert_close(
+                terms[f"kl_unimodal/{m}"], kl_divergence(unimodal, standard_normal_like(unimodal.loc)).sum(-1).mean()
+            )
+
+
+def poe_without_prior(encodings, subset) -> Normal:
+    return product_of_normals([encodings[m].content_mu for m in subset], [encodings[m].content_logvar for m in subset])
+
+
+def poe_with_prior(encodings, subset) -> Normal:
+    zero = torch.zeros_like(encodings[subset[0]].content_mu)
+    return product_of_normals(
+        [zero] + [encodings[m].content_mu for m in subset], [zero] + [encodings[m].content_logvar for m in subset]
+    )
+
+
+def independent_content_divergence(objective: str, encodings, div_weights) -> torch.Tensor:
+    """D_content per row, written out from REFERENCE.md §3.2-3.5 with torch.distributions."""
+    modalities = tuple(encodings)
+    unimodal = {m: normal(encodings[m].content_mu, encodings[m].content_logvar) for m in modalities}
+    prior = standard_normal_like(encodings[modalities[0]].content_mu)
+    if objective == "mvae":
+        return kl_divergence(poe_with_prior(encodings, modalities), prior).sum(-1)
+    if objective == "mmvae":
+        return sum(kl_divergence(q, prior).sum(-1) for q in unimodal.values()) / len(modalities)
+    if objective == "mmjsd":
+        total = sum(div_weights.values())
+        pi = [div_weights["prior"] / total] + [div_weights[m] / total for m in modalities]
+        experts = [prior] + list(unimodal.values())
+        dynamic = product_of_normals([q.loc for q in experts], [2 * q.scale.log() for q in experts], pi)
+        return sum(p * kl_divergence(q, dynamic).sum(-1) for p, q in zip(pi, experts))
+    subsets = [(m,) for m in modalities] + [
+        tuple(m for m in modalities if m != left_out) for left_out in reversed(modalities)
+    ] + [modalities]
+    assert len(subsets) == 2 ** len(modalities) - 1
+    kls = []
+    for subset in subsets:
+        if subset == modalities:
+            q = poe_with_prior(encodings, subset)
+        else:
+            q = poe_without_prior(encodings, subset)
+        kls.append(kl_divergence(q, prior).sum(-1))
+    return sum(kls) / len(kls)
+
+
+# ---------------------------------------- divergences and posteriors on hand-made encodings
+def test_mmjsd_divergence_on_hand_made_encodings():
+    cfg = mst_config(False, div_weights={"prior": 0.1, "mnist": 0.2, "svhn": 0.3, "text": 0.4})
+    model = build_model("mnist_svhn_text", "mmjsd", cfg)
+    encodings = hand_made_encodings(MST, 6, 20, seed=0)
+    expected = independent_content_divergence("mmjsd", encodings, cfg.div_weights)
+    torch.testing.assert_close(model.content_divergence(encodings), expected)
+    assert (expected > 0).all()
+
+
+def test_mmjsd_divergence_is_zero_when_every_posterior_is_the_prior():
+    model = build_model("mnist_svhn_text", "mmjsd", mst_config(False))
+    zeros = torch.zeros(4, 20)
+    encodings = {m: Encoding(zeros, zeros) for m in MST}
+    torch.testing.assert_close(model.content_divergence(encodings), torch.zeros(4))
+
+
+def test_mopoe_divergence_is_the_mean_of_subset_kls():
+    model = build_model("mnist_svhn_text", "mopoe", mst_config(False))
+    encodings = hand_made_encodings(MST, 6, 20, seed=1)
+    expected = independent_content_divergence("mopoe", encodings, None)
+    torch.testing.assert_close(model.content_divergence(encodings), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_mmvae_divergence_is_the_mean_of_unimodal_kls():
+    model = build_model("mnist_svhn_text", "mmvae", mst_config(False))
+    encodings = hand_made_encodings(MST, 6, 20, seed=2)
+    expected = independent_content_divergence("mmvae", encodings, None)
+    torch.testing.assert_close(model.content_divergence(encodings), expected)
+
+
+def test_mvae_divergence_is_the_kl_of_the_joint_product_with_prior():
+    model = build_model("mnist_svhn_text", "mvae", mst_config(False))
+    encodings = hand_made_encodings(MST, 6, 20, seed=3)
+    expected = independent_content_divergence("mvae", encodings, None)
+    torch.testing.assert_close(model.content_divergence(encodings), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_mmjsd_subset_posteriors_and_dynamic_prior():
+    cfg = mst_config(False, div_weights={"prior": 0.1, "mnist": 0.2, "svhn": 0.3, "text": 0.4})
+    model = build_model("mnist_svhn_text", "mmjsd", cfg)
+    encodings = hand_made_encodings(MST, 5, 20, seed=4)
+    pair = model.subset_posterior(encodings, ("text", "svhn"))
+    assert isinstance(pair, MixturePosterior)
+    torch.testing.assert_close(pair.weights, torch.tensor([3 / 7, 4 / 7], dtype=torch.float64))
+    assert torch.equal(pair.mus[0], encodings["svhn"].content_mu)
+    assert torch.equal(pair.mus[1], encodings["text"].content_mu)
+    single = model.subset_posterior(encodings, ("svhn",))
+    assert isinstance(single, GaussianPosterior) and torch.equal(single.mu, encodings["svhn"].content_mu)
+    # The SVHN+text dynamic prior needs (and uses) only SVHN and text: no MNIST log-variance.
+    without_mnist = {m: encodings[m] for m in ("svhn", "text")}
+    dynamic = model.dynamic_prior(without_mnist, ("svhn", "text"))
+    zero = torch.zeros(5, 20)
+    expected = product_of_normals(
+        [zero, encodings["svhn"].content_mu, encodings["text"].content_mu],
+        [zero, encodings["svhn"].content_logvar, encodings["text"].content_logvar],
+        [0.1 / 0.8, 0.3 / 0.8, 0.4 / 0.8],
+    )
+    torch.testing.assert_close(dynamic.mu, expected.loc)
+    torch.testing.assert_close(dynamic.logvar, 2 * expected.scale.log())
+
+
+def test_mmvae_subset_posterior_is_uniform_mixture():
+    cfg = mst_config(False, div_weights={"prior": 0.1, "mnist": 0.2, "svhn": 0.3, "text": 0.4})
+    model = build_model("mnist_svhn_text", "mmvae", cfg)
+    posterior = model.subset_posterior(hand_made_encodings(MST, 5, 20, seed=5), MST)
+    torch.testing.assert_close(posterior.weights, torch.full((3,), 1 / 3, dtype=torch.float64))
+
+
+def test_mopoe_and_mvae_subset_posteriors_place_the_prior_expert_as_documented():
+    encodings = hand_made_encodings(MST, 5, 20, seed=6)
+    mopoe = build_model("mnist_svhn_text", "mopoe", mst_config(False))
+    mvae = build_model("mnist_svhn_text", "mvae", mst_config(False))
+    pair = ("mnist", "text")
+    cases = [
+        (mopoe.subset_posterior(encodings, pair), poe_without_prior(encodings, pair)),
+        (mopoe.subset_posterior(encodings, MST), poe_with_prior(encodings, MST)),
+        (mvae.subset_posterior(encodings, pair), poe_with_prior(encodings, pair)),
+        (mvae.subset_posterior(encodings, ("svhn",)), poe_with_prior(encodings, ("svhn",))),
+    ]
+    for posterior, expected in cases:
+        assert isinstance(posterior, GaussianPosterior)
+        torch.testing.assert_close(posterior.mu, expected.loc, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(posterior.logvar, 2 * expected.scale.log(), rtol=1e-5, atol=1e-5)
+
+
+def _component_of_each_row(posterior: MixturePosterior) -> list[int]:
+    """Which component each row of one training draw came from (components are far apart, variances tiny)."""
+    z = posterior.sample()[0]
+    distances = ((z.unsqueeze(0) - posterior.mus) ** 2).sum(-1)  # [C, B]
+    return distances.argmin(0).tolist()
+
+
+def _separated_encodings(modalities, batch_size: int, dim: int) -> dict[str, Encoding]:
+    return {
+        m: Encoding(torch.full((batch_size, dim), 50.0 * (k + 1)), torch.full((batch_size, dim), -18.0))
+        for k, m in enumerate(modalities)
+    }
+
+
+def test_mmjsd_and_mmvae_reconstruct_from_85_85_86_stratified_rows():
+    encodings = _separated_encodings(MST, 256, 20)
+    for objective in ("mmjsd", "mmvae"):
+        model = build_model("mnist_svhn_text", objective, mst_config(False))
+        rows = _component_of_each_row(model.joint_posterior(encodings))
+        assert rows == [0] * 85 + [1] * 85 + [2] * 86
+
+
+def test_mmjsd_celeba_weights_give_128_128_rows(celeba_models):
+    """pi = .3/.35/.35 with the prior zeroed gives 1/2 each: 128/128 rows of 256."""
+    model = celeba_models("mmjsd-ms")
+    rows = _component_of_each_row(model.joint_posterior(_separated_encodings(("img", "text"), 256, 32)))
+    assert rows == [0] * 128 + [1] * 128
+
+
+def test_mopoe_reconstructs_from_36x6_plus_40_stratified_rows():
+    model = build_model("mnist_svhn_text", "mopoe", mst_config(False))
+    joint = model.joint_posterior(hand_made_encodings(MST, 256, 20, seed=7))
+    assert isinstance(joint, MixturePosterior) and joint.mus.shape == (7, 256, 20)
+    counts = torch.bincount(joint.component_index(1)[0], minlength=7)
+    assert counts.tolist() == [36] * 6 + [40]
+
+
+# -------------------------------------------------------------- evaluation API
+def test_evaluation_api_on_a_partial_batch():
+    torch.manual_seed(0)
+    model = build_model("mnist_svhn_text", "mmjsd-ms", mst_config(True))
+    batch = random_batch("mnist_svhn_text", 6, torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        encodings = model.encode({"svhn": batch["svhn"], "text": batch["text"]})
+        assert set(encodings) == {"svhn", "text"}
+        posterior = model.subset_posterior(encodings, ("svhn", "text"))
+        gen = torch.Generator().manual_seed(0)
+        z = posterior.sample(2, generator=gen).reshape(12, 16)
+        styles = model.prior_styles(12, generator=gen)
+        assert {m: s.shape for m, s in styles.items()} == {m: (12, 4) for m in MST}
+        decoded = model.decode(z, styles)
+        assert {m: tuple(d.shape[1:]) for m, d in decoded.items()} == DATA_SHAPES["mnist_svhn_text"]
+        repeated = {m: x.repeat(2, *[1] * (x.dim() - 1)) for m, x in batch.items()}
+        log_liks = model.log_likelihoods(decoded, repeated)
+        assert all(v.shape == (12,) and torch.isfinite(v).all() for v in log_liks.values())
+        generated = model.generate_means(decoded)
+        assert generated["mnist"].min() >= 0 and generated["svhn"].max() <= 1
+        assert torch.equal(generated["text"].sum(-1), torch.ones(12, 8))
+        with pytest.raises(KeyError, match="style"):
+            model.decode(z, {})
+
+
+def test_evaluation_sampling_uses_the_generator_not_the_global_rng():
+    model = build_model("mnist_svhn_text", "mopoe-ms", mst_config(True))
+    encodings = {m: Encoding(torch.zeros(3, 16), torch.zeros(3, 16), torch.zeros(3, 4), torch.zeros(3, 4)) for m in MST}
+    torch.manual_seed(5)
+    state = torch.get_rng_state()
+    first = model.posterior_styles(encodings, torch.Generator().manual_seed(1))
+    second = model.posterior_styles(encodings, torch.Generator().manual_seed(1))
+    assert torch.equal(torch.get_rng_state(), state)
+    assert all(torch.equal(first[m], second[m]) for m in MST)
+    posteriors = model.style_posteriors(encodings)
+    assert set(posteriors) == set(MST) and posteriors["text"].sample(12).shape == (12, 3, 4)
+
+
+def test_subsets_follow_the_documented_order():
+    model = build_model("mnist_svhn_text", "mopoe", mst_config(False))
+    assert model.subsets == [
+        ("mnist",), ("svhn",), ("text",), ("mnist", "svhn"), ("mnist", "text"), ("svhn", "text"), MST,
+    ]
+
+
+def test_bad_inputs_are_refused():
+    model = build_model("mnist_svhn_text", "mmvae", mst_config(False))
+    batch = random_batch("mnist_svhn_text", 2, torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="lacks"):
+        model.forward_loss({"mnist": batch["mnist"]})
+    with pytest.raises(ValueError, match="not modalities"):
+        model.encode({"img_mnist": batch["mnist"]})
+    with pytest.raises(ValueError, match="subset"):
+        model.subset_posterior(model.encode(batch), ("mnist", "mnist"))
+
+
+def test_build_model_classes_and_config_checks():
+    classes = {"mvae": MVAE, "mmvae": MMVAE, "mmjsd": MMJSD, "mopoe": MoPoE}
+    for objective, cls in classes.items():
+        model = build_model("mnist_svhn_text", objective, mst_config(False))
+        assert type(model) is cls and model.objective == objective and model.modalities == MST
+    with pytest.raises(UserError, match="style_dim"):
+        build_model("mnist_svhn_text", "mmjsd-ms", mst_config(False))
+    with pytest.raises(UserError, match="style_dim"):
+        build_model("mnist_svhn_text", "mmjsd", mst_config(True))
+    with pytest.raises(UserError, match="unknown variant"):
+        build_model("mnist_svhn_text", "jsd", mst_config(False))
+    with pytest.raises(UserError, match="unknown dataset"):
+        build_model("polymnist", "mmjsd", mst_config(False))
