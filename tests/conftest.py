@@ -1,0 +1,49 @@
+"""Shared fixtures: small synthetic raw data in the official formats, and datasets built from it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mmjsd import acquire, build_dataset
+from mmjsd.data import synthetic
+
+MST_PARAMS = {"seed": 0, "pairs_per_image": 3, "max_per_class": 10000, "text_length": 8}
+CELEBA_PARAMS = {"seed": 0, "text_length": 256, "train_partitions": [0], "test_partitions": [1]}
+
+
+@pytest.fixture(scope="session")
+def raw_dir(tmp_path_factory) -> Path:
+    """Synthetic MNIST (300/80), SVHN (320/90) and CelebA (40/12/8) raw files."""
+    root = tmp_path_factory.mktemp("raw")
+    synthetic.generate_mnist(root, 300, 80, seed=1)
+    synthetic.generate_svhn(root, 320, 90, seed=1)
+    synthetic.generate_celeba(root, 40, 12, 8, seed=1)
+    return root
+
+
+@pytest.fixture(scope="session")
+def manifests(raw_dir, tmp_path_factory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("manifests")
+    paths = {}
+    for name in ("mnist", "svhn", "celeba"):
+        paths[name] = out / f"{name}.json"
+        acquire.main(["--dataset", name, "--source", "directory", "--raw-dir", str(raw_dir), "--manifest", str(paths[name])])
+    return paths
+
+
+def build(dataset: str, manifests: dict[str, Path], params: dict, output: Path, workers: int = 1) -> Path:
+    names = ("mnist", "svhn") if dataset == "mnist_svhn_text" else ("celeba",)
+    build_dataset.build(dataset, [manifests[n] for n in names], params, output, workers)
+    return output
+
+
+@pytest.fixture(scope="session")
+def mst_h5(manifests, tmp_path_factory) -> Path:
+    return build("mnist_svhn_text", manifests, MST_PARAMS, tmp_path_factory.mktemp("datasets") / "mnist_svhn_text.h5")
+
+
+@pytest.fixture(scope="session")
+def celeba_h5(manifests, tmp_path_factory) -> Path:
+    return build("celeba", manifests, CELEBA_PARAMS, tmp_path_factory.mktemp("datasets") / "celeba.h5")

@@ -1,0 +1,172 @@
+"""Training step: determinism, resume after a kill, logged terms, NaN guard, outputs."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from mmjsd.config import TrainConfig
+from mmjsd.errors import UserError
+from mmjsd.io import sha256_file
+from mmjsd.models import MultimodalVAE, build_model
+from mmjsd.train import RunSpec, train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def tiny_config(**overrides) -> TrainConfig:
+    base = dict(
+        epochs=2,
+        lr=1.0e-3,
+        batch_size=64,
+        beta=2.5,
+        beta_content=1.0,
+        shared_dim=8,
+        style_dim={"mnist": 0, "svhn": 0, "text": 0},
+        beta_style=3.0,
+        style_weights={"mnist": 1.0, "svhn": 1.0, "text": 5.0},
+        rec_weights={"mnist": 3072 / 784, "svhn": 1.0, "text": 384.0},
+        div_weights={"prior": 0.25, "mnist": 0.25, "svhn": 0.25, "text": 0.25},
+        redraw_text=True,
+        log_every=5,
+        amp_bf16=False,
+        compile=False,
+    )
+    base.update(overrides)
+    return TrainConfig(**base)
+
+
+def spec_for(mst_h5: Path, variant: str = "mmjsd", seed: int = 0, **overrides) -> RunSpec:
+    return RunSpec("mnist_svhn_text", variant, seed, tiny_config(**overrides), mst_h5, sha256_file(mst_h5))
+
+
+def run(spec: RunSpec, root: Path, **kwargs) -> tuple[list[dict], dict]:
+    rows = train(spec, root / "run", root / "ckpt" / "last.pt", torch.device("cpu"), progress=False, **kwargs)
+    return rows, torch.load(root / "run" / "model.pt", weights_only=False)["state_dict"]
+
+
+def assert_same_weights(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_same_seed_gives_identical_weights_and_another_seed_does_not(mst_h5, tmp_path):
+    rows_a, weights_a = run(spec_for(mst_h5), tmp_path / "a")
+    rows_b, weights_b = run(spec_for(mst_h5), tmp_path / "b")
+    assert_same_weights(weights_a, weights_b)
+    assert [r["loss"] for r in rows_a] == [r["loss"] for r in rows_b]
+    _, weights_c = run(spec_for(mst_h5, seed=1), tmp_path / "c")
+    assert any(not torch.equal(weights_a[k], weights_c[k]) for k in weights_a)
+
+
+def test_resume_after_interruption_equals_uninterrupted(mst_h5, tmp_path):
+    spec = spec_for(mst_h5, epochs=3)
+    _, uninterrupted = run(spec, tmp_path / "full")
+
+    def crash_after_first_epoch(epoch: int) -> None:
+        if epoch == 1:
+            raise KeyboardInterrupt("simulated kill after the epoch-1 checkpoint")
+
+    with pytest.raises(KeyboardInterrupt):
+        run(spec, tmp_path / "resumed", on_epoch_end=crash_after_first_epoch)
+    assert (tmp_path / "resumed/ckpt/last.pt").is_file() and not (tmp_path / "resumed/run/model.pt").exists()
+    rows, resumed = run(spec, tmp_path / "resumed")
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert_same_weights(uninterrupted, resumed)
+    assert not (tmp_path / "resumed/ckpt/last.pt").exists()  # removed once the outputs are written
+
+
+def test_killed_process_resumes_from_its_checkpoint(mst_h5, tmp_path):
+    spec = spec_for(mst_h5, epochs=4)
+    _, uninterrupted = run(spec, tmp_path / "full")
+    checkpoint = tmp_path / "killed/ckpt/last.pt"
+    cmd = [
+        sys.executable, "-m", "mmjsd.train", "--dataset", "mnist_svhn_text", "--variant", "mmjsd", "--seed", "0",
+        "--hparams", json.dumps(dataclasses.asdict(spec.config)), "--data", str(mst_h5),
+        "--out-dir", str(tmp_path / "killed/run"), "--checkpoint", str(checkpoint), "--device", "cpu", "--threads", "1", "--no-progress",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not checkpoint.is_file() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert checkpoint.is_file() and not (tmp_path / "killed/run/model.pt").exists()
+    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    resumed = torch.load(tmp_path / "killed/run/model.pt", weights_only=False)["state_dict"]
+    assert_same_weights(uninterrupted, resumed)
+
+
+def test_checkpoint_of_other_settings_is_not_resumed(mst_h5, tmp_path):
+    spec = spec_for(mst_h5)
+    with pytest.raises(KeyboardInterrupt):
+        run(spec, tmp_path, on_epoch_end=lambda epoch: (_ for _ in ()).throw(KeyboardInterrupt()))
+    changed = spec_for(mst_h5, lr=2.0e-3)
+    rows, _ = run(changed, tmp_path)
+    assert [r["epoch"] for r in rows] == [1, 2]  # started from scratch
+
+
+def test_loss_decreases_and_logged_terms_add_up(mst_h5, tmp_path):
+    for variant, style in (("mopoe", 0), ("mvae-ms", 2)):
+        cfg_style = {"mnist": style, "svhn": style, "text": style}
+        rows, _ = run(spec_for(mst_h5, variant=variant, epochs=4, style_dim=cfg_style), tmp_path / variant)
+        assert rows[-1]["loss"] < rows[0]["loss"]
+        weights = build_model("mnist_svhn_text", variant, tiny_config(style_dim=cfg_style)).term_weights()
+        for row in rows:
+            assert row["loss"] == pytest.approx(sum(w * row[name] for name, w in weights.items()), rel=1e-4)
+
+
+def test_outputs_record_the_run(mst_h5, tmp_path):
+    spec = spec_for(mst_h5)
+    run(spec, tmp_path)
+    config = json.loads((tmp_path / "run/config.json").read_text())
+    assert config["train_config"] == dataclasses.asdict(spec.config)
+    assert config["data"]["sha256"] == sha256_file(mst_h5) and config["versions"]["torch"] == torch.__version__
+    with open(tmp_path / "run/train_log.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert {"loss", "rec/mnist", "rec/svhn", "rec/text", "kl/content", "wall_time_s"} <= set(rows[0])
+    model = torch.load(tmp_path / "run/model.pt", weights_only=False)
+    assert model["variant"] == "mmjsd" and model["epoch"] == 2
+
+
+def test_nan_loss_stops_with_epoch_step_and_term(mst_h5, tmp_path, monkeypatch):
+    original = MultimodalVAE.forward_loss
+    calls = {"n": 0}
+
+    def poisoned(self, batch):
+        loss, terms = original(self, batch)
+        calls["n"] += 1
+        if calls["n"] == poison_at:
+            terms = {**terms, "rec/svhn": terms["rec/svhn"] * float("nan")}
+            loss = loss * float("nan")
+        return loss, terms
+
+    from mmjsd.data.readers import load_split
+
+    steps_per_epoch = len(load_split("mnist_svhn_text", mst_h5, "train")) // 64
+    poison_at = steps_per_epoch + 3  # epoch 2, step index 2 (0-based)
+    monkeypatch.setattr(MultimodalVAE, "forward_loss", poisoned)
+    with pytest.raises(UserError, match=r"non-finite loss at epoch 2, step 2 \(terms: loss, rec/svhn\).*last good checkpoint .*last\.pt is kept"):
+        run(spec_for(mst_h5), tmp_path)
+    state = torch.load(tmp_path / "ckpt/last.pt", weights_only=False)
+    assert state["epoch"] == 1 and not (tmp_path / "run/model.pt").exists()
