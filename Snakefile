@@ -15,6 +15,7 @@ configfile: "config.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/classifiers.smk"
 include: "workflow/rules/train.smk"
 
 

@@ -17,7 +17,8 @@ os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), os.environ.ge
 os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 sys.path.insert(0, str(SRC))
 
-from mmjsd.config import RAW_SOURCES, config_from_dict
+from mmjsd.classifiers import FEATURE_MODALITIES
+from mmjsd.config import MODALITIES, RAW_SOURCES, config_from_dict
 from mmjsd.io import canonical_json
 from mmjsd.provenance import code_version
 
@@ -30,6 +31,10 @@ RAW_DATASETS = sorted({raw for dataset in CFG.datasets for raw in RAW_SOURCES[da
 
 
 VARIANTS = sorted({v for dataset in CFG.datasets for v in CFG.variants(dataset)})
+#: Classifier directories: one coherence classifier per modality, one feature classifier per image modality.
+CLASSIFIERS = [m for dataset in MODALITIES for m in MODALITIES[dataset]] + [
+    f"{m}-features" for dataset in FEATURE_MODALITIES for m in FEATURE_MODALITIES[dataset]
+]
 #: GPU jobs ask for one GPU unless the config pins the CPU (the demo), so SLURM never queues them for GPUs they will not use.
 GPUS_PER_JOB = 0 if CFG.device == "cpu" else 1
 
@@ -38,6 +43,7 @@ wildcard_constraints:
     dataset="|".join(CFG.datasets),
     raw="|".join(RAW_DATASETS),
     variant="|".join(VARIANTS),
+    classifier="|".join(sorted(set(CLASSIFIERS))),
     seed=r"\d+",
 
 
@@ -65,6 +71,16 @@ def train_hparams(dataset, variant):
     return dataclasses.asdict(CFG.train_config(dataset, variant))
 
 
+def classifier_dirs(dataset):
+    """results/classifiers/<dataset>/<name> for every classifier the dataset needs."""
+    names = list(MODALITIES[dataset]) + [f"{m}-features" for m in FEATURE_MODALITIES[dataset]]
+    return [f"results/classifiers/{dataset}/{name}" for name in names]
+
+
+def classifier_metrics():
+    return [f"{d}/metrics.json" for dataset in CFG.datasets for d in classifier_dirs(dataset)]
+
+
 def run_dirs():
     """results/runs/<dataset>/<variant>/seed<k> for every configured run."""
     return [
@@ -79,4 +95,4 @@ def final_outputs():
     """Every file `rule all` asks for."""
     datasets = expand("results/datasets/{dataset}.h5", dataset=CFG.datasets)
     models = [f"{run}/model.pt" for run in run_dirs()]
-    return datasets + models
+    return datasets + classifier_metrics() + models
