@@ -1,0 +1,423 @@
+"""The cluster path: the SLURM profile, the wrapper and a real SLURM run.
+
+The end-to-end test (marked ``slurm``) needs a SLURM the tests can submit to,
+e.g. the local single-node one:
+
+    bash .ci/slurm.sh start
+    .venv/bin/python -m pytest -m slurm tests/test_slurm.py -v
+    bash .ci/slurm.sh stop
+
+It is skipped, with the reason, when ``sinfo`` is missing or no node is idle.
+It copies the project into ``tmp_path`` and runs
+
+    python -m snakemake --workflow-profile <copy>/workflow/profiles/slurm ...
+
+then checks that every non-local job went through sbatch (executor log lines,
+the SLURM job table, the per-job SLURM logs) and that the targets exist.
+
+Which workflow runs: while ``PROJECT_TARGETS`` is empty, a small fixture
+workflow (``FIXTURE_SNAKEFILE`` below: data -> train (gpu=1) -> evaluate
+(gpu=1) -> report) placed next to the copied project. Once the project's rules
+exist, set ``PROJECT_TARGETS`` (and check ``PROJECT_CONFIGFILE``); the run then
+uses the copied project's own ``Snakefile``. For a one-off run against the
+project without editing this file, set MMJSD_SLURM_TEST_TARGETS (space
+separated targets) and optionally MMJSD_SLURM_TEST_CONFIGFILE (default
+PROJECT_CONFIGFILE, used when it exists).
+
+The other tests need no running SLURM: they render the profile under several
+settings, check that every GPU rule of the workflow is mapped in the profile,
+and check the wrapper's refusal of a missing profile.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PROFILE_REL = Path("workflow/profiles/slurm")
+LOCAL_SLURM_CONF = Path(os.environ.get("MMJSD_SLURM_DIR", "/tmp/mmjsd-slurm")) / "etc/slurm.conf"
+
+# ---- switch the end-to-end test to the real workflow here ------------------
+#: Targets of the end-to-end SLURM run of the *project* workflow (paths
+#: relative to the repository root; they should cover data, train, evaluate and
+#: report on the CI preset). Empty: run FIXTURE_SNAKEFILE instead.
+PROJECT_TARGETS: list[str] = []
+#: Config file of the project run, relative to the repository root.
+PROJECT_CONFIGFILE = "workflow/presets/ci.yaml"
+#: Wall-clock limit of the snakemake run (seconds).
+RUN_TIMEOUT_S = 600
+#: First status check after this many seconds (plugin default 40). A job whose
+#: check misses it is checked again 10 s later, then 20 s, ...
+STATUS_CHECK_S = 10
+
+#: Self-contained stand-in for the project workflow, in the project's shape:
+#: one dataset, two variants trained and evaluated (GPU rules named as in the
+#: profile's gpu_rules), one report. Each output records the SLURM job id it was
+#: made in, so the test can tell that the work really ran inside SLURM.
+FIXTURE_SNAKEFILE = r'''
+VARIANTS = ["mmjsd", "mopoe"]
+
+rule all:
+    input:
+        "results/report/summary.txt",
+
+rule make_dataset:
+    output:
+        "results/data/dataset.txt",
+    log:
+        "results/logs/make_dataset.log",
+    resources:
+        mem_mb=500,
+        runtime=5,
+    shell:
+        "echo dataset slurm_job=${{SLURM_JOB_ID:-none}} > {output} 2> {log}"
+
+rule train:
+    input:
+        "results/data/dataset.txt",
+    output:
+        "results/models/{variant}/model.txt",
+    log:
+        "results/logs/train_{variant}.log",
+    threads: 1
+    resources:
+        gpu=1,
+        mem_mb=lambda wc, attempt: 500 * attempt,
+        runtime=lambda wc, attempt: 5 * attempt,
+    shell:
+        "echo model {wildcards.variant} slurm_job=${{SLURM_JOB_ID:-none}}"
+        " > {output} 2> {log}"
+
+rule evaluate_coherence:
+    input:
+        "results/models/{variant}/model.txt",
+    output:
+        "results/metrics/{variant}/coherence.txt",
+    log:
+        "results/logs/evaluate_coherence_{variant}.log",
+    threads: 1
+    resources:
+        gpu=1,
+        mem_mb=500,
+        runtime=5,
+    shell:
+        "echo coherence {wildcards.variant} slurm_job=${{SLURM_JOB_ID:-none}}"
+        " > {output} 2> {log}"
+
+rule report:
+    input:
+        expand("results/metrics/{variant}/coherence.txt", variant=VARIANTS),
+    output:
+        "results/report/summary.txt",
+    log:
+        "results/logs/report.log",
+    resources:
+        mem_mb=500,
+        runtime=5,
+    shell:
+        "(cat {input}; echo report slurm_job=${{SLURM_JOB_ID:-none}}) > {output} 2> {log}"
+'''
+FIXTURE_TARGETS = ["results/report/summary.txt"]
+FIXTURE_OUTPUTS = [
+    "results/data/dataset.txt",
+    "results/models/mmjsd/model.txt",
+    "results/models/mopoe/model.txt",
+    "results/metrics/mmjsd/coherence.txt",
+    "results/metrics/mopoe/coherence.txt",
+    "results/report/summary.txt",
+]
+
+SUBMITTED_RE = re.compile(r"^Job (\d+) has been submitted with SLURM jobid (\d+) \(log: (.+)\)\.$", re.M)
+REMOTE_RULE_RE = re.compile(r"^rule (\w+):$", re.M)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def project_targets() -> list[str]:
+    from_env = os.environ.get("MMJSD_SLURM_TEST_TARGETS", "").split()
+    return from_env or list(PROJECT_TARGETS)
+
+
+def project_configfile() -> str:
+    return os.environ.get("MMJSD_SLURM_TEST_CONFIGFILE") or PROJECT_CONFIGFILE
+
+
+def copy_project(dest: Path) -> Path:
+    """Copy the working tree (tracked + untracked-not-ignored files) to dest,
+    without results/ and .snakemake/."""
+    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT, check=True, capture_output=True,
+        ).stdout.decode().split("\0")
+    except (OSError, subprocess.CalledProcessError):
+        listed = None
+    if listed is None:  # not a git checkout: copy everything but the usual suspects
+        shutil.copytree(
+            ROOT, dest, dirs_exist_ok=True, symlinks=True,
+            ignore=shutil.ignore_patterns("results", ".snakemake", ".git", ".venv", ".slurm",
+                                          "__pycache__", ".pytest_cache"),
+        )
+        return dest
+    for rel in filter(None, listed):
+        if rel.startswith(("results/", ".snakemake/")):
+            continue
+        src = ROOT / rel
+        if not src.exists():  # deleted in the working tree
+            continue
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, target, follow_symlinks=False)
+    return dest
+
+
+def slurm_env() -> dict[str, str]:
+    """Environment for SLURM clients: finds the local test cluster's config
+    when neither SLURM_CONF nor /etc/slurm/slurm.conf points anywhere."""
+    env = dict(os.environ)
+    if "SLURM_CONF" not in env and not Path("/etc/slurm/slurm.conf").exists() and LOCAL_SLURM_CONF.exists():
+        env["SLURM_CONF"] = str(LOCAL_SLURM_CONF)
+    return env
+
+
+def run_cmd(cmd: list[str], env: dict[str, str], timeout: float = 30, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def slurm_or_skip(env: dict[str, str], wait_s: float = 15) -> None:
+    """Skip unless sinfo answers and a node is idle (or partly free) and
+    responding; waits up to wait_s for a node that is still registering."""
+    if shutil.which("sinfo") is None:
+        pytest.skip("SLURM not available: no 'sinfo' on PATH (local test cluster: bash .ci/slurm.sh start)")
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            res = run_cmd(["sinfo", "--noheader", "--format=%n %t"], env)
+        except subprocess.TimeoutExpired:
+            pytest.skip("SLURM not available: sinfo timed out")
+        if res.returncode != 0:
+            pytest.skip(f"SLURM not reachable: sinfo failed: {res.stderr.strip()[-300:]} "
+                        "(local test cluster: bash .ci/slurm.sh start)")
+        # compact states: "idle", "mix"; a trailing "*" means not responding
+        states = [line.split()[1] for line in res.stdout.splitlines() if len(line.split()) == 2]
+        if any(state in ("idle", "mix") for state in states):
+            return
+        if time.monotonic() > deadline:
+            pytest.skip(f"SLURM has no idle node (sinfo: {res.stdout.strip() or 'no nodes'})")
+        time.sleep(1)
+
+
+def cluster_has_gpus(env: dict[str, str]) -> bool:
+    res = run_cmd(["sinfo", "--noheader", "--format=%G"], env)
+    return res.returncode == 0 and "gpu" in res.stdout
+
+
+def accounting_disabled(env: dict[str, str]) -> bool:
+    res = run_cmd(["scontrol", "show", "config"], env)
+    return "accounting_storage/none" in res.stdout
+
+
+def render_profile(monkeypatch, **settings: str) -> dict:
+    """The profile as snakemake's profile reader turns it into CLI arguments,
+    with exactly the given MMJSD_SLURM_* settings in the environment."""
+    from snakemake.profiles import ProfileConfigFileParser
+
+    for name in list(os.environ):
+        if name.startswith("MMJSD_SLURM_"):
+            monkeypatch.delenv(name)
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    with open(ROOT / PROFILE_REL / "profile.yaml") as stream:
+        return dict(ProfileConfigFileParser().parse(stream))
+
+
+# --------------------------------------------------------------------------- profile (no SLURM needed)
+
+
+def test_profile_defaults_need_no_site_settings(monkeypatch):
+    args = render_profile(monkeypatch)
+    assert args["executor"] == "slurm"
+    assert args["retries"] == "2"
+    assert args["keep-going"] == "True" and args["rerun-incomplete"] == "True"
+    assert args["default-resources"] == ["mem_mb=4000 * attempt", "runtime=60 * attempt"]
+    # unset settings leave no trace (no literal "$VAR", no empty --set-resources)
+    assert "set-resources" not in args and "slurm-status-command" not in args
+    assert "$" not in repr(args)
+
+
+def test_profile_maps_site_settings(monkeypatch):
+    args = render_profile(
+        monkeypatch,
+        MMJSD_SLURM_ACCOUNT="proj1",
+        MMJSD_SLURM_PARTITION="all",  # a name that is also a Python builtin
+        MMJSD_SLURM_GPU_PARTITION="gpu",
+        MMJSD_SLURM_GPU_MODEL="a100",
+        MMJSD_SLURM_CPUS_PER_GPU="8",
+        MMJSD_SLURM_GPU_CONSTRAINT="a100|h100",
+        MMJSD_SLURM_STATUS_COMMAND="squeue",
+        MMJSD_SLURM_JOBS="7",
+    )
+    assert args["jobs"] == "7"
+    assert args["slurm-status-command"] == "squeue"
+    assert "slurm_account='proj1'" in args["default-resources"]
+    assert "slurm_partition='all'" in args["default-resources"]
+    train = sorted(a.split(":", 1)[1] for a in args["set-resources"] if a.startswith("train:"))
+    assert train == ["constraint='a100|h100'", "cpus_per_gpu=8", "gpu_model='a100'", "slurm_partition='gpu'"]
+
+
+def test_profile_gres_and_no_gpu_modes(monkeypatch):
+    args = render_profile(monkeypatch, MMJSD_SLURM_GPU_FLAG="gres", MMJSD_SLURM_GPU_MODEL="v100")
+    train = sorted(a.split(":", 1)[1] for a in args["set-resources"] if a.startswith("train:"))
+    assert train == ["gpu=0", "gres='gpu:v100:1'"]  # never --gpus and --gres together
+
+    args = render_profile(monkeypatch, MMJSD_SLURM_NO_GPU="1", MMJSD_SLURM_GPU_MODEL="v100",
+                          MMJSD_SLURM_CPUS_PER_GPU="4", MMJSD_SLURM_PARTITION="debug")
+    train = sorted(a.split(":", 1)[1] for a in args["set-resources"] if a.startswith("train:"))
+    assert train == ["gpu=0", "slurm_partition='debug'"]
+
+
+def test_profile_rejects_bad_values(monkeypatch):
+    from configargparse import ConfigFileParserException
+
+    with pytest.raises(ConfigFileParserException, match="MMJSD_SLURM_CPUS_PER_GPU must be an integer"):
+        render_profile(monkeypatch, MMJSD_SLURM_CPUS_PER_GPU="eight")
+    with pytest.raises(ConfigFileParserException, match="MMJSD_SLURM_GPU_FLAG must be one of"):
+        render_profile(monkeypatch, MMJSD_SLURM_GPU_FLAG="gpu")
+
+
+def test_gpu_rules_listed_in_slurm_profile(monkeypatch, tmp_path):
+    """Every rule of the project workflow that requests a GPU must get the
+    profile's GPU mapping (partition, model, ...); a renamed rule would
+    silently lose it."""
+    if not (ROOT / "Snakefile").exists():
+        pytest.skip("no project Snakefile yet")
+    args = render_profile(monkeypatch, MMJSD_SLURM_NO_GPU="1")
+    mapped = {a.split(":", 1)[0] for a in args["set-resources"]}
+
+    wd = copy_project(tmp_path / "wf")
+    cmd = [sys.executable, "-m", "snakemake", "-n", "--forceall", "--cores", "1"]
+    if (wd / PROJECT_CONFIGFILE).exists():
+        cmd += ["--configfile", str(wd / PROJECT_CONFIGFILE)]
+    res = run_cmd(cmd, dict(os.environ), timeout=300, cwd=wd)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    gpu_rules = set()
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", res.stdout):
+        head = re.match(r"(?:local)?rule (\w+):", block)
+        if head and re.search(r"^\s+resources:.*\bgpu=[1-9]", block, re.M):
+            gpu_rules.add(head.group(1))
+    assert gpu_rules, "the dry run shows no rule with gpu>=1: has the output format changed?\n" + res.stdout[-2000:]
+    missing = sorted(gpu_rules - mapped)
+    assert not missing, f"GPU rules missing from gpu_rules in {PROFILE_REL}/profile.yaml: {missing}"
+
+
+def test_wrapper_refuses_missing_profile(tmp_path):
+    env = dict(os.environ, MMJSD_SLURM_PROFILE=str(tmp_path / "no-such-profile"))
+    res = run_cmd(["bash", str(ROOT / "scripts/run_slurm.sh"), "-n"], env, cwd=tmp_path)
+    assert res.returncode == 2
+    assert "workflow profile directory not found" in res.stderr
+
+
+def test_wrapper_uses_the_profile(tmp_path):
+    if shutil.which("sbatch") is None:
+        pytest.skip("no sbatch on PATH: the wrapper refuses to run without SLURM clients")
+    wd = copy_project(tmp_path / "wf")
+    if not (wd / "Snakefile").exists():
+        (wd / "Snakefile").write_text(FIXTURE_SNAKEFILE)
+    env = dict(os.environ, PYTHON=sys.executable)
+    env.pop("MMJSD_SLURM_PROFILE", None)
+    res = run_cmd(["bash", str(wd / "scripts/run_slurm.sh"), "-n", "--forceall"], env, timeout=300, cwd=wd)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-3000:]
+    assert f"Using workflow specific profile {wd / PROFILE_REL} for setting default command line arguments." in out
+
+
+# --------------------------------------------------------------------------- real SLURM
+
+
+@pytest.mark.slurm
+def test_workflow_runs_through_slurm(tmp_path):
+    env = slurm_env()
+    slurm_or_skip(env)
+
+    wd = copy_project(tmp_path / "wf")
+    targets = project_targets()
+    cmd = [sys.executable, "-m", "snakemake", "--workflow-profile", str(wd / PROFILE_REL)]
+    if targets:
+        expected_outputs = targets
+        if (wd / project_configfile()).exists():
+            cmd += ["--configfile", str(wd / project_configfile())]
+        # the jobs must run the copied code, not the checkout's (editable install)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(wd / "src"), env.get("PYTHONPATH")]))
+    else:
+        (wd / "slurm_fixture.smk").write_text(FIXTURE_SNAKEFILE)
+        cmd += ["--snakefile", str(wd / "slurm_fixture.smk")]
+        targets = FIXTURE_TARGETS
+        expected_outputs = FIXTURE_OUTPUTS
+    cmd += [
+        "--slurm-init-seconds-before-status-checks", str(STATUS_CHECK_S),
+        "--slurm-keep-successful-logs",  # evidence below; the plugin deletes them otherwise
+        *targets,
+    ]
+    env.pop("SNAKEMAKE_PROFILE", None)  # no user/site global profile in the test
+    # jobs inherit PATH (sbatch --export=ALL): their `python -m mmjsd...` must be this venv's
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    if not cluster_has_gpus(env):
+        env["MMJSD_SLURM_NO_GPU"] = "1"  # GPU rules are submitted without --gpus
+    if accounting_disabled(env):
+        env["MMJSD_SLURM_STATUS_COMMAND"] = "squeue"  # sacct cannot answer
+
+    t0 = time.monotonic()
+    try:
+        res = subprocess.run(cmd, cwd=wd, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    except subprocess.TimeoutExpired as exc:
+        out = (exc.stdout or b"").decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        pytest.fail(f"snakemake on SLURM did not finish in {RUN_TIMEOUT_S}s; squeue / "
+                    f"'bash .ci/slurm.sh logs' may tell why. Output tail:\n{out[-4000:]}")
+    elapsed = time.monotonic() - t0
+    out = res.stdout + res.stderr
+    report = f"command: {' '.join(cmd)}\nexit {res.returncode} after {elapsed:.0f}s; output tail:\n{out[-6000:]}"
+    assert res.returncode == 0, report
+
+    # 1. the profile was used (a wrong path is silently ignored by snakemake)
+    assert f"Using workflow specific profile {wd / PROFILE_REL} for setting default command line arguments." in out, report
+
+    # 2. every non-local job was submitted with sbatch, none ran on the head
+    submitted = SUBMITTED_RE.findall(out)
+    remote_rules = REMOTE_RULE_RE.findall(out)
+    assert submitted, "no job was submitted to SLURM\n" + report
+    assert len(submitted) == len(remote_rules), (
+        f"{len(remote_rules)} remote jobs but {len(submitted)} SLURM submissions\n" + report)
+    slurm_ids = [sid for _, sid, _ in submitted]
+    assert len(set(slurm_ids)) == len(slurm_ids)
+
+    # 3. SLURM itself knows these jobs as completed (MinJobAge keeps finished
+    #    jobs visible to squeue; the local cluster sets it to 600 s)
+    res_q = run_cmd(["squeue", "--states=all", "--noheader", "--format=%i|%T", "--jobs=" + ",".join(slurm_ids)], env)
+    states = dict(line.split("|", 1) for line in res_q.stdout.split() if "|" in line)
+    assert states == {sid: "COMPLETED" for sid in slurm_ids}, (
+        f"squeue: rc={res_q.returncode} {res_q.stdout} {res_q.stderr}\n" + report)
+
+    # 4. each job left its SLURM log, written by the job's own snakemake
+    for _, sid, log in submitted:
+        log_path = Path(log.replace("%j", sid))
+        assert log_path.is_file(), f"missing SLURM log {log_path}"
+        assert wd / ".snakemake/slurm_logs" in log_path.parents
+        assert "1 of 1 steps (100%) done" in log_path.read_text(errors="replace"), log_path
+
+    # 5. the outputs exist; the fixture's outputs name the SLURM job that made them
+    for rel in expected_outputs:
+        assert (wd / rel).is_file(), f"missing output {rel}\n" + report
+    if not project_targets():
+        for rel in expected_outputs:
+            job = re.search(r"slurm_job=(\S+)", (wd / rel).read_text().splitlines()[-1]).group(1)
+            assert job in slurm_ids, f"{rel} was made outside the submitted SLURM jobs (slurm_job={job})"
