@@ -177,10 +177,56 @@ class LikelihoodConfig:
 class EvaluationConfig:
     seed: int
     batch_size: int
+    metrics: dict[str, list[str]]
     latent_probe: ProbeConfig
     coherence: CoherenceConfig
     prd: PRDConfig
     likelihood: LikelihoodConfig
+
+
+#: Each metric's settings block under ``evaluation``.
+METRIC_SETTINGS: dict[str, type] = {
+    "latent_probe": ProbeConfig,
+    "coherence": CoherenceConfig,
+    "prd": PRDConfig,
+    "likelihood": LikelihoodConfig,
+}
+
+
+@dataclass(frozen=True)
+class MetricJob:
+    """The evaluation settings one metric depends on: the shared keys and that metric's own block.
+
+    Metric jobs receive only this slice (:func:`metric_job_params`), so changing one
+    metric's settings reruns that metric's jobs and nothing else.
+    """
+
+    metric: str
+    seed: int
+    batch_size: int
+    settings: Any  # the metric's block, e.g. PRDConfig
+
+
+def metric_job_params(evaluation: dict, metric: str) -> dict:
+    """The plain-dict slice of the ``evaluation`` config block that ``metric`` depends on."""
+    return {"metric": metric, "seed": evaluation["seed"], "batch_size": evaluation["batch_size"], "settings": evaluation[metric]}
+
+
+def metric_job_from_dict(params: dict) -> MetricJob:
+    """Strictly typed :class:`MetricJob` from :func:`metric_job_params` output (e.g. a CLI's JSON)."""
+    metric = params.get("metric") if isinstance(params, dict) else None
+    if metric not in METRIC_SETTINGS:
+        raise UserError(f"metric params must name one of {', '.join(METRIC_SETTINGS)} under 'metric', got {metric!r}")
+    fields = {key: params.get(key) for key in ("seed", "batch_size")}
+    unknown = sorted(set(params) - {"metric", "seed", "batch_size", "settings"})
+    if unknown:
+        raise UserError(f"unknown metric params key '{unknown[0]}'")
+    return MetricJob(
+        metric=metric,
+        seed=_convert(int, fields["seed"], "evaluation.seed"),
+        batch_size=_convert(int, fields["batch_size"], "evaluation.batch_size"),
+        settings=from_dict(METRIC_SETTINGS[metric], params.get("settings"), f"evaluation.{metric}"),
+    )
 
 
 # ------------------------------------------------------------------------- top level
@@ -336,6 +382,8 @@ def config_from_dict(raw: dict) -> Config:
     validate_dict(raw)
     cfg = from_dict(Config, raw, "config")
     for dataset in cfg.datasets:
+        if dataset not in cfg.evaluation.metrics:
+            raise UserError(f"dataset '{dataset}' is listed in 'datasets' but has no 'evaluation.metrics.{dataset}' list")
         for key in ("training", "classifiers"):
             if dataset not in getattr(cfg, key):
                 raise UserError(f"dataset '{dataset}' is listed in 'datasets' but has no '{key}.{dataset}' block")

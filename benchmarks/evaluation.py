@@ -1,0 +1,141 @@
+"""Evaluation cost per run: seconds per metric on the current device (issue 7).
+
+    python benchmarks/evaluation.py --dataset mnist_svhn_text --variant mmjsd \\
+        --data results/datasets/mnist_svhn_text.h5 --n-test 2125 \\
+        --out results/benchmarks/evaluation.csv
+
+Trains nothing. Without --run-dir the model has random weights (seeded) with the
+configured dimensions of (--dataset, --variant); without --classifiers untrained (seeded)
+classifiers of the right architectures are written to a temporary directory. Evaluation
+settings come from --config files (later ones win, e.g. ``config.yaml
+workflow/presets/demo.yaml``); --n-test sets ``coherence.n_test``, ``likelihood.n_test`` and
+``prd.n_samples`` (the latent probe always scores the whole test split). Each metric runs
+in this process exactly as ``python -m mmjsd.evaluate`` would (Python start-up and the
+metric-file write are not timed); ``prd_reference`` is the real-feature step, timed
+separately and reused by ``prd``. Prints a table and writes a CSV with one row per metric.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import io
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from mmjsd.classifiers import FEATURE_MODALITIES
+from mmjsd.classifiers.loading import save_classifier
+from mmjsd.classifiers.networks import build_classifier
+from mmjsd.config import MODALITIES, Config, EvaluationConfig, MetricJob, load_config
+from mmjsd.evaluate import EVALUATORS
+from mmjsd.evaluation.runs import EvaluationInputs, LoadedRun, load_run
+from mmjsd.io import write_text
+from mmjsd.models import build_model
+from mmjsd.prd_reference import write_real_features
+from mmjsd.train import resolve_device
+
+COLUMNS = ("metric", "seconds", "n", "dataset", "variant", "device", "threads")
+
+
+def random_run(config: Config, dataset: str, variant: str, device: torch.device) -> LoadedRun:
+    """A run whose model has seeded random weights and the configured dimensions."""
+    torch.manual_seed(0)
+    model = build_model(dataset, variant, config.train_config(dataset, variant))
+    return LoadedRun(Path("random-weights"), model.to(device).eval(), dataset, variant, 0, 0, "random-weights")
+
+
+def random_classifiers(root: Path, dataset: str) -> Path:
+    """Untrained (seeded) coherence and feature classifiers of every modality under ``root``."""
+    torch.manual_seed(0)
+    for m in MODALITIES[dataset]:
+        save_classifier(root / m, build_classifier(dataset, m), dataset, m, "coherence", 0)
+    for m in FEATURE_MODALITIES[dataset]:
+        save_classifier(root / f"{m}-features", build_classifier(dataset, m), dataset, m, "features", 1)
+    return root
+
+
+def with_test_size(config: EvaluationConfig, n_test: int | None) -> EvaluationConfig:
+    """``config`` with coherence/likelihood ``n_test`` and PRD ``n_samples`` set to ``n_test`` (unchanged when None)."""
+    if n_test is None:
+        return config
+    return dataclasses.replace(
+        config,
+        coherence=dataclasses.replace(config.coherence, n_test=n_test),
+        likelihood=dataclasses.replace(config.likelihood, n_test=n_test),
+        prd=dataclasses.replace(config.prd, n_samples=n_test),
+    )
+
+
+def timed(function) -> tuple[float, object]:
+    started = time.perf_counter()
+    result = function()
+    return time.perf_counter() - started, result
+
+
+def rows_used(protocol: dict) -> int:
+    """The number of test rows a metric used, from its protocol."""
+    return protocol.get("n_test", protocol.get("n_samples"))
+
+
+def benchmark(args: argparse.Namespace, workdir: Path) -> list[dict]:
+    device = resolve_device(args.device)
+    full_config = load_config(*args.config)
+    run = load_run(args.run_dir, device) if args.run_dir else random_run(full_config, args.dataset, args.variant, device)
+    classifiers = args.classifiers or random_classifiers(workdir / "classifiers", run.dataset)
+    config = with_test_size(full_config.evaluation, args.n_test)
+    common = {"dataset": run.dataset, "variant": run.variant, "device": device.type, "threads": torch.get_num_threads()}
+    rows = []
+    for metric in args.metrics:
+        job = MetricJob(metric, config.seed, config.batch_size, getattr(config, metric))
+        inputs = EvaluationInputs(run=run, data_path=args.data, job=job, classifiers_dir=classifiers)
+        if metric == "prd":
+            reference = workdir / "real_features.npz"
+            seconds, n = timed(lambda: write_real_features(run.dataset, args.data, classifiers, job, reference, device))
+            rows.append({"metric": "prd_reference", "seconds": seconds, "n": n, **common})
+            inputs = dataclasses.replace(inputs, real_features=reference)
+        seconds, result = timed(lambda: EVALUATORS[metric](inputs))
+        rows.append({"metric": metric, "seconds": seconds, "n": rows_used(result.protocol), **common})
+        print(f"{metric}: {seconds:.1f} s", file=sys.stderr)
+    return rows
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default="mnist_svhn_text", choices=tuple(MODALITIES))
+    parser.add_argument("--variant", default="mmjsd", help="variant whose configured dimensions the random model has")
+    parser.add_argument("--data", type=Path, default=Path("results/datasets/mnist_svhn_text.h5"))
+    parser.add_argument("--run-dir", type=Path, help="evaluate this trained run instead of a random-weight model")
+    parser.add_argument("--classifiers", type=Path, help="results/classifiers/<dataset> (default: untrained classifiers)")
+    parser.add_argument("--config", type=Path, nargs="+", default=[Path("config.yaml")], help="config files, later ones win")
+    parser.add_argument("--n-test", type=int, help="coherence/likelihood n_test and PRD n_samples (default: as configured)")
+    parser.add_argument("--metrics", nargs="+", default=list(EVALUATORS), choices=tuple(EVALUATORS))
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    parser.add_argument("--out", type=Path, default=Path("results/benchmarks/evaluation.csv"), help="CSV to write")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory(prefix="mmjsd-eval-bench-") as workdir:
+        rows = benchmark(args, Path(workdir))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows([{**row, "seconds": f"{row['seconds']:.3f}"} for row in rows])
+    write_text(args.out, buffer.getvalue())
+    print(f"{'metric':<15}{'n':>8}{'seconds':>10}   ({rows[0]['dataset']}, {rows[0]['variant']}, {rows[0]['device']}, {rows[0]['threads']} threads)")
+    for row in rows:
+        print(f"{row['metric']:<15}{row['n']:>8}{row['seconds']:>10.1f}")
+    print(f"{'total':<15}{'':>8}{sum(row['seconds'] for row in rows):>10.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""Step: one metric of one trained run, written as a metric file (docs/file-formats.md).
+
+    python -m mmjsd.evaluate --metric coherence \\
+        --run-dir results/runs/mnist_svhn_text/mmjsd/seed0 \\
+        --data results/datasets/mnist_svhn_text.h5 \\
+        --classifiers results/classifiers/mnist_svhn_text \\
+        --params '{"metric": "coherence", "seed": 0, "batch_size": 256, "settings": {"n_test": null}}' \\
+        --out results/runs/mnist_svhn_text/mmjsd/seed0/metrics/coherence.json
+
+Metrics (one per call; each evaluator is a module of :mod:`mmjsd.evaluation`):
+
+* ``latent_probe`` (Tables 1, 5): logistic regression on subset posterior means
+  (``probe_eval``); needs no classifiers;
+* ``coherence`` (Tables 2, 5): conditional and random generation scored by the coherence
+  classifiers ``<classifiers>/<m>/`` (``coherence_eval``);
+* ``prd`` (Table 3): PRD of generated vs real images (``prd_eval``) with Inception
+  features (``evaluation.prd.inception_weights``) or the feature classifiers
+  ``<classifiers>/<m>-features/``; ``--real-features`` is the cached file of
+  ``python -m mmjsd.prd_reference`` (computed in memory when omitted);
+* ``likelihood`` (Table 4): importance-sampled test log-likelihoods (``likelihood_eval``);
+  needs no classifiers.
+
+The file holds ``metric``, ``metric_name``, ``dataset``, ``variant``, ``seed``, ``values``,
+``std``, ``protocol``, ``extra``, ``versions``, ``seeds``, ``run`` (model.pt sha256 and
+epoch), ``device`` and, for PRD, ``extractor``. Nothing in it depends on time or paths,
+so the same run, params and seed give an identical file on the CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+
+from mmjsd.cli import json_arg, main_guard
+from mmjsd.config import metric_job_from_dict
+from mmjsd.evaluation.coherence_eval import evaluate_coherence
+from mmjsd.evaluation.likelihood_eval import evaluate_likelihood
+from mmjsd.evaluation.prd_eval import evaluate_prd
+from mmjsd.evaluation.probe_eval import evaluate_latent_probe
+from mmjsd.evaluation.runs import EvaluationInputs, MetricResult, evaluation_versions, load_run
+from mmjsd.errors import UserError
+from mmjsd.io import write_json
+from mmjsd.train import resolve_device
+
+#: The evaluator of each metric.
+EVALUATORS: dict[str, Callable[[EvaluationInputs], MetricResult]] = {
+    "latent_probe": evaluate_latent_probe,
+    "coherence": evaluate_coherence,
+    "prd": evaluate_prd,
+    "likelihood": evaluate_likelihood,
+}
+
+
+def metric_document(metric: str, inputs: EvaluationInputs, result: MetricResult) -> dict[str, Any]:
+    """The metric file's JSON object (docs/file-formats.md)."""
+    run = inputs.run
+    return {
+        "metric": metric,
+        "metric_name": result.metric_name,
+        "dataset": run.dataset,
+        "variant": run.variant,
+        "seed": run.seed,
+        "values": result.values,
+        "std": result.std,
+        "protocol": result.protocol,
+        "extra": result.extra,
+        "versions": evaluation_versions(),
+        "seeds": result.seeds,
+        "run": {"model_sha256": run.model_sha256, "epoch": run.epoch},
+        "device": inputs.device.type,
+        **result.document_extra,
+    }
+
+
+def evaluate(metric: str, inputs: EvaluationInputs, out: Path) -> dict[str, Any]:
+    """Run one metric's evaluator and write its file atomically; returns the document."""
+    document = metric_document(metric, inputs, EVALUATORS[metric](inputs))
+    write_json(out, document)
+    return document
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m mmjsd.evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--metric", required=True, choices=tuple(EVALUATORS))
+    parser.add_argument("--run-dir", required=True, type=Path, help="results/runs/<dataset>/<variant>/seed<k> (holds model.pt)")
+    parser.add_argument("--data", required=True, type=Path, help="HDF5 dataset built by mmjsd.build_dataset")
+    parser.add_argument("--classifiers", type=Path, help="results/classifiers/<dataset> (coherence; prd without Inception weights)")
+    parser.add_argument("--real-features", type=Path, help="prd only: real-image feature file of mmjsd.prd_reference")
+    parser.add_argument(
+        "--params",
+        required=True,
+        type=json_arg,
+        help="the metric's evaluation settings as JSON: metric, seed, batch_size and settings (the metric's config block; mmjsd.config.metric_job_params)",
+    )
+    parser.add_argument("--out", required=True, type=Path, help="metric file to write (metrics/<metric>.json in the run directory)")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    job = metric_job_from_dict(args.params)
+    if job.metric != args.metric:
+        raise UserError(f"--params are the settings of metric '{job.metric}', but --metric is '{args.metric}'")
+    inputs = EvaluationInputs(
+        run=load_run(args.run_dir, resolve_device(args.device)),
+        data_path=args.data,
+        job=job,
+        classifiers_dir=args.classifiers,
+        real_features=args.real_features,
+        progress=not args.no_progress,
+    )
+    evaluate(args.metric, inputs, args.out)
+
+
+if __name__ == "__main__":
+    main_guard(main)

@@ -1,0 +1,145 @@
+"""PRD evaluator (Table 3; EVALUATION.md §1-2, DESIGN.md §5).
+
+For every image modality m (MST: mnist, svhn; CelebA: img) the generated sets are
+``random->m`` (z and styles from the prior) and ``S->m`` for every subset S without m
+(one z from q(z | X_S), styles as in :mod:`mmjsd.evaluation.generation`). They are
+conditioned on ``prd.n_samples`` test rows drawn with a fixed seed (capped at the split;
+:func:`~mmjsd.evaluation.features.prd_rows`); the real set is those rows' images of m
+(MST test pairs repeat MNIST images, as in the reference; DESIGN.md §5). Generated images
+are decoder means; no PNG is written (EVALUATION.md §6 item 1).
+
+Features come from :mod:`mmjsd.evaluation.features` (Inception pool3 or the feature
+classifiers); real-image features are read from the file of :mod:`mmjsd.prd_reference`
+when given, else computed here. Each set is compared with the real set by
+:func:`~mmjsd.evaluation.prd.compute_prd_from_embedding` (generated = eval, real = ref;
+the paper's 20 clusters, 1001 angles, 10 runs and MiniBatchKMeans batch size from the
+config, k-means seeds ``evaluation.seed + run``): ``values[key]`` is mmJSD's average
+precision ``prd_ap_mmjsd`` (EVALUATION.md §1.7), ``extra["F_8:key"]`` and
+``extra["F_1/8:key"]`` the official summaries (§1.6). The file names the extractor in
+``metric_name`` (``prd_ap_mmjsd[<extractor>]``) and in its ``extractor`` block.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from mmjsd.classifiers import FEATURE_MODALITIES
+from mmjsd.evaluation.features import (
+    INCEPTION_EXTRACTOR,
+    FeatureExtractor,
+    build_extractor,
+    compute_real_features,
+    load_real_features,
+    prd_rows,
+    prd_rows_seed,
+    real_features_key,
+)
+from mmjsd.evaluation.generation import RANDOM, Source, generate_means, generation_key
+from mmjsd.evaluation.prd import compute_prd_from_embedding, max_f_beta_pair, prd_ap_mmjsd
+from mmjsd.evaluation.runs import (
+    TEST_SPLIT,
+    EncodedRows,
+    EvaluationInputs,
+    MetricResult,
+    derived_seed,
+    encode_rows,
+    torch_generator,
+)
+from mmjsd.io import sha256_file
+from mmjsd.models import MultimodalVAE
+
+
+def generated_sets(model: MultimodalVAE, image_modalities: tuple[str, ...]) -> list[tuple[Source, str]]:
+    """(source, m) of every PRD set: per image modality, random first, then each subset without m."""
+    return [
+        (source, m)
+        for m in image_modalities
+        for source in [RANDOM, *model.subsets]
+        if source == RANDOM or m not in source
+    ]
+
+
+def generated_features(
+    inputs: EvaluationInputs,
+    encoded: EncodedRows,
+    extractor: FeatureExtractor,
+    sets: list[tuple[Source, str]],
+    generator: torch.Generator,
+) -> dict[tuple[Source, str], np.ndarray]:
+    """Features of every generated set, one generated image per encoded row; each source decodes once per batch."""
+    model, batch_size = inputs.run.model, inputs.job.batch_size
+    sources = list(dict.fromkeys(source for source, _ in sets))
+    modalities = tuple(dict.fromkeys(m for _, m in sets))
+    parts: dict[tuple[Source, str], list[torch.Tensor]] = {s: [] for s in sets}
+    with torch.inference_mode():
+        for batch in encoded.batches(batch_size, inputs.progress_title("prd")):
+            generated = generate_means(model, batch.encodings, sources, modalities, len(batch.rows), generator)
+            for m, stacked in generated.items():
+                wanted = [(source, images) for source, images in zip(sources, stacked.split(len(batch.rows))) if (source, m) in parts]
+                features = extractor(m, torch.cat([images for _, images in wanted]))
+                for (source, _), chunk in zip(wanted, features.split(len(batch.rows))):
+                    parts[(source, m)].append(chunk)
+    return {key: torch.cat(chunks).numpy() for key, chunks in parts.items()}
+
+
+def evaluate_prd(inputs: EvaluationInputs) -> MetricResult:
+    """The prd metric file's content; see the module docstring."""
+    run, job = inputs.run, inputs.job
+    prd_cfg, model = job.settings, run.model
+    extractor = build_extractor(prd_cfg.inception_weights, inputs.classifiers_dir, run.dataset, inputs.device, job.batch_size)
+    split = inputs.test_split()
+    rows = prd_rows(len(split), prd_cfg.n_samples, job.seed)
+    seeds = {
+        "evaluation": job.seed,
+        "test_rows": prd_rows_seed(job.seed),
+        "latent_samples": derived_seed(job.seed, "prd/latent_samples"),
+        "kmeans": job.seed,
+    }
+    if inputs.real_features is not None:
+        key = real_features_key(run.dataset, sha256_file(inputs.data_path), rows, extractor)
+        real = load_real_features(inputs.real_features, key)
+    else:
+        real = compute_real_features(extractor, split, rows, job.batch_size)
+
+    sets = generated_sets(model, FEATURE_MODALITIES[run.dataset])
+    encoded = encode_rows(model, split, torch.from_numpy(rows), job.batch_size)
+    generated = generated_features(inputs, encoded, extractor, sets, torch_generator(seeds["latent_samples"], inputs.device))
+    values, extra = {}, {}
+    for source, m in sets:
+        key = generation_key(source, m)
+        precision, recall = compute_prd_from_embedding(
+            generated[(source, m)],
+            real[m],
+            num_clusters=prd_cfg.num_clusters,
+            num_angles=prd_cfg.num_angles,
+            num_runs=prd_cfg.num_runs,
+            kmeans_batch_size=prd_cfg.kmeans_batch_size,
+            seed=job.seed,
+        )
+        values[key] = prd_ap_mmjsd(precision, recall)
+        extra[f"F_8:{key}"], extra[f"F_1/8:{key}"] = max_f_beta_pair(precision, recall, beta=8)
+    protocol = {
+        "split": TEST_SPLIT,
+        "n_samples": len(rows),
+        "test_rows": "seeded_sample",
+        "num_clusters": prd_cfg.num_clusters,
+        "num_angles": prd_cfg.num_angles,
+        "num_runs": prd_cfg.num_runs,
+        "kmeans": "MiniBatchKMeans(n_init=10)",
+        "kmeans_batch_size": prd_cfg.kmeans_batch_size,
+        "extractor": extractor.name,
+        "extractor_sha256": extractor.identity["sha256"][:12],
+        "generation": "decoder_means",
+        "batch_size": job.batch_size,
+    }
+    if extractor.name != INCEPTION_EXTRACTOR:
+        protocol["classifier_mode"] = "eval"
+    return MetricResult(
+        metric_name=f"prd_ap_mmjsd[{extractor.name}]",
+        values=values,
+        protocol=protocol,
+        seeds=seeds,
+        extra=extra,
+        document_extra={"extractor": extractor.identity},
+    )

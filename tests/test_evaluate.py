@@ -1,0 +1,410 @@
+"""The evaluation step: metric files of untrained runs on the tiny synthetic datasets of conftest.py.
+
+Models have seeded random weights and are saved with ``mmjsd.train.write_outputs``;
+classifiers are untrained (seeded) and saved with ``save_classifier``. The numbers mean
+nothing; what is checked is the contract (docs/file-formats.md), determinism, the
+all-agree random coherence, the single-sample ELBO identity of the likelihood estimator,
+the K-divisibility guard, the real-feature cache and the error messages.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.distributions import Categorical, Laplace, Normal
+
+from mmjsd import evaluate, prd_reference, tables
+from mmjsd.classifiers import FEATURE_MODALITIES
+from mmjsd.classifiers.loading import save_classifier
+from mmjsd.classifiers.networks import build_classifier
+from mmjsd.cli import main_guard
+from mmjsd.config import load_config, metric_job_from_dict, metric_job_params
+from mmjsd.data.readers import load_split
+from mmjsd.errors import UserError
+from mmjsd.evaluation import features
+from mmjsd.evaluation.likelihood_eval import evaluate_likelihood
+from mmjsd.evaluation.runs import EvaluationInputs, derived_seed, load_run, select_rows
+from mmjsd.io import sha256_file
+from mmjsd.metrics_io import load_metric_file
+from mmjsd.models import build_model
+from mmjsd.models.distributions import subset_key
+from mmjsd.models.likelihoods import LAPLACE_SCALE
+from mmjsd.train import RunSpec, write_outputs
+
+REPO = Path(__file__).resolve().parents[1]
+MST = "mnist_svhn_text"
+MST_SUBSETS = ["mnist", "svhn", "text", "mnist+svhn", "mnist+text", "svhn+text", "mnist+svhn+text"]
+
+PARAMS = {
+    "seed": 0,
+    "batch_size": 64,
+    "latent_probe": {"n_train": 50, "draws": 2, "max_iter": 200},
+    "coherence": {"n_test": None},
+    "prd": {
+        "n_samples": 64,
+        "num_clusters": 5,
+        "num_angles": 101,
+        "num_runs": 2,
+        "kmeans_batch_size": 100,
+        "inception_weights": None,
+    },
+    "likelihood": {"num_importance_samples": 6, "n_test": 40, "batch_size": 16},
+}
+
+TOP_LEVEL_KEYS = {
+    "metric", "metric_name", "dataset", "variant", "seed", "values", "std", "protocol", "extra",
+    "versions", "seeds", "run", "device",
+}  # fmt: skip
+
+MST_KEYS = {
+    "latent_probe": set(MST_SUBSETS),
+    "coherence": {"random"} | {f"{s}->{m}" for s in MST_SUBSETS for m in ("mnist", "svhn", "text") if m not in s.split("+")},
+    "prd": {f"{s}->{m}" for s in ["random", *MST_SUBSETS] for m in ("mnist", "svhn") if m not in s.split("+")},
+    "likelihood": {f"joint|{s}" for s in MST_SUBSETS},
+}
+CELEBA_KEYS = {
+    "latent_probe": {"img", "text", "img+text"},
+    "coherence": {"img->text", "text->img"},
+    "prd": {"random->img", "text->img"},
+    "likelihood": {"joint|img", "joint|text", "joint|img+text"},
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def single_thread():
+    """One torch thread: on the shared 2-core machine a second one mostly waits."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def params_with(**overrides) -> dict:
+    """PARAMS with ``section={key: value}`` entries replaced (``seed=1`` for top-level keys)."""
+    params = copy.deepcopy(PARAMS)
+    for key, value in overrides.items():
+        if isinstance(value, dict):
+            params[key].update(value)
+        else:
+            params[key] = value
+    return params
+
+
+def save_run(root: Path, dataset: str, variant: str) -> Path:
+    """An untrained run of ``variant`` with the configured dimensions, saved as mmjsd.train saves runs."""
+    config = load_config(REPO / "config.yaml").train_config(dataset, variant)
+    torch.manual_seed(0)
+    model = build_model(dataset, variant, config)
+    run_dir = root / dataset / variant / "seed0"
+    spec = RunSpec(dataset, variant, 0, config, Path(f"{dataset}.h5"), "0" * 64)
+    write_outputs(run_dir, spec, model, [{"epoch": 1, "loss": 0.0}], torch.device("cpu"), 0.0)
+    return run_dir
+
+
+def save_classifiers(root: Path, dataset: str, modalities: tuple[str, ...], constant: dict[str, int] | None = None) -> Path:
+    """Untrained coherence classifiers of ``modalities`` and feature classifiers of the image modalities.
+
+    With ``constant``, the coherence classifier of m predicts ``constant[m]`` for every input
+    (zero head weights, a one-hot head bias).
+    """
+    torch.manual_seed(1)
+    for m in modalities:
+        classifier = build_classifier(dataset, m)
+        if constant is not None:
+            with torch.no_grad():
+                classifier.head.weight.zero_()
+                classifier.head.bias.copy_(torch.nn.functional.one_hot(torch.tensor(constant[m]), 10).float())
+        save_classifier(root / m, classifier, dataset, m, "coherence", 1)
+    for m in FEATURE_MODALITIES[dataset]:
+        save_classifier(root / f"{m}-features", build_classifier(dataset, m), dataset, m, "features", 2)
+    return root
+
+
+@pytest.fixture(scope="module")
+def mst_runs(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("runs")
+    return {variant: save_run(root, MST, variant) for variant in ("mmjsd-ms", "mvae-ms")}
+
+
+@pytest.fixture(scope="module")
+def mst_classifiers(tmp_path_factory) -> Path:
+    return save_classifiers(tmp_path_factory.mktemp("classifiers"), MST, ("mnist", "svhn", "text"))
+
+
+def cli_args(metric: str, run_dir: Path, data: Path, out: Path, params: dict = PARAMS, classifiers: Path | None = None) -> list[str]:
+    job = metric_job_params(params, metric)
+    args = ["--metric", metric, "--run-dir", str(run_dir), "--data", str(data), "--params", json.dumps(job)]
+    args += ["--out", str(out), "--device", "cpu", "--threads", "1", "--no-progress"]
+    return args + (["--classifiers", str(classifiers)] if classifiers is not None else [])
+
+
+def run_metric(metric: str, run_dir: Path, data: Path, out: Path, params: dict = PARAMS, classifiers: Path | None = None) -> dict:
+    evaluate.main(cli_args(metric, run_dir, data, out, params, classifiers))
+    return json.loads(out.read_text())
+
+
+# ------------------------------------------------------------------------ contract
+@pytest.mark.parametrize("metric", ["latent_probe", "coherence", "prd", "likelihood"])
+def test_metric_file_has_the_documented_keys_and_is_deterministic(metric, mst_runs, mst_h5, mst_classifiers, tmp_path):
+    first = run_metric(metric, mst_runs["mmjsd-ms"], mst_h5, tmp_path / "a.json", classifiers=mst_classifiers)
+    run_metric(metric, mst_runs["mmjsd-ms"], mst_h5, tmp_path / "b.json", classifiers=mst_classifiers)
+    assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
+
+    assert TOP_LEVEL_KEYS <= set(first) and first["metric"] == metric
+    assert (first["dataset"], first["variant"], first["seed"]) == (MST, "mmjsd-ms", 0)
+    assert set(first["values"]) == MST_KEYS[metric]
+    assert {"torch", "numpy", "sklearn", "mmjsd"} <= set(first["versions"])
+    assert first["seeds"]["evaluation"] == 0 and first["protocol"]["split"] == "test"
+    record = load_metric_file(tmp_path / "a.json")  # what the table step reads
+    assert record.values == first["values"]
+    values = np.array(list(first["values"].values()))
+    assert np.all(np.isfinite(values))
+    if metric == "likelihood":
+        assert first["protocol"]["n_test"] == 40 and first["protocol"]["num_importance_samples"] == 6
+        assert {f"{m}|{s}" for s in MST_SUBSETS for m in ("mnist", "svhn", "text")} <= set(first["extra"])
+        assert set(first["std"]) == MST_KEYS[metric] and values.max() < 0
+    elif metric == "prd":
+        assert np.all((values >= 0) & (values <= 0.7205))
+        assert first["extractor"]["name"] == "clf_penult_128" and first["metric_name"] == "prd_ap_mmjsd[clf_penult_128]"
+        assert first["extractor"]["seed"] == 2 and len(first["extractor"]["sha256"]) == 64
+        assert first["protocol"]["n_samples"] == 64 and first["protocol"]["classifier_mode"] == "eval"
+        assert {f"F_8:{key}" for key in MST_KEYS["prd"]} <= set(first["extra"])
+    else:
+        assert np.all((values >= 0) & (values <= 1))
+    if metric == "coherence":
+        assert first["protocol"]["classifier_mode"] == "eval" and first["protocol"]["n_test"] == 213
+        self_reconstruction = {f"{s}->{m}" for s in MST_SUBSETS for m in s.split("+")}
+        assert self_reconstruction | {"random_mmjsd_formula"} == set(first["extra"])
+    if metric == "latent_probe":
+        assert set(first["std"]) == MST_KEYS[metric]
+        assert first["protocol"]["n_train"] == 50 and first["protocol"]["training_pool"] == 100
+
+
+def test_cli_help_describes_every_metric(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate.main(["--help"])
+    assert exit_info.value.code == 0
+    help_text = capsys.readouterr().out
+    assert all(metric in help_text for metric in ("latent_probe", "coherence", "prd", "likelihood", "--real-features"))
+
+
+def test_extractor_name_matches_the_tables():
+    assert features.INCEPTION_EXTRACTOR == tables.INCEPTION_EXTRACTOR
+
+
+# ----------------------------------------------------------------------- coherence
+@pytest.mark.parametrize(
+    ("predictions", "all_agree", "mmjsd_formula"),
+    [({"mnist": 3, "svhn": 3, "text": 3}, 1.0, 1.0), ({"mnist": 3, "svhn": 3, "text": 5}, 0.0, 0.0), ({"mnist": 1, "svhn": 3, "text": 5}, 0.0, 1.0)],
+)
+def test_random_coherence_counts_only_samples_where_all_modalities_agree(
+    predictions, all_agree, mmjsd_formula, mst_runs, mst_h5, tmp_path
+):
+    classifiers = save_classifiers(tmp_path / "classifiers", MST, tuple(predictions), constant=predictions)
+    document = run_metric("coherence", mst_runs["mmjsd-ms"], mst_h5, tmp_path / "c.json", classifiers=classifiers)
+    assert document["values"]["random"] == all_agree
+    assert document["extra"]["random_mmjsd_formula"] == mmjsd_formula
+    labels = load_split(MST, mst_h5, "test").labels.numpy()
+    for key, value in document["values"].items():
+        if key != "random":
+            assert value == pytest.approx(np.mean(labels == predictions[key.split("->")[1]]))
+
+
+def test_coherence_n_test_takes_a_seeded_subset(mst_runs, mst_h5, mst_classifiers, tmp_path):
+    params = params_with(coherence={"n_test": 50})
+    document = run_metric("coherence", mst_runs["mvae-ms"], mst_h5, tmp_path / "c.json", params, mst_classifiers)
+    assert document["protocol"]["n_test"] == 50 and document["protocol"]["test_rows"] == "seeded_subset"
+
+
+# ---------------------------------------------------------------------- likelihood
+def single_sample_elbo(run_dir: Path, data: Path, params: dict) -> dict[str, float]:
+    """Mean single-sample ELBO per subset (joint and marginals), computed here with torch.distributions.
+
+    Replays the evaluator's documented draw order from the same generator: per batch and
+    subset, z, then the posterior styles of the subset, then prior styles of every modality.
+    """
+    model = load_run(run_dir, torch.device("cpu")).model
+    cfg = params["likelihood"]
+    split = load_split(MST, data, "test")
+    rows = select_rows(len(split), cfg["n_test"], derived_seed(params["seed"], "likelihood/test_rows"), "n_test")
+    generator = torch.Generator().manual_seed(derived_seed(params["seed"], "likelihood/latent_samples"))
+    totals: dict[str, list[torch.Tensor]] = {}
+    with torch.no_grad():
+        for index in rows.split(cfg["batch_size"]):
+            batch, _ = split.batch(index)
+            encodings = model.encode(batch)
+            for subset in model.subsets:
+                posterior = model.subset_posterior(encodings, subset)  # MVAE: one Gaussian
+                q = Normal(posterior.mu, torch.exp(0.5 * posterior.logvar))
+                z = posterior.mu + q.stddev * torch.randn((1, *posterior.mu.shape), generator=generator)[0]
+                log_weight_z = Normal(0.0, 1.0).log_prob(z).sum(-1) - q.log_prob(z).sum(-1)
+                styles, style_terms = {}, {}
+                for m in subset:
+                    q_style = Normal(encodings[m].style_mu, torch.exp(0.5 * encodings[m].style_logvar))
+                    styles[m] = q_style.mean + q_style.stddev * torch.randn((1, *q_style.mean.shape), generator=generator)[0]
+                    style_terms[m] = Normal(0.0, 1.0).log_prob(styles[m]).sum(-1) - q_style.log_prob(styles[m]).sum(-1)
+                prior_styles = {m: torch.randn(len(index), d, generator=generator) for m, d in model.style_dims.items()}
+                styles = {**prior_styles, **styles}
+                log_liks = {}
+                for m in model.modalities:
+                    params_m = model.decoders[m](z, styles[m])
+                    if m == "text":
+                        log_liks[m] = Categorical(logits=params_m).log_prob(batch[m].argmax(-1)).sum(-1)
+                    else:
+                        log_liks[m] = Laplace(params_m, LAPLACE_SCALE).log_prob(batch[m]).flatten(1).sum(1)
+                    totals.setdefault(f"{m}|{subset_key(subset)}", []).append(log_liks[m] + log_weight_z + style_terms.get(m, 0.0))
+                joint = sum(log_liks.values()) + log_weight_z + sum(style_terms.values())
+                totals.setdefault(f"joint|{subset_key(subset)}", []).append(joint)
+    return {key: float(torch.cat(parts).double().mean()) for key, parts in totals.items()}
+
+
+def test_one_importance_sample_gives_the_single_sample_elbo(mst_runs, mst_h5, tmp_path):
+    params = params_with(likelihood={"num_importance_samples": 1, "n_test": 24, "batch_size": 8})
+    document = run_metric("likelihood", mst_runs["mvae-ms"], mst_h5, tmp_path / "l.json", params)
+    expected = single_sample_elbo(mst_runs["mvae-ms"], mst_h5, params)
+    estimates = {**document["values"], **{k: v for k, v in document["extra"].items() if ":" not in k}}
+    assert set(estimates) == set(expected)
+    for key, value in expected.items():
+        assert estimates[key] == pytest.approx(value, rel=1e-5), key
+
+
+def test_importance_samples_must_split_evenly_over_mixture_components(mst_runs, mst_h5):
+    job = metric_job_from_dict(metric_job_params(params_with(likelihood={"num_importance_samples": 4}), "likelihood"))
+    inputs = EvaluationInputs(run=load_run(mst_runs["mmjsd-ms"], torch.device("cpu")), data_path=mst_h5, job=job)
+    with pytest.raises(UserError, match=r"num_importance_samples = 4 .* 3 components .*mnist\+svhn\+text"):
+        evaluate_likelihood(inputs)
+
+
+# ----------------------------------------------------------------------------- PRD
+def test_prd_reads_cached_real_features_and_refuses_a_stale_file(mst_runs, mst_h5, mst_classifiers, tmp_path):
+    reference = tmp_path / "real.npz"
+    common = ["--dataset", MST, "--data", str(mst_h5), "--classifiers", str(mst_classifiers), "--device", "cpu"]
+    prd_reference.main(common + ["--params", json.dumps(metric_job_params(PARAMS, "prd")), "--out", str(reference)])
+    args = cli_args("prd", mst_runs["mvae-ms"], mst_h5, tmp_path / "cached.json", classifiers=mst_classifiers)
+    evaluate.main(args + ["--real-features", str(reference)])
+    run_metric("prd", mst_runs["mvae-ms"], mst_h5, tmp_path / "fresh.json", classifiers=mst_classifiers)
+    assert (tmp_path / "cached.json").read_bytes() == (tmp_path / "fresh.json").read_bytes()
+
+    stale = tmp_path / "stale.npz"
+    prd_reference.main(common + ["--params", json.dumps(metric_job_params(params_with(prd={"n_samples": 32}), "prd")), "--out", str(stale)])
+    with pytest.raises(UserError, match=r"stale\.npz does not match .*n_rows"):
+        evaluate.main(args + ["--real-features", str(stale)])
+
+
+def fake_pytorch_fid(monkeypatch) -> None:
+    """A stand-in ``pytorch_fid.inception`` with the real one's loading path: the constructor fetches the
+    state dict through the module's ``load_state_dict_from_url``; the "network" averages each channel
+    and maps 3 channels to 2048 features."""
+
+    class InceptionV3(torch.nn.Module):
+        def __init__(self, output_blocks, resize_input, normalize_input):
+            super().__init__()
+            assert list(output_blocks) == [3] and resize_input and normalize_input
+            self.project = torch.nn.Linear(3, 2048)
+            self.project.load_state_dict(module.load_state_dict_from_url("https://unreachable.invalid/weights.pth"))
+
+        def forward(self, x):
+            assert x.shape[1] == 3, "1-channel images must arrive as 3 channels"
+            assert torch.equal(x, torch.round(x * 255) / 255), "pixels must be quantised to uint8 levels"
+            return [self.project(x.mean((2, 3)))[:, :, None, None]]
+
+    def download(*args, **kwargs):
+        raise AssertionError("the weights must come from the configured file, not a download")
+
+    module = types.ModuleType("pytorch_fid.inception")
+    module.InceptionV3, module.load_state_dict_from_url = InceptionV3, download
+    package = types.ModuleType("pytorch_fid")
+    package.inception = module
+    monkeypatch.setitem(sys.modules, "pytorch_fid", package)
+    monkeypatch.setitem(sys.modules, "pytorch_fid.inception", module)
+
+
+def test_inception_features_load_the_weights_file_and_record_its_hash(monkeypatch, mst_runs, mst_h5, tmp_path):
+    fake_pytorch_fid(monkeypatch)
+    weights = tmp_path / "pt_inception.pth"
+    torch.save(torch.nn.Linear(3, 2048).state_dict(), weights)
+    params = params_with(prd={"inception_weights": str(weights), "n_samples": 32})
+    with pytest.warns(UserWarning, match="not the FID weights"):
+        document = run_metric("prd", mst_runs["mvae-ms"], mst_h5, tmp_path / "prd.json", params)
+    assert document["metric_name"] == "prd_ap_mmjsd[inception_pool3_2048]"
+    assert document["extractor"]["sha256"] == sha256_file(weights)
+    assert document["protocol"]["extractor"] == "inception_pool3_2048" and "classifier_mode" not in document["protocol"]
+
+
+def test_inception_without_pytorch_fid_asks_to_install_it(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "pytorch_fid", None)  # import fails as if not installed
+    weights = tmp_path / "weights.pth"
+    torch.save({}, weights)
+    with pytest.raises(UserError, match=r"pip install pytorch-fid"):
+        features.inception_extractor(weights, MST, torch.device("cpu"), 8)
+
+
+def test_inception_with_real_pytorch_fid_and_random_weights(tmp_path):
+    """Only where the optional package is installed: pytorch-fid's own architecture, randomly initialised."""
+    fid_inception = pytest.importorskip("pytorch_fid.inception")
+    import torchvision
+    from unittest import mock
+
+    captured = {}
+    with (
+        mock.patch.object(fid_inception, "load_state_dict_from_url", lambda *a, **k: {}),
+        mock.patch.object(torchvision.models.Inception3, "load_state_dict", lambda self, sd, *a, **k: captured.update(self.state_dict())),
+    ):
+        fid_inception.fid_inception_v3()
+    weights = tmp_path / "random_inception.pth"
+    torch.save(captured, weights)
+    with pytest.warns(UserWarning, match="not the FID weights"):
+        extractor = features.inception_extractor(weights, MST, torch.device("cpu"), 2)
+    assert extractor("mnist", torch.rand(2, 1, 28, 28)).shape == (2, 2048)
+
+
+# -------------------------------------------------------------------------- CelebA
+@pytest.fixture(scope="module")
+def celeba_inputs(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("celeba")
+    return save_run(root / "runs", "celeba", "mmjsd-ms"), save_classifiers(root / "classifiers", "celeba", ("img", "text"))
+
+
+@pytest.mark.parametrize("metric", ["latent_probe", "coherence", "prd", "likelihood"])
+def test_celeba_metrics_have_the_documented_keys(metric, celeba_inputs, celeba_h5, tmp_path):
+    run_dir, classifiers = celeba_inputs
+    params = params_with(latent_probe={"n_train": 20}, likelihood={"num_importance_samples": 2, "n_test": 4, "batch_size": 4})
+    document = run_metric(metric, run_dir, celeba_h5, tmp_path / "m.json", params, classifiers)
+    assert set(document["values"]) == CELEBA_KEYS[metric]
+    assert all(math.isfinite(v) for v in document["values"].values())
+    if metric == "coherence":
+        assert {"per_batch:img->text", "per_batch:text->img"} <= set(document["extra"])
+        assert all(0 <= v <= 1 for v in document["values"].values())
+    if metric == "prd":
+        assert document["extractor"]["name"] == "clf_penult_640" and document["protocol"]["n_samples"] == 12
+
+
+# --------------------------------------------------------------------------- errors
+def test_missing_run_directory_names_the_model_file(mst_h5, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main_guard(evaluate.main, cli_args("likelihood", tmp_path / "absent", mst_h5, tmp_path / "out.json"))
+    assert exit_info.value.code == 2
+    assert f"{tmp_path / 'absent' / 'model.pt'} does not exist" in capsys.readouterr().err
+
+
+def test_missing_classifier_names_the_classifier_file(mst_runs, mst_h5, tmp_path, capsys):
+    classifiers = tmp_path / "classifiers"
+    save_classifiers(classifiers, MST, ("mnist", "svhn"))  # no text classifier
+    with pytest.raises(SystemExit):
+        main_guard(evaluate.main, cli_args("coherence", mst_runs["mvae-ms"], mst_h5, tmp_path / "out.json", classifiers=classifiers))
+    assert f"{classifiers / 'text' / 'model.pt'} does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_coherence_without_classifier_directory_says_which_option_is_missing(mst_runs, mst_h5, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main_guard(evaluate.main, cli_args("coherence", mst_runs["mvae-ms"], mst_h5, tmp_path / "out.json"))
+    assert "--classifiers results/classifiers/mnist_svhn_text" in capsys.readouterr().err
