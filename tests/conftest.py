@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from mmjsd import acquire, build_dataset
 from mmjsd.data import synthetic
+
+ROOT = Path(__file__).resolve().parents[1]
 
 MST_PARAMS = {"seed": 0, "pairs_per_image": 3, "max_per_class": 10000, "text_length": 8}
 CELEBA_PARAMS = {"seed": 0, "text_length": 256, "train_partitions": [0], "test_partitions": [1]}
@@ -47,3 +51,31 @@ def mst_h5(manifests, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def celeba_h5(manifests, tmp_path_factory) -> Path:
     return build("celeba", manifests, CELEBA_PARAMS, tmp_path_factory.mktemp("datasets") / "celeba.h5")
+
+
+def copy_project(dest: Path) -> Path:
+    """Copy the working tree (tracked and untracked-not-ignored files) to ``dest``, without results/ and .snakemake/."""
+    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT, check=True, capture_output=True,
+        ).stdout.decode().split("\0")
+    except (OSError, subprocess.CalledProcessError):
+        listed = None
+    if listed is None:  # not a git checkout: copy everything but outputs and environments
+        shutil.copytree(
+            ROOT, dest, dirs_exist_ok=True, symlinks=True,
+            ignore=shutil.ignore_patterns("results", ".snakemake", ".git", ".venv", ".slurm", "__pycache__", ".pytest_cache"),
+        )
+        return dest
+    for rel in filter(None, listed):
+        if rel.startswith(("results/", ".snakemake/")):
+            continue
+        src = ROOT / rel
+        if not src.exists():  # deleted in the working tree
+            continue
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, target, follow_symlinks=False)
+    return dest

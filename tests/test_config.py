@@ -87,7 +87,7 @@ def test_paper_config_values():
 
 def test_variant_override_applies_to_that_variant_only():
     raw = raw_config()
-    raw["training"]["mnist_svhn_text"]["variants"]["mopoe"] = {"lr": 1.0e-3, "epochs": 200}
+    raw["training"]["mnist_svhn_text"]["overrides"]["mopoe"] = {"lr": 1.0e-3, "epochs": 200}
     cfg = config_from_dict(raw)
     assert cfg.train_config("mnist_svhn_text", "mopoe").lr == 1.0e-3
     assert cfg.train_config("mnist_svhn_text", "mopoe").epochs == 200
@@ -106,8 +106,8 @@ def test_yaml_float_without_dot_is_caught(tmp_path):
     "edit, key",
     [
         (lambda c: c["data"].update(sorce="synthetic"), "data"),
-        (lambda c: c["training"]["mnist_svhn_text"]["variants"].update(mmjsdd={}), "training.mnist_svhn_text.variants"),
-        (lambda c: c["training"]["celeba"]["variants"].update({"mvae-ms": {"laten_dim": 4}}), "training.celeba.variants.mvae-ms"),
+        (lambda c: c["training"]["mnist_svhn_text"]["variants"].append("mmjsdd"), "training.mnist_svhn_text.variants.8"),
+        (lambda c: c["training"]["celeba"]["overrides"].update({"mvae-ms": {"laten_dim": 4}}), "training.celeba.overrides.mvae-ms"),
         (lambda c: c["evaluation"]["prd"].update(num_angles=2), "evaluation.prd.num_angles"),
         (lambda c: c.update(seeds=[0, 0]), "seeds"),
     ],

@@ -11,6 +11,7 @@ import torch
 from mmjsd import samples
 from mmjsd.data import alphabet
 from mmjsd.data.readers import load_split
+from mmjsd.outputs import sample_figure_stems
 from mmjsd.errors import UserError
 from mmjsd.evaluation.runs import load_run
 from mmjsd.models import build_model
@@ -151,7 +152,7 @@ def test_models_without_styles_draw_only_z(mst_h5):
     torch.manual_seed(0)
     model = build_model("mnist_svhn_text", "mvae", mst_config(ms=False)).eval()
     built = samples.build_figures(model, "mvae", load_split("mnist_svhn_text", mst_h5, "test"), 0, torch.device("cpu"))
-    assert [f.stem for f in built] == samples.figure_stems("mnist_svhn_text", "mvae")
+    assert [f.stem for f in built] == sample_figure_stems("mnist_svhn_text", "mvae")
     assert all("style" not in panel.title for figure in built for panel in figure.panels)
     assert "style" not in built[-1].title
 

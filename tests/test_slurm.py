@@ -41,6 +41,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import copy_project
+
 ROOT = Path(__file__).resolve().parents[1]
 PROFILE_REL = Path("workflow/profiles/slurm")
 LOCAL_SLURM_CONF = Path(os.environ.get("MMJSD_SLURM_DIR", "/tmp/mmjsd-slurm")) / "etc/slurm.conf"
@@ -149,36 +151,6 @@ def project_targets() -> list[str]:
 
 def project_configfile() -> str:
     return os.environ.get("MMJSD_SLURM_TEST_CONFIGFILE") or PROJECT_CONFIGFILE
-
-
-def copy_project(dest: Path) -> Path:
-    """Copy the working tree (tracked + untracked-not-ignored files) to dest,
-    without results/ and .snakemake/."""
-    dest.mkdir(parents=True, exist_ok=True)
-    try:
-        listed = subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            cwd=ROOT, check=True, capture_output=True,
-        ).stdout.decode().split("\0")
-    except (OSError, subprocess.CalledProcessError):
-        listed = None
-    if listed is None:  # not a git checkout: copy everything but the usual suspects
-        shutil.copytree(
-            ROOT, dest, dirs_exist_ok=True, symlinks=True,
-            ignore=shutil.ignore_patterns("results", ".snakemake", ".git", ".venv", ".slurm",
-                                          "__pycache__", ".pytest_cache"),
-        )
-        return dest
-    for rel in filter(None, listed):
-        if rel.startswith(("results/", ".snakemake/")):
-            continue
-        src = ROOT / rel
-        if not src.exists():  # deleted in the working tree
-            continue
-        target = dest / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(src, target, follow_symlinks=False)
-    return dest
 
 
 def slurm_env() -> dict[str, str]:

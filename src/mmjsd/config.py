@@ -127,11 +127,16 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class DatasetTraining:
-    """Per-dataset training block; ``ms`` and each variant are partial :class:`TrainConfig` overrides."""
+    """Per-dataset training block.
 
+    ``variants`` lists what is trained (a list, so a preset's list replaces the config's);
+    ``ms`` and each entry of ``overrides`` are partial :class:`TrainConfig` overrides.
+    """
+
+    variants: list[str]
     defaults: dict[str, Any]
     ms: dict[str, Any]
-    variants: dict[str, dict[str, Any]]
+    overrides: dict[str, Optional[dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -338,7 +343,7 @@ def parse_variant(variant: str) -> tuple[str, bool]:
 
 
 def resolve_train_config(cfg: Config, dataset: str, variant: str) -> TrainConfig:
-    """Merge ``defaults`` ← ``ms`` (for ``-ms`` variants) ← the variant's overrides, then type-check.
+    """Merge ``defaults`` ← ``ms`` (for ``-ms`` variants) ← ``overrides[variant]``, then type-check.
 
     Non-MS variants get style dimension 0 for every modality, whatever the defaults say.
     """
@@ -347,10 +352,10 @@ def resolve_train_config(cfg: Config, dataset: str, variant: str) -> TrainConfig
         raise UserError(f"variant '{variant}' is not listed under training.{dataset}.variants")
     _, ms = parse_variant(variant)
     merged = deep_merge(block.defaults, block.ms) if ms else copy.deepcopy(block.defaults)
-    merged = deep_merge(merged, block.variants[variant] or {})
+    merged = deep_merge(merged, block.overrides.get(variant) or {})
     if not ms:
         merged["style_dim"] = {m: 0 for m in MODALITIES[dataset]}
-    path = f"training.{dataset}.variants.{variant}"
+    path = f"training.{dataset} ({variant})"
     train = from_dict(TrainConfig, merged, path)
     for key in ("style_dim", "style_weights", "rec_weights"):
         _check_modality_keys(getattr(train, key), MODALITIES[dataset], f"{path}.{key}")

@@ -47,6 +47,7 @@ from mmjsd.data.readers import CelebASplit, MSTSplit, load_split
 from mmjsd.errors import UserError
 from mmjsd.evaluation.runs import load_run
 from mmjsd.models import MultimodalVAE
+from mmjsd.outputs import sample_figure_stems
 from mmjsd.plots import FIGURE_FORMATS, save_figure
 from mmjsd.tables import DATASET_TITLES, variant_label
 from mmjsd.train import resolve_device
@@ -119,19 +120,9 @@ class SampleFigure:
 
 
 # --------------------------------------------------------------------------- names
-def figure_stems(dataset: str, variant: str) -> list[str]:
-    """File stems (no extension) of the figures written for a run of ``dataset`` and ``variant``."""
-    prefix = f"{dataset}_{variant}"
-    if dataset == "celeba":
-        kinds = ["text_to_img"]
-    else:
-        kinds = [f"conditional_{m}" for m in MODALITIES[dataset]]
-    return [f"{prefix}_{kind}" for kind in kinds + ["random"]]
-
-
 def output_names(dataset: str, variant: str) -> list[str]:
     """Every file name the step writes for ``dataset`` and ``variant`` (PNG and PDF per figure)."""
-    return [f"{stem}.{fmt}" for stem in figure_stems(dataset, variant) for fmt in FIGURE_FORMATS]
+    return [f"{stem}.{fmt}" for stem in sample_figure_stems(dataset, variant) for fmt in FIGURE_FORMATS]
 
 
 # ------------------------------------------------------------------------ sampling
@@ -225,10 +216,10 @@ def random_figure(model: MultimodalVAE, stem: str, seed: int, device: torch.devi
 
 
 def build_figures(model: MultimodalVAE, variant: str, split: MSTSplit | CelebASplit, seed: int, device: torch.device) -> list[SampleFigure]:
-    """Every figure of a run of ``variant`` with ``model`` (in eval mode), in :func:`figure_stems` order."""
+    """Every figure of a run of ``variant`` with ``model`` (in eval mode), in :func:`~mmjsd.outputs.sample_figure_stems` order."""
     if len(split) == 0:
         raise UserError("the test split is empty; there are no items to condition on")
-    stems = iter(figure_stems(model.dataset, variant))
+    stems = iter(sample_figure_stems(model.dataset, variant))
     if model.dataset == "celeba":
         figures = [celeba_text_to_img_figure(model, split, next(stems), seed, device)]
     else:

@@ -279,7 +279,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    cfg = from_dict(TrainConfig, args.hparams, f"training.{args.dataset}.variants.{args.variant}")
+    cfg = from_dict(TrainConfig, args.hparams, f"training.{args.dataset} ({args.variant})")
     spec = RunSpec(args.dataset, args.variant, args.seed, cfg, args.data, sha256_file(args.data))
     train(spec, args.out_dir, args.checkpoint, resolve_device(args.device), progress=not args.no_progress)
 

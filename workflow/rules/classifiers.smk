@@ -18,7 +18,7 @@ rule train_classifier:
         "results/logs/train_classifier/{dataset}/{classifier}.log",
     benchmark:
         "results/benchmarks/train_classifier/{dataset}/{classifier}.tsv"
-    threads: 2
+    threads: 1
     resources:
         gpu=GPUS_PER_JOB,
         mem_mb=lambda wildcards, attempt: (4000 if wildcards.dataset == "mnist_svhn_text" else 24000) * attempt,

@@ -18,7 +18,10 @@ os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.envir
 sys.path.insert(0, str(SRC))
 
 from mmjsd.classifiers import FEATURE_MODALITIES
-from mmjsd.config import MODALITIES, RAW_SOURCES, config_from_dict
+from mmjsd.config import MODALITIES, RAW_SOURCES, config_from_dict, metric_job_params
+from mmjsd.evaluation import EVALUATOR_MODULES
+from mmjsd.outputs import sample_figure_stems
+from mmjsd.tables import TABLES
 from mmjsd.io import canonical_json
 from mmjsd.provenance import code_version
 
@@ -35,6 +38,8 @@ VARIANTS = sorted({v for dataset in CFG.datasets for v in CFG.variants(dataset)}
 CLASSIFIERS = [m for dataset in MODALITIES for m in MODALITIES[dataset]] + [
     f"{m}-features" for dataset in FEATURE_MODALITIES for m in FEATURE_MODALITIES[dataset]
 ]
+#: Paper tables of the configured datasets (file stems under results/tables/).
+TABLE_NAMES = [spec.name for spec in TABLES if spec.dataset in CFG.datasets]
 #: GPU jobs ask for one GPU unless the config pins the CPU (the demo), so SLURM never queues them for GPUs they will not use.
 GPUS_PER_JOB = 0 if CFG.device == "cpu" else 1
 
@@ -44,6 +49,7 @@ wildcard_constraints:
     raw="|".join(RAW_DATASETS),
     variant="|".join(VARIANTS),
     classifier="|".join(sorted(set(CLASSIFIERS))),
+    metric="|".join(EVALUATOR_MODULES),
     seed=r"\d+",
 
 
@@ -81,18 +87,74 @@ def classifier_metrics():
     return [f"{d}/metrics.json" for dataset in CFG.datasets for d in classifier_dirs(dataset)]
 
 
-def run_dirs():
-    """results/runs/<dataset>/<variant>/seed<k> for every configured run."""
+def prd_feature_classifiers(wildcards):
+    """The feature classifiers PRD needs, unless Inception weights replace them."""
+    if CFG.evaluation.prd.inception_weights:
+        return []
+    return [f"results/classifiers/{wildcards.dataset}/{m}-features/model.pt" for m in FEATURE_MODALITIES[wildcards.dataset]]
+
+
+def evaluation_inputs(wildcards):
+    """Model and data of the run, plus the classifiers (coherence, PRD) and real features (PRD) the metric reads."""
+    run = f"results/runs/{wildcards.dataset}/{wildcards.variant}/seed{wildcards.seed}"
+    inputs = {"model": f"{run}/model.pt", "data": f"results/datasets/{wildcards.dataset}.h5"}
+    if wildcards.metric == "coherence":
+        inputs["classifiers"] = [f"results/classifiers/{wildcards.dataset}/{m}/model.pt" for m in MODALITIES[wildcards.dataset]]
+    if wildcards.metric == "prd":
+        inputs["classifiers"] = prd_feature_classifiers(wildcards)
+        inputs["real_features"] = f"results/prd_reference/{wildcards.dataset}.npz"
+    return inputs
+
+
+def evaluation_options(wildcards):
+    """The evaluate CLI's --classifiers/--real-features options for the metric (params: they only name inputs)."""
+    dataset = wildcards.dataset
+    if wildcards.metric == "coherence":
+        return f"--classifiers results/classifiers/{dataset}"
+    if wildcards.metric == "prd":
+        return f"--classifiers results/classifiers/{dataset} --real-features results/prd_reference/{dataset}.npz"
+    return ""
+
+
+def metric_files(dataset=None):
+    """Every configured metric file (of one dataset, or of all)."""
     return [
-        f"results/runs/{dataset}/{variant}/seed{seed}"
+        f"{run}/metrics/{metric}.json"
+        for run_dataset, run in run_dirs_by_dataset()
+        if dataset in (None, run_dataset)
+        for metric in CFG.evaluation.metrics[run_dataset]
+    ]
+
+
+def run_dirs_by_dataset():
+    return [
+        (dataset, f"results/runs/{dataset}/{variant}/seed{seed}")
         for dataset in CFG.datasets
         for variant in CFG.variants(dataset)
         for seed in CFG.seeds
     ]
 
 
+def run_dirs():
+    """results/runs/<dataset>/<variant>/seed<k> for every configured run."""
+    return [run for _, run in run_dirs_by_dataset()]
+
+
+def table_selection(wildcards):
+    """--datasets/--seeds of the table, figure and summary CLIs: what was configured, so missing runs are footnoted."""
+    return f"--datasets {' '.join(CFG.datasets)} --seeds {' '.join(str(s) for s in CFG.seeds)}"
+
+
+def figure_files():
+    """Every PNG figure of the run (linked from the summary)."""
+    tables = [f"results/figures/{table}_vs_paper.png" for table in TABLE_NAMES]
+    curves = [f"results/figures/training_curves_{d}_{v}.png" for d in CFG.datasets for v in CFG.variants(d)]
+    samples = [f"results/figures/{stem}.png" for d in CFG.datasets for v in CFG.variants(d) for stem in sample_figure_stems(d, v)]
+    return tables + curves + samples
+
+
 def final_outputs():
     """Every file `rule all` asks for."""
     datasets = expand("results/datasets/{dataset}.h5", dataset=CFG.datasets)
-    models = [f"{run}/model.pt" for run in run_dirs()]
-    return datasets + classifier_metrics() + models
+    tables = [f"results/tables/{table}.csv" for table in TABLE_NAMES]
+    return datasets + classifier_metrics() + metric_files() + tables + ["results/summary.md"]

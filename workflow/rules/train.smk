@@ -17,7 +17,7 @@ rule train:
         "results/logs/train/{dataset}/{variant}/seed{seed}.log",
     benchmark:
         "results/benchmarks/train/{dataset}/{variant}/seed{seed}.tsv"
-    threads: 2
+    threads: 1
     resources:
         gpu=GPUS_PER_JOB,
         mem_mb=lambda wildcards, attempt: (6000 if wildcards.dataset == "mnist_svhn_text" else 24000) * attempt,

@@ -1,0 +1,126 @@
+# Report stage: Tables 1-5, figures, the summary page. `snakemake --report results/report.html`
+# (or --report-after-run) collects every output marked report() below.
+
+
+rule tables:
+    input:
+        metrics=metric_files(),
+    output:
+        [
+            report(path, category="Tables", subcategory=table, caption="../report/tables.rst")
+            for table in TABLE_NAMES
+            for path in (f"results/tables/{table}.csv", f"results/tables/{table}_vs_paper.csv")
+        ],
+        [f"results/tables/{table}.{ext}" for table in TABLE_NAMES for ext in ("tex", "md")]
+        + [f"results/tables/{table}_vs_paper.md" for table in TABLE_NAMES],
+    params:
+        selection=table_selection,
+        code=step_code("mmjsd.tables"),
+    log:
+        "results/logs/tables.log",
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m mmjsd.tables --out-dir results/tables --metrics {input.metrics} {params.selection} > {log} 2>&1"
+
+
+rule table_figures:
+    input:
+        metrics=metric_files(),
+    output:
+        [
+            report(f"results/figures/{table}_vs_paper.png", category="Figures", subcategory="Ours vs paper", caption="../report/table_figures.rst")
+            for table in TABLE_NAMES
+        ],
+        [f"results/figures/{table}_vs_paper.pdf" for table in TABLE_NAMES],
+    params:
+        selection=table_selection,
+        code=step_code("mmjsd.plots"),
+    log:
+        "results/logs/table_figures.log",
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m mmjsd.plots tables --out-dir results/figures --metrics {input.metrics} {params.selection} > {log} 2>&1"
+
+
+rule training_curves:
+    input:
+        logs=lambda wildcards: [f"{run}/train_log.csv" for run in run_dirs() if f"/{wildcards.dataset}/{wildcards.variant}/" in run],
+    output:
+        png=report(
+            "results/figures/training_curves_{dataset}_{variant}.png",
+            category="Figures",
+            subcategory="Training curves",
+            caption="../report/training_curves.rst",
+        ),
+        pdf="results/figures/training_curves_{dataset}_{variant}.pdf",
+    params:
+        code=step_code("mmjsd.plots"),
+    log:
+        "results/logs/training_curves/{dataset}_{variant}.log",
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m mmjsd.plots curves --out-dir results/figures --logs {input.logs} > {log} 2>&1"
+
+
+rule summary:
+    input:
+        metrics=metric_files(),
+        run_configs=[f"{run}/config.json" for run in run_dirs()],
+        classifiers=classifier_metrics(),
+        manifest=f"results/raw/manifests/{RAW_DATASETS[0]}.json",
+        figures=figure_files(),
+    output:
+        report("results/summary.md", category="Summary", caption="../report/summary.rst"),
+    params:
+        selection=table_selection,
+        code=step_code("mmjsd.summary"),
+    log:
+        "results/logs/summary.log",
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m mmjsd.summary --out {output} --metrics {input.metrics} --run-configs {input.run_configs} "
+        "--classifier-metrics {input.classifiers} --data-source-file {input.manifest} "
+        "--figures {input.figures} {params.selection} > {log} 2>&1"
+
+
+
+# One rule per dataset: the figures differ (MST: a conditional grid per modality; CelebA: text -> image).
+for _dataset in CFG.datasets:
+
+    rule:
+        name:
+            f"samples_{_dataset}"
+        input:
+            model=f"results/runs/{_dataset}/{{variant}}/seed{CFG.seeds[0]}/model.pt",
+            data=f"results/datasets/{_dataset}.h5",
+        output:
+            png=[
+                report(
+                    f"results/figures/{stem}.png",
+                    category="Figures",
+                    subcategory="Generated samples",
+                    caption="../report/samples.rst",
+                )
+                for stem in sample_figure_stems(_dataset, "{variant}")
+            ],
+            pdf=[f"results/figures/{stem}.pdf" for stem in sample_figure_stems(_dataset, "{variant}")],
+        params:
+            run_dir=f"results/runs/{_dataset}/{{variant}}/seed{CFG.seeds[0]}",
+            device=CFG.device,
+            code=step_code("mmjsd.samples"),
+        log:
+            f"results/logs/samples/{_dataset}_{{variant}}.log",
+        threads: 1
+        resources:
+            gpu=GPUS_PER_JOB,
+            mem_mb=lambda wildcards, attempt: 8000 * attempt,
+            runtime=lambda wildcards, attempt: 30 * attempt,
+        conda:
+            CONDA_ENV
+        shell:
+            "python -m mmjsd.samples --run-dir {params.run_dir} --data {input.data} --out-dir results/figures "
+            "--seed 0 --device {params.device} --threads {threads} > {log} 2>&1"
