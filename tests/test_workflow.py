@@ -36,7 +36,7 @@ JOB_LINE = re.compile(r"^(\w+)\s+(\d+)$")
 def snakemake(workdir: Path, *args: str, timeout: float = 900, check: bool = True, extra_configs: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     """Run Snakemake in ``workdir`` with the CI preset (plus overlays); output captured."""
     cmd = [sys.executable, "-m", "snakemake", "--configfile", PRESET, *extra_configs, "--cores", "2", *args]
-    env = {**os.environ, "SNAKEMAKE_PROFILE": ""}
+    env = {k: v for k, v in os.environ.items() if k != "SNAKEMAKE_PROFILE"}  # no user or site profile
     proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{(proc.stdout + proc.stderr)[-6000:]}")
@@ -149,7 +149,8 @@ def test_killed_training_job_resumes_from_its_checkpoint(workdir, tmp_path):
     model = workdir / MST_RUNS[0] / "model.pt"
     checkpoint = workdir / "results/checkpoints/mnist_svhn_text/mmjsd/seed0/last.pt"
     cmd = [sys.executable, "-m", "snakemake", "--configfile", PRESET, overlay, "--cores", "1", str(model.relative_to(workdir))]
-    proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    env = {k: v for k, v in os.environ.items() if k != "SNAKEMAKE_PROFILE"}
+    proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 300
     while not checkpoint.is_file() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -170,7 +171,7 @@ def test_killed_training_job_resumes_from_its_checkpoint(workdir, tmp_path):
     subprocess.run(
         [sys.executable, "-m", "mmjsd.train", "--dataset", "mnist_svhn_text", "--variant", "mmjsd", "--seed", "0", "--hparams", params,
          "--data", str(workdir / "results/datasets/mnist_svhn_text.h5"), "--out-dir", str(fresh), "--checkpoint", str(tmp_path / "ck.pt"),
-         "--device", "cpu", "--no-progress"],
+         "--device", "cpu", "--threads", "1", "--no-progress"],  # one thread, as the rule: same arithmetic
         check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(workdir / "src")},
     )
     uninterrupted = torch.load(fresh / "model.pt", weights_only=False)["state_dict"]

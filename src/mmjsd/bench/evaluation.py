@@ -1,8 +1,8 @@
-"""Evaluation cost per run: seconds per metric on the current device (issue 7).
+"""``evaluation``: evaluation cost per run, seconds per metric on the current device (issue 7).
 
-    python benchmarks/evaluation.py --dataset mnist_svhn_text --variant mmjsd \\
+    python -m mmjsd.bench evaluation --dataset mnist_svhn_text --variant mmjsd \\
         --data results/datasets/mnist_svhn_text.h5 --n-test 2125 \\
-        --out results/benchmarks/evaluation.csv
+        --csv results/benchmarks/evaluation.csv
 
 Trains nothing. Without --run-dir the model has random weights (seeded) with the
 configured dimensions of (--dataset, --variant); without --classifiers untrained (seeded)
@@ -18,9 +18,7 @@ separately and reused by ``prd``. Prints a table and writes a CSV with one row p
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
-import io
 import sys
 import tempfile
 import time
@@ -28,18 +26,18 @@ from pathlib import Path
 
 import torch
 
+from mmjsd.bench import ENVIRONMENT_COLUMNS, environment, print_table, write_csv
 from mmjsd.classifiers import FEATURE_MODALITIES
 from mmjsd.classifiers.loading import save_classifier
 from mmjsd.classifiers.networks import build_classifier
 from mmjsd.config import MODALITIES, Config, EvaluationConfig, MetricJob, load_config
 from mmjsd.evaluate import EVALUATORS
 from mmjsd.evaluation.runs import EvaluationInputs, LoadedRun, load_run
-from mmjsd.io import write_text
 from mmjsd.models import build_model
 from mmjsd.prd_reference import write_real_features
 from mmjsd.train import resolve_device
 
-COLUMNS = ("metric", "seconds", "n", "dataset", "variant", "device", "threads")
+COLUMNS = ("metric", "seconds", "n", "dataset", "variant") + ENVIRONMENT_COLUMNS
 
 
 def random_run(config: Config, dataset: str, variant: str, device: torch.device) -> LoadedRun:
@@ -72,6 +70,7 @@ def with_test_size(config: EvaluationConfig, n_test: int | None) -> EvaluationCo
 
 
 def timed(function) -> tuple[float, object]:
+    """Seconds ``function()`` took, and its result."""
     started = time.perf_counter()
     result = function()
     return time.perf_counter() - started, result
@@ -83,12 +82,13 @@ def rows_used(protocol: dict) -> int:
 
 
 def benchmark(args: argparse.Namespace, workdir: Path) -> list[dict]:
+    """One row per metric (plus ``prd_reference`` before ``prd``), run as ``python -m mmjsd.evaluate`` would."""
     device = resolve_device(args.device)
     full_config = load_config(*args.config)
     run = load_run(args.run_dir, device) if args.run_dir else random_run(full_config, args.dataset, args.variant, device)
     classifiers = args.classifiers or random_classifiers(workdir / "classifiers", run.dataset)
     config = with_test_size(full_config.evaluation, args.n_test)
-    common = {"dataset": run.dataset, "variant": run.variant, "device": device.type, "threads": torch.get_num_threads()}
+    common = {"dataset": run.dataset, "variant": run.variant}
     rows = []
     for metric in args.metrics:
         job = MetricJob(metric, config.seed, config.batch_size, getattr(config, metric))
@@ -96,16 +96,15 @@ def benchmark(args: argparse.Namespace, workdir: Path) -> list[dict]:
         if metric == "prd":
             reference = workdir / "real_features.npz"
             seconds, n = timed(lambda: write_real_features(run.dataset, args.data, classifiers, job, reference, device))
-            rows.append({"metric": "prd_reference", "seconds": seconds, "n": n, **common})
+            rows.append({"metric": "prd_reference", "seconds": seconds, "n": n, **common, **environment(device)})
             inputs = dataclasses.replace(inputs, real_features=reference)
         seconds, result = timed(lambda: EVALUATORS[metric](inputs))
-        rows.append({"metric": metric, "seconds": seconds, "n": rows_used(result.protocol), **common})
+        rows.append({"metric": metric, "seconds": seconds, "n": rows_used(result.protocol), **common, **environment(device)})
         print(f"{metric}: {seconds:.1f} s", file=sys.stderr)
     return rows
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", default="mnist_svhn_text", choices=tuple(MODALITIES))
     parser.add_argument("--variant", default="mmjsd", help="variant whose configured dimensions the random model has")
     parser.add_argument("--data", type=Path, default=Path("results/datasets/mnist_svhn_text.h5"))
@@ -116,26 +115,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--metrics", nargs="+", default=list(EVALUATORS), choices=tuple(EVALUATORS))
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
-    parser.add_argument("--out", type=Path, default=Path("results/benchmarks/evaluation.csv"), help="CSV to write")
-    return parser.parse_args(argv)
+    parser.add_argument("--csv", type=Path, default=Path("results/benchmarks/evaluation.csv"), help="CSV to write")
 
 
-def main(argv=None) -> None:
-    args = parse_args(argv)
+def run(args: argparse.Namespace) -> None:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="mmjsd-eval-bench-") as workdir:
         rows = benchmark(args, Path(workdir))
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows([{**row, "seconds": f"{row['seconds']:.3f}"} for row in rows])
-    write_text(args.out, buffer.getvalue())
-    print(f"{'metric':<15}{'n':>8}{'seconds':>10}   ({rows[0]['dataset']}, {rows[0]['variant']}, {rows[0]['device']}, {rows[0]['threads']} threads)")
-    for row in rows:
-        print(f"{row['metric']:<15}{row['n']:>8}{row['seconds']:>10.1f}")
-    print(f"{'total':<15}{'':>8}{sum(row['seconds'] for row in rows):>10.1f}")
-
-
-if __name__ == "__main__":
-    main()
+    first = rows[0]
+    print(f"({first['dataset']}, {first['variant']}, {first['device_name']}, {first['torch_threads']} threads, load {first['load_avg_1m']})")
+    print_table(rows + [{"metric": "total", "seconds": sum(row["seconds"] for row in rows)}], ("metric", "n", "seconds"))
+    write_csv(args.csv, rows, COLUMNS)
