@@ -25,7 +25,7 @@ from mmjsd.data import alphabet
 from mmjsd.data.hdf5 import CELEBA_SPEC, MST_SPEC, open_dataset_file, read_attrs, read_split
 from mmjsd.data.readers import ModalityDataset, load_split
 from mmjsd.errors import UserError
-from mmjsd.io import atomic_path, sha256_file
+from mmjsd.io import sha256_file
 
 DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 

@@ -22,12 +22,12 @@ from mmjsd.models.distributions import (
     log_normal_diag,
     log_standard_normal,
     nonempty_subsets,
-    normalise_weights,
     prepend_standard_normal,
     product_of_experts,
     reparameterize,
     stratified_counts,
-    stratified_select,
+    constant_tensor,
+    stratified_component_index,
     subset_key,
     weighted_kl_standard_normal,
     weighted_product_of_experts,
@@ -188,8 +188,6 @@ def test_prepend_standard_normal_puts_the_prior_first():
     assert torch.equal(with_prior_mus[1:], mus)
 
 
-def test_normalise_weights_sums_to_one():
-    torch.testing.assert_close(normalise_weights(torch.tensor([0.0, 1.0, 3.0])), torch.tensor([0.0, 0.25, 0.75]))
 
 
 # ------------------------------------------------------------------------ JS term
@@ -226,11 +224,9 @@ def test_stratified_counts_reference_examples():
     assert stratified_counts(49, [1 / 49] * 49) == [1] * 49
 
 
-def test_stratified_select_takes_contiguous_blocks():
-    mus = torch.arange(3, dtype=D).reshape(3, 1, 1).expand(3, 10, 2)
-    mu, logvar = stratified_select(mus, -mus, [0.3, 0.3, 0.4])
-    assert mu[:, 0].tolist() == [0] * 3 + [1] * 3 + [2] * 4
-    assert torch.equal(logvar, -mu)
+def test_stratified_component_index_takes_contiguous_blocks():
+    index = stratified_component_index((0.3, 0.3, 0.4), 10, torch.device("cpu"))
+    assert index.tolist() == [0] * 3 + [1] * 3 + [2] * 4
 
 
 # ----------------------------------------------------------------------- subsets
@@ -313,3 +309,14 @@ def test_posterior_sampling_with_generator_is_reproducible_and_leaves_global_rng
     first = posterior.sample(3, generator=torch.Generator().manual_seed(4))
     assert torch.equal(torch.get_rng_state(), state)
     assert torch.equal(first, posterior.sample(3, generator=torch.Generator().manual_seed(4)))
+
+
+def test_cached_constants_made_during_inference_stay_usable_in_training():
+    with torch.inference_mode():
+        constant_tensor((0.5, 0.5), torch.device("cpu"), torch.float32)
+        stratified_component_index((0.5, 0.5), 4, torch.device("cpu"))
+    x = torch.ones(2, requires_grad=True)
+    (x * constant_tensor((0.5, 0.5), torch.device("cpu"), torch.float32)).sum().backward()
+    rows = torch.arange(4).reshape(2, 2)
+    (x.expand(2, 2)[stratified_component_index((0.5, 0.5), 4, torch.device("cpu")).reshape(2, 2), rows % 2]).sum().backward()
+    assert x.grad is not None

@@ -19,6 +19,14 @@ def json_arg(text: str) -> Any:
         raise argparse.ArgumentTypeError(f"not valid JSON ({err}): {text[:200]!r}") from err
 
 
+def add_runtime_arguments(parser: argparse.ArgumentParser, progress: bool = True) -> None:
+    """--device, --threads (and --no-progress) of the steps that run torch."""
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="config key 'device'")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    if progress:
+        parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
 def main_guard(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None = None) -> None:
     """Run a step's ``main``; a :class:`UserError` becomes ``error: ...`` and exit status 2."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")

@@ -32,9 +32,8 @@ import argparse
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import torch
 
-from mmjsd.cli import json_arg, main_guard
+from mmjsd.cli import add_runtime_arguments, json_arg, main_guard
 from mmjsd.config import metric_job_from_dict
 from mmjsd.evaluation.coherence_eval import evaluate_coherence
 from mmjsd.evaluation.likelihood_eval import evaluate_likelihood
@@ -43,7 +42,7 @@ from mmjsd.evaluation.probe_eval import evaluate_latent_probe
 from mmjsd.evaluation.runs import EvaluationInputs, MetricResult, evaluation_versions, load_run
 from mmjsd.errors import UserError
 from mmjsd.io import write_json
-from mmjsd.train import resolve_device
+from mmjsd.runtime import resolve_device, set_threads
 
 #: The evaluator of each metric.
 EVALUATORS: dict[str, Callable[[EvaluationInputs], MetricResult]] = {
@@ -96,16 +95,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="the metric's evaluation settings as JSON: metric, seed, batch_size and settings (the metric's config block; mmjsd.config.metric_job_params)",
     )
     parser.add_argument("--out", required=True, type=Path, help="metric file to write (metrics/<metric>.json in the run directory)")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_runtime_arguments(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     job = metric_job_from_dict(args.params)
     if job.metric != args.metric:
         raise UserError(f"--params are the settings of metric '{job.metric}', but --metric is '{args.metric}'")

@@ -23,13 +23,13 @@ from typing import Sequence
 
 import torch
 
-from mmjsd.cli import json_arg, main_guard
+from mmjsd.cli import add_runtime_arguments, json_arg, main_guard
 from mmjsd.config import MODALITIES, MetricJob, metric_job_from_dict
 from mmjsd.evaluation.features import build_extractor, compute_real_features, prd_rows, real_features_key, save_real_features
 from mmjsd.evaluation.runs import TEST_SPLIT, load_data_split
 from mmjsd.errors import UserError
 from mmjsd.io import sha256_file
-from mmjsd.train import resolve_device
+from mmjsd.runtime import resolve_device, set_threads
 
 
 def write_real_features(
@@ -51,15 +51,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--classifiers", type=Path, help="results/classifiers/<dataset> (needed unless Inception weights are configured)")
     parser.add_argument("--params", required=True, type=json_arg, help="the PRD metric's evaluation settings as JSON (mmjsd.config.metric_job_params(evaluation, 'prd'))")
     parser.add_argument("--out", required=True, type=Path, help="the .npz file to write")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    add_runtime_arguments(parser, progress=False)
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     job = metric_job_from_dict(args.params)
     if job.metric != "prd":
         raise UserError(f"--params are the settings of metric '{job.metric}'; the real-image features need the 'prd' settings")

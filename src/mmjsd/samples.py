@@ -40,8 +40,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from mmjsd.cli import main_guard
-from mmjsd.config import MODALITIES
+from mmjsd.cli import add_runtime_arguments, main_guard
 from mmjsd.data import alphabet
 from mmjsd.data.readers import CelebASplit, MSTSplit, load_split
 from mmjsd.errors import UserError
@@ -50,7 +49,7 @@ from mmjsd.models import MultimodalVAE
 from mmjsd.outputs import sample_figure_stems
 from mmjsd.plots import FIGURE_FORMATS, save_figure
 from mmjsd.tables import DATASET_TITLES, variant_label
-from mmjsd.train import resolve_device
+from mmjsd.runtime import resolve_device, set_threads
 
 #: Figure 1: one test item per digit (columns) and the number of draws (rows).
 MST_ITEMS, MST_DRAWS = 10, 5
@@ -338,16 +337,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--data", required=True, type=Path, help="HDF5 dataset of the run's dataset (its test split is used)")
     parser.add_argument("--out-dir", required=True, type=Path, help="directory for the figure files")
     parser.add_argument("--seed", type=int, default=0, help="seed of the test items and latent draws")
-    parser.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    add_runtime_arguments(parser, progress=False)
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> list[Path]:
     """Write the figures and print (and return) their paths."""
     args = parse_args(argv)
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     paths = write_figures(args.run_dir, args.data, args.out_dir, args.seed, resolve_device(args.device))
     for path in paths:
         print(path)

@@ -24,21 +24,18 @@ import csv
 import dataclasses
 import io
 import logging
-import platform
-import random
 import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-import numpy as np
 import torch
 
-import mmjsd
-from mmjsd.cli import json_arg, main_guard
+from mmjsd.cli import add_runtime_arguments, json_arg, main_guard
 from mmjsd.config import TrainConfig, from_dict
 from mmjsd.data.readers import load_split
 from mmjsd.errors import UserError
 from mmjsd.io import atomic_path, canonical_json, sha256_file, write_json, write_text
+from mmjsd.runtime import epoch_order, library_versions, resolve_device, seed_everything, set_threads
 from mmjsd.models import MultimodalVAE, build_model
 
 log = logging.getLogger("mmjsd.train")
@@ -47,30 +44,8 @@ log = logging.getLogger("mmjsd.train")
 CHECKPOINT_VERSION = 1
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` → CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("config key 'device' is 'cuda' but no CUDA device is visible; use 'auto' or 'cpu'")
-    return torch.device(name)
 
 
-def seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch (all devices) for one run."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def epoch_order(num_items: int, seed: int, epoch: int, device: torch.device) -> torch.Tensor:
-    """The shuffled item order of one epoch, a function of (seed, epoch) only (so resuming repeats it)."""
-    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    return torch.randperm(num_items, generator=generator).to(device)
-
-
-def library_versions() -> dict[str, str]:
-    return {"mmjsd": mmjsd.__version__, "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version()}
 
 
 @dataclasses.dataclass
@@ -118,6 +93,30 @@ class NonFiniteTracker:
                 f"non-finite loss at epoch {epoch}, step {step} (terms: {', '.join(terms)}); training stopped and {kept}. "
                 "Lower the learning rate or check the data."
             )
+
+
+class TrainingStep:
+    """One optimisation step: forward (bf16 autocast and torch.compile when configured), backward, Adam.
+
+    Adam as the reference (betas 0.9/0.999, no weight decay, no clipping); the fused CUDA
+    kernel on GPUs. The benchmark suite times this same object.
+    """
+
+    def __init__(self, model: MultimodalVAE, cfg: TrainConfig, device: torch.device):
+        self.model = model
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=device.type == "cuda")
+        self.loss_fn = torch.compile(model.forward_loss) if cfg.compile else model.forward_loss
+        self.device_type = device.type
+        self.amp_bf16 = cfg.amp_bf16
+
+    def __call__(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Update the model on ``batch``; returns the loss and its unweighted terms (still on the device)."""
+        with torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.amp_bf16):
+            loss, terms = self.loss_fn(batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return loss, terms
 
 
 def save_checkpoint(path: Path, spec: RunSpec, model: MultimodalVAE, optimizer: torch.optim.Optimizer, epoch: int, rows: list[dict]) -> None:
@@ -202,8 +201,8 @@ def train(
     if len(data) < cfg.batch_size:
         raise UserError(f"the training split has {len(data)} items, fewer than one batch (batch_size {cfg.batch_size})")
     model = build_model(spec.dataset, spec.variant, cfg).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=device.type == "cuda")
-    loss_fn = torch.compile(model.forward_loss) if cfg.compile else model.forward_loss
+    step_fn = TrainingStep(model, cfg, device)
+    optimizer = step_fn.optimizer
     rows: list[dict] = []
     state = load_checkpoint(checkpoint, spec, device)
     if state is not None:
@@ -227,11 +226,7 @@ def train(
         bar = _progress(steps_per_epoch, f"{spec.variant} seed {spec.seed} epoch {epoch}/{cfg.epochs}", progress)
         for step in range(steps_per_epoch):
             batch, _ = data.batch(order[step * cfg.batch_size : (step + 1) * cfg.batch_size])
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp_bf16):
-                loss, terms = loss_fn(batch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            loss, terms = step_fn(batch)
             values = torch.stack([loss.detach()] + [terms[n].detach() for n in term_names]).float()
             tracker.update(step, values)
             sums += values
@@ -269,16 +264,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--data", required=True, type=Path, help="HDF5 dataset built by mmjsd.build_dataset")
     parser.add_argument("--out-dir", required=True, type=Path, help="run directory for model.pt, config.json, train_log.csv")
     parser.add_argument("--checkpoint", required=True, type=Path, help="resume state, rewritten every epoch (not a pipeline output)")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_runtime_arguments(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     cfg = from_dict(TrainConfig, args.hparams, f"training.{args.dataset} ({args.variant})")
     spec = RunSpec(args.dataset, args.variant, args.seed, cfg, args.data, sha256_file(args.data))
     train(spec, args.out_dir, args.checkpoint, resolve_device(args.device), progress=not args.no_progress)

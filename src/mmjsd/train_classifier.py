@@ -38,12 +38,12 @@ from mmjsd.classifiers.data import Examples, load_examples
 from mmjsd.classifiers.loading import save_classifier
 from mmjsd.classifiers.networks import ARCHITECTURES, Classifier, build_classifier
 from mmjsd.classifiers.predict import attribute_scores, predict_labels
-from mmjsd.cli import json_arg, main_guard
+from mmjsd.cli import add_runtime_arguments, json_arg, main_guard
 from mmjsd.config import MODALITIES, ClassifierConfig, from_dict
 from mmjsd.errors import UserError
 from mmjsd.evaluation.average_precision import mean_average_precision
 from mmjsd.io import sha256_file, write_json
-from mmjsd.train import epoch_order, library_versions, resolve_device, seed_everything
+from mmjsd.runtime import epoch_order, library_versions, resolve_device, seed_everything, set_threads
 
 log = logging.getLogger("mmjsd.train_classifier")
 
@@ -197,16 +197,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--params", required=True, type=json_arg, help="classifiers.<dataset> config (mmjsd.config.ClassifierConfig) as JSON")
     parser.add_argument("--data", required=True, type=Path, help="HDF5 dataset built by mmjsd.build_dataset")
     parser.add_argument("--out-dir", required=True, type=Path, help="directory for model.pt and metrics.json")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_runtime_arguments(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     params = from_dict(ClassifierConfig, args.params, f"classifiers.{args.dataset}")
     run = ClassifierRun(args.dataset, args.modality, args.role, params, args.data)
     train_classifier(run, args.out_dir, resolve_device(args.device), progress=not args.no_progress)

@@ -99,8 +99,39 @@ class ChildRun:
     output: str
 
 
+#: How often a running child's memory high-water mark is read.
+_POLL_S = 0.2
+
+
+class PeakMemory:
+    """A child's peak resident memory, read from ``/proc/<pid>/status`` (``VmHWM``) while it runs.
+
+    ``wait4``'s ``ru_maxrss`` is no good here: a child forked from a large parent (pytest,
+    a benchmark that has loaded data) inherits the parent's high-water mark at fork time.
+    ``VmHWM`` belongs to the child's own address space after exec. Linux only; elsewhere
+    the peak stays 0.
+    """
+
+    def __init__(self, pid: int):
+        self.status = Path(f"/proc/{pid}/status")
+        self.kib = 0
+
+    def update(self) -> None:
+        try:
+            lines = self.status.read_text().splitlines()
+        except OSError:  # the child is gone (or not Linux)
+            return
+        for line in lines:
+            if line.startswith("VmHWM:"):
+                self.kib = max(self.kib, int(line.split()[1]))
+
+    @property
+    def gib(self) -> float:
+        return self.kib / 2**20
+
+
 def run_child(command: Sequence[str], stop_when: Callable[[str], bool] | None = None, timeout_s: float = 3600.0) -> ChildRun:
-    """Run ``command`` and return its wall time and its own peak resident memory (``wait4``'s ``ru_maxrss``).
+    """Run ``command`` and return its wall time and its own peak resident memory (:class:`PeakMemory`).
 
     Without ``stop_when`` the child's output goes to the terminal and it runs to the end.
     With it, the output (stdout and stderr together) is captured and the child is sent
@@ -109,27 +140,32 @@ def run_child(command: Sequence[str], stop_when: Callable[[str], bool] | None = 
     started = time.perf_counter()
     watched = stop_when is not None
     process = subprocess.Popen(command, stdout=subprocess.PIPE if watched else None, stderr=subprocess.STDOUT if watched else None)
-    output = _follow_until(process, stop_when, started + timeout_s) if watched else ""
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, so Popen must not wait for it again
-    return ChildRun(time.perf_counter() - started, usage.ru_maxrss / 2**20, process.returncode, output)
+    peak = PeakMemory(process.pid)
+    if watched:
+        output = _follow_until(process, stop_when, started + timeout_s, peak)
+    else:
+        output = ""
+        while process.poll() is None:
+            peak.update()
+            time.sleep(_POLL_S)
+    process.wait()
+    return ChildRun(time.perf_counter() - started, peak.gib, process.returncode, output)
 
 
-def _follow_until(process: subprocess.Popen, stop_when: Callable[[str], bool], deadline: float) -> str:
-    """Read the child's output until ``stop_when`` holds, it closes its output or ``deadline`` passes; then SIGTERM it.
-
-    The signal goes by pid (``os.kill``): the child is not reaped yet, so the pid is still
-    this child's even when it has already exited.
-    """
+def _follow_until(process: subprocess.Popen, stop_when: Callable[[str], bool], deadline: float, peak: PeakMemory) -> str:
+    """Read the child's output until ``stop_when`` holds, it closes its output or ``deadline`` passes; then SIGTERM it."""
     output = ""
     pipe = process.stdout.fileno()
     while time.perf_counter() < deadline and not stop_when(output):
-        ready, _, _ = select.select([pipe], [], [], 1.0)
+        peak.update()
+        ready, _, _ = select.select([pipe], [], [], _POLL_S)
         if ready:
             chunk = os.read(pipe, 1 << 16)
             if not chunk:
                 break
             output += chunk.decode(errors="replace")
-    os.kill(process.pid, signal.SIGTERM)
+    peak.update()
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
     process.stdout.close()
     return output

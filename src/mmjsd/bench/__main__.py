@@ -11,7 +11,9 @@ from mmjsd.cli import main_guard
 DESCRIPTION = """\
 Benchmarks of the pipeline (issue "Performance"). Each subcommand prints a table and
 writes a CSV (--csv) with its settings, the device and its name, torch and numpy
-versions, CPU count, torch threads and the 1-minute load average.
+versions, CPU count, torch threads and the 1-minute load average (taken when the row
+is measured, so it includes the benchmark's own threads and worker processes; on a
+shared machine, compare it with the load before starting).
 
   training    samples/s of the training loop (loop), its bare compute step (bare), the
               reference implementation's loop (reference: per-item Dataset, DataLoader

@@ -35,7 +35,7 @@ from mmjsd.evaluate import EVALUATORS
 from mmjsd.evaluation.runs import EvaluationInputs, LoadedRun, load_run
 from mmjsd.models import build_model
 from mmjsd.prd_reference import write_real_features
-from mmjsd.train import resolve_device
+from mmjsd.runtime import resolve_device
 
 COLUMNS = ("metric", "seconds", "n", "dataset", "variant") + ENVIRONMENT_COLUMNS
 

@@ -21,6 +21,11 @@ For each variant, on the current device, at batch 256 (--batch-size), four modes
 * ``reference-bare``: the reference's compute step alone, i.e. ``bare`` plus the per-step
   ``.item()`` reads (on a CPU these are free, on a GPU each one waits for the step).
 
+Both reference modes compute as the reference did, in float32 without torch.compile,
+whatever --bf16 and --compile say (those switches set the loop's and bare's
+``TrainConfig.amp_bf16`` and ``compile``), so the loop/reference ratios show the whole
+gain of the configured training over the reference's.
+
 ``bare``, ``reference`` and ``reference-bare`` run --warmup steps, then time --steps steps.
 Ratios printed: loop / reference, loop / reference-bare, loop / bare.
 
@@ -46,13 +51,14 @@ import torch
 
 from mmjsd.bench import ENVIRONMENT_COLUMNS, PAPER_MST_FILE, environment, print_table, run_child, write_csv
 from mmjsd.bench.reference_loop import logged_compute, reference_loader, reference_steps
-from mmjsd.config import MODALITIES, TrainConfig, load_config
+from mmjsd.config import MODALITIES, Config, TrainConfig, load_config
 from mmjsd.data.hdf5 import SPECS, SPLITS, read_attrs, read_split, write_dataset_file
 from mmjsd.data.readers import load_split
 from mmjsd.errors import UserError
 from mmjsd.io import canonical_json, sha256_file
 from mmjsd.models import build_model
-from mmjsd.train import RunSpec, resolve_device, train
+from mmjsd.runtime import resolve_device
+from mmjsd.train import RunSpec, TrainingStep, train
 
 Batch = dict[str, torch.Tensor]
 
@@ -97,25 +103,12 @@ TABLE_HEADERS = {
 }
 
 
-class ComputeStep:
-    """Forward, backward and Adam step of one variant, with the model and optimiser built as train() builds them."""
+class ComputeStep(TrainingStep):
+    """The production training step of one variant on a model built (and seeded) as train() builds it."""
 
     def __init__(self, dataset: str, variant: str, cfg: TrainConfig, device: torch.device):
         torch.manual_seed(0)
-        self.model = build_model(dataset, variant, cfg).to(device)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, fused=device.type == "cuda")
-        self.loss_fn = torch.compile(self.model.forward_loss) if cfg.compile else self.model.forward_loss
-        self.device_type = device.type
-        self.amp_bf16 = cfg.amp_bf16
-
-    def __call__(self, batch: Batch) -> tuple[torch.Tensor, Mapping[str, torch.Tensor]]:
-        """One optimisation step on ``batch``; returns the (device-side) loss and its terms."""
-        with torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.amp_bf16):
-            loss, terms = self.loss_fn(batch)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        return loss, terms
+        super().__init__(build_model(dataset, variant, cfg).to(device), cfg, device)
 
 
 def synchronize(device: torch.device) -> None:
@@ -213,15 +206,20 @@ def measure_bare(variant: str, cfg: TrainConfig, inputs: BenchInputs) -> float:
     return premade_rate(variant, cfg, inputs, ComputeStep.__call__)
 
 
+def reference_config(cfg: TrainConfig) -> TrainConfig:
+    """``cfg`` computed as the reference computes: float32, eager (no bf16 autocast, no torch.compile)."""
+    return dataclasses.replace(cfg, amp_bf16=False, compile=False)
+
+
 def measure_reference_bare(variant: str, cfg: TrainConfig, inputs: BenchInputs) -> float:
-    """Samples/s of the reference's compute step (ours plus per-step ``.item()`` reads) on pre-made device batches."""
-    return premade_rate(variant, cfg, inputs, logged_compute)
+    """Samples/s of the reference's compute step (ours in float32, eager, plus per-step ``.item()`` reads) on pre-made device batches."""
+    return premade_rate(variant, reference_config(cfg), inputs, logged_compute)
 
 
 def measure_reference(variant: str, cfg: TrainConfig, inputs: BenchInputs) -> float:
-    """Samples/s of the reference's whole loop; its loader's workers start during the warm-up steps."""
+    """Samples/s of the reference's whole loop (float32, eager); its loader's workers start during the warm-up steps."""
     args = inputs.args
-    compute = ComputeStep(args.dataset, variant, cfg, inputs.device)
+    compute = ComputeStep(args.dataset, variant, reference_config(cfg), inputs.device)
     loader = reference_loader(args.dataset, inputs.arrays, cfg.batch_size, args.workers)
     with contextlib.closing(reference_steps(compute, loader, inputs.device)) as steps:
         return samples_per_second(lambda: next(steps), args.warmup, args.steps, cfg.batch_size, inputs.device)
@@ -266,7 +264,7 @@ def benchmark_variant(variant: str, cfg: TrainConfig, inputs: BenchInputs) -> di
     }
 
 
-def variant_config(config, dataset: str, variant: str, args: argparse.Namespace) -> TrainConfig:
+def variant_config(config: Config, dataset: str, variant: str, args: argparse.Namespace) -> TrainConfig:
     """The configured hyper-parameters of ``variant`` with the benchmark's batch size and switches."""
     cfg = config.train_config(dataset, variant)
     return dataclasses.replace(cfg, batch_size=args.batch_size, amp_bf16=cfg.amp_bf16 or args.bf16, compile=cfg.compile or args.compile)
@@ -284,8 +282,8 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--threads", type=int, nargs="+", default=[0], help="torch CPU thread counts to measure in turn (0 = torch's default)")
     parser.add_argument("--workers", type=int, default=8, help="DataLoader worker processes of the reference loop (the reference uses 8)")
-    parser.add_argument("--bf16", action="store_true", help="bf16 autocast (TrainConfig.amp_bf16)")
-    parser.add_argument("--compile", action="store_true", help="torch.compile the loss (TrainConfig.compile)")
+    parser.add_argument("--bf16", action="store_true", help="bf16 autocast (TrainConfig.amp_bf16) in loop and bare; the reference modes stay float32")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the loss (TrainConfig.compile) in loop and bare; the reference modes stay eager")
     parser.add_argument("--csv", type=Path, default=Path("results/benchmarks/training.csv"), help="CSV to write")
 
 
@@ -376,6 +374,7 @@ def run_memory(args: argparse.Namespace) -> None:
         "target_gib": MEMORY_TARGET_GIB,
         "data": str(args.data),
         **environment(resolve_device(args.device)),
+        "torch_threads": args.threads,  # the job's, not this process's
     }
     print_table([row], ("variant", "steps_seen", "seconds", "peak_rss_gib", "target_gib", "load_avg_1m"))
     write_csv(args.csv, [row], MEMORY_COLUMNS)

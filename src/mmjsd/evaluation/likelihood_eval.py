@@ -67,13 +67,13 @@ def check_stratification(posterior: Posterior, num_samples: int, subset: tuple[s
     """
     if not isinstance(posterior, MixturePosterior):
         return
-    per_component = num_samples * posterior.weights.double().cpu().numpy()
+    per_component = num_samples * np.array(posterior.weights)
     if not np.allclose(per_component, np.round(per_component), rtol=0.0, atol=1e-9):
         count = len(per_component)
         raise UserError(
             f"evaluation.likelihood.num_importance_samples = {num_samples} does not split evenly over the {count} "
             f"components of the mixture posterior q(z | {subset_key(subset)}) (weights "
-            f"{np.round(posterior.weights.cpu().numpy(), 4).tolist()}): each test point would draw from only some "
+            f"{np.round(posterior.weights, 4).tolist()}): each test point would draw from only some "
             f"components. Use a multiple of {count} (the paper uses 12)"
         )
 

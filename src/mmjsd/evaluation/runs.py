@@ -30,7 +30,7 @@ from mmjsd.data.readers import MSTSplit, CelebASplit, load_split
 from mmjsd.errors import UserError
 from mmjsd.io import sha256_file
 from mmjsd.models import Encoding, Encodings, MultimodalVAE, build_model
-from mmjsd.train import library_versions
+from mmjsd.runtime import library_versions
 
 Split = MSTSplit | CelebASplit
 

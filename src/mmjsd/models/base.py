@@ -38,7 +38,6 @@ from mmjsd.config import MODALITIES, TrainConfig
 from mmjsd.models.distributions import (
     kl_standard_normal,
     nonempty_subsets,
-    normalise_weights,
     prepend_standard_normal,
     product_of_experts,
 )
@@ -117,8 +116,8 @@ class MultimodalVAE(nn.Module, abc.ABC):
         mus, logvars = self.stacked_experts(encodings, subset)
         if len(subset) == 1:
             return GaussianPosterior(mus[0], logvars[0])
-        raw = torch.tensor([weights[m] for m in subset], dtype=torch.float64, device=mus.device)
-        return MixturePosterior(mus, logvars, normalise_weights(raw))
+        total = sum(weights[m] for m in subset)
+        return MixturePosterior(mus, logvars, tuple(weights[m] / total for m in subset))
 
     def product_posterior(self, encodings: Encodings, subset: Sequence[str], with_prior: bool) -> GaussianPosterior:
         """PoE of the content experts of ``subset``, optionally with the N(0, I) expert (REFERENCE.md §3.1)."""
@@ -193,8 +192,12 @@ class MultimodalVAE(nn.Module, abc.ABC):
 
     # ------------------------------------------------------------------------- loss
     @abc.abstractmethod
-    def content_divergence(self, encodings: Encodings) -> torch.Tensor:
-        """D_content per row [B]; each objective defines it."""
+    def content_divergence(self, encodings: Encodings, joint: Posterior | None = None) -> torch.Tensor:
+        """D_content per row [B]; each objective defines it.
+
+        ``joint`` is :meth:`joint_posterior` of the same encodings when the caller already
+        has it (the training step does), so objectives that need it do not build it twice.
+        """
 
     def style_divergences(self, encodings: Encodings) -> dict[str, torch.Tensor]:
         """'kl/style/<m>': batch mean of KL(q_style,m || N(0, I)) for every modality with a style subspace."""
@@ -212,10 +215,10 @@ class MultimodalVAE(nn.Module, abc.ABC):
         One z per row from :meth:`joint_posterior` (a stratified selection for mixtures)
         reconstructs every modality, each decoder with its own style sample.
         """
-        z_content = self.joint_posterior(encodings).sample()[0]
-        log_liks = self.log_likelihoods(self.decode(z_content, styles), batch)
+        joint = self.joint_posterior(encodings)
+        log_liks = self.log_likelihoods(self.decode(joint.sample()[0], styles), batch)
         terms = {f"rec/{m}": -log_liks[m].mean() for m in self.modalities}
-        terms["kl/content"] = self.content_divergence(encodings).mean()
+        terms["kl/content"] = self.content_divergence(encodings, joint).mean()
         terms.update(self.style_divergences(encodings))
         return terms
 

@@ -7,6 +7,7 @@ latent dimension last; KL terms are summed over latent dimensions and returned p
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from typing import Sequence
@@ -83,10 +84,6 @@ def prepend_standard_normal(mus: torch.Tensor, logvars: torch.Tensor) -> tuple[t
     return torch.cat([zeros, mus]), torch.cat([zeros, logvars])
 
 
-def normalise_weights(weights: torch.Tensor) -> torch.Tensor:
-    """w / sum(w): the reference's ``reweight_weights`` (mixture and JS weights sum to 1)."""
-    return weights / weights.sum()
-
 
 def weighted_kl_standard_normal(mus: torch.Tensor, logvars: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """sum_k w_k KL(N(mu_k, sigma_k^2) || N(0, I)) per row, components stacked on dim 0.
@@ -126,16 +123,25 @@ def stratified_counts(batch_size: int, weights: Sequence[float]) -> list[int]:
     return counts
 
 
-def stratified_select(mus: torch.Tensor, logvars: torch.Tensor, weights: Sequence[float]) -> Gaussian:
-    """Pick each row's Gaussian from one component, in contiguous blocks of :func:`stratified_counts`.
 
-    ``mus``/``logvars`` are [K, B, D] (K components). Row b takes component k where b falls
-    in k's block. Components with weight 0 get no rows.
+@functools.lru_cache(maxsize=256)
+def constant_tensor(values: tuple[float, ...], device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """A small constant vector (mixture or JS weights) on ``device``, built once per device and dtype.
+
+    Building it in every training step would copy host → device each time, which on CUDA
+    blocks the host; the cached tensor must not be modified in place. It is made outside
+    inference mode, so a first call from evaluation code does not poison later training.
     """
-    counts = stratified_counts(mus.shape[1], weights)
-    index = torch.repeat_interleave(torch.arange(len(counts), device=mus.device), torch.tensor(counts, device=mus.device))
-    rows = torch.arange(mus.shape[1], device=mus.device)
-    return mus[index, rows], logvars[index, rows]
+    with torch.inference_mode(False):
+        return torch.tensor(values, device=device, dtype=dtype)
+
+
+@functools.lru_cache(maxsize=256)
+def stratified_component_index(weights: tuple[float, ...], num_draws: int, device: torch.device) -> torch.Tensor:
+    """Component of each of ``num_draws`` draws: contiguous blocks of :func:`stratified_counts` (cached per device)."""
+    counts = stratified_counts(num_draws, weights)
+    with torch.inference_mode(False):  # cached: must stay usable by autograd (see constant_tensor)
+        return torch.repeat_interleave(torch.arange(len(counts)), torch.tensor(counts)).to(device)
 
 
 def log_mixture_density(z: torch.Tensor, mus: torch.Tensor, logvars: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

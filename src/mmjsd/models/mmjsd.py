@@ -8,8 +8,8 @@ import torch
 
 from mmjsd.models.base import Encodings, MultimodalVAE
 from mmjsd.models.distributions import (
+    constant_tensor,
     jensen_shannon_dynamic_prior,
-    normalise_weights,
     prepend_standard_normal,
     weighted_product_of_experts,
 )
@@ -46,12 +46,11 @@ class MMJSD(MultimodalVAE):
 
     objective = "mmjsd"
 
-    def divergence_weights(self, subset: Sequence[str]) -> torch.Tensor:
-        """pi over [prior, modalities of ``subset`` in canonical order], renormalised to sum 1 (float64)."""
+    def divergence_weights(self, subset: Sequence[str]) -> tuple[float, ...]:
+        """pi over [prior, modalities of ``subset`` in canonical order], renormalised to sum 1."""
         weights = self.config.div_weights
-        members = self.canonical_subset(subset)
-        raw = torch.tensor([weights["prior"]] + [weights[m] for m in members], dtype=torch.float64)
-        return normalise_weights(raw)
+        raw = [weights["prior"]] + [weights[m] for m in self.canonical_subset(subset)]
+        return tuple(w / sum(raw) for w in raw)
 
     def prior_and_experts(self, encodings: Encodings, subset: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """[N(0, I), q(z | x_m) for m in S] stacked to [1 + |S|, B, D] (the reference's expert order)."""
@@ -70,10 +69,12 @@ class MMJSD(MultimodalVAE):
         here the training definition is used for every subset.
         """
         mus, logvars = self.prior_and_experts(encodings, subset)
-        return GaussianPosterior(*weighted_product_of_experts(mus, logvars, self.divergence_weights(subset).to(mus)))
+        pi = constant_tensor(self.divergence_weights(subset), mus.device, mus.dtype)
+        return GaussianPosterior(*weighted_product_of_experts(mus, logvars, pi))
 
-    def content_divergence(self, encodings: Encodings) -> torch.Tensor:
+    def content_divergence(self, encodings: Encodings, joint: Posterior | None = None) -> torch.Tensor:
         """JS_pi of [N(0, I), q_1, ..., q_M] with the dynamic prior, per row."""
         mus, logvars = self.prior_and_experts(encodings, self.modalities)
-        divergence, _ = jensen_shannon_dynamic_prior(mus, logvars, self.divergence_weights(self.modalities).to(mus))
+        pi = constant_tensor(self.divergence_weights(self.modalities), mus.device, mus.dtype)
+        divergence, _ = jensen_shannon_dynamic_prior(mus, logvars, pi)
         return divergence

@@ -7,7 +7,7 @@ from typing import Sequence
 import torch
 
 from mmjsd.models.base import Encodings, MultimodalVAE
-from mmjsd.models.distributions import weighted_kl_standard_normal
+from mmjsd.models.distributions import constant_tensor, weighted_kl_standard_normal
 from mmjsd.models.posteriors import Posterior
 
 
@@ -40,8 +40,8 @@ class MMVAE(MultimodalVAE):
         """Uniform mixture of q(z | x_m), m in S (REFERENCE.md §3.7)."""
         return self.unimodal_mixture(encodings, subset, dict.fromkeys(self.modalities, 1.0))
 
-    def content_divergence(self, encodings: Encodings) -> torch.Tensor:
+    def content_divergence(self, encodings: Encodings, joint: Posterior | None = None) -> torch.Tensor:
         """(1/M) sum_m KL(q(z | x_m) || N(0, I)) per row."""
         mus, logvars = self.stacked_experts(encodings, self.modalities)
-        uniform = torch.full((len(self.modalities),), 1.0 / len(self.modalities), dtype=mus.dtype, device=mus.device)
+        uniform = constant_tensor((1.0 / len(self.modalities),) * len(self.modalities), mus.device, mus.dtype)
         return weighted_kl_standard_normal(mus, logvars, uniform)

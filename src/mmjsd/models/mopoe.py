@@ -8,7 +8,7 @@ import torch
 
 from mmjsd.models.base import Encodings, MultimodalVAE
 from mmjsd.models.distributions import weighted_kl_standard_normal
-from mmjsd.models.posteriors import GaussianPosterior, MixturePosterior
+from mmjsd.models.posteriors import GaussianPosterior, MixturePosterior, Posterior
 
 
 class MoPoE(MultimodalVAE):
@@ -52,14 +52,9 @@ class MoPoE(MultimodalVAE):
     def joint_posterior(self, encodings: Encodings) -> MixturePosterior:
         """The uniform mixture of all subset posteriors, sampled by stratified selection."""
         mus, logvars = self.subset_mixture_components(encodings)
-        return MixturePosterior(mus, logvars, self.uniform_subset_weights(mus.device))
+        return MixturePosterior(mus, logvars, (1.0 / len(self.subsets),) * len(self.subsets))
 
-    def content_divergence(self, encodings: Encodings) -> torch.Tensor:
-        """(1/(2^M - 1)) sum_s KL(q_s || N(0, I)) per row."""
-        mus, logvars = self.subset_mixture_components(encodings)
-        return weighted_kl_standard_normal(mus, logvars, self.uniform_subset_weights(mus.device))
-
-    def uniform_subset_weights(self, device: torch.device) -> torch.Tensor:
-        """1/(2^M - 1) per subset (float64, so the stratified row counts are exact)."""
-        count = len(self.subsets)
-        return torch.full((count,), 1.0 / count, dtype=torch.float64, device=device)
+    def content_divergence(self, encodings: Encodings, joint: Posterior | None = None) -> torch.Tensor:
+        """(1/(2^M - 1)) sum_s KL(q_s || N(0, I)) per row: the KLs of the joint mixture's components."""
+        joint = joint if joint is not None else self.joint_posterior(encodings)
+        return weighted_kl_standard_normal(joint.mus, joint.logvars, joint.weight_tensor(joint.mus))

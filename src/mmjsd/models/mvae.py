@@ -8,7 +8,7 @@ import torch
 
 from mmjsd.models.base import Encodings, MultimodalVAE
 from mmjsd.models.distributions import kl_standard_normal
-from mmjsd.models.posteriors import GaussianPosterior
+from mmjsd.models.posteriors import GaussianPosterior, Posterior
 
 
 class MVAE(MultimodalVAE):
@@ -47,9 +47,9 @@ class MVAE(MultimodalVAE):
         """PoE(N(0, I), experts in S) (REFERENCE.md §3.7, mmjsd poe)."""
         return self.product_posterior(encodings, subset, with_prior=True)
 
-    def content_divergence(self, encodings: Encodings) -> torch.Tensor:
+    def content_divergence(self, encodings: Encodings, joint: Posterior | None = None) -> torch.Tensor:
         """KL(PoE(prior, all experts) || N(0, I)) per row."""
-        joint = self.joint_posterior(encodings)
+        joint = joint if joint is not None else self.joint_posterior(encodings)
         return kl_standard_normal(joint.mu, joint.logvar)
 
     def loss_terms(

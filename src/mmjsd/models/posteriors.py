@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from mmjsd.models.distributions import log_mixture_density, log_normal_diag, stratified_counts
+from mmjsd.models.distributions import constant_tensor, log_mixture_density, log_normal_diag, stratified_component_index
 
 
 @dataclass
@@ -40,7 +40,7 @@ class GaussianPosterior:
 
 @dataclass
 class MixturePosterior:
-    """sum_c w_c N(mu_c, diag(exp(logvar_c))) per row; ``mus``/``logvars`` are [C, B, D], ``weights`` [C].
+    """sum_c w_c N(mu_c, diag(exp(logvar_c))) per row; ``mus``/``logvars`` are [C, B, D], ``weights`` C floats.
 
     Sampling is the reference's stratified selection (REFERENCE.md §3.1) over the
     flattened ``S * B`` draws: sample index s of row b comes from the component whose
@@ -48,23 +48,31 @@ class MixturePosterior:
     (85/85/86 for three components at B = 256); with S = 12 and three equal components
     every row gets 4 draws from each component. ``log_prob`` is the full mixture density,
     so importance weights p/q are the balance-heuristic (deterministic-mixture) weights.
+
+    The weights are kept as Python floats (a tensor given is converted once): the
+    stratified blocks then need no device-to-host read in every training step.
     """
 
     mus: torch.Tensor
     logvars: torch.Tensor
-    weights: torch.Tensor
+    weights: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        values = self.weights.tolist() if isinstance(self.weights, torch.Tensor) else self.weights
+        self.weights = tuple(float(w) for w in values)
+
+    def weight_tensor(self, like: torch.Tensor) -> torch.Tensor:
+        """The weights as a [C] tensor on ``like``'s device and dtype."""
+        return constant_tensor(self.weights, like.device, like.dtype)
 
     @property
     def mean(self) -> torch.Tensor:
-        w = self.weights.to(self.mus).reshape(-1, 1, 1)
-        return (w * self.mus).sum(0)
+        return (self.weight_tensor(self.mus).reshape(-1, 1, 1) * self.mus).sum(0)
 
     def component_index(self, num_samples: int) -> torch.Tensor:
         """Component of each draw, shape [S, B], by stratified blocks over the flattened draws."""
         batch = self.mus.shape[1]
-        counts = stratified_counts(num_samples * batch, self.weights.tolist())
-        index = torch.repeat_interleave(torch.arange(len(counts)), torch.tensor(counts))
-        return index.reshape(num_samples, batch).to(self.mus.device)
+        return stratified_component_index(self.weights, num_samples * batch, self.mus.device).reshape(num_samples, batch)
 
     def sample(self, num_samples: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:
         comp = self.component_index(num_samples)
@@ -74,7 +82,7 @@ class MixturePosterior:
         return mu + torch.exp(0.5 * logvar) * eps
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
-        return log_mixture_density(z, self.mus, self.logvars, self.weights)
+        return log_mixture_density(z, self.mus, self.logvars, self.weight_tensor(z))
 
 
 Posterior = GaussianPosterior | MixturePosterior
