@@ -30,7 +30,7 @@ from mmjsd.config import load_config, metric_job_from_dict, metric_job_params
 from mmjsd.data.readers import load_split
 from mmjsd.errors import UserError
 from mmjsd.evaluation import features
-from mmjsd.evaluation.likelihood_eval import evaluate_likelihood
+from mmjsd.evaluation.likelihood_eval import evaluate as evaluate_likelihood
 from mmjsd.evaluation.runs import EvaluationInputs, derived_seed, load_run, select_rows
 from mmjsd.io import sha256_file
 from mmjsd.metrics_io import load_metric_file

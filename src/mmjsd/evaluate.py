@@ -30,28 +30,16 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 
 from mmjsd.cli import add_runtime_arguments, json_arg, main_guard
 from mmjsd.config import metric_job_from_dict
-from mmjsd.evaluation.coherence_eval import evaluate_coherence
-from mmjsd.evaluation.likelihood_eval import evaluate_likelihood
-from mmjsd.evaluation.prd_eval import evaluate_prd
-from mmjsd.evaluation.probe_eval import evaluate_latent_probe
+from mmjsd.evaluation import EVALUATOR_MODULES, load_evaluator
 from mmjsd.evaluation.runs import EvaluationInputs, MetricResult, evaluation_versions, load_run
 from mmjsd.errors import UserError
 from mmjsd.io import write_json
 from mmjsd.runtime import resolve_device, set_threads
-
-#: The evaluator of each metric.
-EVALUATORS: dict[str, Callable[[EvaluationInputs], MetricResult]] = {
-    "latent_probe": evaluate_latent_probe,
-    "coherence": evaluate_coherence,
-    "prd": evaluate_prd,
-    "likelihood": evaluate_likelihood,
-}
-
 
 def metric_document(metric: str, inputs: EvaluationInputs, result: MetricResult) -> dict[str, Any]:
     """The metric file's JSON object (docs/file-formats.md)."""
@@ -76,14 +64,14 @@ def metric_document(metric: str, inputs: EvaluationInputs, result: MetricResult)
 
 def evaluate(metric: str, inputs: EvaluationInputs, out: Path) -> dict[str, Any]:
     """Run one metric's evaluator and write its file atomically; returns the document."""
-    document = metric_document(metric, inputs, EVALUATORS[metric](inputs))
+    document = metric_document(metric, inputs, load_evaluator(metric)(inputs))
     write_json(out, document)
     return document
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m mmjsd.evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--metric", required=True, choices=tuple(EVALUATORS))
+    parser.add_argument("--metric", required=True, choices=tuple(EVALUATOR_MODULES))
     parser.add_argument("--run-dir", required=True, type=Path, help="results/runs/<dataset>/<variant>/seed<k> (holds model.pt)")
     parser.add_argument("--data", required=True, type=Path, help="HDF5 dataset built by mmjsd.build_dataset")
     parser.add_argument("--classifiers", type=Path, help="results/classifiers/<dataset> (coherence; prd without Inception weights)")

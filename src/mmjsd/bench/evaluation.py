@@ -31,7 +31,7 @@ from mmjsd.classifiers import FEATURE_MODALITIES
 from mmjsd.classifiers.loading import save_classifier
 from mmjsd.classifiers.networks import build_classifier
 from mmjsd.config import MODALITIES, Config, EvaluationConfig, MetricJob, load_config
-from mmjsd.evaluate import EVALUATORS
+from mmjsd.evaluation import EVALUATOR_MODULES, load_evaluator
 from mmjsd.evaluation.runs import EvaluationInputs, LoadedRun, load_run
 from mmjsd.models import build_model
 from mmjsd.prd_reference import write_real_features
@@ -98,7 +98,7 @@ def benchmark(args: argparse.Namespace, workdir: Path) -> list[dict]:
             seconds, n = timed(lambda: write_real_features(run.dataset, args.data, classifiers, job, reference, device))
             rows.append({"metric": "prd_reference", "seconds": seconds, "n": n, **common, **environment(device)})
             inputs = dataclasses.replace(inputs, real_features=reference)
-        seconds, result = timed(lambda: EVALUATORS[metric](inputs))
+        seconds, result = timed(lambda: load_evaluator(metric)(inputs))
         rows.append({"metric": metric, "seconds": seconds, "n": rows_used(result.protocol), **common, **environment(device)})
         print(f"{metric}: {seconds:.1f} s", file=sys.stderr)
     return rows
@@ -112,7 +112,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--classifiers", type=Path, help="results/classifiers/<dataset> (default: untrained classifiers)")
     parser.add_argument("--config", type=Path, nargs="+", default=[Path("config.yaml")], help="config files, later ones win")
     parser.add_argument("--n-test", type=int, help="coherence/likelihood n_test and PRD n_samples (default: as configured)")
-    parser.add_argument("--metrics", nargs="+", default=list(EVALUATORS), choices=tuple(EVALUATORS))
+    parser.add_argument("--metrics", nargs="+", default=list(EVALUATOR_MODULES), choices=tuple(EVALUATOR_MODULES))
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     parser.add_argument("--csv", type=Path, default=Path("results/benchmarks/evaluation.csv"), help="CSV to write")

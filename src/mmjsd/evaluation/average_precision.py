@@ -17,7 +17,6 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from sklearn.metrics import average_precision_score
 
 from mmjsd.errors import UserError
 
@@ -42,6 +41,9 @@ def _column_average_precision(scores: np.ndarray, labels: np.ndarray, no_positiv
     """AP of one attribute column; ``no_positive_value`` when the column holds no positive."""
     if not labels.any():
         return no_positive_value
+    # imported here: only CelebA jobs score APs, and scikit-learn takes ~1 s to import in every other job
+    from sklearn.metrics import average_precision_score
+
     return float(average_precision_score(labels, scores))
 
 

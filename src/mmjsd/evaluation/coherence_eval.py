@@ -100,7 +100,7 @@ def classify_generations(
     return {key: torch.cat(parts).numpy() for key, parts in outputs.items()}
 
 
-def evaluate_coherence(inputs: EvaluationInputs) -> MetricResult:
+def evaluate(inputs: EvaluationInputs) -> MetricResult:
     """The coherence metric file's content; see the module docstring."""
     run, job = inputs.run, inputs.job
     model, scoring = run.model, SCORINGS[run.dataset]

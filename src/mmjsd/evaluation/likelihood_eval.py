@@ -136,7 +136,7 @@ def mean_std_sem(points: np.ndarray) -> tuple[float, float, float]:
     return float(points.mean()), std, std / math.sqrt(len(points))
 
 
-def evaluate_likelihood(inputs: EvaluationInputs) -> MetricResult:
+def evaluate(inputs: EvaluationInputs) -> MetricResult:
     """The likelihood metric file's content; see the module docstring."""
     run, job = inputs.run, inputs.job
     model, lik_cfg = run.model, job.settings

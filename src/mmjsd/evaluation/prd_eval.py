@@ -83,7 +83,7 @@ def generated_features(
     return {key: torch.cat(chunks).numpy() for key, chunks in parts.items()}
 
 
-def evaluate_prd(inputs: EvaluationInputs) -> MetricResult:
+def evaluate(inputs: EvaluationInputs) -> MetricResult:
     """The prd metric file's content; see the module docstring."""
     run, job = inputs.run, inputs.job
     prd_cfg, model = job.settings, run.model

@@ -52,7 +52,7 @@ def posterior_means(model: MultimodalVAE, encoded: EncodedRows, subset: tuple[st
         return model.subset_posterior(encoded.encodings, subset).mean.double().cpu().numpy()
 
 
-def evaluate_latent_probe(inputs: EvaluationInputs) -> MetricResult:
+def evaluate(inputs: EvaluationInputs) -> MetricResult:
     """The latent_probe metric file's content; see the module docstring."""
     run, job = inputs.run, inputs.job
     probe_cfg = job.settings
