@@ -31,6 +31,8 @@ from mmjsd.data.readers import load_split
 from mmjsd.errors import UserError
 from mmjsd.evaluation import features
 from mmjsd.evaluation.likelihood_eval import evaluate as evaluate_likelihood
+from mmjsd.evaluation.prd import prd_ap_mmjsd
+from mmjsd.evaluation.prd_eval import prd_curves
 from mmjsd.evaluation.runs import EvaluationInputs, derived_seed, load_run, select_rows
 from mmjsd.io import sha256_file
 from mmjsd.metrics_io import load_metric_file
@@ -408,3 +410,15 @@ def test_coherence_without_classifier_directory_says_which_option_is_missing(mst
     with pytest.raises(SystemExit):
         main_guard(evaluate.main, cli_args("coherence", mst_runs["mvae-ms"], mst_h5, tmp_path / "out.json"))
     assert "--classifiers results/classifiers/mnist_svhn_text" in capsys.readouterr().err
+
+
+def test_prd_clusterings_in_parallel_processes_equal_the_sequential_ones():
+    rng = np.random.default_rng(0)
+    pairs = {(name, "mnist"): (rng.normal(size=(80, 6)), rng.normal(size=(80, 6)) + shift) for name, shift in (("a", 0.0), ("b", 1.0), ("c", 3.0))}
+    settings = dict(num_clusters=4, num_angles=51, num_runs=2, kmeans_batch_size=100, seed=3)
+    sequential = prd_curves(pairs, workers=1, **settings)
+    parallel = prd_curves(pairs, workers=2, **settings)
+    for key in pairs:
+        np.testing.assert_array_equal(sequential[key][0], parallel[key][0])
+        np.testing.assert_array_equal(sequential[key][1], parallel[key][1])
+    assert prd_ap_mmjsd(*sequential[("a", "mnist")]) > prd_ap_mmjsd(*sequential[("c", "mnist")])

@@ -17,12 +17,21 @@ config, k-means seeds ``evaluation.seed + run``): ``values[key]`` is mmJSD's ave
 precision ``prd_ap_mmjsd`` (EVALUATION.md §1.7), ``extra["F_8:key"]`` and
 ``extra["F_1/8:key"]`` the official summaries (§1.6). The file names the extractor in
 ``metric_name`` (``prd_ap_mmjsd[<extractor>]``) and in its ``extractor`` block.
+
+The clusterings of the different sets are independent: they run in parallel processes,
+as many as the job's torch threads (``--threads``), each k-means single-threaded, so the
+numbers do not depend on the machine's core count or on the number of processes.
 """
 
 from __future__ import annotations
 
+import functools
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 from mmjsd.classifiers import FEATURE_MODALITIES
 from mmjsd.evaluation.features import (
@@ -83,6 +92,24 @@ def generated_features(
     return {key: torch.cat(chunks).numpy() for key, chunks in parts.items()}
 
 
+def single_threaded_prd(generated: np.ndarray, real: np.ndarray, **settings) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`compute_prd_from_embedding` with one OpenMP thread (MiniBatchKMeans' results can depend on the count)."""
+    with threadpool_limits(limits=1):
+        return compute_prd_from_embedding(generated, real, **settings)
+
+
+def prd_curves(
+    pairs: dict[tuple[Source, str], tuple[np.ndarray, np.ndarray]], workers: int, **settings
+) -> dict[tuple[Source, str], tuple[np.ndarray, np.ndarray]]:
+    """(precision, recall) of every (generated, real) feature pair, in ``workers`` processes when more than one."""
+    compute = functools.partial(single_threaded_prd, **settings)
+    if workers <= 1 or len(pairs) <= 1:
+        return {key: compute(*pair) for key, pair in pairs.items()}
+    with ProcessPoolExecutor(min(workers, len(pairs)), mp_context=get_context("spawn")) as pool:
+        futures = {key: pool.submit(compute, *pair) for key, pair in pairs.items()}
+        return {key: future.result() for key, future in futures.items()}
+
+
 def evaluate(inputs: EvaluationInputs) -> MetricResult:
     """The prd metric file's content; see the module docstring."""
     run, job = inputs.run, inputs.job
@@ -105,18 +132,18 @@ def evaluate(inputs: EvaluationInputs) -> MetricResult:
     sets = generated_sets(model, FEATURE_MODALITIES[run.dataset])
     encoded = encode_rows(model, split, torch.from_numpy(rows), job.batch_size)
     generated = generated_features(inputs, encoded, extractor, sets, torch_generator(seeds["latent_samples"], inputs.device))
+    curves = prd_curves(
+        {(source, m): (generated[(source, m)], real[m]) for source, m in sets},
+        workers=torch.get_num_threads(),
+        num_clusters=prd_cfg.num_clusters,
+        num_angles=prd_cfg.num_angles,
+        num_runs=prd_cfg.num_runs,
+        kmeans_batch_size=prd_cfg.kmeans_batch_size,
+        seed=job.seed,
+    )
     values, extra = {}, {}
-    for source, m in sets:
+    for (source, m), (precision, recall) in curves.items():
         key = generation_key(source, m)
-        precision, recall = compute_prd_from_embedding(
-            generated[(source, m)],
-            real[m],
-            num_clusters=prd_cfg.num_clusters,
-            num_angles=prd_cfg.num_angles,
-            num_runs=prd_cfg.num_runs,
-            kmeans_batch_size=prd_cfg.kmeans_batch_size,
-            seed=job.seed,
-        )
         values[key] = prd_ap_mmjsd(precision, recall)
         extra[f"F_8:{key}"], extra[f"F_1/8:{key}"] = max_f_beta_pair(precision, recall, beta=8)
     protocol = {
@@ -128,6 +155,7 @@ def evaluate(inputs: EvaluationInputs) -> MetricResult:
         "num_runs": prd_cfg.num_runs,
         "kmeans": "MiniBatchKMeans(n_init=10)",
         "kmeans_batch_size": prd_cfg.kmeans_batch_size,
+        "kmeans_threads": 1,
         "extractor": extractor.name,
         "extractor_sha256": extractor.identity["sha256"][:12],
         "generation": "decoder_means",
