@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import torch
 
 from mmjsd import acquire, build_dataset
 from mmjsd.data import synthetic
@@ -15,6 +16,20 @@ ROOT = Path(__file__).resolve().parents[1]
 
 MST_PARAMS = {"seed": 0, "pairs_per_image": 3, "max_per_class": 10000, "text_length": 8}
 CELEBA_PARAMS = {"seed": 0, "text_length": 256, "train_partitions": [0], "test_partitions": [1]}
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One torch thread for the test, restored afterwards.
+
+    The networks here are small and the CI machine has 2 shared cores: a second intra-op
+    thread mostly waits. Results on CPU also depend on the thread count, so tests that
+    compare against a subprocess run it with ``--threads 1`` too.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="session")

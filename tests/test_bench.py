@@ -9,22 +9,17 @@ import csv
 from pathlib import Path
 
 import pytest
-import torch
 
 from mmjsd.bench import build, evaluation, training
 from mmjsd.bench.__main__ import main
 from mmjsd.errors import UserError
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = [str(ROOT / "config.yaml"), str(ROOT / "workflow" / "presets" / "demo.yaml")]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def read_csv(path: Path) -> tuple[list[str], list[dict]]:

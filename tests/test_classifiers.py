@@ -25,6 +25,8 @@ from mmjsd.data.readers import text_one_hot
 from mmjsd.errors import UserError
 from mmjsd.train_classifier import main
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 MST = "mnist_svhn_text"
 MST_TEXT_LENGTH = 8
 CELEBA_TEXT_LENGTH = 256
@@ -47,16 +49,6 @@ def count_parameters(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    """One torch thread here (the CLI's --threads 1 sets it too); the previous count is restored afterwards.
-
-    These networks are small: on a shared 2-core machine a second thread mostly waits.
-    """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 # ------------------------------------------------------------------ tiny datasets

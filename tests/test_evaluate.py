@@ -41,6 +41,8 @@ from mmjsd.models.distributions import subset_key
 from mmjsd.models.likelihoods import LAPLACE_SCALE
 from mmjsd.train import RunSpec, write_outputs
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 REPO = Path(__file__).resolve().parents[1]
 MST = "mnist_svhn_text"
 MST_SUBSETS = ["mnist", "svhn", "text", "mnist+svhn", "mnist+text", "svhn+text", "mnist+svhn+text"]
@@ -80,13 +82,6 @@ CELEBA_KEYS = {
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    """One torch thread: on the shared 2-core machine a second one mostly waits."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def params_with(**overrides) -> dict:

@@ -15,18 +15,13 @@ from mmjsd.errors import UserError
 from mmjsd.models import DATA_SHAPES, MMJSD, MMVAE, MVAE, Encoding, MoPoE, build_model
 from mmjsd.models.posteriors import GaussianPosterior, MixturePosterior
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 MST = ("mnist", "svhn", "text")
 MST_VARIANTS = [f"{objective}{suffix}" for suffix in ("", "-ms") for objective in ("mvae", "mmvae", "mmjsd", "mopoe")]
 CELEBA_VARIANTS = ["mvae-ms", "mmvae-ms", "mmjsd-ms", "mopoe-ms"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """These tensors are tiny: on a shared 2-core machine, intra-op threads cost more in waiting than they save."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def mst_config(ms: bool, **overrides) -> TrainConfig:

@@ -20,16 +20,11 @@ from mmjsd.plots import save_figure
 from mmjsd.train import RunSpec, write_outputs
 from test_objectives import MST, celeba_config, mst_config
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Tiny models on a shared 2-core machine: one intra-op thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def save_run(run_dir: Path, dataset: str, variant: str, cfg, data: Path) -> Path:

@@ -21,15 +21,11 @@ from mmjsd.io import sha256_file
 from mmjsd.models import MultimodalVAE, build_model
 from mmjsd.train import RunSpec, train
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def tiny_config(**overrides) -> TrainConfig:

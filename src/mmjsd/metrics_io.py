@@ -152,8 +152,11 @@ def load_metric_file(path: str | Path) -> MetricRecord:
 
 
 def load_metric_files(paths: Iterable[str | Path]) -> list[MetricRecord]:
-    """Read metric files (or directories of runs); two files for the same run and metric are an error."""
+    """Read metric files (or directories of runs); none found, or two for the same run and metric, is an error."""
+    paths = list(paths)
     records = [load_metric_file(p) for p in expand_paths(paths, METRIC_FILE_PATTERN)]
+    if not records:
+        raise UserError(f"no metric files found in {', '.join(str(p) for p in paths)}")
     seen: dict[tuple[str, str, str, int], Path] = {}
     for record in records:
         key = (record.metric, *record.run)

@@ -200,8 +200,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     if args.command == "tables":
         records = load_metric_files(args.metrics)
-        if not records:
-            raise UserError(f"no metric files found in {', '.join(args.metrics)}")
         write_table_figures(build_tables(records, args.datasets, args.seeds), args.out_dir)
     else:
         logs = [load_train_log(path) for path in expand_paths(args.logs, TRAIN_LOG_PATTERN)]

@@ -331,8 +331,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Read every input and write the summary page."""
     args = parse_args(argv)
     records = load_metric_files(args.metrics)
-    if not records:
-        raise UserError(f"no metric files found in {', '.join(args.metrics)}")
     configs = [load_run_config(p) for p in expand_paths(args.run_configs, RUN_CONFIG_PATTERN)]
     classifier_files = expand_paths(args.classifier_metrics, CLASSIFIER_METRICS_PATTERN)
     classifiers = [load_classifier_metrics(p) for p in classifier_files]
