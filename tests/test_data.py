@@ -346,3 +346,53 @@ def test_manifest_records_counts_and_source(manifests):
     manifest = json.loads(manifests["celeba"].read_text())
     assert manifest["source"] == "directory" and manifest["counts"] == {"partition0": 40, "partition1": 12, "partition2": 8}
     assert set(manifest["files"]) >= {"list_attr_celeba.txt", "list_eval_partition.txt"}
+
+
+# ----------------------------------------------------------------- download source
+def test_download_source_uses_torchvision_then_validates(monkeypatch, tmp_path):
+    """No network here: torchvision's downloaders are replaced by writers of the official files."""
+    import torchvision
+
+    from mmjsd.data import synthetic
+
+    calls = []
+
+    def fake_mnist(root, train, download):
+        calls.append(("MNIST", train, download))
+        synthetic.generate_mnist(root, 120, 40, seed=5)
+
+    def fake_svhn(root, split, download):
+        calls.append(("SVHN", split, download))
+        synthetic.generate_svhn(Path(root).parent, 120, 40, seed=5)
+
+    monkeypatch.setattr(torchvision.datasets, "MNIST", fake_mnist)
+    monkeypatch.setattr(torchvision.datasets, "SVHN", fake_svhn)
+    for name in ("mnist", "svhn"):
+        acquire.main(["--dataset", name, "--source", "download", "--raw-dir", str(tmp_path), "--manifest", str(tmp_path / f"{name}.json")])
+        manifest = json.loads((tmp_path / f"{name}.json").read_text())
+        assert manifest["source"] == "download" and manifest["counts"] == {"train": 120, "test": 40}
+    assert calls == [("MNIST", True, True), ("MNIST", False, True), ("SVHN", "train", True), ("SVHN", "test", True)]
+
+
+def test_celeba_download_failure_says_where_to_put_the_files(monkeypatch, tmp_path):
+    import torchvision
+
+    def quota_exceeded(**kwargs):
+        raise RuntimeError("The daily quota of the file img_align_celeba.zip is exceeded")
+
+    monkeypatch.setattr(torchvision.datasets, "CelebA", quota_exceeded)
+    with pytest.raises(UserError, match=r"CelebA download failed \(RuntimeError: The daily quota.*put them in .*celeba/ as .*img_align_celeba/"):
+        acquire.main(["--dataset", "celeba", "--source", "download", "--raw-dir", str(tmp_path), "--manifest", str(tmp_path / "c.json")])
+    assert not (tmp_path / "c.json").exists()
+
+
+def test_celeba_files_placed_by_hand_are_used_without_downloading(monkeypatch, raw_dir, tmp_path):
+    import torchvision
+
+    def must_not_download(**kwargs):
+        raise AssertionError("CelebA files are present; nothing should be downloaded")
+
+    monkeypatch.setattr(torchvision.datasets, "CelebA", must_not_download)
+    raw = _copy_raw(raw_dir, tmp_path)
+    acquire.main(["--dataset", "celeba", "--source", "download", "--raw-dir", str(raw), "--manifest", str(tmp_path / "c.json")])
+    assert json.loads((tmp_path / "c.json").read_text())["counts"]["partition0"] == 40
