@@ -17,6 +17,17 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
+
+
+wildcard_constraints:
+    dataset="|".join(CFG.datasets),
+    raw="|".join(RAW_DATASETS),
+    variant="|".join(VARIANTS),
+    classifier="|".join(sorted(set(CLASSIFIERS))),
+    metric="|".join(EVALUATOR_MODULES),
+    seed=r"\d+",
+
+
 include: "workflow/rules/data.smk"
 include: "workflow/rules/classifiers.smk"
 include: "workflow/rules/train.smk"
@@ -25,6 +36,6 @@ include: "workflow/rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         final_outputs(),
-    default_target: True

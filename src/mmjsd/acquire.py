@@ -2,7 +2,7 @@
 
     python -m mmjsd.acquire --dataset mnist --source synthetic --raw-dir results/raw \\
         --synthetic '{"seed": 0, "sizes": "custom", "counts": {...}}' \\
-        --manifest results/raw/manifests/mnist.json
+        --manifest results/manifests/mnist.json
 
 Sources: ``download`` (torchvision, checksummed; CelebA falls back to files placed by
 hand), ``directory`` (official files already in --raw-dir), ``synthetic`` (generated in the

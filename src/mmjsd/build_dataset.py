@@ -1,7 +1,7 @@
 """Step: build a frozen, provenance-stamped HDF5 dataset from raw files.
 
     python -m mmjsd.build_dataset --dataset mnist_svhn_text \\
-        --manifests results/raw/manifests/mnist.json results/raw/manifests/svhn.json \\
+        --manifests results/manifests/mnist.json results/manifests/svhn.json \\
         --params '<data.mnist_svhn_text as JSON>' --output results/datasets/mnist_svhn_text.h5
 
 Reads the raw files named by the manifests (whatever source wrote them), checks they

@@ -8,23 +8,31 @@ rule train_classifier:
     output:
         model="results/classifiers/{dataset}/{classifier}/model.pt",
         metrics="results/classifiers/{dataset}/{classifier}/metrics.json",
-    params:
-        modality=lambda wildcards: wildcards.classifier.removesuffix("-features"),
-        role=lambda wildcards: "features" if wildcards.classifier.endswith("-features") else "coherence",
-        hparams=lambda wildcards: shell_json(config["classifiers"][wildcards.dataset]),
-        device=CFG.device,
-        code=step_code("mmjsd.train_classifier"),
     log:
         "results/logs/train_classifier/{dataset}/{classifier}.log",
     benchmark:
         "results/benchmarks/train_classifier/{dataset}/{classifier}.tsv"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         gpu=GPUS_PER_JOB,
-        mem_mb=lambda wildcards, attempt: (4000 if wildcards.dataset == "mnist_svhn_text" else 24000) * attempt,
-        runtime=lambda wildcards, attempt: (60 if wildcards.dataset == "mnist_svhn_text" else 240) * attempt,
-    conda:
-        CONDA_ENV
+        mem_mb=lambda wildcards, attempt: (
+            4000 if wildcards.dataset == "mnist_svhn_text" else 24000
+        )
+        * attempt,
+        runtime=lambda wildcards, attempt: (
+            60 if wildcards.dataset == "mnist_svhn_text" else 240
+        )
+        * attempt,
+    params:
+        modality=lambda wildcards: wildcards.classifier.removesuffix("-features"),
+        role=lambda wildcards: (
+            "features" if wildcards.classifier.endswith("-features") else "coherence"
+        ),
+        hparams=lambda wildcards: shell_json(config["classifiers"][wildcards.dataset]),
+        device=CFG.device,
+        code=code_version("mmjsd.train_classifier"),
     shell:
         "python -m mmjsd.train_classifier --dataset {wildcards.dataset} --modality {params.modality} "
         "--role {params.role} --params {params.hparams} --data {input.data} --out-dir $(dirname {output.model}) "

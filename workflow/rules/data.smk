@@ -3,22 +3,22 @@
 
 rule acquire_raw:
     output:
-        "results/raw/manifests/{raw}.json",
-    params:
-        source=CFG.data.source,
-        raw_dir=CFG.data.raw_dir,
-        synthetic=synthetic_option,
-        code=step_code("mmjsd.acquire"),
+        "results/manifests/{raw}.json",
     log:
         "results/logs/acquire_raw/{raw}.log",
     benchmark:
         "results/benchmarks/acquire_raw/{raw}.tsv"
+    conda:
+        CONDA_ENV
     threads: 2
     resources:
         mem_mb=8000,
         runtime=240,
-    conda:
-        CONDA_ENV
+    params:
+        source=CFG.data.source,
+        raw_dir=CFG.data.raw_dir,
+        synthetic=synthetic_option,
+        code=code_version("mmjsd.acquire"),
     shell:
         "python -m mmjsd.acquire --dataset {wildcards.raw} --source {params.source} "
         "--raw-dir {params.raw_dir:q} {params.synthetic} --workers {threads} "
@@ -30,19 +30,22 @@ rule build_dataset:
         manifests=raw_manifests,
     output:
         "results/datasets/{dataset}.h5",
-    params:
-        build=lambda wildcards: shell_json(config["data"][wildcards.dataset]),
-        code=step_code("mmjsd.build_dataset"),
     log:
         "results/logs/build_dataset/{dataset}.log",
     benchmark:
         "results/benchmarks/build_dataset/{dataset}.tsv"
-    threads: 2
-    resources:
-        mem_mb=lambda wildcards, attempt: (6000 if wildcards.dataset == "mnist_svhn_text" else 16000) * attempt,
-        runtime=lambda wildcards, attempt: 60 * attempt,
     conda:
         CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=lambda wildcards, attempt: (
+            6000 if wildcards.dataset == "mnist_svhn_text" else 16000
+        )
+        * attempt,
+        runtime=lambda wildcards, attempt: 60 * attempt,
+    params:
+        build=lambda wildcards: shell_json(config["data"][wildcards.dataset]),
+        code=code_version("mmjsd.build_dataset"),
     shell:
         "python -m mmjsd.build_dataset --dataset {wildcards.dataset} --manifests {input.manifests} "
         "--params {params.build} --output {output} --workers {threads} > {log} 2>&1"

@@ -7,22 +7,22 @@ rule prd_reference:
         classifiers=prd_feature_classifiers,
     output:
         "results/prd_reference/{dataset}.npz",
-    params:
-        job=lambda wildcards: shell_json(metric_job_params(config["evaluation"], "prd")),
-        classifiers=lambda wildcards: f"results/classifiers/{wildcards.dataset}",
-        device=CFG.device,
-        code=step_code("mmjsd.prd_reference"),
     log:
         "results/logs/prd_reference/{dataset}.log",
     benchmark:
         "results/benchmarks/prd_reference/{dataset}.tsv"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         gpu=GPUS_PER_JOB,
         mem_mb=lambda wildcards, attempt: 8000 * attempt,
         runtime=lambda wildcards, attempt: 60 * attempt,
-    conda:
-        CONDA_ENV
+    params:
+        job=lambda wildcards: shell_json(metric_job_params(config["evaluation"], "prd")),
+        classifiers=lambda wildcards: f"results/classifiers/{wildcards.dataset}",
+        device=CFG.device,
+        code=code_version("mmjsd.prd_reference"),
     shell:
         "python -m mmjsd.prd_reference --dataset {wildcards.dataset} --data {input.data} "
         "--classifiers {params.classifiers} --params {params.job} --out {output} "
@@ -34,23 +34,28 @@ rule evaluate:
         unpack(evaluation_inputs),
     output:
         "results/runs/{dataset}/{variant}/seed{seed}/metrics/{metric}.json",
-    params:
-        job=lambda wildcards: shell_json(metric_job_params(config["evaluation"], wildcards.metric)),
-        run_dir=lambda wildcards: f"results/runs/{wildcards.dataset}/{wildcards.variant}/seed{wildcards.seed}",
-        options=evaluation_options,
-        device=CFG.device,
-        code=lambda wildcards: step_code(EVALUATOR_MODULES[wildcards.metric]),
     log:
         "results/logs/evaluate/{dataset}/{variant}/seed{seed}/{metric}.log",
     benchmark:
         "results/benchmarks/evaluate/{dataset}/{variant}/seed{seed}/{metric}.tsv"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         gpu=GPUS_PER_JOB,
-        mem_mb=lambda wildcards, attempt: (8000 if wildcards.dataset == "mnist_svhn_text" else 24000) * attempt,
+        mem_mb=lambda wildcards, attempt: (
+            8000 if wildcards.dataset == "mnist_svhn_text" else 24000
+        )
+        * attempt,
         runtime=lambda wildcards, attempt: 120 * attempt,
-    conda:
-        CONDA_ENV
+    params:
+        job=lambda wildcards: shell_json(
+            metric_job_params(config["evaluation"], wildcards.metric)
+        ),
+        run_dir=lambda wildcards: f"results/runs/{wildcards.dataset}/{wildcards.variant}/seed{wildcards.seed}",
+        options=evaluation_options,
+        device=CFG.device,
+        code=lambda wildcards: code_version(EVALUATOR_MODULES[wildcards.metric]),
     shell:
         "python -m mmjsd.evaluate --metric {wildcards.metric} --run-dir {params.run_dir} --data {input.data} "
         "{params.options} --params {params.job} --out {output} --device {params.device} --threads {threads} "

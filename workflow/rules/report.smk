@@ -7,19 +7,31 @@ rule tables:
         metrics=metric_files(),
     output:
         [
-            report(path, category="Tables", subcategory=table, caption="../report/tables.rst")
+            report(
+                path,
+                category="Tables",
+                subcategory=table,
+                caption="../report/tables.rst",
+            )
             for table in TABLE_NAMES
-            for path in (f"results/tables/{table}.csv", f"results/tables/{table}_vs_paper.csv")
+            for path in (
+                f"results/tables/{table}.csv",
+                f"results/tables/{table}_vs_paper.csv",
+            )
         ],
-        [f"results/tables/{table}.{ext}" for table in TABLE_NAMES for ext in ("tex", "md")]
+        [
+            f"results/tables/{table}.{ext}"
+            for table in TABLE_NAMES
+            for ext in ("tex", "md")
+        ]
         + [f"results/tables/{table}_vs_paper.md" for table in TABLE_NAMES],
-    params:
-        selection=table_selection,
-        code=step_code("mmjsd.tables"),
     log:
         "results/logs/tables.log",
     conda:
         CONDA_ENV
+    params:
+        selection=table_selection,
+        code=code_version("mmjsd.tables"),
     shell:
         "python -m mmjsd.tables --out-dir results/tables --metrics {input.metrics} {params.selection} > {log} 2>&1"
 
@@ -29,24 +41,32 @@ rule table_figures:
         metrics=metric_files(),
     output:
         [
-            report(f"results/figures/{table}_vs_paper.png", category="Figures", subcategory="Ours vs paper", caption="../report/table_figures.rst")
+            report(
+                f"results/figures/{table}_vs_paper.png",
+                category="Figures",
+                subcategory="Ours vs paper",
+                caption="../report/table_figures.rst",
+            )
             for table in TABLE_NAMES
         ],
         [f"results/figures/{table}_vs_paper.pdf" for table in TABLE_NAMES],
-    params:
-        selection=table_selection,
-        code=step_code("mmjsd.plots"),
     log:
         "results/logs/table_figures.log",
     conda:
         CONDA_ENV
+    params:
+        selection=table_selection,
+        code=code_version("mmjsd.plots"),
     shell:
         "python -m mmjsd.plots tables --out-dir results/figures --metrics {input.metrics} {params.selection} > {log} 2>&1"
 
 
 rule training_curves:
     input:
-        logs=lambda wildcards: [f"{run}/train_log.csv" for run in run_dirs() if f"/{wildcards.dataset}/{wildcards.variant}/" in run],
+        logs=lambda wildcards: [
+            f"{run}/train_log.csv"
+            for run in variant_runs(wildcards.dataset, wildcards.variant)
+        ],
     output:
         png=report(
             "results/figures/training_curves_{dataset}_{variant}.png",
@@ -55,12 +75,12 @@ rule training_curves:
             caption="../report/training_curves.rst",
         ),
         pdf="results/figures/training_curves_{dataset}_{variant}.pdf",
-    params:
-        code=step_code("mmjsd.plots"),
     log:
         "results/logs/training_curves/{dataset}_{variant}.log",
     conda:
         CONDA_ENV
+    params:
+        code=code_version("mmjsd.plots"),
     shell:
         "python -m mmjsd.plots curves --out-dir results/figures --logs {input.logs} > {log} 2>&1"
 
@@ -70,22 +90,23 @@ rule summary:
         metrics=metric_files(),
         run_configs=[f"{run}/config.json" for run in run_dirs()],
         classifiers=classifier_metrics(),
-        manifest=f"results/raw/manifests/{RAW_DATASETS[0]}.json",
+        manifest=f"results/manifests/{RAW_DATASETS[0]}.json",
         figures=figure_files(),
     output:
-        report("results/summary.md", category="Summary", caption="../report/summary.rst"),
-    params:
-        selection=table_selection,
-        code=step_code("mmjsd.summary"),
+        report(
+            "results/summary.md", category="Summary", caption="../report/summary.rst"
+        ),
     log:
         "results/logs/summary.log",
     conda:
         CONDA_ENV
+    params:
+        selection=table_selection,
+        code=code_version("mmjsd.summary"),
     shell:
         "python -m mmjsd.summary --out {output} --metrics {input.metrics} --run-configs {input.run_configs} "
         "--classifier-metrics {input.classifiers} --data-source-file {input.manifest} "
         "--figures {input.figures} {params.selection} > {log} 2>&1"
-
 
 
 # One rule per dataset: the figures differ (MST: a conditional grid per modality; CelebA: text -> image).
@@ -107,20 +128,23 @@ for _dataset in CFG.datasets:
                 )
                 for stem in sample_figure_stems(_dataset, "{variant}")
             ],
-            pdf=[f"results/figures/{stem}.pdf" for stem in sample_figure_stems(_dataset, "{variant}")],
-        params:
-            run_dir=f"results/runs/{_dataset}/{{variant}}/seed{CFG.seeds[0]}",
-            device=CFG.device,
-            code=step_code("mmjsd.samples"),
+            pdf=[
+                f"results/figures/{stem}.pdf"
+                for stem in sample_figure_stems(_dataset, "{variant}")
+            ],
         log:
             f"results/logs/samples/{_dataset}_{{variant}}.log",
+        conda:
+            CONDA_ENV
         threads: 1
         resources:
             gpu=GPUS_PER_JOB,
             mem_mb=lambda wildcards, attempt: 8000 * attempt,
             runtime=lambda wildcards, attempt: 30 * attempt,
-        conda:
-            CONDA_ENV
+        params:
+            run_dir=lambda wildcards, input: Path(input.model).parent,
+            device=CFG.device,
+            code=code_version("mmjsd.samples"),
         shell:
             "python -m mmjsd.samples --run-dir {params.run_dir} --data {input.data} --out-dir results/figures "
             "--seed 0 --device {params.device} --threads {threads} > {log} 2>&1"

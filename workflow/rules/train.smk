@@ -8,22 +8,30 @@ rule train:
         model="results/runs/{dataset}/{variant}/seed{seed}/model.pt",
         config="results/runs/{dataset}/{variant}/seed{seed}/config.json",
         log_csv="results/runs/{dataset}/{variant}/seed{seed}/train_log.csv",
-    params:
-        hparams=lambda wildcards: shell_json(train_hparams(wildcards.dataset, wildcards.variant)),
-        checkpoint="results/checkpoints/{dataset}/{variant}/seed{seed}/last.pt",
-        device=CFG.device,
-        code=step_code("mmjsd.train"),
     log:
         "results/logs/train/{dataset}/{variant}/seed{seed}.log",
     benchmark:
         "results/benchmarks/train/{dataset}/{variant}/seed{seed}.tsv"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         gpu=GPUS_PER_JOB,
-        mem_mb=lambda wildcards, attempt: (6000 if wildcards.dataset == "mnist_svhn_text" else 24000) * attempt,
-        runtime=lambda wildcards, attempt: (90 if wildcards.dataset == "mnist_svhn_text" else 720) * attempt,
-    conda:
-        CONDA_ENV
+        mem_mb=lambda wildcards, attempt: (
+            6000 if wildcards.dataset == "mnist_svhn_text" else 24000
+        )
+        * attempt,
+        runtime=lambda wildcards, attempt: (
+            90 if wildcards.dataset == "mnist_svhn_text" else 720
+        )
+        * attempt,
+    params:
+        hparams=lambda wildcards: shell_json(
+            train_hparams(wildcards.dataset, wildcards.variant)
+        ),
+        checkpoint="results/checkpoints/{dataset}/{variant}/seed{seed}/last.pt",
+        device=CFG.device,
+        code=code_version("mmjsd.train"),
     shell:
         "python -m mmjsd.train --dataset {wildcards.dataset} --variant {wildcards.variant} --seed {wildcards.seed} "
         "--hparams {params.hparams} --data {input.data} --out-dir $(dirname {output.model}) "
