@@ -14,6 +14,7 @@ from mmjsd.config import TrainConfig
 from mmjsd.errors import UserError
 from mmjsd.models import DATA_SHAPES, MMJSD, MMVAE, MVAE, Encoding, MoPoE, build_model
 from mmjsd.models.posteriors import GaussianPosterior, MixturePosterior
+from mmjsd.train import TrainingStep
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -41,6 +42,7 @@ def mst_config(ms: bool, **overrides) -> TrainConfig:
         log_every=50,
         amp_bf16=False,
         compile=False,
+        channels_last=True,
     )
     values.update(overrides)
     return TrainConfig(**values)
@@ -63,6 +65,7 @@ def celeba_config() -> TrainConfig:
         log_every=50,
         amp_bf16=False,
         compile=False,
+        channels_last=True,
     )
 
 
@@ -179,6 +182,33 @@ def test_bf16_autocast_keeps_latent_math_and_terms_in_float32():
         loss, terms = model.forward_loss(batch)
     assert torch.isfinite(loss)
     assert all(value.dtype == torch.float32 for value in terms.values())
+
+
+@pytest.mark.parametrize("variant", ["mmjsd-ms", "mvae"])
+def test_channels_last_step_matches_contiguous_step(variant):
+    """Same function in another memory layout: loss and gradients agree to float32 rounding, not bit for bit.
+
+    Gradients rather than updated weights are compared: Adam's first step moves every
+    weight by ±lr whatever the gradient's size, so a rounding-level gradient flips it.
+    """
+    batch = random_batch("mnist_svhn_text", 16, torch.Generator().manual_seed(3))
+
+    def one_step(channels_last: bool) -> tuple[dict[str, torch.Tensor], float]:
+        torch.manual_seed(0)
+        cfg = mst_config(variant.endswith("-ms"), channels_last=channels_last)
+        step = TrainingStep(build_model("mnist_svhn_text", variant, cfg), cfg, torch.device("cpu"))
+        loss, _ = step(batch)
+        return dict(step.model.named_parameters()), loss.item()
+
+    fast, fast_loss = one_step(True)
+    plain, plain_loss = one_step(False)
+    conv_weights = [name for name, p in fast.items() if p.dim() == 4]
+    assert conv_weights and all(fast[n].is_contiguous(memory_format=torch.channels_last) for n in conv_weights)
+    assert not any(plain[n].is_contiguous(memory_format=torch.channels_last) for n in conv_weights)
+    assert fast_loss == pytest.approx(plain_loss, rel=1e-6)
+    for name, p in fast.items():
+        scale = plain[name].grad.abs().max().item()
+        torch.testing.assert_close(p.grad, plain[name].grad, rtol=1e-4, atol=1e-5 * scale, msg=name)
 
 
 def test_term_weights_follow_the_reference_loss():

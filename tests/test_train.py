@@ -45,6 +45,7 @@ def tiny_config(**overrides) -> TrainConfig:
         log_every=5,
         amp_bf16=False,
         compile=False,
+        channels_last=True,
     )
     base.update(overrides)
     return TrainConfig(**base)

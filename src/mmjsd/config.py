@@ -123,6 +123,7 @@ class TrainConfig:
     log_every: int
     amp_bf16: bool
     compile: bool
+    channels_last: bool
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,10 @@ For each variant, on the current device, at batch 256 (--batch-size), four modes
   ``.item()`` reads (on a CPU these are free, on a GPU each one waits for the step).
 
 Both reference modes compute as the reference did, in float32 without torch.compile,
-whatever --bf16 and --compile say (those switches set the loop's and bare's
-``TrainConfig.amp_bf16`` and ``compile``), so the loop/reference ratios show the whole
-gain of the configured training over the reference's.
+in the default (contiguous) memory layout, whatever --bf16, --compile and --contiguous
+say (those switches set the loop's and bare's ``TrainConfig.amp_bf16``, ``compile`` and
+``channels_last``), so the loop/reference ratios show the whole gain of the configured
+training over the reference's.
 
 ``bare``, ``reference`` and ``reference-bare`` run --warmup steps, then time --steps steps.
 Ratios printed: loop / reference, loop / reference-bare, loop / bare.
@@ -85,7 +86,7 @@ ITEM_DIMENSION = {"mnist_svhn_text": "P", "celeba": "N"}
 PREMADE_BATCHES = 8
 
 TRAINING_COLUMNS = (
-    "dataset", "variant", "batch_size", "steps", "warmup", "workers", "amp_bf16", "compile",
+    "dataset", "variant", "batch_size", "steps", "warmup", "workers", "amp_bf16", "compile", "channels_last",
     "loop_samples_per_s", "bare_samples_per_s", "reference_samples_per_s", "reference_bare_samples_per_s",
     "loop_over_reference", "loop_over_reference_bare", "loop_over_bare", "data",
 ) + ENVIRONMENT_COLUMNS
@@ -207,8 +208,8 @@ def measure_bare(variant: str, cfg: TrainConfig, inputs: BenchInputs) -> float:
 
 
 def reference_config(cfg: TrainConfig) -> TrainConfig:
-    """``cfg`` computed as the reference computes: float32, eager (no bf16 autocast, no torch.compile)."""
-    return dataclasses.replace(cfg, amp_bf16=False, compile=False)
+    """``cfg`` computed as the reference computes: float32, eager, contiguous (no bf16 autocast, torch.compile or channels-last)."""
+    return dataclasses.replace(cfg, amp_bf16=False, compile=False, channels_last=False)
 
 
 def measure_reference_bare(variant: str, cfg: TrainConfig, inputs: BenchInputs) -> float:
@@ -255,6 +256,7 @@ def benchmark_variant(variant: str, cfg: TrainConfig, inputs: BenchInputs) -> di
         "workers": args.workers,
         "amp_bf16": cfg.amp_bf16,
         "compile": cfg.compile,
+        "channels_last": cfg.channels_last,
         **{f"{mode.replace('-', '_')}_samples_per_s": rate for mode, rate in rates.items()},
         "loop_over_reference": ratio(loop, reference),
         "loop_over_reference_bare": ratio(loop, reference_bare),
@@ -267,7 +269,13 @@ def benchmark_variant(variant: str, cfg: TrainConfig, inputs: BenchInputs) -> di
 def variant_config(config: Config, dataset: str, variant: str, args: argparse.Namespace) -> TrainConfig:
     """The configured hyper-parameters of ``variant`` with the benchmark's batch size and switches."""
     cfg = config.train_config(dataset, variant)
-    return dataclasses.replace(cfg, batch_size=args.batch_size, amp_bf16=cfg.amp_bf16 or args.bf16, compile=cfg.compile or args.compile)
+    return dataclasses.replace(
+        cfg,
+        batch_size=args.batch_size,
+        amp_bf16=cfg.amp_bf16 or args.bf16,
+        compile=cfg.compile or args.compile,
+        channels_last=cfg.channels_last and not args.contiguous,
+    )
 
 
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:
@@ -284,6 +292,9 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=8, help="DataLoader worker processes of the reference loop (the reference uses 8)")
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast (TrainConfig.amp_bf16) in loop and bare; the reference modes stay float32")
     parser.add_argument("--compile", action="store_true", help="torch.compile the loss (TrainConfig.compile) in loop and bare; the reference modes stay eager")
+    parser.add_argument(
+        "--contiguous", action="store_true", help="contiguous layout (TrainConfig.channels_last false) in loop and bare, to measure what channels-last gains"
+    )
     parser.add_argument("--csv", type=Path, default=Path("results/benchmarks/training.csv"), help="CSV to write")
 
 
