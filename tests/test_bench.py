@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mmjsd.bench import build, evaluation, training
+from mmjsd.bench import build, evaluation, precision, training
 from mmjsd.bench.__main__ import main
 from mmjsd.errors import UserError
 
@@ -74,3 +74,53 @@ def test_memory_stops_the_training_job_and_reports_its_peak(mst_h5, tmp_path):
     assert tuple(header) == training.MEMORY_COLUMNS
     assert int(rows[0]["steps_seen"]) >= 1
     assert float(rows[0]["peak_rss_gib"]) > 0.1  # a torch process; the target itself is for the benchmark, not a test
+
+
+def test_precision_comparison_against_hand_computed_spread():
+    # differences 0.1 and 0.0 -> mean 0.05; variances 0.02 and 0.005 -> pooled sqrt(0.0125) = 0.1118
+    close = precision.compare_to_baseline([0.5, 0.7], [0.6, 0.7])
+    assert close["difference"] == pytest.approx(0.05)
+    assert close["seed_noise"] == pytest.approx(0.0125**0.5)
+    assert close["within_seed_noise"]
+    # every seed moves by 0.2 while seeds spread by 0.0141: a real shift
+    shifted = precision.compare_to_baseline([0.50, 0.52], [0.70, 0.72])
+    assert shifted["difference"] == pytest.approx(0.2) and shifted["seed_noise"] == pytest.approx(0.02 / 2**0.5)
+    assert not shifted["within_seed_noise"]
+    with pytest.raises(ValueError, match="at least two"):
+        precision.compare_to_baseline([0.5], [0.6])
+
+
+def test_precision_settings_turn_on_one_switch_over_an_all_off_baseline():
+    base = training.dataclasses.replace(
+        precision.load_config(*CONFIG).train_config("mnist_svhn_text", "mmjsd"), amp_bf16=True, compile=True, channels_last=True
+    )
+    baseline = precision.setting_config(base, precision.BASELINE, epochs=4)
+    assert (baseline.amp_bf16, baseline.compile, baseline.channels_last, baseline.epochs) == (False, False, False, 4)
+    assert precision.setting_config(base, "bf16", 4).amp_bf16 and not precision.setting_config(base, "bf16", 4).compile
+    assert precision.setting_config(base, "channels_last", 4, batch_size=8).channels_last
+    assert precision.setting_config(base, "channels_last", 4, batch_size=8).batch_size == 8
+
+
+def test_precision_trains_and_scores_every_setting_and_seed(mst_h5, tmp_path, capsys):
+    out = tmp_path / "precision.csv"
+    main(["precision", "--data", str(mst_h5), "--config", *CONFIG, "--switches", "channels_last", "--seeds", "0", "1", "--epochs", "1",
+          "--batch-size", "16", "--metrics", "latent_probe", "--device", "cpu", "--csv", str(out)])
+    header, rows = read_csv(out)
+    assert tuple(header) == precision.COLUMNS
+    subsets = {"mnist", "svhn", "text", "mnist+svhn", "mnist+text", "svhn+text", "mnist+svhn+text"}
+    for setting in ("float32", "channels_last"):
+        for seed in ("0", "1"):
+            chosen = [row for row in rows if row["setting"] == setting and row["seed"] == seed]
+            assert {row["value"] for row in chosen} == {f"latent_probe/{s}" for s in subsets}
+            assert all(0.0 <= float(row["score"]) <= 1.0 for row in chosen)
+    # the same function in another memory layout: every probe accuracy within a few test items
+    scores = {(row["setting"], row["seed"], row["value"]): float(row["score"]) for row in rows}
+    assert all(abs(scores["channels_last", seed, value] - score) < 0.02 for (setting, seed, value), score in scores.items() if setting == "float32")
+    assert "mmjsd channels_last: 7 of 7 metric values within seed noise" in capsys.readouterr().out
+
+
+def test_precision_refuses_one_seed_and_coherence_without_classifiers(mst_h5, tmp_path):
+    with pytest.raises(UserError, match="at least two distinct seeds"):
+        main(["precision", "--data", str(mst_h5), "--seeds", "3", "--csv", str(tmp_path / "p.csv")])
+    with pytest.raises(UserError, match="--classifiers"):
+        main(["precision", "--data", str(mst_h5), "--metrics", "coherence", "--csv", str(tmp_path / "p.csv")])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Sequence
 
-from mmjsd.bench import build, evaluation, training
+from mmjsd.bench import build, evaluation, precision, training
 from mmjsd.cli import main_guard
 
 DESCRIPTION = """\
@@ -23,6 +23,8 @@ shared machine, compare it with the load before starting).
               output is the paper-scale MST file that memory and training can use
   evaluation  seconds per evaluation metric for one run
   memory      peak host memory (RSS) of an MST training job on the paper-scale file
+  precision   whether bf16, torch.compile and channels-last move the metrics beyond
+              seed noise: baseline and switched runs per seed, trained and scored
 
 Targets (issue "Performance"; measured here, never asserted by tests):
   * 2-core CPU, mmJSD on MST, batch 256: the whole training loop runs at least 3x the
@@ -41,6 +43,7 @@ SUBCOMMANDS = {
     "build": (build.__doc__, build.add_arguments, build.run),
     "evaluation": (evaluation.__doc__, evaluation.add_arguments, evaluation.run),
     "memory": (training.MEMORY_DESCRIPTION, training.add_memory_arguments, training.run_memory),
+    "precision": (precision.__doc__, precision.add_arguments, precision.run),
 }
 
 
