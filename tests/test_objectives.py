@@ -211,6 +211,19 @@ def test_channels_last_step_matches_contiguous_step(variant):
         torch.testing.assert_close(p.grad, plain[name].grad, rtol=1e-4, atol=1e-5 * scale, msg=name)
 
 
+def test_training_step_is_fused_adam_with_the_reference_settings():
+    """Adam's first step in closed form: m = g, v = g² after bias correction, so w ← w − lr·g/(|g| + 1e-8)."""
+    cfg = mst_config(False)
+    torch.manual_seed(0)
+    step = TrainingStep(build_model("mnist_svhn_text", "mmjsd", cfg), cfg, torch.device("cpu"))
+    assert step.optimizer.param_groups[0]["fused"]
+    before = {name: p.detach().clone() for name, p in step.model.named_parameters()}
+    step(random_batch("mnist_svhn_text", 16, torch.Generator().manual_seed(4)))
+    for name, p in step.model.named_parameters():
+        expected = before[name] - cfg.lr * p.grad / (p.grad.abs() + 1e-8)
+        torch.testing.assert_close(p.detach(), expected, rtol=0, atol=1e-7, msg=name)
+
+
 def test_term_weights_follow_the_reference_loss():
     """L = sum w_m NLL_m + beta (beta_content D + beta_style sum_m s_m KL_style,m); MVAE adds unimodal ELBOs."""
     cfg = mst_config(True)

@@ -22,7 +22,7 @@ For each variant, on the current device, at batch 256 (--batch-size), four modes
   ``.item()`` reads (on a CPU these are free, on a GPU each one waits for the step).
 
 Both reference modes compute as the reference did, in float32 without torch.compile,
-in the default (contiguous) memory layout, whatever --bf16, --compile and --contiguous
+in the default (contiguous) memory layout, with an unfused Adam, whatever --bf16, --compile and --contiguous
 say (those switches set the loop's and bare's ``TrainConfig.amp_bf16``, ``compile`` and
 ``channels_last``), so the loop/reference ratios show the whole gain of the configured
 training over the reference's.
@@ -107,9 +107,9 @@ TABLE_HEADERS = {
 class ComputeStep(TrainingStep):
     """The production training step of one variant on a model built (and seeded) as train() builds it."""
 
-    def __init__(self, dataset: str, variant: str, cfg: TrainConfig, device: torch.device):
+    def __init__(self, dataset: str, variant: str, cfg: TrainConfig, device: torch.device, fused_adam: bool = True):
         torch.manual_seed(0)
-        super().__init__(build_model(dataset, variant, cfg).to(device), cfg, device)
+        super().__init__(build_model(dataset, variant, cfg).to(device), cfg, device, fused_adam)
 
 
 def synchronize(device: torch.device) -> None:
@@ -195,9 +195,11 @@ def measure_loop(variant: str, cfg: TrainConfig, inputs: BenchInputs) -> float:
     return rows[-1]["steps"] * cfg.batch_size / rows[-1]["wall_time_s"]
 
 
-def premade_rate(variant: str, cfg: TrainConfig, inputs: BenchInputs, step: Callable[[ComputeStep, Batch], object]) -> float:
+def premade_rate(
+    variant: str, cfg: TrainConfig, inputs: BenchInputs, step: Callable[[ComputeStep, Batch], object], fused_adam: bool = True
+) -> float:
     """Samples/s of ``step(compute, batch)`` cycling through the pre-made device batches, with a fresh :class:`ComputeStep`."""
-    compute = ComputeStep(inputs.args.dataset, variant, cfg, inputs.device)
+    compute = ComputeStep(inputs.args.dataset, variant, cfg, inputs.device, fused_adam)
     batches = itertools.cycle(inputs.batches)
     return samples_per_second(lambda: step(compute, next(batches)), inputs.args.warmup, inputs.args.steps, cfg.batch_size, inputs.device)
 
@@ -208,19 +210,22 @@ def measure_bare(variant: str, cfg: TrainConfig, inputs: BenchInputs) -> float:
 
 
 def reference_config(cfg: TrainConfig) -> TrainConfig:
-    """``cfg`` computed as the reference computes: float32, eager, contiguous (no bf16 autocast, torch.compile or channels-last)."""
+    """``cfg`` computed as the reference computes: float32, eager, contiguous (no bf16 autocast, torch.compile or channels-last).
+
+    The reference modes also step the reference's unfused Adam (``fused_adam=False``).
+    """
     return dataclasses.replace(cfg, amp_bf16=False, compile=False, channels_last=False)
 
 
 def measure_reference_bare(variant: str, cfg: TrainConfig, inputs: BenchInputs) -> float:
     """Samples/s of the reference's compute step (ours in float32, eager, plus per-step ``.item()`` reads) on pre-made device batches."""
-    return premade_rate(variant, reference_config(cfg), inputs, logged_compute)
+    return premade_rate(variant, reference_config(cfg), inputs, logged_compute, fused_adam=False)
 
 
 def measure_reference(variant: str, cfg: TrainConfig, inputs: BenchInputs) -> float:
     """Samples/s of the reference's whole loop (float32, eager); its loader's workers start during the warm-up steps."""
     args = inputs.args
-    compute = ComputeStep(args.dataset, variant, reference_config(cfg), inputs.device)
+    compute = ComputeStep(args.dataset, variant, reference_config(cfg), inputs.device, fused_adam=False)
     loader = reference_loader(args.dataset, inputs.arrays, cfg.batch_size, args.workers)
     with contextlib.closing(reference_steps(compute, loader, inputs.device)) as steps:
         return samples_per_second(lambda: next(steps), args.warmup, args.steps, cfg.batch_size, inputs.device)
