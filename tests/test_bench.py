@@ -76,16 +76,28 @@ def test_memory_stops_the_training_job_and_reports_its_peak(mst_h5, tmp_path):
     assert float(rows[0]["peak_rss_gib"]) > 0.1  # a torch process; the target itself is for the benchmark, not a test
 
 
-def test_precision_comparison_against_hand_computed_spread():
-    # differences 0.1 and 0.0 -> mean 0.05; variances 0.02 and 0.005 -> pooled sqrt(0.0125) = 0.1118
-    close = precision.compare_to_baseline([0.5, 0.7], [0.6, 0.7])
-    assert close["difference"] == pytest.approx(0.05)
-    assert close["seed_noise"] == pytest.approx(0.0125**0.5)
+def test_precision_comparison_is_welchs_test_against_the_closed_form_for_two_degrees_of_freedom():
+    """Equal variances and n = 2 per side give Welch df = 2, where the t CDF is 1/2 + t / (2 sqrt(2 + t²)).
+
+    So the two-sided p-value is 1 − t / sqrt(2 + t²).
+    """
+    # difference 0.1, both variances 0.02: SE = sqrt(0.02/2 + 0.02/2) = 0.1414, t = 0.7071
+    close = precision.compare_to_baseline([0.5, 0.7], [0.6, 0.8])
+    t = 0.1 / 0.02**0.5
+    assert close["difference"] == pytest.approx(0.1)
+    assert close["seed_noise"] == pytest.approx(0.02**0.5)
+    assert close["p_value"] == pytest.approx(1 - t / (2 + t**2) ** 0.5)  # 0.553
     assert close["within_seed_noise"]
-    # every seed moves by 0.2 while seeds spread by 0.0141: a real shift
+    # every seed moves by 0.2 while seeds spread by 0.014: t = 14.1, p = 0.005
     shifted = precision.compare_to_baseline([0.50, 0.52], [0.70, 0.72])
-    assert shifted["difference"] == pytest.approx(0.2) and shifted["seed_noise"] == pytest.approx(0.02 / 2**0.5)
+    t = 0.2 / 0.0002**0.5
+    assert shifted["p_value"] == pytest.approx(1 - t / (2 + t**2) ** 0.5)
     assert not shifted["within_seed_noise"]
+
+
+def test_precision_comparison_without_spread_and_with_too_few_seeds():
+    assert precision.compare_to_baseline([0.1, 0.1], [0.1, 0.1])["within_seed_noise"]
+    assert not precision.compare_to_baseline([0.1, 0.1], [0.2, 0.2])["within_seed_noise"]
     with pytest.raises(ValueError, match="at least two"):
         precision.compare_to_baseline([0.5], [0.6])
 
@@ -116,7 +128,7 @@ def test_precision_trains_and_scores_every_setting_and_seed(mst_h5, tmp_path, ca
     # the same function in another memory layout: every probe accuracy within a few test items
     scores = {(row["setting"], row["seed"], row["value"]): float(row["score"]) for row in rows}
     assert all(abs(scores["channels_last", seed, value] - score) < 0.02 for (setting, seed, value), score in scores.items() if setting == "float32")
-    assert "mmjsd channels_last: 7 of 7 metric values within seed noise" in capsys.readouterr().out
+    assert "mmjsd channels_last: 7 of 7 metric values within seed noise" in capsys.readouterr().out  # near-identical runs
 
 
 def test_precision_refuses_one_seed_and_coherence_without_classifiers(mst_h5, tmp_path):

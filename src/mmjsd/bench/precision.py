@@ -10,12 +10,15 @@ one run per switch turned on alone, with :func:`mmjsd.train.train` on --data and
 configured hyper-parameters (--epochs replaces the configured count), then scores every
 run with the evaluators of --metrics exactly as ``python -m mmjsd.evaluate`` would.
 
-Seed noise is the spread of a metric over seeds: the pooled standard deviation over
-seeds of the baseline and the switched runs. A switch is "within seed noise" on a metric
-value when the mean over seeds of its paired difference from the baseline (same seed,
-so same initialisation and data order) is no larger than that spread. Prints that table
-and the training samples/s of each setting (last epoch, so torch.compile's compilation
-is not counted); writes one CSV row per (variant, setting, seed, metric value).
+Any change of rounding sends training down another trajectory, so even a switch that
+computes the same function moves each seed's metrics about as much as a new seed would.
+A switch is "within seed noise" on a metric value when Welch's t-test cannot tell its
+runs' mean from the baseline's at the 5% level (:func:`compare_to_baseline`). With three
+seeds the test only catches shifts of several seed standard deviations: use five or more
+seeds before trusting a "yes", and expect about one value in 20 to be flagged by chance.
+Prints that table and the training samples/s of each setting (last epoch, so
+torch.compile's compilation is not counted); writes one CSV row per (variant, setting,
+seed, metric value).
 
 The figures say something only at the scale the metrics are reported at: run it with
 the paper's data and epochs on the GPU that will train, before switching anything on in
@@ -51,11 +54,14 @@ SWITCHES: dict[str, dict[str, bool]] = {
 }
 BASELINE = "float32"
 
+#: Two-sided level of the test against seed noise: about 1 metric value in 20 is flagged by chance.
+SIGNIFICANCE = 0.05
+
 #: Metrics that score generated samples with the pipeline's trained classifiers.
 NEEDS_CLASSIFIERS = ("coherence", "prd")
 
 COLUMNS = ("dataset", "variant", "setting", "seed", "epochs", "value", "score", "samples_per_s") + ENVIRONMENT_COLUMNS
-SUMMARY_COLUMNS = ("variant", "setting", "value", "baseline", "switched", "difference", "seed_noise", "within_seed_noise")
+SUMMARY_COLUMNS = ("variant", "setting", "value", "baseline", "switched", "difference", "seed_noise", "p_value", "within_seed_noise")
 SPEED_COLUMNS = ("variant", "setting", "samples_per_s", "speedup")
 
 
@@ -70,17 +76,29 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values)
 
 
-def compare_to_baseline(baseline: Sequence[float], switched: Sequence[float]) -> dict[str, float | bool]:
-    """Mean paired difference (switched - baseline, seed by seed) against the pooled seed spread.
+def compare_to_baseline(baseline: Sequence[float], switched: Sequence[float], level: float = SIGNIFICANCE) -> dict[str, float | bool]:
+    """Is the switched runs' mean a draw from the same seed-to-seed spread as the baseline's?
 
-    ``seed_noise`` = sqrt((s_baseline² + s_switched²) / 2), the sample standard deviations
-    over seeds; ``within_seed_noise`` = |mean difference| <= seed_noise.
+    A rounding change sends training down another trajectory, so over seeds a switch that
+    changes nothing acts like a re-seeding. Welch's two-sample t-test: t = (mean_s − mean_b)
+    / sqrt(s_b²/n_b + s_s²/n_s), Welch–Satterthwaite degrees of freedom, two-sided p-value;
+    ``within_seed_noise`` when p >= ``level``. Paired seeds share initialisation and data
+    order, which can only correlate the two samples positively and makes the test
+    conservative. ``seed_noise`` = sqrt((s_b² + s_s²) / 2), the pooled sample standard
+    deviation over seeds. When neither sample varies, equal means are within noise and
+    different ones are not.
     """
-    if len(baseline) != len(switched) or len(baseline) < 2:
-        raise ValueError("need the same seeds, at least two, for the baseline and the switched runs")
-    difference = statistics.fmean(s - b for b, s in zip(baseline, switched))
+    if len(baseline) < 2 or len(switched) < 2:
+        raise ValueError("need at least two seeds for the baseline and for the switched runs")
+    from scipy.stats import ttest_ind
+
+    difference = statistics.fmean(switched) - statistics.fmean(baseline)
     seed_noise = ((statistics.variance(baseline) + statistics.variance(switched)) / 2) ** 0.5
-    return {"difference": difference, "seed_noise": seed_noise, "within_seed_noise": abs(difference) <= seed_noise}
+    if seed_noise == 0:
+        p_value = 1.0 if difference == 0 else 0.0
+    else:
+        p_value = float(ttest_ind(switched, baseline, equal_var=False).pvalue)
+    return {"difference": difference, "seed_noise": seed_noise, "p_value": p_value, "within_seed_noise": p_value >= level}
 
 
 def train_and_score(
@@ -114,6 +132,7 @@ def comparison_cells(comparison: Mapping[str, float | bool]) -> dict[str, str]:
     return {
         "difference": f"{comparison['difference']:+.4f}",
         "seed_noise": f"{comparison['seed_noise']:.4f}",
+        "p_value": f"{comparison['p_value']:.3f}",
         "within_seed_noise": "yes" if comparison["within_seed_noise"] else "NO",
     }
 
@@ -154,7 +173,10 @@ def verdicts(summary: Sequence[dict]) -> Mapping[tuple[str, str], str]:
     counts: dict[tuple[str, str], list[bool]] = {}
     for row in summary:
         counts.setdefault((row["variant"], row["setting"]), []).append(row["within_seed_noise"])
-    return {key: f"{sum(flags)} of {len(flags)} metric values within seed noise" for key, flags in counts.items()}
+    return {
+        key: f"{sum(flags)} of {len(flags)} metric values within seed noise (about {SIGNIFICANCE * len(flags):.1f} flagged by chance alone)"
+        for key, flags in counts.items()
+    }
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
