@@ -181,7 +181,7 @@ def verdicts(summary: Sequence[dict]) -> Mapping[tuple[str, str], str]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", default="mnist_svhn_text", choices=tuple(MODALITIES))
-    parser.add_argument("--data", type=Path, default=Path("results/datasets/mnist_svhn_text.h5"))
+    parser.add_argument("--data", type=Path, help="HDF5 dataset (default: results/datasets/<dataset>.h5)")
     parser.add_argument("--config", type=Path, nargs="+", default=[Path("config.yaml")], help="config files, later ones win")
     parser.add_argument("--variants", nargs="+", default=["mmjsd"])
     parser.add_argument("--switches", nargs="+", default=list(SWITCHES), choices=tuple(SWITCHES), help="each is compared alone with the baseline")
@@ -197,6 +197,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check_arguments(args: argparse.Namespace) -> None:
     """Defaults that depend on other options, and refusals that name the option to fix."""
+    args.data = args.data or Path(f"results/datasets/{args.dataset}.h5")
     if len(set(args.seeds)) < 2:
         raise UserError("--seeds needs at least two distinct seeds: seed noise is the spread over seeds")
     if not args.data.is_file():
