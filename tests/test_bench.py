@@ -6,12 +6,14 @@ Speed and memory targets are what the benchmarks measure; they are never asserte
 from __future__ import annotations
 
 import csv
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from mmjsd.bench import build, evaluation, precision, training
 from mmjsd.bench.__main__ import main
+from mmjsd.config import load_config
 from mmjsd.errors import UserError
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -103,9 +105,7 @@ def test_precision_comparison_without_spread_and_with_too_few_seeds():
 
 
 def test_precision_settings_turn_on_one_switch_over_an_all_off_baseline():
-    base = training.dataclasses.replace(
-        precision.load_config(*CONFIG).train_config("mnist_svhn_text", "mmjsd"), amp_bf16=True, compile=True, channels_last=True
-    )
+    base = dataclasses.replace(load_config(*CONFIG).train_config("mnist_svhn_text", "mmjsd"), amp_bf16=True, compile=True, channels_last=True)
     baseline = precision.setting_config(base, precision.BASELINE, epochs=4)
     assert (baseline.amp_bf16, baseline.compile, baseline.channels_last, baseline.epochs) == (False, False, False, 4)
     assert precision.setting_config(base, "bf16", 4).amp_bf16 and not precision.setting_config(base, "bf16", 4).compile

@@ -189,6 +189,10 @@ class EvaluationConfig:
     prd: PRDConfig
     likelihood: LikelihoodConfig
 
+    def job(self, metric: str) -> "MetricJob":
+        """The slice of these settings that ``metric`` depends on (what its pipeline job receives)."""
+        return MetricJob(metric, self.seed, self.batch_size, getattr(self, metric))
+
 
 #: Each metric's settings block under ``evaluation``.
 METRIC_SETTINGS: dict[str, type] = {

@@ -30,7 +30,7 @@ from mmjsd.bench import ENVIRONMENT_COLUMNS, environment, print_table, write_csv
 from mmjsd.classifiers import FEATURE_MODALITIES
 from mmjsd.classifiers.loading import save_classifier
 from mmjsd.classifiers.networks import build_classifier
-from mmjsd.config import MODALITIES, Config, EvaluationConfig, MetricJob, load_config
+from mmjsd.config import MODALITIES, Config, EvaluationConfig, load_config
 from mmjsd.evaluation import EVALUATOR_MODULES, load_evaluator
 from mmjsd.evaluation.runs import EvaluationInputs, LoadedRun, load_run
 from mmjsd.models import build_model
@@ -91,7 +91,7 @@ def benchmark(args: argparse.Namespace, workdir: Path) -> list[dict]:
     common = {"dataset": run.dataset, "variant": run.variant}
     rows = []
     for metric in args.metrics:
-        job = MetricJob(metric, config.seed, config.batch_size, getattr(config, metric))
+        job = config.job(metric)
         inputs = EvaluationInputs(run=run, data_path=args.data, job=job, classifiers_dir=classifiers)
         if metric == "prd":
             reference = workdir / "real_features.npz"

@@ -38,7 +38,7 @@ from typing import Mapping, Sequence
 import torch
 
 from mmjsd.bench import ENVIRONMENT_COLUMNS, environment, print_table, write_csv
-from mmjsd.config import MODALITIES, Config, MetricJob, TrainConfig, load_config
+from mmjsd.config import MODALITIES, Config, TrainConfig, load_config
 from mmjsd.errors import UserError
 from mmjsd.evaluation import EVALUATOR_MODULES, load_evaluator
 from mmjsd.evaluation.runs import EvaluationInputs, load_run
@@ -111,18 +111,13 @@ def train_and_score(
     log_rows = train(spec, run_dir, run_dir / "last.pt", device, progress=False)
     samples_per_s = log_rows[-1]["steps"] * cfg.batch_size / log_rows[-1]["wall_time_s"]
     run = load_run(run_dir, device)
+    common = {"dataset": args.dataset, "variant": variant, "setting": setting, "seed": seed, "epochs": args.epochs, "samples_per_s": samples_per_s}
+    common.update(environment(device))
     rows = []
     for metric in args.metrics:
-        settings = config.evaluation
-        job = MetricJob(metric, settings.seed, settings.batch_size, getattr(settings, metric))
-        result = load_evaluator(metric)(EvaluationInputs(run=run, data_path=args.data, job=job, classifiers_dir=args.classifiers))
-        for name, score in result.values.items():
-            rows.append(
-                {
-                    "dataset": args.dataset, "variant": variant, "setting": setting, "seed": seed, "epochs": args.epochs,
-                    "value": f"{result.metric_name}/{name}", "score": score, "samples_per_s": samples_per_s, **environment(device),
-                }
-            )
+        inputs = EvaluationInputs(run=run, data_path=args.data, job=config.evaluation.job(metric), classifiers_dir=args.classifiers)
+        result = load_evaluator(metric)(inputs)
+        rows += [{**common, "value": f"{result.metric_name}/{name}", "score": score} for name, score in result.values.items()]
     print(f"  {variant} {setting} seed {seed}: {samples_per_s:.0f} samples/s, {len(rows)} metric values", file=sys.stderr)
     return rows
 
@@ -144,28 +139,35 @@ def summarise(rows: Sequence[dict], switches: Sequence[str]) -> tuple[list[dict]
     for row in rows:
         scores.setdefault((row["variant"], row["setting"], row["value"]), {})[row["seed"]] = row["score"]
         speeds.setdefault((row["variant"], row["setting"]), {})[row["seed"]] = row["samples_per_s"]
-    summary, speed = [], []
-    for variant in dict.fromkeys(row["variant"] for row in rows):
-        base_speed = statistics.fmean(speeds[variant, BASELINE].values())
-        speed.append({"variant": variant, "setting": BASELINE, "samples_per_s": base_speed, "speedup": 1.0})
-        for switch in switches:
-            switch_speed = statistics.fmean(speeds[variant, switch].values())
-            speed.append({"variant": variant, "setting": switch, "samples_per_s": switch_speed, "speedup": switch_speed / base_speed})
-            for (v, setting, value), by_seed in scores.items():
-                if v != variant or setting != BASELINE:
-                    continue
-                seeds = sorted(by_seed)
-                baseline = [by_seed[s] for s in seeds]
-                switched = [scores[variant, switch, value][s] for s in seeds]
-                summary.append(
-                    {
-                        "variant": variant, "setting": switch, "value": value,
-                        "baseline": "{:.4f} ± {:.4f}".format(*mean_std(baseline)),
-                        "switched": "{:.4f} ± {:.4f}".format(*mean_std(switched)),
-                        **compare_to_baseline(baseline, switched),
-                    }
-                )
+    variants = list(dict.fromkeys(row["variant"] for row in rows))
+    values = list(dict.fromkeys(row["value"] for row in rows))
+    mean_speed = {key: statistics.fmean(by_seed.values()) for key, by_seed in speeds.items()}
+    speed = [
+        {"variant": variant, "setting": setting, "samples_per_s": mean_speed[variant, setting],
+         "speedup": mean_speed[variant, setting] / mean_speed[variant, BASELINE]}
+        for variant in variants
+        for setting in [BASELINE, *switches]
+    ]
+    summary = [
+        comparison_row(variant, switch, value, scores[variant, BASELINE, value], scores[variant, switch, value])
+        for variant in variants
+        for switch in switches
+        for value in values
+    ]
     return summary, speed
+
+
+def comparison_row(variant: str, switch: str, value: str, baseline_by_seed: Mapping[int, float], switched_by_seed: Mapping[int, float]) -> dict:
+    """One summary row: both settings' mean ± std over the same seeds, and :func:`compare_to_baseline`."""
+    seeds = sorted(baseline_by_seed)
+    baseline = [baseline_by_seed[s] for s in seeds]
+    switched = [switched_by_seed[s] for s in seeds]
+    return {
+        "variant": variant, "setting": switch, "value": value,
+        "baseline": "{:.4f} ± {:.4f}".format(*mean_std(baseline)),
+        "switched": "{:.4f} ± {:.4f}".format(*mean_std(switched)),
+        **compare_to_baseline(baseline, switched),
+    }
 
 
 def verdicts(summary: Sequence[dict]) -> Mapping[tuple[str, str], str]:
