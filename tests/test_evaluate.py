@@ -21,7 +21,7 @@ import pytest
 import torch
 from torch.distributions import Categorical, Laplace, Normal
 
-from mmjsd import evaluate, prd_reference, tables
+from mmjsd import evaluate, prd_reference
 from mmjsd.classifiers import FEATURE_MODALITIES
 from mmjsd.classifiers.loading import save_classifier
 from mmjsd.classifiers.networks import build_classifier
@@ -191,10 +191,6 @@ def test_cli_help_describes_every_metric(capsys):
     assert exit_info.value.code == 0
     help_text = capsys.readouterr().out
     assert all(metric in help_text for metric in ("latent_probe", "coherence", "prd", "likelihood", "--real-features"))
-
-
-def test_extractor_name_matches_the_tables():
-    assert features.INCEPTION_EXTRACTOR == tables.INCEPTION_EXTRACTOR
 
 
 # ----------------------------------------------------------------------- coherence

@@ -25,6 +25,10 @@ RUN_CONFIG_PATTERN = "config.json"
 CLASSIFIER_METRICS_PATTERN = "metrics.json"
 TRAIN_LOG_PATTERN = "train_log.csv"
 
+#: Extractor name of the paper's PRD features (Inception-v3 pool3, 2048-d), written by the
+#: evaluator and read by the tables: PRD numbers are compared with the paper only for these.
+INCEPTION_EXTRACTOR = "inception_pool3_2048"
+
 #: Test-score keys of classifier metrics files and their names: accuracy (MST) or mean AP (CelebA).
 CLASSIFIER_SCORES = {"test_accuracy": "test accuracy", "test_mean_ap": "test mean AP"}
 

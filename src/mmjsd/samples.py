@@ -42,9 +42,10 @@ from matplotlib.figure import Figure
 
 from mmjsd.cli import add_runtime_arguments, main_guard
 from mmjsd.data import alphabet
-from mmjsd.data.readers import CelebASplit, MSTSplit, load_split
+from mmjsd.data.readers import CelebASplit, MSTSplit
 from mmjsd.errors import UserError
-from mmjsd.evaluation.runs import load_run
+from mmjsd.evaluation.generation import RANDOM, generate_means
+from mmjsd.evaluation.runs import TEST_SPLIT, load_data_split, load_run
 from mmjsd.models import MultimodalVAE
 from mmjsd.outputs import sample_figure_stems
 from mmjsd.plots import FIGURE_FORMATS, save_figure
@@ -159,9 +160,7 @@ def conditional_samples(
 @torch.inference_mode()
 def random_samples(model: MultimodalVAE, rows: int, cols: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
     """Every modality decoded from the same ``rows * cols`` prior draws, each ``[rows, cols, *example shape]``."""
-    reference = next(model.parameters())
-    z = torch.randn(rows * cols, model.shared_dim, generator=generator, device=reference.device, dtype=reference.dtype)
-    generated = model.generate_means(model.decode(z, model.prior_styles(rows * cols, generator)))
+    generated = generate_means(model, {}, [RANDOM], model.modalities, rows * cols, generator)
     return {m: values.reshape(rows, cols, *values.shape[1:]).cpu() for m, values in generated.items()}
 
 
@@ -321,7 +320,7 @@ def render(spec: SampleFigure, dataset: str, run_title: str) -> Figure:
 def write_figures(run_dir: Path, data: Path, out_dir: Path, seed: int, device: torch.device) -> list[Path]:
     """Load the run and its test split, build every figure and write it as PNG and PDF; returns the paths."""
     run = load_run(run_dir, device)
-    split = load_split(run.dataset, data, "test").to(device)
+    split = load_data_split(run.dataset, data, TEST_SPLIT, device)
     run_title = f"{DATASET_TITLES[run.dataset]}, {variant_label(run.variant)}: run seed {run.seed}, epoch {run.epoch}, sampling seed {seed}"
     paths = []
     for spec in build_figures(run.model, run.variant, split, seed, device):

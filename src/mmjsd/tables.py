@@ -28,11 +28,8 @@ from mmjsd.cli import main_guard
 from mmjsd.config import MODALITIES, OBJECTIVES, parse_variant
 from mmjsd.errors import UserError
 from mmjsd.io import write_text
-from mmjsd.metrics_io import MetricRecord, load_metric_files
+from mmjsd.metrics_io import INCEPTION_EXTRACTOR, MetricRecord, load_metric_files
 from mmjsd.paper import PaperTable, load_paper_table
-
-#: The paper's Table 3 features; PRD numbers are compared with the paper only for these.
-INCEPTION_EXTRACTOR = "inception_pool3_2048"
 
 #: Opening of every statement that a table must not be set beside the paper's.
 NOT_COMPARABLE = "Not comparable with the paper"

@@ -44,10 +44,6 @@ log = logging.getLogger("mmjsd.train")
 CHECKPOINT_VERSION = 1
 
 
-
-
-
-
 @dataclasses.dataclass
 class RunSpec:
     """Everything that defines a training run; equal specs give equal results."""
@@ -93,6 +89,11 @@ class NonFiniteTracker:
                 f"non-finite loss at epoch {epoch}, step {step} (terms: {', '.join(terms)}); training stopped and {kept}. "
                 "Lower the learning rate or check the data."
             )
+
+
+def without_speed_switches(cfg: TrainConfig) -> TrainConfig:
+    """``cfg`` computed as the reference computes: float32, eager, contiguous (bf16 autocast, torch.compile and channels-last off)."""
+    return dataclasses.replace(cfg, amp_bf16=False, compile=False, channels_last=False)
 
 
 #: Devices with a fused Adam kernel in torch.

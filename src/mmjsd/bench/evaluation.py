@@ -28,6 +28,7 @@ import torch
 
 from mmjsd.bench import ENVIRONMENT_COLUMNS, environment, print_table, write_csv
 from mmjsd.classifiers import FEATURE_MODALITIES
+from mmjsd.cli import add_runtime_arguments
 from mmjsd.classifiers.loading import save_classifier
 from mmjsd.classifiers.networks import build_classifier
 from mmjsd.config import MODALITIES, Config, EvaluationConfig, load_config
@@ -35,7 +36,7 @@ from mmjsd.evaluation import EVALUATOR_MODULES, load_evaluator
 from mmjsd.evaluation.runs import EvaluationInputs, LoadedRun, load_run
 from mmjsd.models import build_model
 from mmjsd.prd_reference import write_real_features
-from mmjsd.runtime import resolve_device
+from mmjsd.runtime import resolve_device, set_threads
 
 COLUMNS = ("metric", "seconds", "n", "dataset", "variant") + ENVIRONMENT_COLUMNS
 
@@ -44,7 +45,7 @@ def random_run(config: Config, dataset: str, variant: str, device: torch.device)
     """A run whose model has seeded random weights and the configured dimensions."""
     torch.manual_seed(0)
     model = build_model(dataset, variant, config.train_config(dataset, variant))
-    return LoadedRun(Path("random-weights"), model.to(device).eval(), dataset, variant, 0, 0, "random-weights")
+    return LoadedRun(model.to(device).eval(), dataset, variant, 0, 0, "random-weights")
 
 
 def random_classifiers(root: Path, dataset: str) -> Path:
@@ -113,14 +114,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, nargs="+", default=[Path("config.yaml")], help="config files, later ones win")
     parser.add_argument("--n-test", type=int, help="coherence/likelihood n_test and PRD n_samples (default: as configured)")
     parser.add_argument("--metrics", nargs="+", default=list(EVALUATOR_MODULES), choices=tuple(EVALUATOR_MODULES))
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    add_runtime_arguments(parser, progress=False)
     parser.add_argument("--csv", type=Path, default=Path("results/benchmarks/evaluation.csv"), help="CSV to write")
 
 
 def run(args: argparse.Namespace) -> None:
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="mmjsd-eval-bench-") as workdir:
         rows = benchmark(args, Path(workdir))
     first = rows[0]

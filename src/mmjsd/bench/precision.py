@@ -43,8 +43,8 @@ from mmjsd.errors import UserError
 from mmjsd.evaluation import EVALUATOR_MODULES, load_evaluator
 from mmjsd.evaluation.runs import EvaluationInputs, load_run
 from mmjsd.io import sha256_file
-from mmjsd.runtime import resolve_device
-from mmjsd.train import RunSpec, train
+from mmjsd.runtime import resolve_device, set_threads
+from mmjsd.train import RunSpec, train, without_speed_switches
 
 #: What each switch sets on top of the baseline (every switch off).
 SWITCHES: dict[str, dict[str, bool]] = {
@@ -67,7 +67,7 @@ SPEED_COLUMNS = ("variant", "setting", "samples_per_s", "speedup")
 
 def setting_config(base: TrainConfig, setting: str, epochs: int, batch_size: int | None = None) -> TrainConfig:
     """``base`` with every switch off, ``epochs`` epochs (and ``batch_size`` when given), and ``setting``'s switch on."""
-    off = dataclasses.replace(base, amp_bf16=False, compile=False, channels_last=False, epochs=epochs, batch_size=batch_size or base.batch_size)
+    off = dataclasses.replace(without_speed_switches(base), epochs=epochs, batch_size=batch_size or base.batch_size)
     return dataclasses.replace(off, **SWITCHES.get(setting, {}))
 
 
@@ -193,7 +193,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metrics", nargs="+", choices=tuple(EVALUATOR_MODULES), help="default: latent_probe, plus coherence with --classifiers")
     parser.add_argument("--classifiers", type=Path, help="results/classifiers/<dataset>, trained by the pipeline (coherence and prd need it)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1, as the pipeline's jobs)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1, as the pipeline's jobs; 0 = torch's default)")
     parser.add_argument("--csv", type=Path, default=Path("results/benchmarks/precision.csv"), help="CSV to write")
 
 
@@ -213,7 +213,7 @@ def check_arguments(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> None:
     check_arguments(args)
-    torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     config = load_config(*args.config)
     device = resolve_device(args.device)
     rows = []

@@ -59,7 +59,7 @@ from mmjsd.errors import UserError
 from mmjsd.io import canonical_json, sha256_file
 from mmjsd.models import build_model
 from mmjsd.runtime import resolve_device
-from mmjsd.train import RunSpec, TrainingStep, train
+from mmjsd.train import RunSpec, TrainingStep, train, without_speed_switches
 
 Batch = dict[str, torch.Tensor]
 
@@ -148,15 +148,13 @@ def item_count(arrays: Mapping[str, np.ndarray], dataset: str) -> int:
     return len(arrays[first.name])
 
 
-def write_training_subset(source: Path, dataset: str, items: int, destination: Path) -> None:
-    """Copy ``source`` to ``destination`` keeping ``items`` random training items (all images, the whole test split)."""
+def write_training_subset(source: Path, dataset: str, train: Mapping[str, np.ndarray], items: int, destination: Path) -> None:
+    """Copy ``source`` (whose training split ``train`` holds) to ``destination`` keeping ``items`` random training items
+    (all images, the whole test split)."""
     spec = SPECS[dataset]
-    splits = {split: read_split(source, spec, split) for split in SPLITS}
-    chosen = np.random.default_rng(0).choice(item_count(splits["train"], dataset), items, replace=False)
-    splits["train"] = {
-        ds.name: splits["train"][ds.name][chosen] if ds.shape[0] == ITEM_DIMENSION[dataset] else splits["train"][ds.name]
-        for ds in spec.datasets
-    }
+    chosen = np.random.default_rng(0).choice(item_count(train, dataset), items, replace=False)
+    splits = {split: read_split(source, spec, split) for split in SPLITS if split != "train"}
+    splits["train"] = {ds.name: train[ds.name][chosen] if ds.shape[0] == ITEM_DIMENSION[dataset] else train[ds.name] for ds in spec.datasets}
     write_dataset_file(destination, spec, splits, read_attrs(source, spec))
 
 
@@ -169,7 +167,7 @@ def premade_batches(dataset: str, path: Path, batch_size: int, device: torch.dev
 
 
 def prepare_inputs(inputs: BenchInputs) -> None:
-    """Read --data once for the selected modes, after checking it holds warm-up plus timed steps."""
+    """The selected modes' inputs from one read of the training split (the bare modes' batches go through the production reader), after checking it holds warm-up plus timed steps."""
     args = inputs.args
     arrays = read_split(args.data, SPECS[args.dataset], "train")
     needed = (args.steps + args.warmup) * args.batch_size
@@ -180,7 +178,7 @@ def prepare_inputs(inputs: BenchInputs) -> None:
         )
     if "loop" in args.modes:
         inputs.subset = inputs.workdir / "loop-data.h5"
-        write_training_subset(args.data, args.dataset, args.steps * args.batch_size, inputs.subset)
+        write_training_subset(args.data, args.dataset, arrays, args.steps * args.batch_size, inputs.subset)
     if {"bare", "reference-bare"} & set(args.modes):
         inputs.batches = premade_batches(args.dataset, args.data, args.batch_size, inputs.device)
     if "reference" in args.modes:
@@ -209,23 +207,15 @@ def measure_bare(variant: str, cfg: TrainConfig, inputs: BenchInputs) -> float:
     return premade_rate(variant, cfg, inputs, ComputeStep.__call__)
 
 
-def reference_config(cfg: TrainConfig) -> TrainConfig:
-    """``cfg`` computed as the reference computes: float32, eager, contiguous (no bf16 autocast, torch.compile or channels-last).
-
-    The reference modes also step the reference's unfused Adam (``fused_adam=False``).
-    """
-    return dataclasses.replace(cfg, amp_bf16=False, compile=False, channels_last=False)
-
-
 def measure_reference_bare(variant: str, cfg: TrainConfig, inputs: BenchInputs) -> float:
     """Samples/s of the reference's compute step (ours in float32, eager, plus per-step ``.item()`` reads) on pre-made device batches."""
-    return premade_rate(variant, reference_config(cfg), inputs, logged_compute, fused_adam=False)
+    return premade_rate(variant, without_speed_switches(cfg), inputs, logged_compute, fused_adam=False)
 
 
 def measure_reference(variant: str, cfg: TrainConfig, inputs: BenchInputs) -> float:
     """Samples/s of the reference's whole loop (float32, eager); its loader's workers start during the warm-up steps."""
     args = inputs.args
-    compute = ComputeStep(args.dataset, variant, reference_config(cfg), inputs.device, fused_adam=False)
+    compute = ComputeStep(args.dataset, variant, without_speed_switches(cfg), inputs.device, fused_adam=False)
     loader = reference_loader(args.dataset, inputs.arrays, cfg.batch_size, args.workers)
     with contextlib.closing(reference_steps(compute, loader, inputs.device)) as steps:
         return samples_per_second(lambda: next(steps), args.warmup, args.steps, cfg.batch_size, inputs.device)
@@ -337,7 +327,7 @@ does, with the configured hyper-parameters of --variant, one epoch, and its prog
 updated every step) in a child process on --data, the paper-scale MST file that ``build``
 writes (1,121,360 training pairs). Once the progress bar reports --steps steps, after the
 whole file is loaded and training has started, the child is stopped and its own peak
-resident memory (wait4's ru_maxrss) is reported. Target: under 3 GB.
+resident memory (VmHWM, see :class:`mmjsd.bench.PeakMemory`) is reported. Target: under 3 GB.
 """
 
 MEMORY_COLUMNS = ("dataset", "variant", "batch_size", "steps_seen", "seconds", "peak_rss_gib", "target_gib", "data") + ENVIRONMENT_COLUMNS

@@ -44,9 +44,8 @@ from mmjsd.classifiers.predict import penultimate_features
 from mmjsd.errors import UserError
 from mmjsd.evaluation.runs import Split, classifiers_directory, derived_seed
 from mmjsd.io import atomic_path, sha256_file
+from mmjsd.metrics_io import INCEPTION_EXTRACTOR
 
-#: Extractor name of the paper's features (the same string as ``mmjsd.tables.INCEPTION_EXTRACTOR``).
-INCEPTION_EXTRACTOR = "inception_pool3_2048"
 
 #: Leading hex digits of the sha256 of pytorch-fid's FID Inception weights.
 INCEPTION_SHA256_PREFIX = "6726825d"

@@ -43,7 +43,6 @@ TEST_SPLIT = "test"
 class LoadedRun:
     """A trained run: its model in ``eval()`` mode and the identity recorded in its ``model.pt``."""
 
-    run_dir: Path
     model: MultimodalVAE
     dataset: str
     variant: str
@@ -73,7 +72,6 @@ def load_run(run_dir: str | Path, device: torch.device) -> LoadedRun:
     model = build_model(record["dataset"], record["variant"], train_config)
     model.load_state_dict(record["state_dict"])
     return LoadedRun(
-        run_dir=run_dir,
         model=model.to(device).eval(),
         dataset=record["dataset"],
         variant=record["variant"],
