@@ -36,7 +36,7 @@ from mmjsd.classifiers.networks import Classifier
 from mmjsd.classifiers.predict import attribute_scores, predict_labels
 from mmjsd.evaluation.average_precision import batch_mean_average_precision, mean_average_precision
 from mmjsd.evaluation.coherence import conditional_accuracy, random_coherence_all_agree, random_coherence_mmjsd_formula
-from mmjsd.evaluation.generation import RANDOM, Source, generate_means, generation_key
+from mmjsd.evaluation.generation import RANDOM, Source, generation_key, map_generations
 from mmjsd.evaluation.runs import (
     EncodedRows,
     EvaluationInputs,
@@ -88,16 +88,13 @@ def classify_generations(
     generator: torch.Generator,
 ) -> dict[tuple[Source, str], np.ndarray]:
     """Classifier outputs (digits or attribute scores) of every (source, modality) over the encoded rows."""
-    model, batch_size = inputs.run.model, inputs.job.batch_size
-    outputs: dict[tuple[Source, str], list[torch.Tensor]] = {(s, m): [] for s in sources for m in model.modalities}
-    with torch.inference_mode():
-        for batch in encoded.batches(batch_size, inputs.progress_title("coherence")):
-            generated = generate_means(model, batch.encodings, sources, model.modalities, len(batch.rows), generator)
-            for m, stacked in generated.items():
-                scores = scoring.classify(classifiers[m], stacked).cpu()
-                for source, part in zip(sources, scores.split(len(batch.rows))):
-                    outputs[(source, m)].append(part)
-    return {key: torch.cat(parts).numpy() for key, parts in outputs.items()}
+    model = inputs.run.model
+    sets = [(source, m) for source in sources for m in model.modalities]
+
+    def classify(m: str, means: torch.Tensor) -> torch.Tensor:
+        return scoring.classify(classifiers[m], means)
+
+    return map_generations(model, encoded, sets, classify, generator, inputs.job.batch_size, inputs.progress_title("coherence"))
 
 
 def evaluate(inputs: EvaluationInputs) -> MetricResult:

@@ -20,11 +20,15 @@ the modalities in S (canonical order), then prior styles for every styled modali
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
+import numpy as np
 import torch
 
 from mmjsd.models import Encodings, MultimodalVAE
+
+if TYPE_CHECKING:
+    from mmjsd.evaluation.runs import EncodedRows
 from mmjsd.models.distributions import subset_key
 
 #: The source that generates from the prior instead of a subset posterior.
@@ -73,3 +77,33 @@ def generate_means(
     z = torch.cat([d[0] for d in draws])
     styles = {m: torch.cat([d[1][m] for d in draws]) for m in draws[0][1]}
     return model.generate_means(model.decode(z, styles, modalities))
+
+
+def map_generations(
+    model: MultimodalVAE,
+    encoded: EncodedRows,
+    sets: Sequence[tuple[Source, str]],
+    apply: Callable[[str, torch.Tensor], torch.Tensor],
+    generator: torch.Generator,
+    batch_size: int,
+    progress_title: str | None = None,
+) -> dict[tuple[Source, str], np.ndarray]:
+    """``apply(m, means)`` of every generated set (source, m), one generation per encoded row.
+
+    Per batch each source is decoded once for all wanted modalities; ``apply`` gets, per
+    modality, the means of that modality's wanted sources stacked source-major, and
+    returns one row per input row (classifier outputs, features). Concatenated over rows.
+    """
+    sources = list(dict.fromkeys(source for source, _ in sets))
+    modalities = tuple(dict.fromkeys(m for _, m in sets))
+    parts: dict[tuple[Source, str], list[torch.Tensor]] = {key: [] for key in sets}
+    with torch.inference_mode():
+        for batch in encoded.batches(batch_size, progress_title):
+            rows = len(batch.rows)
+            generated = generate_means(model, batch.encodings, sources, modalities, rows, generator)
+            for m, stacked in generated.items():
+                wanted = [(source, means) for source, means in zip(sources, stacked.split(rows)) if (source, m) in parts]
+                outputs = apply(m, torch.cat([means for _, means in wanted])).cpu()
+                for (source, _), chunk in zip(wanted, outputs.split(rows)):
+                    parts[(source, m)].append(chunk)
+    return {key: torch.cat(chunks).numpy() for key, chunks in parts.items()}

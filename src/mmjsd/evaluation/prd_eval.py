@@ -44,7 +44,7 @@ from mmjsd.evaluation.features import (
     prd_rows_seed,
     real_features_key,
 )
-from mmjsd.evaluation.generation import RANDOM, Source, generate_means, generation_key
+from mmjsd.evaluation.generation import RANDOM, Source, generation_key, map_generations
 from mmjsd.evaluation.prd import compute_prd_from_embedding, max_f_beta_pair, prd_ap_mmjsd
 from mmjsd.evaluation.runs import (
     TEST_SPLIT,
@@ -77,19 +77,7 @@ def generated_features(
     generator: torch.Generator,
 ) -> dict[tuple[Source, str], np.ndarray]:
     """Features of every generated set, one generated image per encoded row; each source decodes once per batch."""
-    model, batch_size = inputs.run.model, inputs.job.batch_size
-    sources = list(dict.fromkeys(source for source, _ in sets))
-    modalities = tuple(dict.fromkeys(m for _, m in sets))
-    parts: dict[tuple[Source, str], list[torch.Tensor]] = {s: [] for s in sets}
-    with torch.inference_mode():
-        for batch in encoded.batches(batch_size, inputs.progress_title("prd")):
-            generated = generate_means(model, batch.encodings, sources, modalities, len(batch.rows), generator)
-            for m, stacked in generated.items():
-                wanted = [(source, images) for source, images in zip(sources, stacked.split(len(batch.rows))) if (source, m) in parts]
-                features = extractor(m, torch.cat([images for _, images in wanted]))
-                for (source, _), chunk in zip(wanted, features.split(len(batch.rows))):
-                    parts[(source, m)].append(chunk)
-    return {key: torch.cat(chunks).numpy() for key, chunks in parts.items()}
+    return map_generations(inputs.run.model, encoded, sets, extractor, generator, inputs.job.batch_size, inputs.progress_title("prd"))
 
 
 def single_threaded_prd(generated: np.ndarray, real: np.ndarray, **settings) -> tuple[np.ndarray, np.ndarray]:
