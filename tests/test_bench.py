@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import math
 from pathlib import Path
 
 import pytest
+import torch
 
 from mmjsd.bench import build, evaluation, precision, training
 from mmjsd.bench.__main__ import main
@@ -20,8 +22,6 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = [str(ROOT / "config.yaml"), str(ROOT / "workflow" / "presets" / "demo.yaml")]
-
-
 
 
 def read_csv(path: Path) -> tuple[list[str], list[dict]]:
@@ -42,6 +42,50 @@ def test_training_measures_every_mode_and_ratio(mst_h5, tmp_path):
     assert len(rate_columns) == 7
     assert all(float(row[c]) > 0 for row in rows for c in rate_columns)
     assert {row["torch_threads"] for row in rows} == {"1"}
+    for row in rows:
+        assert float(row["loop_gflop_per_s"]) == pytest.approx(float(row["loop_samples_per_s"]) * float(row["mflop_per_sample"]) / 1e3, rel=1e-3)
+    # MVAE-MS decodes every modality from the joint and from each unimodal posterior; mmJSD decodes each once.
+    assert float(rows[1]["mflop_per_sample"]) > float(rows[0]["mflop_per_sample"]) > 0
+
+
+def test_flop_per_sample_of_a_linear_step_is_the_closed_form():
+    """Forward 2·in·out per item; backward only the weight gradient (2·in·out), as the input needs no gradient."""
+    layer = torch.nn.Linear(7, 5)
+    batch = {"x": torch.randn(3, 7)}
+    assert training.flop_per_sample(lambda b: layer(b["x"]).sum().backward(), batch) == 4 * 7 * 5
+
+
+def module_flop_counts(model: torch.nn.Module) -> dict[str, float]:
+    """Forward hooks that add up, from each call's shapes, the multiply-adds ×2 of every convolution and linear layer,
+    and those whose input needs no gradient (their backward computes only the weight gradient)."""
+    counts = {"forward": 0.0, "no_input_grad": 0.0}
+
+    def count(module, inputs, output):
+        if isinstance(module, torch.nn.Linear):
+            flops = 2 * output.numel() * module.in_features
+        elif isinstance(module, torch.nn.modules.conv._ConvTransposeNd):
+            flops = 2 * inputs[0].numel() * module.out_channels * math.prod(module.kernel_size)
+        else:
+            flops = 2 * output.numel() * module.in_channels * math.prod(module.kernel_size)
+        counts["forward"] += flops
+        counts["no_input_grad"] += 0 if inputs[0].requires_grad else flops
+
+    for module in model.modules():
+        if isinstance(module, (torch.nn.Linear, torch.nn.modules.conv._ConvNd)):
+            module.register_forward_hook(count)
+    return counts
+
+
+@pytest.mark.parametrize("variant", ["mmjsd", "mvae-ms"])
+def test_flop_per_sample_of_a_training_step_matches_a_count_from_layer_shapes(mst_h5, variant):
+    """The aten-level count equals 3× the layers' forward FLOPs (forward, input and weight gradients) less the input
+    gradients never computed: an independent count from module hooks."""
+    cfg = dataclasses.replace(load_config(*CONFIG).train_config("mnist_svhn_text", variant), batch_size=8)
+    step = training.ComputeStep("mnist_svhn_text", variant, cfg, torch.device("cpu"))
+    batch = training.premade_batches("mnist_svhn_text", mst_h5, 8, torch.device("cpu"))[0]
+    counts = module_flop_counts(step.model)
+    counted = training.flop_per_sample(step, batch)
+    assert counted == pytest.approx((3 * counts["forward"] - counts["no_input_grad"]) / 8, rel=1e-12)
 
 
 def test_training_refuses_a_file_too_small_for_the_steps(mst_h5, tmp_path):

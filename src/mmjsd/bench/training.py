@@ -30,6 +30,13 @@ training over the reference's.
 ``bare``, ``reference`` and ``reference-bare`` run --warmup steps, then time --steps steps.
 Ratios printed: loop / reference, loop / reference-bare, loop / bare.
 
+Each row also carries the variant's work per training item, ``mflop_per_sample`` (the
+matrix products and convolutions of one float32 step, forward and backward, as
+:func:`flop_per_sample` counts them), and the rate the loop achieves,
+``loop_gflop_per_s``. Set beside the device's peak, that shows how much a faster loop
+could still gain: on a CPU where the loop already runs near the convolution kernels' own
+rate, only less arithmetic or cheaper arithmetic (bf16) can.
+
 ``memory`` (:func:`run_memory`) lives here too, as it measures a training job.
 """
 
@@ -49,6 +56,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from mmjsd.bench import ENVIRONMENT_COLUMNS, PAPER_MST_FILE, environment, print_table, run_child, write_csv
 from mmjsd.bench.reference_loop import logged_compute, reference_loader, reference_steps
@@ -88,7 +96,7 @@ PREMADE_BATCHES = 8
 TRAINING_COLUMNS = (
     "dataset", "variant", "batch_size", "steps", "warmup", "workers", "amp_bf16", "compile", "channels_last",
     "loop_samples_per_s", "bare_samples_per_s", "reference_samples_per_s", "reference_bare_samples_per_s",
-    "loop_over_reference", "loop_over_reference_bare", "loop_over_bare", "data",
+    "loop_over_reference", "loop_over_reference_bare", "loop_over_bare", "mflop_per_sample", "loop_gflop_per_s", "data",
 ) + ENVIRONMENT_COLUMNS
 
 TABLE_HEADERS = {
@@ -100,6 +108,8 @@ TABLE_HEADERS = {
     "loop_over_reference": "loop/ref",
     "loop_over_reference_bare": "loop/ref-bare",
     "loop_over_bare": "loop/bare",
+    "mflop_per_sample": "MFLOP/item",
+    "loop_gflop_per_s": "loop GFLOP/s",
     "load_avg_1m": "load",
 }
 
@@ -167,7 +177,8 @@ def premade_batches(dataset: str, path: Path, batch_size: int, device: torch.dev
 
 
 def prepare_inputs(inputs: BenchInputs) -> None:
-    """The selected modes' inputs from one read of the training split (the bare modes' batches go through the production reader), after checking it holds warm-up plus timed steps."""
+    """The selected modes' inputs from one read of the training split, after checking it holds warm-up plus timed steps;
+    the pre-made batches (bare modes, FLOP count) go through the production reader."""
     args = inputs.args
     arrays = read_split(args.data, SPECS[args.dataset], "train")
     needed = (args.steps + args.warmup) * args.batch_size
@@ -179,8 +190,7 @@ def prepare_inputs(inputs: BenchInputs) -> None:
     if "loop" in args.modes:
         inputs.subset = inputs.workdir / "loop-data.h5"
         write_training_subset(args.data, args.dataset, arrays, args.steps * args.batch_size, inputs.subset)
-    if {"bare", "reference-bare"} & set(args.modes):
-        inputs.batches = premade_batches(args.dataset, args.data, args.batch_size, inputs.device)
+    inputs.batches = premade_batches(args.dataset, args.data, args.batch_size, inputs.device)
     if "reference" in args.modes:
         inputs.arrays = arrays
 
@@ -229,6 +239,19 @@ MEASURES: dict[str, Callable[[str, TrainConfig, BenchInputs], float]] = {
 }
 
 
+def flop_per_sample(step: Callable[[Batch], object], batch: Batch) -> float:
+    """Floating-point operations of one ``step(batch)`` per item of ``batch``, as torch's ``FlopCounterMode`` counts them:
+    matrix products and convolutions, forward and backward, two per multiply-add; element-wise work is not counted."""
+    with FlopCounterMode(display=False) as counter:
+        step(batch)
+    return counter.get_total_flops() / len(next(iter(batch.values())))
+
+
+def measure_flop_per_sample(variant: str, cfg: TrainConfig, inputs: BenchInputs) -> float:
+    """:func:`flop_per_sample` of ``variant``'s float32 eager step (autocast and compile leave the count as it is) on a pre-made batch."""
+    return flop_per_sample(ComputeStep(inputs.args.dataset, variant, without_speed_switches(cfg), inputs.device), inputs.batches[0])
+
+
 def ratio(numerator: float | None, denominator: float | None) -> float | None:
     """``numerator / denominator`` when both were measured."""
     return numerator / denominator if numerator and denominator else None
@@ -242,6 +265,7 @@ def benchmark_variant(variant: str, cfg: TrainConfig, inputs: BenchInputs) -> di
         rates[mode] = MEASURES[mode](variant, cfg, inputs)
         print(f"  {variant} {mode}: {rates[mode]:.0f} samples/s", file=sys.stderr)
     loop, reference, reference_bare, bare = (rates.get(mode) for mode in ("loop", "reference", "reference-bare", "bare"))
+    mflop = measure_flop_per_sample(variant, cfg, inputs) / 1e6
     return {
         "dataset": args.dataset,
         "variant": variant,
@@ -256,6 +280,8 @@ def benchmark_variant(variant: str, cfg: TrainConfig, inputs: BenchInputs) -> di
         "loop_over_reference": ratio(loop, reference),
         "loop_over_reference_bare": ratio(loop, reference_bare),
         "loop_over_bare": ratio(loop, bare),
+        "mflop_per_sample": mflop,
+        "loop_gflop_per_s": loop * mflop / 1e3 if loop else None,
         "data": str(args.data),
         **environment(inputs.device),
     }
@@ -311,7 +337,7 @@ def run_training(args: argparse.Namespace) -> None:
             rows += [benchmark_variant(variant, configs[variant], inputs) for variant in variants]
     print(f"\n{args.dataset}, batch {args.batch_size}, {args.steps} timed steps, {rows[0]['device_name']}; samples/s and ratios")
     print("(targets on a 2-core CPU for mmjsd: loop/ref >= 3 and loop/ref-bare >= 1; on an H100: loop >= 56,068 samples/s)")
-    print_table(rows, ("variant", "torch_threads") + tuple(c for c in TRAINING_COLUMNS if "_over_" in c or c.endswith("_per_s")) + ("load_avg_1m",), TABLE_HEADERS)
+    print_table(rows, ("variant", "torch_threads") + tuple(c for c in TRAINING_COLUMNS if "_over_" in c or c.endswith("_per_s") or c.endswith("_per_sample")) + ("load_avg_1m",), TABLE_HEADERS)
     write_csv(args.csv, rows, TRAINING_COLUMNS)
 
 
