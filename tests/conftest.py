@@ -10,7 +10,10 @@ import pytest
 import torch
 
 from mmjsd import acquire, build_dataset
+from mmjsd.config import TrainConfig
 from mmjsd.data import synthetic
+from mmjsd.models import build_model
+from mmjsd.train import RunSpec, write_outputs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -94,3 +97,12 @@ def copy_project(dest: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, target, follow_symlinks=False)
     return dest
+
+
+def save_untrained_run(run_dir: Path, dataset: str, variant: str, cfg: TrainConfig, data: Path) -> Path:
+    """An untrained model (seed 0) written to ``run_dir`` as ``mmjsd.train`` writes a finished run of ``data``."""
+    torch.manual_seed(0)
+    model = build_model(dataset, variant, cfg)
+    spec = RunSpec(dataset, variant, 0, cfg, data, "0" * 64)
+    write_outputs(run_dir, spec, model, [{"epoch": 1, "loss": 0.0}], torch.device("cpu"), 0.0)
+    return run_dir

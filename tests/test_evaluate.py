@@ -21,6 +21,7 @@ import pytest
 import torch
 from torch.distributions import Categorical, Laplace, Normal
 
+from conftest import save_untrained_run
 from mmjsd import evaluate, prd_reference
 from mmjsd.classifiers import FEATURE_MODALITIES
 from mmjsd.classifiers.loading import save_classifier
@@ -36,10 +37,8 @@ from mmjsd.evaluation.prd_eval import prd_curves
 from mmjsd.evaluation.runs import EvaluationInputs, derived_seed, load_run, select_rows
 from mmjsd.io import sha256_file
 from mmjsd.metrics_io import load_metric_file
-from mmjsd.models import build_model
 from mmjsd.models.distributions import subset_key
 from mmjsd.models.likelihoods import LAPLACE_SCALE
-from mmjsd.train import RunSpec, write_outputs
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -96,14 +95,9 @@ def params_with(**overrides) -> dict:
 
 
 def save_run(root: Path, dataset: str, variant: str) -> Path:
-    """An untrained run of ``variant`` with the configured dimensions, saved as mmjsd.train saves runs."""
+    """An untrained run of ``variant`` with the configured dimensions, at ``root/<dataset>/<variant>/seed0``."""
     config = load_config(REPO / "config.yaml").train_config(dataset, variant)
-    torch.manual_seed(0)
-    model = build_model(dataset, variant, config)
-    run_dir = root / dataset / variant / "seed0"
-    spec = RunSpec(dataset, variant, 0, config, Path(f"{dataset}.h5"), "0" * 64)
-    write_outputs(run_dir, spec, model, [{"epoch": 1, "loss": 0.0}], torch.device("cpu"), 0.0)
-    return run_dir
+    return save_untrained_run(root / dataset / variant / "seed0", dataset, variant, config, Path(f"{dataset}.h5"))
 
 
 def save_classifiers(root: Path, dataset: str, modalities: tuple[str, ...], constant: dict[str, int] | None = None) -> Path:
@@ -401,6 +395,17 @@ def test_coherence_without_classifier_directory_says_which_option_is_missing(mst
     with pytest.raises(SystemExit):
         main_guard(evaluate.main, cli_args("coherence", mst_runs["mvae-ms"], mst_h5, tmp_path / "out.json"))
     assert "--classifiers results/classifiers/mnist_svhn_text" in capsys.readouterr().err
+
+
+def test_prd_rows_are_the_whole_split_or_a_seeded_subset_without_repeats():
+    assert features.prd_rows(50, 50, seed=0).tolist() == list(range(50))
+    assert features.prd_rows(50, 10_240, seed=0).tolist() == list(range(50))  # capped at the split
+    rows = features.prd_rows(1000, 64, seed=3)
+    assert len(set(rows.tolist())) == 64 and 0 <= rows.min() and rows.max() < 1000
+    assert rows.tolist() == features.prd_rows(1000, 64, seed=3).tolist()
+    assert rows.tolist() != features.prd_rows(1000, 64, seed=4).tolist()
+    with pytest.raises(UserError, match="evaluation.prd.n_samples"):
+        features.prd_rows(1000, 0, seed=0)
 
 
 def test_prd_clusterings_in_parallel_processes_equal_the_sequential_ones():

@@ -17,7 +17,7 @@ from mmjsd.evaluation.runs import load_run
 from mmjsd.models import build_model
 from mmjsd.models.posteriors import GaussianPosterior
 from mmjsd.plots import save_figure
-from mmjsd.train import RunSpec, write_outputs
+from conftest import save_untrained_run
 from test_objectives import MST, celeba_config, mst_config
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -27,23 +27,14 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 
-def save_run(run_dir: Path, dataset: str, variant: str, cfg, data: Path) -> Path:
-    """An untrained model written as ``mmjsd.train`` writes a finished run."""
-    torch.manual_seed(0)
-    model = build_model(dataset, variant, cfg)
-    spec = RunSpec(dataset, variant, 0, cfg, data, "0" * 64)
-    write_outputs(run_dir, spec, model, [{"epoch": 1, "loss": 0.0}], torch.device("cpu"), 0.0)
-    return run_dir
-
-
 @pytest.fixture(scope="module")
 def mst_run(mst_h5, tmp_path_factory) -> Path:
-    return save_run(tmp_path_factory.mktemp("runs") / "mmjsd-ms", "mnist_svhn_text", "mmjsd-ms", mst_config(ms=True), mst_h5)
+    return save_untrained_run(tmp_path_factory.mktemp("runs") / "mmjsd-ms", "mnist_svhn_text", "mmjsd-ms", mst_config(ms=True), mst_h5)
 
 
 @pytest.fixture(scope="module")
 def celeba_run(celeba_h5, tmp_path_factory) -> Path:
-    return save_run(tmp_path_factory.mktemp("runs") / "mopoe-ms", "celeba", "mopoe-ms", celeba_config(), celeba_h5)
+    return save_untrained_run(tmp_path_factory.mktemp("runs") / "mopoe-ms", "celeba", "mopoe-ms", celeba_config(), celeba_h5)
 
 
 def figures(run_dir: Path, data: Path, seed: int) -> list[samples.SampleFigure]:

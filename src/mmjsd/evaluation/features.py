@@ -42,7 +42,7 @@ from mmjsd.classifiers import FEATURE_MODALITIES
 from mmjsd.classifiers.loading import MODEL_FILE, load_classifier
 from mmjsd.classifiers.predict import penultimate_features
 from mmjsd.errors import UserError
-from mmjsd.evaluation.runs import Split, classifiers_directory, derived_seed
+from mmjsd.evaluation.runs import Split, classifiers_directory, derived_seed, select_rows
 from mmjsd.io import atomic_path, sha256_file
 from mmjsd.metrics_io import INCEPTION_EXTRACTOR
 
@@ -180,14 +180,12 @@ def prd_rows_seed(seed: int) -> int:
 
 
 def prd_rows(num_rows: int, n_samples: int, seed: int) -> np.ndarray:
-    """The test rows PRD uses: ``min(n_samples, num_rows)`` distinct rows drawn with :func:`prd_rows_seed`.
+    """The test rows PRD uses (:func:`~mmjsd.evaluation.runs.select_rows` with :func:`prd_rows_seed`): the whole
+    split in order when ``n_samples`` covers it, else the first ``n_samples`` of a seeded permutation.
 
     The same rows condition the generated sets and give the real images (DESIGN.md §5).
     """
-    if n_samples < 1:
-        raise UserError(f"evaluation.prd.n_samples must be a positive integer, got {n_samples}")
-    rng = np.random.default_rng(prd_rows_seed(seed))
-    return rng.choice(num_rows, size=min(n_samples, num_rows), replace=False)
+    return select_rows(num_rows, n_samples, prd_rows_seed(seed), "evaluation.prd.n_samples").numpy()
 
 
 def real_features_key(dataset: str, data_sha256: str, rows: np.ndarray, extractor: FeatureExtractor) -> dict[str, Any]:
