@@ -16,16 +16,17 @@ import pytest
 import torch
 
 from mmjsd.config import TrainConfig
+from mmjsd.data.hdf5 import MST_SPEC, read_split
+from mmjsd.data.readers import load_split
 from mmjsd.errors import UserError
 from mmjsd.io import sha256_file
 from mmjsd.models import MultimodalVAE, build_model
+from mmjsd.runtime import split_device
 from mmjsd.train import RunSpec, train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
 
 
 def tiny_config(**overrides) -> TrainConfig:
@@ -167,3 +168,18 @@ def test_nan_loss_stops_with_epoch_step_and_term(mst_h5, tmp_path, monkeypatch):
         run(spec_for(mst_h5), tmp_path)
     state = torch.load(tmp_path / "ckpt/last.pt", weights_only=False)
     assert state["epoch"] == 1 and not (tmp_path / "run/model.pt").exists()
+
+
+def test_training_split_bytes_count_pixels_text_and_int64_indices(mst_h5):
+    arrays = read_split(mst_h5, MST_SPEC, "train")
+    pairs = len(arrays["pair_label"])
+    expected = arrays["mnist_images"].size + arrays["svhn_images"].size + arrays["pair_text"].nbytes + 3 * 8 * pairs
+    assert load_split("mnist_svhn_text", mst_h5, "train").nbytes == expected
+
+
+@pytest.mark.parametrize(
+    ("device", "free_bytes", "kept_on"),
+    [("cpu", None, "cpu"), ("cuda", 2 * 10**9, "cuda"), ("cuda", 2 * 10**9 - 1, "cpu"), ("cuda", 80 * 2**30, "cuda")],
+)
+def test_training_split_stays_on_the_host_when_it_needs_over_half_the_free_gpu_memory(device, free_bytes, kept_on):
+    assert split_device(10**9, torch.device(device), free_bytes) == torch.device(kept_on)

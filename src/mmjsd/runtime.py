@@ -21,6 +21,22 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+#: Share of a GPU's free memory the training split may take; the rest is left to the model, Adam's state and the
+#: activations (CelebA at batch 256 needs several GiB of them).
+SPLIT_SHARE_OF_FREE_GPU_MEMORY = 0.5
+
+
+def split_device(split_bytes: int, device: torch.device, free_bytes: int | None = None) -> torch.device:
+    """Where the training split is kept: on ``device`` if it is a CPU, or a GPU whose free memory (``free_bytes``,
+    by default what CUDA reports now) is at least twice the split; else in host memory, from where each gathered
+    batch is copied to the GPU."""
+    if device.type != "cuda":
+        return device
+    if free_bytes is None:
+        free_bytes, _ = torch.cuda.mem_get_info(device)
+    return device if split_bytes <= SPLIT_SHARE_OF_FREE_GPU_MEMORY * free_bytes else torch.device("cpu")
+
+
 def set_threads(threads: int) -> None:
     """torch CPU threads; 0 keeps torch's default. Results on CPU depend on it (reduction order)."""
     if threads > 0:

@@ -13,6 +13,10 @@ manage; rerunning after a kill resumes from it and ends bit-identical (on CPU) t
 uninterrupted run. A NaN or inf loss stops the job with the epoch, step and loss term,
 and the last good checkpoint is kept.
 
+The training split is held in memory as uint8 pixels and character indices: on the GPU
+when it takes at most half of the GPU's free memory, else in host memory, from where each
+gathered batch is copied over. Batches become float and one-hot on the device.
+
 Randomness is seeded per (seed, epoch) for the data order and the training-text
 offsets, and by torch's global generator (saved in checkpoints) for latent samples.
 """
@@ -35,7 +39,7 @@ from mmjsd.config import TrainConfig, from_dict
 from mmjsd.data.readers import load_split
 from mmjsd.errors import UserError
 from mmjsd.io import atomic_path, canonical_json, sha256_file, write_json, write_text
-from mmjsd.runtime import epoch_order, library_versions, resolve_device, seed_everything, set_threads
+from mmjsd.runtime import epoch_order, library_versions, resolve_device, seed_everything, set_threads, split_device
 from mmjsd.models import MultimodalVAE, build_model
 
 log = logging.getLogger("mmjsd.train")
@@ -216,7 +220,11 @@ def train(
     cfg = spec.config
     started = time.perf_counter()
     seed_everything(spec.seed)
-    data = load_split(spec.dataset, spec.data_path, "train").to(device)
+    data = load_split(spec.dataset, spec.data_path, "train")
+    data_device = split_device(data.nbytes, device)
+    if data_device != device:
+        log.info("the training split (%.2f GiB) takes more than half of the GPU's free memory; it stays in host memory", data.nbytes / 2**30)
+    data.to(data_device)
     if len(data) < cfg.batch_size:
         raise UserError(f"the training split has {len(data)} items, fewer than one batch (batch_size {cfg.batch_size})")
     model = build_model(spec.dataset, spec.variant, cfg).to(device)
@@ -238,14 +246,14 @@ def train(
         model.train()
         if cfg.redraw_text:
             data.redraw_text(spec.seed, epoch)
-        order = epoch_order(len(data), spec.seed, epoch, device)
+        order = epoch_order(len(data), spec.seed, epoch, data_device)
         sums = torch.zeros(len(term_names) + 1, device=device)
         tracker = NonFiniteTracker(term_names, device)
         epoch_start = time.perf_counter()
         bar = _progress(steps_per_epoch, f"{spec.variant} seed {spec.seed} epoch {epoch}/{cfg.epochs}", progress)
         for step in range(steps_per_epoch):
             batch, _ = data.batch(order[step * cfg.batch_size : (step + 1) * cfg.batch_size])
-            loss, terms = step_fn(batch)
+            loss, terms = step_fn({name: value.to(device, non_blocking=True) for name, value in batch.items()})
             values = torch.stack([loss.detach()] + [terms[n].detach() for n in term_names]).float()
             tracker.update(step, values)
             sums += values

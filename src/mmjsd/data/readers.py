@@ -31,10 +31,28 @@ def pixels_to_float(images: torch.Tensor) -> torch.Tensor:
     return images.float().div_(255.0)
 
 
-class MSTSplit:
+class InMemorySplit:
+    """What both splits share: their tensors (named by ``tensor_names``), moved together and counted in bytes."""
+
+    tensor_names: tuple[str, ...] = ()
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the split's tensors hold (where it is kept is decided from this; see ``runtime.split_device``)."""
+        return sum(getattr(self, name).nbytes for name in self.tensor_names)
+
+    def to(self, device: torch.device | str):
+        """Move every tensor of the split to ``device``; returns the split."""
+        for name in self.tensor_names:
+            setattr(self, name, getattr(self, name).to(device))
+        return self
+
+
+class MSTSplit(InMemorySplit):
     """One split of MNIST-SVHN-Text in memory; pairs index the stored images."""
 
     modalities = ("mnist", "svhn", "text")
+    tensor_names = ("mnist_images", "svhn_images", "pair_mnist", "pair_svhn", "labels", "text")
 
     def __init__(self, arrays: dict[str, np.ndarray]):
         self.mnist_images = torch.from_numpy(arrays["mnist_images"])
@@ -51,11 +69,6 @@ class MSTSplit:
 
     def __len__(self) -> int:
         return len(self.labels)
-
-    def to(self, device: torch.device | str) -> "MSTSplit":
-        for name in ("mnist_images", "svhn_images", "pair_mnist", "pair_svhn", "labels", "text"):
-            setattr(self, name, getattr(self, name).to(device))
-        return self
 
     def redraw_text(self, seed: int, epoch: int) -> None:
         """Re-draw every pair's word offset, seeded by (seed, epoch), as the reference does per item."""
@@ -76,10 +89,11 @@ class MSTSplit:
         return data, self.labels[index]
 
 
-class CelebASplit:
+class CelebASplit(InMemorySplit):
     """One split of bimodal CelebA in memory; labels are the 40 attributes as float 0/1."""
 
     modalities = ("img", "text")
+    tensor_names = ("images", "labels", "text")
 
     def __init__(self, arrays: dict[str, np.ndarray]):
         self.images = torch.from_numpy(arrays["images"])
@@ -92,11 +106,6 @@ class CelebASplit:
 
     def __len__(self) -> int:
         return len(self.labels)
-
-    def to(self, device: torch.device | str) -> "CelebASplit":
-        for name in ("images", "labels", "text"):
-            setattr(self, name, getattr(self, name).to(device))
-        return self
 
     def redraw_text(self, seed: int, epoch: int) -> None:
         """CelebA text offsets are fixed at build time (as the reference's preprocessed CSV)."""
