@@ -86,6 +86,8 @@ def test_flop_per_sample_of_a_training_step_matches_a_count_from_layer_shapes(ms
     counts = module_flop_counts(step.model)
     counted = training.flop_per_sample(step, batch)
     assert counted == pytest.approx((3 * counts["forward"] - counts["no_input_grad"]) / 8, rel=1e-12)
+    # per item, the count does not depend on the batch size (the benchmark counts a small batch)
+    assert training.flop_per_sample(step, {name: value[:3] for name, value in batch.items()}) == counted
 
 
 def test_training_refuses_a_file_too_small_for_the_steps(mst_h5, tmp_path):
