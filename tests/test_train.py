@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import csv
 import dataclasses
 import json
@@ -183,3 +184,38 @@ def test_training_split_bytes_count_pixels_text_and_int64_indices(mst_h5):
 )
 def test_training_split_stays_on_the_host_when_it_needs_over_half_the_free_gpu_memory(device, free_bytes, kept_on):
     assert split_device(10**9, torch.device(device), free_bytes) == torch.device(kept_on)
+
+
+#: The Python-level ways of reading a tensor's value on the host; on a GPU each one waits for the queued work.
+HOST_READS = ("item", "tolist", "cpu", "numpy", "__float__", "__int__", "__bool__", "__index__")
+
+
+def test_host_reads_follow_the_log_points_not_the_steps(mst_h5, tmp_path, monkeypatch):
+    """The loop keeps its sums and non-finite checks on the device: doubling the steps of an epoch adds no host read,
+    and every extra log point (``log_every``) adds at most two. Reads inside C++ operators are not seen here; on a GPU,
+    ``torch.cuda.set_sync_debug_mode("warn")`` shows those."""
+    reads = collections.Counter()
+
+    def counting(name):
+        original = getattr(torch.Tensor, name)
+
+        def read(self, *args, **kwargs):
+            reads[name] += 1
+            return original(self, *args, **kwargs)
+
+        return read
+
+    for name in HOST_READS:
+        monkeypatch.setattr(torch.Tensor, name, counting(name))
+
+    def host_reads(batch_size: int, log_every: int, root: str) -> tuple[int, int]:
+        reads.clear()
+        rows, _ = run(spec_for(mst_h5, epochs=1, batch_size=batch_size, log_every=log_every), tmp_path / root)
+        return rows[0]["steps"], sum(reads.values())
+
+    steps, once = host_reads(64, 10_000, "a")
+    doubled_steps, doubled = host_reads(32, 10_000, "b")
+    assert doubled_steps == 2 * steps and doubled == once
+    _, logged = host_reads(32, 5, "c")
+    extra_log_points = -(-doubled_steps // 5) - 1
+    assert 0 < logged - doubled <= 2 * extra_log_points
