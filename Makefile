@@ -17,7 +17,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: install
-	$(BIN)/python -m snakemake --cores $(CORES) --configfile workflow/presets/demo.yaml --rerun-incomplete
+	$(BIN)/python -m snakemake --cores $(CORES) --configfile workflow/presets/demo.yaml --rerun-incomplete \
+		--report-after-run --report results/report.html
 	@echo "Done. Read results/summary.md first; the HTML report is results/report.html."
 
 test: install

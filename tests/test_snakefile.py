@@ -29,3 +29,14 @@ def test_paper_configuration_dag(tmp_path):
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout[proc.stdout.index("Job stats:") :], re.M))
     assert counts["train"] == "60" and counts["evaluate"] == "220" and counts["train_classifier"] == "8"
     assert counts["total"] == "323"
+
+
+def test_make_demo_runs_the_demo_preset_and_writes_the_report_the_readme_promises():
+    """README: `make demo` leaves results/summary.md and results/report.html. The workflow test runs these same
+    Snakemake options (``--report-after-run --report``) and checks the report they write."""
+    proc = subprocess.run(["make", "-n", "demo"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    commands = [" ".join(line.split()) for line in proc.stdout.replace("\\\n", " ").splitlines()]
+    command = next(line for line in commands if "snakemake" in line and "--cores" in line)
+    assert "--configfile workflow/presets/demo.yaml" in command
+    assert "--report-after-run --report results/report.html" in command
