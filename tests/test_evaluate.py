@@ -167,6 +167,7 @@ def test_metric_file_has_the_documented_keys_and_is_deterministic(metric, mst_ru
         assert first["extractor"]["name"] == "clf_penult_128" and first["metric_name"] == "prd_ap_mmjsd[clf_penult_128]"
         assert first["extractor"]["seed"] == 2 and len(first["extractor"]["sha256"]) == 64
         assert first["protocol"]["n_samples"] == 64 and first["protocol"]["classifier_mode"] == "eval"
+        assert first["protocol"]["test_rows"] == "seeded_subset"
         assert {f"F_8:{key}" for key in MST_KEYS["prd"]} <= set(first["extra"])
     else:
         assert np.all((values >= 0) & (values <= 1))
@@ -372,6 +373,7 @@ def test_celeba_metrics_have_the_documented_keys(metric, celeba_inputs, celeba_h
         assert all(0 <= v <= 1 for v in document["values"].values())
     if metric == "prd":
         assert document["extractor"]["name"] == "clf_penult_640" and document["protocol"]["n_samples"] == 12
+        assert document["protocol"]["test_rows"] == "all"  # n_samples 64 covers the 12 test images
 
 
 # --------------------------------------------------------------------------- errors

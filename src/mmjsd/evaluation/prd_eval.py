@@ -53,6 +53,7 @@ from mmjsd.evaluation.runs import (
     MetricResult,
     derived_seed,
     encode_rows,
+    rows_kind,
     torch_generator,
 )
 from mmjsd.io import sha256_file
@@ -137,7 +138,7 @@ def evaluate(inputs: EvaluationInputs) -> MetricResult:
     protocol = {
         "split": TEST_SPLIT,
         "n_samples": len(rows),
-        "test_rows": "seeded_sample",
+        "test_rows": rows_kind(rows, len(split)),
         "num_clusters": prd_cfg.num_clusters,
         "num_angles": prd_cfg.num_angles,
         "num_runs": prd_cfg.num_runs,

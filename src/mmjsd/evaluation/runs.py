@@ -107,9 +107,14 @@ def select_rows(num_rows: int, n_test: int | None, seed: int, key: str) -> torch
     return torch.randperm(num_rows, generator=generator)[:n_test]
 
 
+def rows_kind(rows: torch.Tensor | np.ndarray, split_size: int) -> str:
+    """The protocol's ``test_rows``: ``all`` when :func:`select_rows` kept the whole split, else ``seeded_subset``."""
+    return "all" if len(rows) == split_size else "seeded_subset"
+
+
 def rows_protocol(rows: torch.Tensor, split_size: int) -> dict[str, Any]:
     """Protocol entries of the evaluated test rows: split, count, and whether they are the whole split."""
-    return {"split": TEST_SPLIT, "n_test": len(rows), "test_rows": "all" if len(rows) == split_size else "seeded_subset"}
+    return {"split": TEST_SPLIT, "n_test": len(rows), "test_rows": rows_kind(rows, split_size)}
 
 
 # ------------------------------------------------------------------------ encoded rows
