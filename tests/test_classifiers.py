@@ -49,8 +49,6 @@ def count_parameters(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-
-
 # ------------------------------------------------------------------ tiny datasets
 def block_images(labels: np.ndarray, shape: tuple[int, ...], block: int, rng: np.random.Generator) -> np.ndarray:
     """uint8 images: dim noise plus a bright block whose place encodes the digit (5 columns × 2 rows)."""

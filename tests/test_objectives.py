@@ -23,8 +23,6 @@ MST_VARIANTS = [f"{objective}{suffix}" for suffix in ("", "-ms") for objective i
 CELEBA_VARIANTS = ["mvae-ms", "mmvae-ms", "mmjsd-ms", "mopoe-ms"]
 
 
-
-
 def mst_config(ms: bool, **overrides) -> TrainConfig:
     values = dict(
         epochs=1,

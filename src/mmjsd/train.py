@@ -114,8 +114,9 @@ class TrainingStep:
 
     Adam as the reference (betas 0.9/0.999, no weight decay, no clipping), as one fused
     kernel on CPUs and GPUs (on a 2-core CPU 1.3 ms instead of 5 ms per MST step; the
-    benchmark's reference modes pass ``fused_adam=False``, the reference's own Adam). With ``channels_last`` the model's 4-D weights and each batch's images
-    are kept channels-last, which oneDNN (and cuDNN's tensor-core kernels) run without
+    benchmark's reference modes pass ``fused_adam=False``, the reference's own Adam).
+    With ``channels_last`` the model's 4-D weights and each batch's images are kept
+    channels-last, which oneDNN (and cuDNN's tensor-core kernels) run without
     layout conversions; the function is the same, only the summation order differs. The
     benchmark suite times this same object.
     """
@@ -252,8 +253,8 @@ def train(
         epoch_start = time.perf_counter()
         bar = _progress(steps_per_epoch, f"{spec.variant} seed {spec.seed} epoch {epoch}/{cfg.epochs}", progress)
         for step in range(steps_per_epoch):
-            batch, _ = data.batch(order[step * cfg.batch_size : (step + 1) * cfg.batch_size])
-            loss, terms = step_fn({name: value.to(device, non_blocking=True) for name, value in batch.items()})
+            batch, _ = data.batch(order[step * cfg.batch_size : (step + 1) * cfg.batch_size], device)
+            loss, terms = step_fn(batch)
             values = torch.stack([loss.detach()] + [terms[n].detach() for n in term_names]).float()
             tracker.update(step, values)
             sums += values

@@ -78,15 +78,20 @@ class MSTSplit(InMemorySplit):
         text = torch.from_numpy(alphabet.digit_texts(labels, starts, self.text_length))
         self.text = text.to(self.text.device)
 
-    def batch(self, index: torch.Tensor) -> tuple[Batch, torch.Tensor]:
-        """Modalities of pairs ``index`` (float, on the split's device) and their digit labels."""
+    def batch(self, index: torch.Tensor, device: torch.device | str | None = None) -> tuple[Batch, torch.Tensor]:
+        """Modalities of pairs ``index`` (float) and their digit labels, on ``device`` (default: the split's).
+
+        Rows are gathered where the split lives and cross to ``device`` as uint8 pixels and
+        character indices; the float and one-hot conversions happen on ``device``.
+        """
         index = index.to(self.labels.device)
+        target = device or self.labels.device
         data = {
-            "mnist": pixels_to_float(self.mnist_images[self.pair_mnist[index]]).unsqueeze(1),
-            "svhn": pixels_to_float(self.svhn_images[self.pair_svhn[index]]),
-            "text": text_one_hot(self.text[index]),
+            "mnist": pixels_to_float(self.mnist_images[self.pair_mnist[index]].to(target)).unsqueeze(1),
+            "svhn": pixels_to_float(self.svhn_images[self.pair_svhn[index]].to(target)),
+            "text": text_one_hot(self.text[index].to(target)),
         }
-        return data, self.labels[index]
+        return data, self.labels[index].to(target)
 
 
 class CelebASplit(InMemorySplit):
@@ -110,10 +115,12 @@ class CelebASplit(InMemorySplit):
     def redraw_text(self, seed: int, epoch: int) -> None:
         """CelebA text offsets are fixed at build time (as the reference's preprocessed CSV)."""
 
-    def batch(self, index: torch.Tensor) -> tuple[Batch, torch.Tensor]:
+    def batch(self, index: torch.Tensor, device: torch.device | str | None = None) -> tuple[Batch, torch.Tensor]:
+        """Image and text of items ``index`` (float) and their attributes, on ``device`` (as :meth:`MSTSplit.batch`)."""
         index = index.to(self.labels.device)
-        data = {"img": pixels_to_float(self.images[index]), "text": text_one_hot(self.text[index])}
-        return data, self.labels[index].float()
+        target = device or self.labels.device
+        data = {"img": pixels_to_float(self.images[index].to(target)), "text": text_one_hot(self.text[index].to(target))}
+        return data, self.labels[index].to(target).float()
 
 
 SPLIT_TYPES = {"mnist_svhn_text": MSTSplit, "celeba": CelebASplit}
