@@ -14,6 +14,7 @@ import json
 import math
 import sys
 import types
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -320,11 +321,23 @@ def test_inception_features_load_the_weights_file_and_record_its_hash(monkeypatc
     weights = tmp_path / "pt_inception.pth"
     torch.save(torch.nn.Linear(3, 2048).state_dict(), weights)
     params = params_with(prd={"inception_weights": str(weights), "n_samples": 32})
+    digest = sha256_file(weights)
     with pytest.warns(UserWarning, match="not the FID weights"):
         document = run_metric("prd", mst_runs["mvae-ms"], mst_h5, tmp_path / "prd.json", params)
+    # Other weights than the FID file: the digest is part of the extractor's and the metric's name.
+    other = f"inception_pool3_2048_sha256-{digest[:12]}"
+    assert document["metric_name"] == f"prd_ap_mmjsd[{other}]"
+    assert document["extractor"]["sha256"] == digest
+    assert document["protocol"]["extractor"] == other and "classifier_mode" not in document["protocol"]
+
+    # The FID weights (recognised by their sha256 prefix) give the paper's extractor name, without a warning.
+    monkeypatch.setattr(features, "INCEPTION_SHA256_PREFIX", digest[:8])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        document = run_metric("prd", mst_runs["mvae-ms"], mst_h5, tmp_path / "prd-fid.json", params)
+    assert not [w for w in caught if "FID weights" in str(w.message)]
     assert document["metric_name"] == "prd_ap_mmjsd[inception_pool3_2048]"
-    assert document["extractor"]["sha256"] == sha256_file(weights)
-    assert document["protocol"]["extractor"] == "inception_pool3_2048" and "classifier_mode" not in document["protocol"]
+    assert document["protocol"]["extractor"] == "inception_pool3_2048"
 
 
 def test_inception_without_pytorch_fid_asks_to_install_it(monkeypatch, tmp_path):

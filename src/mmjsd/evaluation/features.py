@@ -3,10 +3,11 @@
 Two extractors, chosen by ``evaluation.prd.inception_weights``:
 
 * **Inception-v3 pool3, 2048-d** (the paper's; name ``inception_pool3_2048``) when a
-  weights file is given: pytorch-fid's ``InceptionV3`` architecture (optional package
-  ``pytorch-fid``) with the state dict read from that path, never downloaded. Its sha256
-  is recorded, with a warning unless it starts with ``6726825d`` (the file pytorch-fid
-  ships, ``pt_inception-2015-12-05-6726825d.pth``). Preprocessing as mmJSD's PNG path
+  weights file is given: pytorch-fid's ``InceptionV3`` architecture with the state dict
+  read from that path, never downloaded. Its sha256 is recorded; unless it starts with
+  ``6726825d`` (the file pytorch-fid ships, ``pt_inception-2015-12-05-6726825d.pth``) the
+  job warns and the name carries the digest (``inception_pool3_2048_sha256-<12 hex>``), so
+  those values are never set beside the paper's. Preprocessing as mmJSD's PNG path
   without the PNG (EVALUATION.md §2.1, §2.3): pixels quantised to uint8 levels, 1-channel
   images repeated to 3 channels; the network resizes bilinearly to 299×299 and maps
   [0, 1] to [−1, 1] itself (``resize_input``/``normalize_input``).
@@ -117,9 +118,9 @@ def build_inception(weights: Path, device: torch.device) -> torch.nn.Module:
         from pytorch_fid import inception as fid_inception
     except ImportError as err:
         raise UserError(
-            f"evaluation.prd.inception_weights is set ({weights}) but the optional package pytorch-fid is not "
-            "installed: run `pip install pytorch-fid` (or `pip install -e '.[inception]'`), or set "
-            "inception_weights to null to use the classifier features"
+            f"evaluation.prd.inception_weights is set ({weights}) but pytorch-fid, a dependency of this "
+            "project, is not installed: run `pip install pytorch-fid`, or set inception_weights to null to use "
+            "the classifier features"
         ) from err
     try:
         state_dict = torch.load(weights, map_location="cpu", weights_only=True)
@@ -148,10 +149,12 @@ def inception_extractor(weights: str | Path, dataset: str, device: torch.device,
         raise UserError(f"Inception weights file {weights} does not exist; check evaluation.prd.inception_weights")
     network = build_inception(weights, device)
     digest = sha256_file(weights)
-    if not digest.startswith(INCEPTION_SHA256_PREFIX):
+    name = inception_extractor_name(digest)
+    if name != INCEPTION_EXTRACTOR:
         message = (
             f"Inception weights {weights} have sha256 {digest[:16]}..., not the FID weights "
-            f"pt_inception-2015-12-05-{INCEPTION_SHA256_PREFIX}.pth; PRD values will not be comparable with the paper"
+            f"pt_inception-2015-12-05-{INCEPTION_SHA256_PREFIX}.pth; the features are named {name} and "
+            "PRD values will not be set beside the paper's"
         )
         warnings.warn(message, stacklevel=2)
 
@@ -159,8 +162,19 @@ def inception_extractor(weights: str | Path, dataset: str, device: torch.device,
         rgb = images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
         return network(rgb.to(device))[0].flatten(1)
 
-    identity = {"name": INCEPTION_EXTRACTOR, "sha256": digest, "seed": None}
-    return FeatureExtractor(INCEPTION_EXTRACTOR, identity, dict.fromkeys(FEATURE_MODALITIES[dataset], embed), batch_size)
+    identity = {"name": name, "sha256": digest, "seed": None}
+    return FeatureExtractor(name, identity, dict.fromkeys(FEATURE_MODALITIES[dataset], embed), batch_size)
+
+
+def inception_extractor_name(weights_sha256: str) -> str:
+    """``inception_pool3_2048`` for the FID weights; other weights get their digest in the name.
+
+    The name is part of the metric's name, so the tables never average PRD values from two
+    weights files and set only the FID weights' values beside the paper's Table 3.
+    """
+    if weights_sha256.startswith(INCEPTION_SHA256_PREFIX):
+        return INCEPTION_EXTRACTOR
+    return f"{INCEPTION_EXTRACTOR}_sha256-{weights_sha256[:12]}"
 
 
 def build_extractor(

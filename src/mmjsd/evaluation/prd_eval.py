@@ -35,7 +35,6 @@ from threadpoolctl import threadpool_limits
 
 from mmjsd.classifiers import FEATURE_MODALITIES
 from mmjsd.evaluation.features import (
-    INCEPTION_EXTRACTOR,
     FeatureExtractor,
     build_extractor,
     compute_real_features,
@@ -150,7 +149,7 @@ def evaluate(inputs: EvaluationInputs) -> MetricResult:
         "generation": "decoder_means",
         "batch_size": job.batch_size,
     }
-    if extractor.name != INCEPTION_EXTRACTOR:
+    if "classifiers" in extractor.identity:
         protocol["classifier_mode"] = "eval"
     return MetricResult(
         metric_name=f"prd_ap_mmjsd[{extractor.name}]",
