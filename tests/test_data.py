@@ -157,7 +157,33 @@ def test_celeba_crop_is_the_right_pixels(celeba_h5, raw_dir):
     np.testing.assert_array_equal(data["images"][2], expected.transpose(2, 0, 1))
 
 
-def test_celeba_zip_gives_the_same_dataset(raw_dir, celeba_h5, tmp_path):
+@pytest.mark.parametrize("folder", ["img_align_celeba/", "img_align_celeba/img_align_celeba/", ""], ids=["official", "nested", "flat"])
+def test_celeba_zip_gives_the_same_dataset(raw_dir, celeba_h5, tmp_path, folder):
+    """The official zip, and mirrors' layouts with the folder nested twice or absent."""
+    import zipfile
+
+    zipped = tmp_path / "raw"
+    shutil.copytree(raw_dir / "celeba", zipped / "celeba", ignore=shutil.ignore_patterns("img_align_celeba"))
+    with zipfile.ZipFile(zipped / "celeba/img_align_celeba.zip", "w") as archive:
+        for jpg in sorted((raw_dir / "celeba/img_align_celeba").iterdir()):
+            archive.write(jpg, f"{folder}{jpg.name}")
+    manifest = tmp_path / "celeba.json"
+    acquire.main(["--dataset", "celeba", "--source", "directory", "--raw-dir", str(zipped), "--manifest", str(manifest)])
+    out = build("celeba", {"celeba": manifest}, CELEBA_PARAMS, tmp_path / "celeba.h5")
+    a, b = read_split(out, CELEBA_SPEC, "train"), read_split(celeba_h5, CELEBA_SPEC, "train")
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_celeba_folder_nested_twice_says_what_to_move(raw_dir, tmp_path):
+    nested = tmp_path / "raw/celeba/img_align_celeba"
+    shutil.copytree(raw_dir / "celeba", tmp_path / "raw/celeba", ignore=shutil.ignore_patterns("img_align_celeba"))
+    shutil.copytree(raw_dir / "celeba/img_align_celeba", nested / "img_align_celeba")
+    args = ["--dataset", "celeba", "--source", "directory", "--raw-dir", str(tmp_path / "raw"), "--manifest", str(tmp_path / "m.json")]
+    with pytest.raises(UserError, match=r"holds no images but a folder img_align_celeba/: move its JPEGs up one level"):
+        acquire.main(args)
+
+
+def test_celeba_zip_with_an_image_twice_is_refused(raw_dir, tmp_path):
     import zipfile
 
     zipped = tmp_path / "raw"
@@ -165,11 +191,10 @@ def test_celeba_zip_gives_the_same_dataset(raw_dir, celeba_h5, tmp_path):
     with zipfile.ZipFile(zipped / "celeba/img_align_celeba.zip", "w") as archive:
         for jpg in sorted((raw_dir / "celeba/img_align_celeba").iterdir()):
             archive.write(jpg, f"img_align_celeba/{jpg.name}")
-    manifest = tmp_path / "celeba.json"
-    acquire.main(["--dataset", "celeba", "--source", "directory", "--raw-dir", str(zipped), "--manifest", str(manifest)])
-    out = build("celeba", {"celeba": manifest}, CELEBA_PARAMS, tmp_path / "celeba.h5")
-    a, b = read_split(out, CELEBA_SPEC, "train"), read_split(celeba_h5, CELEBA_SPEC, "train")
-    assert all(np.array_equal(a[k], b[k]) for k in a)
+        archive.write(jpg, f"copy/{jpg.name}")
+    args = ["--dataset", "celeba", "--source", "directory", "--raw-dir", str(zipped), "--manifest", str(tmp_path / "m.json")]
+    with pytest.raises(UserError, match=rf"img_align_celeba\.zip holds {jpg.name} twice"):
+        acquire.main(args)
 
 
 # ---------------------------------------------------------------------------- readers

@@ -232,6 +232,7 @@ class CelebAImageStore:
         self.folder = root / CELEBA_IMAGE_DIR
         self.zip_path = root / f"{CELEBA_IMAGE_DIR}.zip"
         self._zip: zipfile.ZipFile | None = None
+        self._zip_members: dict[str, str] | None = None
         if self.folder.is_dir():
             self.source_name = f"{CELEBA_IMAGE_DIR}/"
         elif self.zip_path.is_file():
@@ -250,22 +251,46 @@ class CelebAImageStore:
                 ) from err
         return self._zip
 
+    def zip_members(self) -> dict[str, str]:
+        """``{image file name: member path}`` of the zip's JPEGs, whatever folder they sit in.
+
+        The official zip has ``img_align_celeba/<id>``; mirrors nest it once more or not at
+        all. A file name in two folders is ambiguous and refused.
+        """
+        if self._zip_members is None:
+            members: dict[str, str] = {}
+            for member in self._open_zip().namelist():
+                if not member.endswith(".jpg"):
+                    continue
+                name = member.rsplit("/", 1)[-1]
+                if name in members:
+                    raise UserError(
+                        f"{self.zip_path} holds {name} twice ({members[name]} and {member}); "
+                        f"keep one copy of the images, e.g. the official zip with its single {CELEBA_IMAGE_DIR}/ folder"
+                    )
+                members[name] = member
+            self._zip_members = members
+        return self._zip_members
+
     def names(self) -> set[str]:
         """Image file names available."""
         if self.folder.is_dir():
             return {p.name for p in self.folder.iterdir() if p.suffix == ".jpg"}
-        return {Path(n).name for n in self._open_zip().namelist() if n.endswith(".jpg")}
+        return set(self.zip_members())
 
     def read(self, image_id: str) -> bytes:
         if self.folder.is_dir():
             return (self.folder / image_id).read_bytes()
-        return self._open_zip().read(f"{CELEBA_IMAGE_DIR}/{image_id}")
+        return self._open_zip().read(self.zip_members()[image_id])
 
     def check_matches(self, index: CelebAIndex, raw_dir: str | Path) -> None:
         """Every id in the attribute file must have an image (extra images are ignored)."""
         available = self.names()
         missing = [i for i in index.image_ids if i not in available]
         if missing:
+            nested = self.folder / CELEBA_IMAGE_DIR
+            if not available and nested.is_dir():
+                raise UserError(f"{self.folder}/ holds no images but a folder {nested.name}/: move its JPEGs up one level")
             raise UserError(
                 f"{len(missing)} images listed in {celeba_root(raw_dir) / CELEBA_ATTR_FILE} are not in "
                 f"{self.source_name} (first: {missing[0]}); the attribute file and the image folder must come from the same release"
