@@ -46,11 +46,24 @@ def test_draws_are_seeded():
 
 
 def test_training_rows_are_distinct_and_bounded():
-    rows = draw_training_rows(600, 500, np.random.default_rng(0))
+    rows = draw_training_rows(600, 500, 1, np.random.default_rng(0))[0]
     assert len(np.unique(rows)) == 500 and rows.min() >= 0 and rows.max() < 600
-    assert sorted(draw_training_rows(50, 50, np.random.default_rng(0))) == list(range(50))
+    assert sorted(draw_training_rows(50, 50, 1, np.random.default_rng(0))[0]) == list(range(50))
     with pytest.raises(UserError, match="n_train"):
-        draw_training_rows(400, 500, np.random.default_rng(0))
+        draw_training_rows(400, 500, 1, np.random.default_rng(0))
+    with pytest.raises(UserError, match="draws"):
+        draw_training_rows(400, 100, 0, np.random.default_rng(0))
+
+
+def test_draws_are_disjoint_when_the_rows_suffice():
+    """The probe evaluator's pool holds exactly n_train · draws rows: every row is used once."""
+    draws = draw_training_rows(2500, 500, 5, np.random.default_rng(1))
+    assert [len(d) for d in draws] == [500] * 5
+    assert sorted(np.concatenate(draws)) == list(range(2500))
+    # Too few rows for disjoint sets: each set is still n_train distinct rows, and sets overlap.
+    small = draw_training_rows(700, 500, 2, np.random.default_rng(1))
+    assert all(len(np.unique(d)) == 500 for d in small)
+    assert len(np.intersect1d(*small)) >= 300
 
 
 def test_single_class_training_draw_raises():

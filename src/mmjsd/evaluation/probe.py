@@ -8,7 +8,8 @@ mean and sample standard deviation over draws are reported.
 
 Training rows are drawn **without replacement** (MoPoE uses ``np.random.randint``, i.e.
 with replacement): duplicates only shrink the effective training set, so here every
-draw fits on exactly ``n_train`` distinct rows. Accuracy and AP are computed once over the pooled
+draw fits on exactly ``n_train`` distinct rows, and different draws share no row when the
+training rows suffice (:func:`draw_training_rows`). Accuracy and AP are computed once over the pooled
 test split; with the reference's equal-size batches (``drop_last``) the batch-mean
 accuracy is the same number.
 """
@@ -38,14 +39,25 @@ def _check_split(latents, labels, name: str) -> tuple[np.ndarray, np.ndarray]:
     return latents, labels
 
 
-def draw_training_rows(num_rows: int, n_train: int, rng: np.random.Generator) -> np.ndarray:
-    """``n_train`` distinct row indices out of ``num_rows``, uniformly at random (without replacement)."""
+def draw_training_rows(num_rows: int, n_train: int, draws: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """``draws`` sets of ``n_train`` distinct row indices out of ``num_rows``, uniformly at random.
+
+    The sets are disjoint whenever ``num_rows >= n_train · draws`` (consecutive pieces of one
+    permutation), so the spread over draws is that of independent training sets; otherwise
+    each set is drawn on its own, and sets overlap.
+    """
     if not (isinstance(n_train, numbers.Integral) and 1 <= n_train <= num_rows):
         raise UserError(
             f"the probe draws n_train={n_train!r} training rows but {num_rows} exist; "
             "set evaluation.latent_probe.n_train between 1 and the training-set size"
         )
-    return rng.choice(num_rows, size=int(n_train), replace=False)
+    if not (isinstance(draws, numbers.Integral) and draws >= 1):
+        raise UserError(f"the probe needs draws >= 1, got {draws!r}; set evaluation.latent_probe.draws")
+    n_train, draws = int(n_train), int(draws)
+    if num_rows >= n_train * draws:
+        order = rng.permutation(num_rows)
+        return [order[d * n_train : (d + 1) * n_train] for d in range(draws)]
+    return [rng.choice(num_rows, size=n_train, replace=False) for _ in range(draws)]
 
 
 def fit_probe(latents: np.ndarray, labels: np.ndarray, max_iter: int) -> LogisticRegression:
@@ -56,11 +68,9 @@ def fit_probe(latents: np.ndarray, labels: np.ndarray, max_iter: int) -> Logisti
 def _mean_std_over_draws(
     score_draw: Callable[[np.ndarray], float], num_rows: int, n_train: int, draws: int, seed: int
 ) -> tuple[float, float]:
-    """Mean and sample std (0 for one draw) of ``score_draw(rows)`` over ``draws`` row draws from one seeded RNG."""
-    if not (isinstance(draws, numbers.Integral) and draws >= 1):
-        raise UserError(f"the probe needs draws >= 1, got {draws!r}; set evaluation.latent_probe.draws")
-    rng = np.random.default_rng(seed)
-    scores = np.array([score_draw(draw_training_rows(num_rows, n_train, rng)) for _ in range(draws)])
+    """Mean and sample std (0 for one draw) of ``score_draw(rows)`` over the seeded :func:`draw_training_rows`."""
+    rows = draw_training_rows(num_rows, n_train, draws, np.random.default_rng(seed))
+    scores = np.array([score_draw(r) for r in rows])
     return float(scores.mean()), (float(scores.std(ddof=1)) if draws > 1 else 0.0)
 
 

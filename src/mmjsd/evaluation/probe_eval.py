@@ -14,9 +14,10 @@ sample std over draws (:mod:`mmjsd.evaluation.probe`). MST scores digit accuracy
 the mean over the 40 attributes of the per-attribute AP (one probe per attribute).
 
 Only a pool of ``min(N_train, n_train · draws)`` training rows, drawn uniformly without
-replacement with a seeded RNG, is encoded (the MST training split has ~1.1 M pairs); each
-draw then takes ``n_train`` distinct rows of the pool, so every draw is a uniform random
-draw of the training split.
+replacement with a seeded RNG, is encoded (the MST training split has ~1.1 M pairs); the
+draws then split the pool into disjoint sets of ``n_train`` rows, so they are independent
+uniform draws of the training split (sets overlap only when the split is smaller than the
+pool would be).
 """
 
 from __future__ import annotations
