@@ -416,6 +416,22 @@ def test_likelihood_comparison_carries_the_estimator_caveat(demo):
     assert "importance-sampling grouping" in tables.comparison_markdown(result, paper)
 
 
+@pytest.mark.parametrize(
+    "name, words",
+    [
+        ("table1_latent_probe", "last training batch (256 pairs"),
+        ("table2_coherence", "only when all modalities agree"),
+        ("table5_celeba", "pools AP over the whole test split"),
+    ],
+)
+def test_comparisons_say_how_the_protocol_differs_from_the_paper(demo, name, words):
+    result = result_for(demo, name)
+    paper = load_paper_table(result.spec.paper_csv)
+    frame = tables.comparison_frame(result, paper)
+    assert len(frame) and frame.comparable.all() and frame.note.str.contains(words, regex=False).all()
+    assert words in tables.comparison_markdown(result, paper)
+
+
 def test_prd_with_classifier_features_is_not_compared(demo):
     result = result_for(demo, "table3_prd")
     paper = load_paper_table(result.spec.paper_csv)

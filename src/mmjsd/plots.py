@@ -108,7 +108,7 @@ def table_figure(result: TableResult, paper: PaperTable) -> Figure:
     if reason:
         title += " (paper values not shown: different PRD feature extractor, not comparable)"
     elif spec.comparison_caveat:
-        title += " (paper values from a different estimator: see the caveat in the comparison table)"
+        title += " (protocols differ from the paper's: see the caveat in the comparison table)"
     figure.suptitle(title, fontsize=11)
     handles = [
         Line2D([], [], marker="o", linestyle="", color=SEED_COLOR, markersize=4, label="ours, single seed"),
