@@ -47,6 +47,9 @@ def test_alphabet_matches_the_reference_layout():
     assert alphabet.decode(alphabet.encode(text)) == text
     hot = alphabet.one_hot(alphabet.encode("a-b"))
     assert hot.shape == (3, 71) and (hot.sum(1) == 1).all() and hot[:, 59].sum() == 0
+    for outside in ("a→b", "aéb", "aAb"):  # outside Latin-1; Latin-1 but not in the alphabet (no capitals)
+        with pytest.raises(ValueError, match=r"is not in the 71-symbol alphabet"):
+            alphabet.encode(outside)
 
 
 def test_digit_word_offsets_cover_exactly_the_legal_range():
@@ -291,6 +294,14 @@ def test_celeba_attribute_rows_must_match_images(raw_dir, tmp_path):
     lines = part.read_text().splitlines()
     part.write_text("\n".join([lines[1], lines[0]] + lines[2:]) + "\n")
     with pytest.raises(UserError, match="do not list the same images in the same order"):
+        _acquire("celeba", raw, tmp_path)
+    raw = _copy_raw(raw_dir, tmp_path / "c")
+    attr = raw / "celeba/list_attr_celeba.txt"
+    lines = attr.read_text().splitlines()
+    lines[1] = " ".join(lines[1].split()[:-1])  # an attribute name dropped from the header
+    lines[2:] = [" ".join(line.split()[:-1]) for line in lines[2:]]
+    attr.write_text("\n".join(lines) + "\n")
+    with pytest.raises(UserError, match=r"list_attr_celeba\.txt names 39 attributes on its second line, the official file 40"):
         _acquire("celeba", raw, tmp_path)
 
 

@@ -27,7 +27,10 @@ DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "e
 
 def encode(text: str) -> np.ndarray:
     """Character indices (uint8) of ``text``; a symbol outside the alphabet is an error."""
-    codes = np.frombuffer(text.encode("latin-1", errors="replace"), dtype=np.uint8)
+    try:
+        codes = np.frombuffer(text.encode("latin-1"), dtype=np.uint8)
+    except UnicodeEncodeError as err:
+        raise ValueError(f"character {text[err.start]!r} is not in the 71-symbol alphabet") from err
     indices = _LOOKUP[codes]
     if (indices < 0).any():
         bad = text[int(np.argmax(indices < 0))]

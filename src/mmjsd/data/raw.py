@@ -37,6 +37,8 @@ CELEBA_DIR = "celeba"
 CELEBA_IMAGE_DIR = "img_align_celeba"
 CELEBA_ATTR_FILE = "list_attr_celeba.txt"
 CELEBA_PARTITION_FILE = "list_eval_partition.txt"
+#: Attributes per image in the official list_attr_celeba.txt.
+CELEBA_NUM_ATTRIBUTES = 40
 CELEBA_HOW_TO = (
     "CelebA often cannot be downloaded automatically (Google Drive quota). Download the official "
     "'Align&Cropped Images' (img_align_celeba.zip), list_attr_celeba.txt and list_eval_partition.txt "
@@ -195,6 +197,11 @@ def read_celeba_index(raw_dir: str | Path) -> CelebAIndex:
         raise UserError(f"{attr_path} must start with the image count and the attribute names")
     count = int(attr_lines[0])
     names = attr_lines[1].split()
+    if len(names) != CELEBA_NUM_ATTRIBUTES:
+        raise UserError(
+            f"{attr_path} names {len(names)} attributes on its second line, the official file {CELEBA_NUM_ATTRIBUTES}; "
+            "use the unedited list_attr_celeba.txt"
+        )
     rows = [line.split() for line in attr_lines[2:] if line.strip()]
     if len(rows) != count:
         raise UserError(f"{attr_path} announces {count} images but has {len(rows)} rows; the file is truncated or edited")

@@ -77,7 +77,8 @@ def estimate_log_likelihood(
     With a stratified :class:`~mmjsd.models.posteriors.MixturePosterior`, p̂ of a point
     is unbiased only when its K draws cover the components in proportion to their
     weights (equal weights: K a multiple of the number of components, as K = 12 is for
-    2 or 3 experts); otherwise each point's draws come from a fixed subset of components.
+    2 or 3 experts); otherwise the points' draws cover the components unevenly, and
+    :func:`mmjsd.evaluation.likelihood_eval.check_stratification` refuses that case.
     """
     if not (isinstance(num_samples, numbers.Integral) and num_samples >= 1):
         raise UserError(
