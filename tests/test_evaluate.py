@@ -32,7 +32,7 @@ from mmjsd.config import load_config, metric_job_from_dict, metric_job_params
 from mmjsd.data.readers import load_split
 from mmjsd.errors import UserError
 from mmjsd.evaluation import features
-from mmjsd.evaluation.likelihood_eval import evaluate as evaluate_likelihood
+from mmjsd.evaluation.likelihood_eval import evaluate as evaluate_likelihood, subset_log_likelihoods
 from mmjsd.evaluation.prd import prd_ap_mmjsd
 from mmjsd.evaluation.prd_eval import prd_curves
 from mmjsd.evaluation.runs import EvaluationInputs, derived_seed, load_run, select_rows
@@ -263,6 +263,58 @@ def test_one_importance_sample_gives_the_single_sample_elbo(mst_runs, mst_h5, tm
     assert set(estimates) == set(expected)
     for key, value in expected.items():
         assert estimates[key] == pytest.approx(value, rel=1e-5), key
+
+
+@pytest.mark.parametrize("subset", [("svhn", "text"), ("mnist", "svhn", "text")], ids=subset_key)
+def test_mixture_proposal_estimates_match_an_independent_computation(mst_runs, mst_h5, subset):
+    """mmJSD-MS, K = 12: the proposal density is the equal-weight mixture of the subset's unimodal
+    encoder Gaussians, built here from the encoder outputs with torch.distributions (not from
+    ``subset_posterior``'s parameters); decoding, style weights and the per-point log-mean-exp too.
+
+    The draws replay the evaluator's documented order from one generator: z from the subset
+    posterior (its stratified sampler is tested in test_distributions.py), the subset's
+    posterior styles, then prior styles of every modality."""
+    model = load_run(mst_runs["mmjsd-ms"], torch.device("cpu")).model
+    batch, _ = load_split(MST, mst_h5, "test").batch(torch.arange(7))
+    num_samples, points = 12, 7
+    with torch.no_grad():
+        encodings = model.encode(batch)
+        estimates = subset_log_likelihoods(model, encodings, batch, subset, num_samples, torch.Generator().manual_seed(5))
+
+        generator = torch.Generator().manual_seed(5)
+        z = model.subset_posterior(encodings, subset).sample(num_samples, generator)
+        experts = [Normal(encodings[m].content_mu, torch.exp(0.5 * encodings[m].content_logvar)) for m in subset]
+        log_q = torch.logsumexp(torch.stack([q.log_prob(z).sum(-1) for q in experts]), 0) - math.log(len(subset))
+        log_weight_z = Normal(0.0, 1.0).log_prob(z).sum(-1) - log_q
+        styles, style_terms = {}, {}
+        for m in subset:
+            q_style = Normal(encodings[m].style_mu, torch.exp(0.5 * encodings[m].style_logvar))
+            styles[m] = q_style.mean + q_style.stddev * torch.randn((num_samples, *q_style.mean.shape), generator=generator)
+            style_terms[m] = Normal(0.0, 1.0).log_prob(styles[m]).sum(-1) - q_style.log_prob(styles[m]).sum(-1)
+        prior_styles = {
+            m: torch.randn(num_samples * points, d, generator=generator).reshape(num_samples, points, d)
+            for m, d in model.style_dims.items()
+        }
+        styles = {**prior_styles, **styles}
+        log_liks = {}
+        for m in model.modalities:
+            per_sample = []
+            for k in range(num_samples):
+                params_m = model.decoders[m](z[k], styles[m][k])
+                if m == "text":
+                    per_sample.append(Categorical(logits=params_m).log_prob(batch[m].argmax(-1)).sum(-1))
+                else:
+                    per_sample.append(Laplace(params_m, LAPLACE_SCALE).log_prob(batch[m]).flatten(1).sum(1))
+            log_liks[m] = torch.stack(per_sample)
+
+    def log_mean_exp(log_weights: torch.Tensor) -> torch.Tensor:
+        return torch.logsumexp(log_weights.double(), 0) - math.log(num_samples)
+
+    expected = {m: log_mean_exp(log_liks[m] + log_weight_z + style_terms.get(m, 0.0)) for m in model.modalities}
+    expected["joint"] = log_mean_exp(sum(log_liks.values()) + log_weight_z + sum(style_terms.values()))
+    assert set(estimates) == set(expected)
+    for name, value in expected.items():
+        torch.testing.assert_close(estimates[name], value, rtol=1e-5, atol=1e-2, msg=name)
 
 
 def test_importance_samples_must_split_evenly_over_mixture_components(mst_runs, mst_h5):
