@@ -81,8 +81,14 @@ def test_paper_config_values():
     assert mst.style_dim == {"mnist": 0, "svhn": 0, "text": 0} and mst.shared_dim == 20
     ms = cfg.train_config("mnist_svhn_text", "mmjsd-ms")
     assert ms.shared_dim == 16 and ms.style_dim == {"mnist": 4, "svhn": 4, "text": 4}
-    celeba = cfg.train_config("celeba", "mmjsd-ms")
-    assert celeba.style_dim == {"img": 32, "text": 32} and celeba.div_weights == {"prior": 0.3, "img": 0.35, "text": 0.35}
+    # CelebA: mmjsd's job_celeba.sh for every variant (REFERENCE.md §4), MoPoE included.
+    for variant in ("mvae-ms", "mmvae-ms", "mmjsd-ms", "mopoe-ms"):
+        celeba = cfg.train_config("celeba", variant)
+        assert celeba.lr == 5.0e-4 and celeba.epochs == 250 and celeba.batch_size == 256 and celeba.beta == 2.5
+        assert celeba.shared_dim == 32 and celeba.style_dim == {"img": 32, "text": 32}
+        assert celeba.beta_style == 2.0 and celeba.style_weights == {"img": 1.0, "text": 5.0}
+        assert celeba.rec_weights == {"img": 1.0, "text": 64 * 64 / 256}
+        assert celeba.div_weights == {"prior": 0.3, "img": 0.35, "text": 0.35}
 
 
 def test_variant_override_applies_to_that_variant_only():

@@ -11,9 +11,8 @@ from mmjsd.models.distributions import (
     constant_tensor,
     jensen_shannon_dynamic_prior,
     prepend_standard_normal,
-    weighted_product_of_experts,
 )
-from mmjsd.models.posteriors import GaussianPosterior, Posterior
+from mmjsd.models.posteriors import Posterior
 
 
 class MMJSD(MultimodalVAE):
@@ -59,18 +58,6 @@ class MMJSD(MultimodalVAE):
     def subset_posterior(self, encodings: Encodings, subset: Sequence[str]) -> Posterior:
         """sum_{m in S} pi_m q(z | x_m), pi renormalised over S (REFERENCE.md §3.7, mmjsd ``cond_generation_2a``)."""
         return self.unimodal_mixture(encodings, subset, self.config.div_weights)
-
-    def dynamic_prior(self, encodings: Encodings, subset: Sequence[str]) -> GaussianPosterior:
-        """f_S = alpha-PoE of [N(0, I), q(z | x_m) for m in S] with pi restricted to {prior} and S, renormalised.
-
-        For the full set this is the training dynamic prior. The reference's evaluation
-        variant for pairs instead takes the plain PoE of the two unimodal posteriors (and
-        uses the MNIST log-variance for the SVHN+text pair by mistake, REFERENCE.md §3.7);
-        here the training definition is used for every subset.
-        """
-        mus, logvars = self.prior_and_experts(encodings, subset)
-        pi = constant_tensor(self.divergence_weights(subset), mus.device, mus.dtype)
-        return GaussianPosterior(*weighted_product_of_experts(mus, logvars, pi))
 
     def content_divergence(self, encodings: Encodings, joint: Posterior | None = None) -> torch.Tensor:
         """JS_pi of [N(0, I), q_1, ..., q_M] with the dynamic prior, per row."""
