@@ -313,6 +313,70 @@ def test_logged_kl_terms_match_independent_formulas(variant):
             )
 
 
+def stratified_rows(components: list[Normal], counts: list[int]) -> Normal:
+    """Row blocks of ``counts[k]`` rows taken from component k, in order (the reference's stratified draw)."""
+    starts = [sum(counts[:k]) for k in range(len(counts))]
+    loc = torch.cat([q.loc[start : start + n] for q, start, n in zip(components, starts, counts)])
+    scale = torch.cat([q.scale[start : start + n] for q, start, n in zip(components, starts, counts)])
+    return Normal(loc, scale)
+
+
+def negative_log_likelihood(modality: str, params: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per row: Laplace(loc, 0.75) for images, a categorical over logits for text (REFERENCE.md §2.5, DESIGN.md §4)."""
+    if modality == "text":
+        return -(target * torch.log_softmax(params, -1)).sum((1, 2))
+    return -torch.distributions.Laplace(params, 0.75).log_prob(target).flatten(1).sum(1)
+
+
+@pytest.mark.parametrize("variant", MST_VARIANTS)
+def test_reconstruction_terms_match_an_independent_computation(variant):
+    """rec/<m> (and MVAE's rec_unimodal/<m>): which latent decodes which modality, with which style.
+
+    Written out from REFERENCE.md §3 with torch.distributions, in float64 at batch 256 so the
+    stratified blocks are the reference's 85/85/86 (MMVAE, mmJSD) and 6 × 36 + 40 (MoPoE). The
+    draws replay the objectives' order from the global RNG: each modality's style sample, then
+    the joint z, then (MVAE) one z per unimodal posterior.
+    """
+    cfg = mst_config(variant.endswith("-ms"))
+    torch.manual_seed(0)
+    model = build_model("mnist_svhn_text", variant, cfg).double()
+    batch = {m: x.double() for m, x in random_batch("mnist_svhn_text", 256, torch.Generator().manual_seed(1)).items()}
+    torch.manual_seed(5)
+    _, terms = model.forward_loss(batch)
+
+    torch.manual_seed(5)
+    with torch.no_grad():
+        encodings = {m: model.encoders[m](batch[m]) for m in MST}
+        styles = {}
+        if variant.endswith("-ms"):
+            for m in MST:
+                style = normal(encodings[m].style_mu, encodings[m].style_logvar)
+                styles[m] = style.loc + style.scale * torch.randn_like(style.loc)
+        unimodal = [normal(encodings[m].content_mu, encodings[m].content_logvar) for m in MST]
+        objective = variant.removesuffix("-ms")
+        if objective in ("mmvae", "mmjsd"):
+            joint = stratified_rows(unimodal, [85, 85, 86])
+        elif objective == "mvae":
+            joint = poe_with_prior(encodings, MST)
+        else:
+            subsets = [(m,) for m in MST] + [("mnist", "svhn"), ("mnist", "text"), ("svhn", "text"), MST]
+            components = [poe_with_prior(encodings, S) if S == MST else poe_without_prior(encodings, S) for S in subsets]
+            joint = stratified_rows(components, [36] * 6 + [40])
+        z = joint.loc + joint.scale * torch.randn_like(joint.loc)
+
+        def reconstruction(m: str, content: torch.Tensor) -> torch.Tensor:
+            latent = torch.cat([styles[m], content], -1) if styles else content
+            return negative_log_likelihood(m, model.decoders[m].body(latent), batch[m]).mean()
+
+        for m in MST:
+            torch.testing.assert_close(terms[f"rec/{m}"], reconstruction(m, z), rtol=1e-9, atol=0.0)
+        if objective == "mvae":
+            for m in MST:
+                q = poe_with_prior(encodings, (m,))
+                z_m = q.loc + q.scale * torch.randn_like(q.loc)
+                torch.testing.assert_close(terms[f"rec_unimodal/{m}"], reconstruction(m, z_m), rtol=1e-9, atol=0.0)
+
+
 def poe_without_prior(encodings, subset) -> Normal:
     return product_of_normals([encodings[m].content_mu for m in subset], [encodings[m].content_logvar for m in subset])
 
