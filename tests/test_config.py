@@ -79,6 +79,7 @@ def test_paper_config_values():
     assert mst.lr == 5.0e-4 and mst.epochs == 100 and mst.batch_size == 256 and mst.beta == 2.5
     assert mst.rec_weights == {"mnist": 3072 / 784, "svhn": 1.0, "text": 384.0}
     assert mst.style_dim == {"mnist": 0, "svhn": 0, "text": 0} and mst.shared_dim == 20
+    assert mst.grad_clip_norm is None  # the reference optimiser
     ms = cfg.train_config("mnist_svhn_text", "mmjsd-ms")
     assert ms.shared_dim == 16 and ms.style_dim == {"mnist": 4, "svhn": 4, "text": 4}
     # CelebA: mmjsd's job_celeba.sh for every variant (REFERENCE.md §4), MoPoE included.
@@ -89,6 +90,7 @@ def test_paper_config_values():
         assert celeba.beta_style == 2.0 and celeba.style_weights == {"img": 1.0, "text": 5.0}
         assert celeba.rec_weights == {"img": 1.0, "text": 64 * 64 / 256}
         assert celeba.div_weights == {"prior": 0.3, "img": 0.35, "text": 0.35}
+        assert celeba.grad_clip_norm == 100.0  # our one departure: README, Known numerical risk
 
 
 def test_variant_override_applies_to_that_variant_only():

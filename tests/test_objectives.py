@@ -41,6 +41,7 @@ def mst_config(ms: bool, **overrides) -> TrainConfig:
         amp_bf16=False,
         compile=False,
         channels_last=True,
+        grad_clip_norm=None,
     )
     values.update(overrides)
     return TrainConfig(**values)
@@ -64,6 +65,7 @@ def celeba_config() -> TrainConfig:
         amp_bf16=False,
         compile=False,
         channels_last=True,
+        grad_clip_norm=None,
     )
 
 

@@ -23,7 +23,7 @@ from mmjsd.errors import UserError
 from mmjsd.io import sha256_file
 from mmjsd.models import MultimodalVAE, build_model
 from mmjsd.runtime import split_device
-from mmjsd.train import RunSpec, train
+from mmjsd.train import RunSpec, clip_gradient_norm, overflowed_adam_moments, train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -48,6 +48,7 @@ def tiny_config(**overrides) -> TrainConfig:
         amp_bf16=False,
         compile=False,
         channels_last=True,
+        grad_clip_norm=None,
     )
     base.update(overrides)
     return TrainConfig(**base)
@@ -169,6 +170,61 @@ def test_nan_loss_stops_with_epoch_step_and_term(mst_h5, tmp_path, monkeypatch):
         run(spec_for(mst_h5), tmp_path)
     state = torch.load(tmp_path / "ckpt/last.pt", weights_only=False)
     assert state["epoch"] == 1 and not (tmp_path / "run/model.pt").exists()
+
+
+def test_gradient_clipping_matches_the_float64_closed_form_also_where_float32_norms_overflow():
+    parameters = [torch.nn.Parameter(torch.zeros(3)), torch.nn.Parameter(torch.zeros(2, 2)), torch.nn.Parameter(torch.zeros(1))]
+    grads = [torch.tensor([3e25, -4e25, 0.0]), torch.tensor([[1e25, 0.0], [0.0, 2e25]])]
+    assert torch.isinf(torch.nn.utils.get_total_norm(grads))  # what torch's own clipping would divide by
+    for p, g in zip(parameters, grads):
+        p.grad = g.clone()
+    clip_gradient_norm(parameters, 10.0)  # the last parameter has no gradient
+    norm = sum(float(g.double().square().sum()) for g in grads) ** 0.5  # 5.477e25, computed in float64
+    for p, g in zip(parameters, grads):
+        torch.testing.assert_close(p.grad, (g.double() * (10.0 / norm)).float())
+    small = torch.tensor([0.3, 0.4, 0.0])
+    parameters[0].grad = small.clone()
+    parameters[1].grad = torch.zeros(2, 2)
+    clip_gradient_norm(parameters, 10.0)
+    assert torch.equal(parameters[0].grad, small)  # within the bound: unchanged
+
+
+def test_overflowed_adam_moments_are_named():
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 1))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    names = {p: name for name, p in model.named_parameters()}
+    assert overflowed_adam_moments(optimizer, names) == []  # no state before the first step
+    for p in model.parameters():
+        p.grad = torch.ones_like(p)
+    model[1].weight.grad = torch.full_like(model[1].weight, 1e25)  # (1 - beta2) g² overflows float32
+    optimizer.step()
+    assert overflowed_adam_moments(optimizer, names) == ["1.weight"]
+    before = model[1].weight.detach().clone()
+    for _ in range(3):
+        for p in model.parameters():
+            p.grad = torch.ones_like(p)
+        optimizer.step()
+    assert torch.equal(model[1].weight, before)  # why it is an error: the parameter never moves again
+
+
+def test_adam_overflow_stops_training_and_gradient_clipping_prevents_it(mst_h5, tmp_path, monkeypatch):
+    """A loss scaled by 1e22 stays finite but its gradients square to inf in Adam's second moment."""
+    original = MultimodalVAE.forward_loss
+
+    def huge(self, batch):
+        loss, terms = original(self, batch)
+        return loss * 1e22, terms
+
+    monkeypatch.setattr(MultimodalVAE, "forward_loss", huge)
+    with pytest.raises(
+        UserError,
+        match=r"Adam's second-moment estimate overflowed to inf for \d+ parameter tensors \(first: .+\) in epoch 1.*"
+        r"no checkpoint was written yet\. Set training\.mnist_svhn_text\.defaults\.grad_clip_norm",
+    ):
+        run(spec_for(mst_h5, epochs=1), tmp_path / "unclipped")
+    assert not (tmp_path / "unclipped/ckpt/last.pt").exists() and not (tmp_path / "unclipped/run/model.pt").exists()
+    rows, weights = run(spec_for(mst_h5, epochs=1, grad_clip_norm=100.0), tmp_path / "clipped")
+    assert rows[0]["epoch"] == 1 and all(torch.isfinite(w).all() for w in weights.values())
 
 
 def test_training_split_bytes_count_pixels_text_and_int64_indices(mst_h5):

@@ -124,6 +124,7 @@ class TrainConfig:
     amp_bf16: bool
     compile: bool
     channels_last: bool
+    grad_clip_norm: Optional[float]
 
 
 @dataclass(frozen=True)

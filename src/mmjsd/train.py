@@ -11,7 +11,8 @@ epoch: every loss term, wall time) into --out-dir. After every epoch the full tr
 state (model, optimiser, RNG, log) goes to --checkpoint, a file Snakemake does not
 manage; rerunning after a kill resumes from it and ends bit-identical (on CPU) to an
 uninterrupted run. A NaN or inf loss stops the job with the epoch, step and loss term,
-and the last good checkpoint is kept.
+and the last good checkpoint is kept; so does an Adam second-moment estimate that
+overflowed to inf, which would freeze its parameters while the loss stays finite.
 
 The training split is held in memory as uint8 pixels and character indices: on the GPU
 when it takes at most half of the GPU's free memory, else in host memory, from where each
@@ -88,11 +89,55 @@ class NonFiniteTracker:
         step = int(self.first_step)
         if step >= 0:
             terms = [n for n, b in zip(self.names, self.bad_terms.tolist()) if b]
-            kept = f"the last good checkpoint {checkpoint} is kept" if checkpoint.is_file() else "no checkpoint was written yet"
             raise UserError(
-                f"non-finite loss at epoch {epoch}, step {step} (terms: {', '.join(terms)}); training stopped and {kept}. "
-                "Lower the learning rate or check the data."
+                f"non-finite loss at epoch {epoch}, step {step} (terms: {', '.join(terms)}); training stopped and "
+                f"{checkpoint_kept(checkpoint)}. Lower the learning rate or check the data."
             )
+
+
+def checkpoint_kept(checkpoint: Path) -> str:
+    """What a stopped job leaves to resume from."""
+    return f"the last good checkpoint {checkpoint} is kept" if checkpoint.is_file() else "no checkpoint was written yet"
+
+
+def overflowed_adam_moments(optimizer: torch.optim.Optimizer, names: dict[torch.Tensor, str]) -> list[str]:
+    """Names of the parameters whose Adam second-moment estimate v holds inf or NaN (one host read).
+
+    Above ~6e20 a float32 gradient's (1 − beta2)·g² is inf. v then stays inf for good (0.999 · inf),
+    so Adam's update m / sqrt(v) is 0 and the parameter silently stops training while the
+    loss stays finite. Such a state never recovers, so one check per epoch, before the
+    checkpoint, suffices.
+    """
+    params = [p for group in optimizer.param_groups for p in group["params"] if p in optimizer.state]
+    if not params:
+        return []
+    overflowed = torch.stack([~torch.isfinite(optimizer.state[p]["exp_avg_sq"]).all() for p in params]).tolist()
+    return [names[p] for p, bad in zip(params, overflowed) if bad]
+
+
+def raise_if_adam_overflowed(
+    optimizer: torch.optim.Optimizer, names: dict[torch.Tensor, str], dataset: str, epoch: int, checkpoint: Path
+) -> None:
+    """UserError naming the frozen parameters and the remedies, when :func:`overflowed_adam_moments` finds any."""
+    frozen = overflowed_adam_moments(optimizer, names)
+    if frozen:
+        raise UserError(
+            f"Adam's second-moment estimate overflowed to inf for {len(frozen)} parameter tensors (first: {frozen[0]}) "
+            f"in epoch {epoch}: their gradients passed ~6e20, and such parameters never update again. "
+            f"Training stopped and {checkpoint_kept(checkpoint)}. Set training.{dataset}.defaults.grad_clip_norm "
+            "or lower the learning rate (README: Known numerical risk)."
+        )
+
+
+def clip_gradient_norm(parameters: Sequence[torch.Tensor], max_norm: float) -> None:
+    """Rescale the gradients in place to a global L2 norm of at most ``max_norm``.
+
+    The norm is accumulated in float64: torch's float32 norm overflows to inf for the
+    gradients clipping is for (squares above ~3.4e38), which would zero every gradient.
+    """
+    grads = [p.grad for p in parameters if p.grad is not None]
+    total = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g, dtype=torch.float64) for g in grads]))
+    torch.nn.utils.clip_grads_with_norm_(parameters, max_norm, total)
 
 
 def without_speed_switches(cfg: TrainConfig) -> TrainConfig:
@@ -112,8 +157,8 @@ def to_channels_last(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 class TrainingStep:
     """One optimisation step: forward (bf16 autocast and torch.compile when configured), backward, Adam.
 
-    Adam as the reference (betas 0.9/0.999, no weight decay, no clipping), as one fused
-    kernel on CPUs and GPUs (on a 2-core CPU 1.3 ms instead of 5 ms per MST step; the
+    Adam as the reference (betas 0.9/0.999, no weight decay, no clipping unless
+    ``grad_clip_norm`` is set; see :func:`clip_gradient_norm`), as one fused kernel on CPUs and GPUs (on a 2-core CPU 1.3 ms instead of 5 ms per MST step; the
     benchmark's reference modes pass ``fused_adam=False``, the reference's own Adam).
     With ``channels_last`` the model's 4-D weights and each batch's images are kept
     channels-last, which oneDNN (and cuDNN's tensor-core kernels) run without
@@ -130,6 +175,8 @@ class TrainingStep:
         self.device_type = device.type
         self.amp_bf16 = cfg.amp_bf16
         self.channels_last = cfg.channels_last
+        self.grad_clip_norm = cfg.grad_clip_norm
+        self.parameters = list(model.parameters())
 
     def __call__(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Update the model on ``batch``; returns the loss and its unweighted terms (still on the device)."""
@@ -139,6 +186,8 @@ class TrainingStep:
             loss, terms = self.loss_fn(batch)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if self.grad_clip_norm is not None:
+            clip_gradient_norm(self.parameters, self.grad_clip_norm)
         self.optimizer.step()
         return loss, terms
 
@@ -243,6 +292,7 @@ def train(
         log.info("resuming %s/%s seed %d after epoch %d from %s", spec.dataset, spec.variant, spec.seed, state["epoch"], checkpoint)
     steps_per_epoch = len(data) // cfg.batch_size  # drop_last, as the reference
     term_names = list(model.term_weights())
+    parameter_names = {p: name for name, p in model.named_parameters()}
     for epoch in range(len(rows) + 1, cfg.epochs + 1):
         model.train()
         if cfg.redraw_text:
@@ -263,6 +313,7 @@ def train(
                 bar.update(step + 1 - bar.n)
                 bar.set_postfix(loss=f"{float(sums[0]) / (step + 1):.2f}")
         bar.close()
+        raise_if_adam_overflowed(optimizer, parameter_names, spec.dataset, epoch, checkpoint)  # before it is checkpointed
         means = (sums / steps_per_epoch).tolist()
         row = {"epoch": epoch, "steps": steps_per_epoch, "loss": means[0]}
         row.update(dict(zip(term_names, means[1:])))
