@@ -2,7 +2,9 @@
 
 Models have seeded random weights and are saved with ``mmjsd.train.write_outputs``;
 classifiers are untrained (seeded) and saved with ``save_classifier``. The numbers mean
-nothing; what is checked is the contract (docs/file-formats.md), determinism, the
+nothing; what is checked is the contract (docs/file-formats.md), determinism, which
+data feed each value (PRD pairs, probe subsets, CelebA AP orientation: generation or
+encodings are replaced so that only the right wiring reaches a known value), the
 all-agree random coherence, the single-sample ELBO identity of the likelihood estimator,
 the K-divisibility guard, the real-feature cache and the error messages.
 """
@@ -10,6 +12,7 @@ the K-divisibility guard, the real-feature cache and the error messages.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 import sys
@@ -31,11 +34,11 @@ from mmjsd.cli import main_guard
 from mmjsd.config import load_config, metric_job_from_dict, metric_job_params
 from mmjsd.data.readers import load_split
 from mmjsd.errors import UserError
-from mmjsd.evaluation import features
+from mmjsd.evaluation import coherence_eval, features, generation
 from mmjsd.evaluation.likelihood_eval import evaluate as evaluate_likelihood, subset_log_likelihoods
 from mmjsd.evaluation.prd import prd_ap_mmjsd
 from mmjsd.evaluation.prd_eval import prd_curves
-from mmjsd.evaluation.runs import EvaluationInputs, derived_seed, load_run, select_rows
+from mmjsd.evaluation.runs import EvaluationInputs, Split, derived_seed, encode_rows, load_run, select_rows
 from mmjsd.io import sha256_file
 from mmjsd.metrics_io import load_metric_file
 from mmjsd.models.distributions import subset_key
@@ -143,6 +146,30 @@ def run_metric(metric: str, run_dir: Path, data: Path, out: Path, params: dict =
     return json.loads(out.read_text())
 
 
+def generate_the_conditioning_rows(monkeypatch, dataset: str, data: Path) -> None:
+    """Replace generation by a perfect one: every source generates, for each encoded row, that row's own test data.
+
+    ``generation.generate_means`` (what coherence and PRD decode through) returns each
+    modality's real data of the rows the evaluator encoded, found as the test row with the
+    nearest content mean of that modality (the row itself, or one with the same data: MST
+    pairs repeat images). A metric that pairs generated m with the real m (or the labels)
+    of the same rows then reaches its ceiling, and any other pairing falls short.
+    """
+    split = load_split(dataset, data, "test")
+    every_row: dict = {}  # the whole split's encodings, computed on the first call
+
+    def real_data_of_the_encoded_rows(model, encodings, sources, modalities, num_rows, generator):
+        if not every_row:
+            every_row.update(encode_rows(model, split, torch.arange(len(split)), 64).encodings)
+        generated = {}
+        for m in modalities:
+            rows = torch.cdist(encodings[m].content_mu, every_row[m].content_mu).argmin(1)
+            generated[m] = torch.cat([split.batch(rows)[0][m]] * len(sources))
+        return generated
+
+    monkeypatch.setattr(generation, "generate_means", real_data_of_the_encoded_rows)
+
+
 # ------------------------------------------------------------------------ contract
 @pytest.mark.parametrize("metric", ["latent_probe", "coherence", "prd", "likelihood"])
 def test_metric_file_has_the_documented_keys_and_is_deterministic(metric, mst_runs, mst_h5, mst_classifiers, tmp_path):
@@ -187,6 +214,39 @@ def test_cli_help_describes_every_metric(capsys):
     assert exit_info.value.code == 0
     help_text = capsys.readouterr().out
     assert all(metric in help_text for metric in ("latent_probe", "coherence", "prd", "likelihood", "--real-features"))
+
+
+# -------------------------------------------------------------------- latent probe
+@pytest.mark.parametrize("carrier", ["mnist", "svhn", "text"])
+def test_latent_probe_of_each_subset_reads_that_subsets_posterior_means(carrier, monkeypatch, mst_runs, mst_h5, tmp_path):
+    """The value under "S" must come from S's posterior means: the keys name subsets, and a mismatch would not crash.
+
+    The encoder outputs are replaced so that only ``carrier``'s content mean holds the digit
+    (10 x its one-hot; the other modalities' are noise): the mixture mean of a subset with
+    ``carrier`` predicts the digit, one without it does not. Over the three carriers the
+    pattern of high scores names every subset, so any permutation of keys fails.
+    """
+    noise = torch.Generator().manual_seed(0)
+
+    def label_in_one_modality(model, split, rows, batch_size):
+        encoded = encode_rows(model, split, rows, batch_size)
+        for m, encoding in encoded.encodings.items():
+            shape = encoding.content_mu.shape
+            if m == carrier:
+                content_mu = 10.0 * torch.nn.functional.one_hot(encoded.labels, shape[1]).float()
+            else:
+                content_mu = torch.randn(shape, generator=noise)
+            encoded.encodings[m] = dataclasses.replace(encoding, content_mu=content_mu)
+        return encoded
+
+    monkeypatch.setattr("mmjsd.evaluation.probe_eval.encode_rows", label_in_one_modality)  # imports scikit-learn only here
+    document = run_metric("latent_probe", mst_runs["mmjsd-ms"], mst_h5, tmp_path / "probe.json")
+    assert set(document["values"]) == set(MST_SUBSETS)
+    for key, accuracy in document["values"].items():
+        if carrier in key.split("+"):
+            assert accuracy > 0.9, key
+        else:
+            assert accuracy < 0.3, key
 
 
 # ----------------------------------------------------------------------- coherence
@@ -340,6 +400,31 @@ def test_prd_reads_cached_real_features_and_refuses_a_stale_file(mst_runs, mst_h
         evaluate.main(args + ["--real-features", str(stale)])
 
 
+def identical_sets_prd_ceiling(num_angles: int) -> float:
+    """prd_ap_mmjsd of identical feature sets on the grid of ``num_angles`` slopes (0.720415 at 1001).
+
+    Identical histograms give precision min(lambda, 1) and recall min(1, 1/lambda) at every
+    slope lambda = tan(theta), theta equally spaced over [1e-10, pi/2 - 1e-10]; the
+    metric is the mean of both curves.
+    """
+    slopes = np.tan(np.linspace(1e-10, math.pi / 2 - 1e-10, num_angles))
+    return float(np.mean([np.minimum(slopes, 1.0), np.minimum(1.0, 1.0 / slopes)]))
+
+
+def test_prd_compares_generated_images_with_real_images_of_the_same_modality_and_rows(
+    monkeypatch, mst_runs, mst_h5, mst_classifiers, tmp_path
+):
+    """Both MST feature extractors give 128-d features, so pairing generated MNIST with real SVHN (or real
+    images of other rows) would run without error. With generation replaced by the conditioning rows' own
+    images, every set equals its real set exactly, and only the right pairing reaches the ceiling."""
+    generate_the_conditioning_rows(monkeypatch, MST, mst_h5)
+    params = params_with(batch_size=16, prd={"num_runs": 1})  # 64 of the 213 test rows, in 4 batches
+    document = run_metric("prd", mst_runs["mmjsd-ms"], mst_h5, tmp_path / "prd.json", params, mst_classifiers)
+    assert document["protocol"]["test_rows"] == "seeded_subset"
+    ceiling = identical_sets_prd_ceiling(params["prd"]["num_angles"])
+    assert document["values"] == pytest.approx(dict.fromkeys(MST_KEYS["prd"], ceiling), abs=1e-9)
+
+
 def fake_pytorch_fid(monkeypatch) -> None:
     """A stand-in ``pytorch_fid.inception`` with the real one's loading path: the constructor fetches the
     state dict through the module's ``load_state_dict_from_url``; the "network" averages each channel
@@ -439,6 +524,52 @@ def test_celeba_metrics_have_the_documented_keys(metric, celeba_inputs, celeba_h
     if metric == "prd":
         assert document["extractor"]["name"] == "clf_penult_640" and document["protocol"]["n_samples"] == 12
         assert document["protocol"]["test_rows"] == "all"  # n_samples 64 covers the 12 test images
+
+
+class AttributeLookup(torch.nn.Module):
+    """A stand-in CelebA coherence classifier of ``modality``: logits +-20 of the true attributes of the test row
+    whose data are nearest to each input when ``knows_attributes``, else all-zero logits (every score 0.5).
+    Inputs of another modality fail an assertion, as the real classifier would fail on their shape."""
+
+    def __init__(self, modality: str, split: Split, knows_attributes: bool):
+        super().__init__()
+        self.modality, self.split, self.knows_attributes = modality, split, knows_attributes
+        self.device_anchor = torch.nn.Parameter(torch.zeros(()))  # predict.py reads the device from a parameter
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        data, attributes = self.split.batch(torch.arange(len(self.split)))
+        assert x.shape[1:] == data[self.modality].shape[1:], f"the {self.modality} classifier got inputs of shape {tuple(x.shape)}"
+        if not self.knows_attributes:
+            return torch.zeros(len(x), attributes.shape[1])
+        rows = torch.cdist(x.flatten(1), data[self.modality].flatten(1)).argmin(1)
+        return 20.0 * (2.0 * attributes[rows] - 1.0)
+
+
+@pytest.mark.parametrize("knowing", ["img", "text"])
+def test_celeba_coherence_scores_the_generated_modality_against_the_conditioning_attributes(
+    knowing, monkeypatch, celeba_inputs, celeba_h5, tmp_path
+):
+    """A value "S->m" scores generated m with m's classifier against the attributes of the rows S came from.
+
+    Generation returns the conditioning rows' own data, and only the classifier of
+    ``knowing`` (looked up by its directory name) reads the true attributes off its input; the
+    other scores 0.5 everywhere, whose AP is each attribute's base rate. So "->knowing" is
+    1 exactly and the other key the mean base rate: a swapped orientation or classifier, or
+    labels of other rows, fails.
+    """
+    run_dir, _ = celeba_inputs
+    split = load_split("celeba", celeba_h5, "test")
+    classifiers = {m: AttributeLookup(m, split, knows_attributes=m == knowing) for m in ("img", "text")}
+    monkeypatch.setattr(coherence_eval, "load_classifier", lambda directory, device, **kwargs: classifiers[Path(directory).name])
+    generate_the_conditioning_rows(monkeypatch, "celeba", celeba_h5)
+    params = params_with(batch_size=5)  # the 12 test rows in 3 batches
+    document = run_metric("coherence", run_dir, celeba_h5, tmp_path / "c.json", params, classifiers=tmp_path)  # any directory
+
+    attributes = split.labels.numpy()
+    present = attributes.any(axis=0)  # attributes without a positive have no AP
+    base_rate = float(attributes[:, present].mean(axis=0).mean())
+    other = {"img": "text", "text": "img"}[knowing]
+    assert document["values"] == pytest.approx({f"{other}->{knowing}": 1.0, f"{knowing}->{other}": base_rate})
 
 
 # --------------------------------------------------------------------------- errors
