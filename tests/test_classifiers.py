@@ -1,4 +1,4 @@
-"""Coherence classifiers (REFERENCE.md §2.6): architectures, training step, loading, predictions.
+"""Coherence classifiers (docs/reference-code.md §2.6): architectures, training step, loading, predictions.
 
 Training runs use tiny, easily separable datasets written here with ``write_dataset_file``:
 each digit is a bright block at its own place (MNIST, SVHN) and the text is the digit
@@ -132,7 +132,7 @@ def test_mst_parameter_counts_are_the_reference_ones():
     assert counts == {"mnist": 165_866, "svhn": 233_066, "text": 459_850}
 
 
-#: REFERENCE.md §2.6 gives 21.5 M (image) and 16.3 M (text); measured 21,502,632 and 16,261,544.
+#: docs/reference-code.md §2.6 gives 21.5 M (image) and 16.3 M (text); measured 21,502,632 and 16,261,544.
 CELEBA_REFERENCE_MILLIONS = {"img": 21.5, "text": 16.3}
 
 

@@ -1,4 +1,4 @@
-"""Coherence and mean average precision on hand-made predictions (EVALUATION.md §5.2-5.5)."""
+"""Coherence and mean average precision on hand-made predictions (docs/metrics.md §5.2-5.5)."""
 
 from __future__ import annotations
 

@@ -82,7 +82,7 @@ def test_paper_config_values():
     assert mst.grad_clip_norm is None  # the reference optimiser
     ms = cfg.train_config("mnist_svhn_text", "mmjsd-ms")
     assert ms.shared_dim == 16 and ms.style_dim == {"mnist": 4, "svhn": 4, "text": 4}
-    # CelebA: mmjsd's job_celeba.sh for every variant (REFERENCE.md §4), MoPoE included.
+    # CelebA: mmjsd's job_celeba.sh for every variant (docs/reference-code.md §4), MoPoE included.
     for variant in ("mvae-ms", "mmvae-ms", "mmjsd-ms", "mopoe-ms"):
         celeba = cfg.train_config("celeba", variant)
         assert celeba.lr == 5.0e-4 and celeba.epochs == 250 and celeba.batch_size == 256 and celeba.beta == 2.5

@@ -1,4 +1,4 @@
-"""Per-modality networks (REFERENCE.md §2.1, §2.3) and output likelihoods (§2.5, DESIGN.md §4)."""
+"""Per-modality networks (docs/reference-code.md §2.1, §2.3) and output likelihoods (§2.5, docs/design.md §4)."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def test_mst_parameter_total_is_the_same_with_style_16_plus_4():
     assert sum(map(_count, encoders.values())) + sum(map(_count, decoders.values())) == 1_411_826
 
 
-#: Measured here (class 32, style 32); REFERENCE.md §2.3 gives 21.56 M, 21.91 M, 13.25 M, 13.60 M.
+#: Measured here (class 32, style 32); docs/reference-code.md §2.3 gives 21.56 M, 21.91 M, 13.25 M, 13.60 M.
 CELEBA_COUNTS = {
     ("encoder", "img"): 21_559_040,
     ("decoder", "img"): 21_912_323,

@@ -1,7 +1,7 @@
 """The four objectives on tiny random data: training steps, loss bookkeeping, and each divergence
 against an independent computation (torch.distributions, closed forms written out here).
 
-Configs are built here, not read from config.yaml, with the paper's values (REFERENCE.md §4).
+Configs are built here, not read from config.yaml, with the paper's values (docs/reference-code.md §4).
 """
 
 from __future__ import annotations
@@ -324,7 +324,7 @@ def stratified_rows(components: list[Normal], counts: list[int]) -> Normal:
 
 
 def negative_log_likelihood(modality: str, params: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Per row: Laplace(loc, 0.75) for images, a categorical over logits for text (REFERENCE.md §2.5, DESIGN.md §4)."""
+    """Per row: Laplace(loc, 0.75) for images, a categorical over logits for text (docs/reference-code.md §2.5, docs/design.md §4)."""
     if modality == "text":
         return -(target * torch.log_softmax(params, -1)).sum((1, 2))
     return -torch.distributions.Laplace(params, 0.75).log_prob(target).flatten(1).sum(1)
@@ -334,7 +334,7 @@ def negative_log_likelihood(modality: str, params: torch.Tensor, target: torch.T
 def test_reconstruction_terms_match_an_independent_computation(variant):
     """rec/<m> (and MVAE's rec_unimodal/<m>): which latent decodes which modality, with which style.
 
-    Written out from REFERENCE.md §3 with torch.distributions, in float64 at batch 256 so the
+    Written out from docs/reference-code.md §3 with torch.distributions, in float64 at batch 256 so the
     stratified blocks are the reference's 85/85/86 (MMVAE, mmJSD) and 6 × 36 + 40 (MoPoE). The
     draws replay the objectives' order from the global RNG: each modality's style sample, then
     the joint z, then (MVAE) one z per unimodal posterior.
@@ -391,7 +391,7 @@ def poe_with_prior(encodings, subset) -> Normal:
 
 
 def independent_content_divergence(objective: str, encodings, div_weights) -> torch.Tensor:
-    """D_content per row, written out from REFERENCE.md §3.2-3.5 with torch.distributions."""
+    """D_content per row, written out from docs/reference-code.md §3.2-3.5 with torch.distributions."""
     modalities = tuple(encodings)
     unimodal = {m: normal(encodings[m].content_mu, encodings[m].content_logvar) for m in modalities}
     prior = standard_normal_like(encodings[modalities[0]].content_mu)

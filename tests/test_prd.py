@@ -1,4 +1,4 @@
-"""PRD (Sajjadi et al. 2018) against hand-derived curves and closed forms (EVALUATION.md §1)."""
+"""PRD (Sajjadi et al. 2018) against hand-derived curves and closed forms (docs/metrics.md §1)."""
 
 from __future__ import annotations
 

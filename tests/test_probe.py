@@ -1,4 +1,4 @@
-"""Latent linear probe: separable latents score perfectly, label noise scores chance (EVALUATION.md §5.4-5.5)."""
+"""Latent linear probe: separable latents score perfectly, label noise scores chance (docs/metrics.md §5.4-5.5)."""
 
 from __future__ import annotations
 

@@ -60,7 +60,7 @@ def digit_accuracy(predicted: torch.Tensor, labels: torch.Tensor) -> float:
 
 
 def attribute_mean_ap(scores: torch.Tensor, labels: torch.Tensor) -> float:
-    """AP per attribute pooled over the split, mean over attributes (DESIGN.md §5)."""
+    """AP per attribute pooled over the split, mean over attributes (docs/design.md §5)."""
     return mean_average_precision(scores.double().cpu().numpy(), labels.cpu().numpy())
 
 

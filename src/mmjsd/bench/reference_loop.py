@@ -1,6 +1,6 @@
 """The reference implementation's data path and per-step logging, re-implemented for ``training``.
 
-Written from the description in REFERENCE.md §1.1-1.3 and §6 (no code of the reference
+Written from the description in docs/reference-code.md §1.1-1.3 and §6 (no code of the reference
 is used). What the reference does, and what this module does the same way:
 
 * a ``torch.utils.data.Dataset`` whose ``__getitem__`` builds one item from uint8 arrays

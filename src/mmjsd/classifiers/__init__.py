@@ -1,4 +1,4 @@
-"""Coherence classifiers trained by the pipeline (REFERENCE.md §2.6, DESIGN.md §5).
+"""Coherence classifiers trained by the pipeline (docs/reference-code.md §2.6, docs/design.md §5).
 
 Modules:
 

@@ -2,7 +2,7 @@
 
 ``model.pt`` holds ``{"state_dict", "dataset", "modality", "role", "seed", "architecture"}``
 (docs/file-formats.md). :func:`load_classifier` rebuilds the architecture, checks the file
-against what the caller expects and returns the module in ``eval()`` mode (DESIGN.md §5:
+against what the caller expects and returns the module in ``eval()`` mode (docs/design.md §5:
 classifiers are evaluated with dropout off and BatchNorm running statistics).
 """
 

@@ -1,4 +1,4 @@
-"""Coherence-classifier architectures (REFERENCE.md §2.6), one per (dataset, modality).
+"""Coherence-classifier architectures (docs/reference-code.md §2.6), one per (dataset, modality).
 
 Every classifier is a feature ``body`` ending in a flat ``[B, feature_dim]`` vector,
 optional dropout, and one linear layer giving **logits**: 10 digit logits for MST, 40
@@ -6,7 +6,7 @@ attribute logits for CelebA. The reference ends in a sigmoid; argmax and average
 precision do not change under a monotone map, so training uses cross-entropy (digits)
 or BCE-with-logits (attributes) on the logits instead. ``features(x)`` is the body's
 output, the penultimate layer used by the fallback PRD feature extractor
-(EVALUATION.md §2.4); in eval mode it equals the dropout's output the reference exposes.
+(docs/metrics.md §2.4); in eval mode it equals the dropout's output the reference exposes.
 
 The CelebA image body is the CelebA image encoder's feature extractor and every residual
 block is :class:`mmjsd.models.networks.blocks.ResidualBlock`, so the classifiers share
@@ -102,7 +102,7 @@ def svhn_classifier() -> Classifier:
 def mst_text_classifier() -> Classifier:
     """[B,8,71] → Conv1d 71→128 (k1) → residual 128→192 (len 4) → 192→128 (len 1) → dropout → 10. 459,850 parameters.
 
-    Residual output = shortcut + 0.3 · branch (REFERENCE.md §2.6).
+    Residual output = shortcut + 0.3 · branch (docs/reference-code.md §2.6).
     """
     body = nn.Sequential(
         Transpose(1, 2),

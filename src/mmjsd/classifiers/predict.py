@@ -36,5 +36,5 @@ def attribute_scores(classifier: Classifier, x: torch.Tensor, batch_size: int = 
 
 
 def penultimate_features(classifier: Classifier, x: torch.Tensor, batch_size: int = DEFAULT_BATCH_SIZE) -> torch.Tensor:
-    """Penultimate-layer features ``[N, feature_dim]`` (the fallback PRD embedding, EVALUATION.md §2.4)."""
+    """Penultimate-layer features ``[N, feature_dim]`` (the fallback PRD embedding, docs/metrics.md §2.4)."""
     return _apply_in_chunks(classifier.features, classifier, x, batch_size)

@@ -1,6 +1,6 @@
 """The reference's 71-symbol text alphabet and the text encodings built on it.
 
-Order (REFERENCE.md §1.2): ``a``-``z`` (0-25), ``0``-``9`` (26-35), 33 punctuation symbols
+Order (docs/reference-code.md §1.2): ``a``-``z`` (0-25), ``0``-``9`` (26-35), 33 punctuation symbols
 (36-68; ``-`` appears twice, at 36 and 59, and ``*`` is 55), space (69), newline (70).
 Encoding looks characters up by first occurrence, as the reference's ``str.find`` does,
 so channel 59 is never set.
@@ -88,7 +88,7 @@ def attribute_text(names: list[str], present: np.ndarray, max_length: int) -> st
     """The reference's attribute sentence: present names in file order, ", "-joined.
 
     Names are dropped from the end while the sentence is longer than ``max_length``;
-    then "_" becomes a space and everything is lower-cased (REFERENCE.md §1.3, steps 1-4).
+    then "_" becomes a space and everything is lower-cased (docs/reference-code.md §1.3, steps 1-4).
     """
     chosen = [name for name, on in zip(names, present) if on]
     while chosen and len(", ".join(chosen)) > max_length:
@@ -97,7 +97,7 @@ def attribute_text(names: list[str], present: np.ndarray, max_length: int) -> st
 
 
 def pad_attribute_text(sentence: str, length: int, rng: np.random.Generator) -> str:
-    """Left- and right-pad with ``*`` to ``length`` at a random start (REFERENCE.md §1.3, step 5).
+    """Left- and right-pad with ``*`` to ``length`` at a random start (docs/reference-code.md §1.3, step 5).
 
     When the sentence is shorter than ``length - 1`` the start is drawn from
     ``[0, length - 1 - len)`` (upper end exclusive), otherwise it is 0. One draw is

@@ -1,4 +1,4 @@
-"""Bimodal CelebA builder: 64x64 face crops, 40 labels, attribute text (REFERENCE.md §1.3).
+"""Bimodal CelebA builder: 64x64 face crops, 40 labels, attribute text (docs/reference-code.md §1.3).
 
 Image: fixed centre crop of 148x148 from the 218x178 aligned face (rows 35:183, cols
 15:163), then PIL bicubic resize to 64x64, as the reference's ToPILImage → Resize. Text:

@@ -1,4 +1,4 @@
-"""MNIST-SVHN-Text builder: seeded per-class pairing plus digit-word text (REFERENCE.md §1.1-1.2).
+"""MNIST-SVHN-Text builder: seeded per-class pairing plus digit-word text (docs/reference-code.md §1.1-1.2).
 
 Images are stored once per split; pairs are index arrays into them. Pairing follows the
 reference: per class l take the first n_l = min(#MNIST_l, #SVHN_l, max_per_class) images of

@@ -1,4 +1,4 @@
-"""Mean average precision over binary attributes (CelebA; EVALUATION.md §5.5, DESIGN.md §5).
+"""Mean average precision over binary attributes (CelebA; docs/metrics.md §5.5, docs/design.md §5).
 
 Used by the CelebA latent probe and by CelebA conditional coherence. Average precision of
 one attribute is sum_n (R_n - R_{n-1}) P_n over score thresholds (scikit-learn
@@ -56,7 +56,7 @@ def average_precision_per_attribute(scores, labels) -> np.ndarray:
 def mean_average_precision(scores, labels) -> float:
     """Headline CelebA metric: per-attribute AP pooled over the split, mean over attributes with positives.
 
-    DESIGN.md §5 ("pooled over the whole test split per attribute, then the mean over the
+    docs/design.md §5 ("pooled over the whole test split per attribute, then the mean over the
     40 attributes"). Raises when no attribute has a positive row.
     """
     per_attribute = average_precision_per_attribute(scores, labels)
@@ -68,7 +68,7 @@ def mean_average_precision(scores, labels) -> float:
 def batch_mean_average_precision(scores, labels, batch_size: int) -> float:
     """The reference's variant: AP per attribute per batch, mean over batches, then over attributes.
 
-    EVALUATION.md §5.5 (mmjsd ``ap_mean``). Rows are taken in order as consecutive batches
+    docs/metrics.md §5.5 (mmjsd ``ap_mean``). Rows are taken in order as consecutive batches
     of ``batch_size`` (the last one may be shorter); a batch without positives for an
     attribute scores 0.0 there, which biases rare attributes down. Side logs only.
     """

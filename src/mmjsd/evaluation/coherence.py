@@ -1,4 +1,4 @@
-"""Generation coherence from classifier predictions (Table 2; EVALUATION.md §5.2-5.3, DESIGN.md §5).
+"""Generation coherence from classifier predictions (Table 2; docs/metrics.md §5.2-5.3, docs/design.md §5).
 
 Inputs are predicted labels (argmax of a coherence classifier) per generated sample:
 
@@ -39,7 +39,7 @@ def _stack_predictions(predictions: Mapping[str, np.ndarray]) -> np.ndarray:
 
 
 def conditional_accuracy(predicted_labels, true_labels) -> float:
-    """Fraction of generated samples whose predicted label equals the conditioning label (EVALUATION.md §5.2)."""
+    """Fraction of generated samples whose predicted label equals the conditioning label (docs/metrics.md §5.2)."""
     predicted = _as_label_vector(predicted_labels, "predicted_labels")
     true = _as_label_vector(true_labels, "true_labels")
     if predicted.shape != true.shape:
@@ -50,9 +50,9 @@ def conditional_accuracy(predicted_labels, true_labels) -> float:
 def random_coherence_all_agree(predictions: Mapping[str, np.ndarray]) -> float:
     """Fraction of prior samples whose predicted labels agree across all modalities.
 
-    MoPoE ``eval_metrics/coherence.py`` (EVALUATION.md §5.3, REFERENCE.md §5(c)); with M
+    MoPoE ``eval_metrics/coherence.py`` (docs/metrics.md §5.3, docs/reference-code.md §5.3); with M
     modalities and uniformly random predictions over C classes it is C^(1 - M)
-    (0.01 for MST). The headline random coherence (DESIGN.md §5).
+    (0.01 for MST). The headline random coherence (docs/design.md §5).
     """
     stacked = _stack_predictions(predictions)
     if stacked.shape[0] < 2:
@@ -63,7 +63,7 @@ def random_coherence_all_agree(predictions: Mapping[str, np.ndarray]) -> float:
 def random_coherence_mmjsd_formula(predictions: Mapping[str, np.ndarray]) -> float:
     """The mmjsd code's random coherence: a sample counts when (M == S) equals (M == T).
 
-    EVALUATION.md §5.3 (mmjsd ``test_functions_svhnmnist.py``). Defined for exactly three
+    docs/metrics.md §5.3 (mmjsd ``test_functions_svhnmnist.py``). Defined for exactly three
     modalities, as in the reference; the first in the mapping's order is the anchor
     (canonical order: mnist, svhn, text). It also counts samples where the anchor
     disagrees with both others, so uniformly random predictions over C classes score

@@ -1,4 +1,4 @@
-"""Coherence evaluator (Table 2, Table 5 right; EVALUATION.md §5.2-5.3, DESIGN.md §5).
+"""Coherence evaluator (Table 2, Table 5 right; docs/metrics.md §5.2-5.3, docs/design.md §5).
 
 Over the test split (or the first ``coherence.n_test`` rows of a seeded permutation), in
 batches of ``evaluation.batch_size`` encoded once:
@@ -11,14 +11,14 @@ batches of ``evaluation.batch_size`` encoded once:
 MST: ``values["S->m"]`` for m not in S is the accuracy of the predicted digit against the
 conditioning tuple's label (:func:`~mmjsd.evaluation.coherence.conditional_accuracy`);
 ``values["random"]`` is the fraction of prior samples (one per evaluated row) whose
-predicted digits agree across **all** modalities (MoPoE's definition, DESIGN.md §5), and
+predicted digits agree across **all** modalities (MoPoE's definition, docs/design.md §5), and
 ``extra["random_mmjsd_formula"]`` the mmjsd code's formula.
 
 CelebA: ``values["img->text"]`` and ``values["text->img"]`` are the mean over attributes of
 the average precision of the generated modality's 40 attribute scores against the
-conditioning sample's attributes, pooled over the evaluated rows (DESIGN.md §5);
+conditioning sample's attributes, pooled over the evaluated rows (docs/design.md §5);
 ``extra["per_batch:S->m"]`` is the reference's per-batch mean. No random coherence:
-the reference's CelebA version is meaningless (REFERENCE.md §5(c)).
+the reference's CelebA version is meaningless (docs/reference-code.md §5.3).
 
 Both: ``extra["S->m"]`` for m in S is the self-reconstruction coherence.
 """

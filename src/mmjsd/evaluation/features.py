@@ -1,4 +1,4 @@
-"""PRD feature extractors and the real-image feature file (EVALUATION.md §2, §6; DESIGN.md §5).
+"""PRD feature extractors and the real-image feature file (docs/metrics.md §2, §6; docs/design.md §5).
 
 Two extractors, chosen by ``evaluation.prd.inception_weights``:
 
@@ -8,12 +8,12 @@ Two extractors, chosen by ``evaluation.prd.inception_weights``:
   ``6726825d`` (the file pytorch-fid ships, ``pt_inception-2015-12-05-6726825d.pth``) the
   job warns and the name carries the digest (``inception_pool3_2048_sha256-<12 hex>``), so
   those values are never set beside the paper's. Preprocessing as mmJSD's PNG path
-  without the PNG (EVALUATION.md §2.1, §2.3): pixels quantised to uint8 levels, 1-channel
+  without the PNG (docs/metrics.md §2.1, §2.3): pixels quantised to uint8 levels, 1-channel
   images repeated to 3 channels; the network resizes bilinearly to 299×299 and maps
   [0, 1] to [−1, 1] itself (``resize_input``/``normalize_input``).
 * **Classifier features** otherwise (name ``clf_penult_<dim>``): the penultimate layer of
   the separately seeded feature classifier ``results/classifiers/<dataset>/<m>-features/``
-  of each image modality, in eval mode (EVALUATION.md §2.4). Its numbers must never be set
+  of each image modality, in eval mode (docs/metrics.md §2.4). Its numbers must never be set
   beside the paper's Table 3.
 
 Every image, real or generated, is quantised to the 256 uint8 levels before extraction
@@ -61,7 +61,7 @@ REAL_FEATURES_FORMAT = "mmjsd.prd_real_features"
 
 
 def quantise(images: torch.Tensor) -> torch.Tensor:
-    """clamp to [0, 1], then round to the 256 uint8 levels: what ``save_image`` + PNG + /255 gives (EVALUATION.md §2.3)."""
+    """clamp to [0, 1], then round to the 256 uint8 levels: what ``save_image`` + PNG + /255 gives (docs/metrics.md §2.3)."""
     return torch.floor(images.clamp(0.0, 1.0) * 255.0 + 0.5) / 255.0
 
 
@@ -112,7 +112,7 @@ def build_inception(weights: Path, device: torch.device) -> torch.nn.Module:
 
     pytorch-fid builds the FID network and fetches its weights through
     ``pytorch_fid.inception.load_state_dict_from_url``; that call is answered with the
-    file's state dict, so nothing is downloaded (EVALUATION.md §2.3, loading option b).
+    file's state dict, so nothing is downloaded (docs/metrics.md §2.3, loading option b).
     """
     try:
         from pytorch_fid import inception as fid_inception
@@ -197,7 +197,7 @@ def prd_rows(num_rows: int, n_samples: int, seed: int) -> np.ndarray:
     """The test rows PRD uses (:func:`~mmjsd.evaluation.runs.select_rows` with :func:`prd_rows_seed`): the whole
     split in order when ``n_samples`` covers it, else the first ``n_samples`` of a seeded permutation.
 
-    The same rows condition the generated sets and give the real images (DESIGN.md §5).
+    The same rows condition the generated sets and give the real images (docs/design.md §5).
     """
     return select_rows(num_rows, n_samples, prd_rows_seed(seed), "evaluation.prd.n_samples").numpy()
 

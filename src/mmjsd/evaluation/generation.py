@@ -1,4 +1,4 @@
-"""Conditional and random generation from encoded batches (coherence, PRD; EVALUATION.md §5.2-5.3, §2.1).
+"""Conditional and random generation from encoded batches (coherence, PRD; docs/metrics.md §5.2-5.3, §2.1).
 
 A *source* is either a subset S of modalities (conditional generation) or :data:`RANDOM`
 (generation from the prior). For one batch of B encoded rows each source gives B latent

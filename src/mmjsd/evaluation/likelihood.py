@@ -1,4 +1,4 @@
-"""Importance-sampled log-likelihood per data point (IWAE estimator; DESIGN.md §5, EVALUATION.md §4).
+"""Importance-sampled log-likelihood per data point (IWAE estimator; docs/design.md §5, docs/metrics.md §4).
 
 For one data point x and a proposal q (a subset posterior q_S(z | x_S)),
 
@@ -10,12 +10,12 @@ log p̂(x) is a lower bound in expectation that tightens as K grows.
 Layout: samples are ``[K, B, D]`` and every log-density ``[K, B]``; the log-mean-exp runs
 over the K axis **separately for each of the B points**. The reference code reshapes a
 sample-major ``[K * B]`` vector to ``(B, K)`` and so averages weights of different data
-points (EVALUATION.md §4.4); that grouping is deliberately not reproduced.
+points (docs/metrics.md §4.4); that grouping is deliberately not reproduced.
 
 A proposal follows the subset-posterior protocol of :mod:`mmjsd.models.posteriors`
 (``sample(K, generator) -> [K, B, D]``, ``log_prob(z) -> [K, B]``). For a mixture
 posterior ``log_prob`` is the full mixture density, so the weights are the
-balance-heuristic ones (EVALUATION.md §4.2).
+balance-heuristic ones (docs/metrics.md §4.2).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def log_mean_exp(values: torch.Tensor, dim: int = 0) -> torch.Tensor:
 def log_importance_weights(log_lik: torch.Tensor, log_prior: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
     """log w = log p(x | z) + log p(z) - log q(z), elementwise on ``[K, B]`` (Burda et al. 2016, §3).
 
-    Summed in float64: image log-likelihoods reach thousands of nats (EVALUATION.md §4.5).
+    Summed in float64: image log-likelihoods reach thousands of nats (docs/metrics.md §4.5).
     """
     if not log_lik.shape == log_prior.shape == log_q.shape:
         raise ValueError(
@@ -53,7 +53,7 @@ def log_importance_weights(log_lik: torch.Tensor, log_prior: torch.Tensor, log_q
 
 
 def importance_sampled_log_likelihood(log_weights: torch.Tensor) -> torch.Tensor:
-    """log p̂(x_b) = log-mean-exp over the K samples of point b: ``[K, B] -> [B]`` (EVALUATION.md §4.5)."""
+    """log p̂(x_b) = log-mean-exp over the K samples of point b: ``[K, B] -> [B]`` (docs/metrics.md §4.5)."""
     if log_weights.dim() != 2:
         raise ValueError(f"log importance weights must be [K, B], got shape {tuple(log_weights.shape)}")
     return log_mean_exp(log_weights, dim=0)
@@ -71,7 +71,7 @@ def estimate_log_likelihood(
     Draws ``z ~ proposal`` as ``[K, B, D]`` in one call, evaluates ``log_lik_fn(z)`` =
     log p(x | z) and ``log_prior_fn(z)`` = log p(z) (default N(0, I)) as ``[K, B]``, and
     returns :func:`importance_sampled_log_likelihood` of the weights. To score several
-    targets with the same z (each modality's marginal and the joint, EVALUATION.md §4.5),
+    targets with the same z (each modality's marginal and the joint, docs/metrics.md §4.5),
     sample once and call :func:`log_importance_weights` per target.
 
     With a stratified :class:`~mmjsd.models.posteriors.MixturePosterior`, p̂ of a point

@@ -1,26 +1,26 @@
-"""Test log-likelihood evaluator (Table 4; EVALUATION.md §4, DESIGN.md §5).
+"""Test log-likelihood evaluator (Table 4; docs/metrics.md §4, docs/design.md §5).
 
 For every test point X and every subset S, with proposal q_S = ``model.subset_posterior(·, S)``
-and K = ``likelihood.num_importance_samples`` draws (EVALUATION.md §4.1, §4.3):
+and K = ``likelihood.num_importance_samples`` draws (docs/metrics.md §4.1, §4.3):
 
     log p̂(X) = log (1/K) sum_k p(X | z_k, s_k) p(z_k) prod_{m in S} p(s_{k,m}) / (q_S(z_k) prod_{m in S} q(s_{k,m} | x_m))
 
 * z_k ~ q_S; a mixture proposal draws stratified (each point gets K·w_c draws from
   component c) and ``log_prob`` is the full mixture density (balance-heuristic weights,
-  DESIGN.md §5), so K·w_c must be whole numbers (:func:`check_stratification`);
+  docs/design.md §5), so K·w_c must be whole numbers (:func:`check_stratification`);
 * styles of modalities in S come from their style posteriors and add log p(s) − log q(s);
   styles of the others come from the prior N(0, I), whose p/q terms cancel;
 * log p(X | z, s) = sum_m log p(x_m | z, s_m) (Laplace images, categorical text).
 
 ``values["joint|S"]`` is the mean over test points of log p̂(X) (Table 4's "X|S");
 ``extra["m|S"]`` the mean of the marginal estimate log p̂(x_m), whose weight keeps only
-modality m's likelihood and style terms (EVALUATION.md §4.3). ``std`` holds the per-point
+modality m's likelihood and style terms (docs/metrics.md §4.3). ``std`` holds the per-point
 standard deviation of each ``values`` key, ``extra["std:m|S"]`` that of the marginals and
 ``extra["sem:<key>"]`` the standard errors of the means. The log-mean-exp is over the K
 axis of each point separately (:mod:`mmjsd.evaluation.likelihood`), not the reference's
-cross-point grouping (EVALUATION.md §4.4).
+cross-point grouping (docs/metrics.md §4.4).
 
-Implementation (EVALUATION.md §4.5): the test rows are encoded once; per batch of
+Implementation (docs/metrics.md §4.5): the test rows are encoded once; per batch of
 ``likelihood.batch_size`` points and per subset, all K draws are made at once as
 ``[K, B, D]`` and the ``[K·B]`` rows are decoded in chunks of :data:`DECODE_CHUNK_ROWS`
 against the targets gathered by row (no copies of the batch per sample), in float32;

@@ -1,11 +1,11 @@
 """Precision and recall for distributions (PRD; Sajjadi et al., NeurIPS 2018).
 
-Implemented from the description in EVALUATION.md §1 (not from the official code):
+Implemented from the description in docs/metrics.md §1 (not from the official code):
 
 1. cluster the union of evaluated and reference features with MiniBatchKMeans and turn
    each set's cluster labels into a histogram (§1.2-1.3);
 2. for each histogram pair, trace the PRD curve over an equiangular grid of slopes
-   (Sajjadi et al. 2018, Thm. 2; EVALUATION.md §1.4);
+   (Sajjadi et al. 2018, Thm. 2; docs/metrics.md §1.4);
 3. average the curves over independent clusterings (§1.5).
 
 Summaries: mmJSD's "average precision" :func:`prd_ap_mmjsd` (§1.7) and the official
@@ -27,7 +27,7 @@ from sklearn.cluster import MiniBatchKMeans
 
 from mmjsd.errors import UserError
 
-#: Valid range of the angle-grid size, both ends included (EVALUATION.md §1.4).
+#: Valid range of the angle-grid size, both ends included (docs/metrics.md §1.4).
 MIN_NUM_ANGLES = 3
 MAX_NUM_ANGLES = 1_000_000
 
@@ -45,7 +45,7 @@ def slope_grid(num_angles: int, epsilon: float) -> np.ndarray:
     """Slopes lambda = tan(theta) for ``num_angles`` angles equally spaced over [eps, pi/2 - eps].
 
     Sajjadi et al. 2018, §3 (PRD curves are evaluated on an equiangular grid of slopes);
-    EVALUATION.md §1.4. Both ends are included, so the grid is symmetric:
+    docs/metrics.md §1.4. Both ends are included, so the grid is symmetric:
     theta_j + theta_{n-1-j} = pi/2.
     """
     if not (isinstance(epsilon, numbers.Real) and 0.0 < epsilon < 0.1):
@@ -80,7 +80,7 @@ def compute_prd(eval_dist, ref_dist, num_angles: int = 1001, epsilon: float = 1e
     precision alpha(lambda) = sum_i min(lambda * ref_i, eval_i) and
     recall beta(lambda) = alpha(lambda) / lambda = sum_i min(ref_i, eval_i / lambda).
     Values above 1.001 mean the inputs were not normalised and raise; the rest is clipped
-    to [0, 1] (EVALUATION.md §1.4). Returns two arrays of length ``num_angles``.
+    to [0, 1] (docs/metrics.md §1.4). Returns two arrays of length ``num_angles``.
     """
     eval_hist = _as_histogram(eval_dist, "eval_dist")
     ref_hist = _as_histogram(ref_dist, "ref_dist")
@@ -102,7 +102,7 @@ def cluster_into_histograms(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cluster the union of both feature sets once; return each set's cluster histogram.
 
-    EVALUATION.md §1.2-1.3: the float64 union (eval rows first) goes through
+    docs/metrics.md §1.2-1.3: the float64 union (eval rows first) goes through
     ``MiniBatchKMeans(num_clusters, n_init=10, batch_size=kmeans_batch_size)``; each
     histogram is the fraction of that set's rows per cluster (``np.histogram`` with
     ``density=True`` on unit-width bins is exactly this).
@@ -121,7 +121,7 @@ def cluster_into_histograms(
 
 
 def _check_embeddings(eval_feats: np.ndarray, ref_feats: np.ndarray, num_clusters: int, enforce_balance: bool) -> None:
-    """Shape checks of EVALUATION.md §1.1, raised as UserError with what to change."""
+    """Shape checks of docs/metrics.md §1.1, raised as UserError with what to change."""
     for name, feats in (("eval", eval_feats), ("ref", ref_feats)):
         if feats.ndim != 2 or feats.shape[0] == 0:
             raise UserError(f"PRD {name} features must be a non-empty [N, d] matrix, got shape {feats.shape}")
@@ -154,7 +154,7 @@ def compute_prd_from_embedding(
 ) -> tuple[np.ndarray, np.ndarray]:
     """PRD curve of two feature sets, averaged over ``num_runs`` independent clusterings.
 
-    Sajjadi et al. 2018, §3 (averaging over several clusterings); EVALUATION.md §1.5: the
+    Sajjadi et al. 2018, §3 (averaging over several clusterings); docs/metrics.md §1.5: the
     precision arrays and the recall arrays are averaged per angle (the histograms are
     not). Run r clusters with ``random_state = seed + r``, so results are reproducible.
     The defaults are the paper's: 20 clusters, 1001 angles, 10 runs, batch size 100
@@ -181,7 +181,7 @@ def compute_prd_from_embedding(
 def prd_ap_mmjsd(precision, recall) -> float:
     """mmJSD's PRD "average precision": the mean of the stacked precision and recall curves.
 
-    EVALUATION.md §1.7 (mmjsd ``calculate_prd``: ``np.mean`` of the returned tuple), i.e.
+    docs/metrics.md §1.7 (mmjsd ``calculate_prd``: ``np.mean`` of the returned tuple), i.e.
     (mean_theta alpha + mean_theta beta) / 2. Symmetric in the argument order of the PRD;
     0 for disjoint supports, at most 1/2 + ln(2)/pi (0.7204 on the 1001-angle grid).
     """
@@ -202,7 +202,7 @@ def f_beta_score(precision, recall, beta: float) -> np.ndarray:
 def max_f_beta_pair(precision, recall, beta: float = 8) -> tuple[float, float]:
     """(max F_beta, max F_1/beta) over a PRD curve: recall-like and precision-like summaries.
 
-    Sajjadi et al. 2018, §4 (F_8 and F_1/8); EVALUATION.md §1.6. Inputs must lie in
+    Sajjadi et al. 2018, §4 (F_8 and F_1/8); docs/metrics.md §1.6. Inputs must lie in
     [0, 1] and beta must be positive.
     """
     precision = np.asarray(precision, dtype=np.float64)

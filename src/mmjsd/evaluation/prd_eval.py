@@ -1,12 +1,12 @@
-"""PRD evaluator (Table 3; EVALUATION.md §1-2, DESIGN.md §5).
+"""PRD evaluator (Table 3; docs/metrics.md §1-2, docs/design.md §5).
 
 For every image modality m (MST: mnist, svhn; CelebA: img) the generated sets are
 ``random->m`` (z and styles from the prior) and ``S->m`` for every subset S without m
 (one z from q(z | X_S), styles as in :mod:`mmjsd.evaluation.generation`). They are
 conditioned on ``prd.n_samples`` test rows drawn with a fixed seed (capped at the split;
 :func:`~mmjsd.evaluation.features.prd_rows`); the real set is those rows' images of m
-(MST test pairs repeat MNIST images, as in the reference; DESIGN.md §5). Generated images
-are decoder means; no PNG is written (EVALUATION.md §6 item 1).
+(MST test pairs repeat MNIST images, as in the reference; docs/design.md §5). Generated images
+are decoder means; no PNG is written (docs/metrics.md §6 item 1).
 
 Features come from :mod:`mmjsd.evaluation.features` (Inception pool3 or the feature
 classifiers); real-image features are read from the file of :mod:`mmjsd.prd_reference`
@@ -14,7 +14,7 @@ when given, else computed here. Each set is compared with the real set by
 :func:`~mmjsd.evaluation.prd.compute_prd_from_embedding` (generated = eval, real = ref;
 the paper's 20 clusters, 1001 angles, 10 runs and MiniBatchKMeans batch size from the
 config, k-means seeds ``evaluation.seed + run``): ``values[key]`` is mmJSD's average
-precision ``prd_ap_mmjsd`` (EVALUATION.md §1.7), ``extra["F_8:key"]`` and
+precision ``prd_ap_mmjsd`` (docs/metrics.md §1.7), ``extra["F_8:key"]`` and
 ``extra["F_1/8:key"]`` the official summaries (§1.6). The file names the extractor in
 ``metric_name`` (``prd_ap_mmjsd[<extractor>]``) and in its ``extractor`` block.
 

@@ -1,6 +1,6 @@
-"""Linear probe on latent representations (Table 1, Table 5 left; EVALUATION.md §5.4-5.5).
+"""Linear probe on latent representations (Table 1, Table 5 left; docs/metrics.md §5.4-5.5).
 
-MoPoE protocol (DESIGN.md §5): a logistic regression (lbfgs, ``random_state=0``; lbfgs is
+MoPoE protocol (docs/design.md §5): a logistic regression (lbfgs, ``random_state=0``; lbfgs is
 multinomial for more than two classes, which the reference's ``multi_class='auto'``
 selected) is fitted on ``n_train`` randomly drawn training rows of the subset posterior
 means and scored on the whole test split. The draw is repeated ``draws`` times and the
@@ -61,7 +61,7 @@ def draw_training_rows(num_rows: int, n_train: int, draws: int, rng: np.random.G
 
 
 def fit_probe(latents: np.ndarray, labels: np.ndarray, max_iter: int) -> LogisticRegression:
-    """LogisticRegression(solver='lbfgs', max_iter, random_state=0) fitted on the rows (EVALUATION.md §5.4)."""
+    """LogisticRegression(solver='lbfgs', max_iter, random_state=0) fitted on the rows (docs/metrics.md §5.4)."""
     return LogisticRegression(solver="lbfgs", max_iter=max_iter, random_state=0).fit(latents, labels)
 
 
@@ -86,7 +86,7 @@ def probe_accuracy(
 ) -> tuple[float, float]:
     """(mean, std) over draws of the test accuracy of a probe fitted on ``n_train`` random training rows.
 
-    MoPoE ``eval_metrics/representation.py`` (EVALUATION.md §5.4). A draw whose rows hold a
+    MoPoE ``eval_metrics/representation.py`` (docs/metrics.md §5.4). A draw whose rows hold a
     single class cannot be fitted and raises (increase ``n_train``).
     """
     train_latents, train_labels = _check_split(train_latents, train_labels, "training")
@@ -131,7 +131,7 @@ def probe_mean_average_precision(
 ) -> tuple[float, float]:
     """(mean, std) over draws of the mean AP over attributes of per-attribute probes (CelebA).
 
-    EVALUATION.md §5.5: one LogisticRegression per attribute, scored with
+    docs/metrics.md §5.5: one LogisticRegression per attribute, scored with
     ``predict_proba[:, 1]`` (mmjsd; MoPoE's hard ``predict`` is not used), AP pooled over
     the whole test split per attribute, then the mean over attributes
     (:func:`~mmjsd.evaluation.average_precision.mean_average_precision`).

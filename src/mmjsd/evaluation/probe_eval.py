@@ -1,13 +1,13 @@
-"""Latent-probe evaluator (Table 1, Table 5 left; EVALUATION.md §5.4-5.5, DESIGN.md §5).
+"""Latent-probe evaluator (Table 1, Table 5 left; docs/metrics.md §5.4-5.5, docs/design.md §5).
 
 Representation of a subset S: the posterior **mean** of ``model.subset_posterior(·, S)``.
 For a mixture posterior (MMVAE, mmJSD) this is the mixture mean sum_m w_m mu_m, the mean
 of the distribution the subset's samples come from; the reference's "joint"
-representation picked one expert's mean per row instead (EVALUATION.md §5.4), which is
+representation picked one expert's mean per row instead (docs/metrics.md §5.4), which is
 not a function of the subset alone. For products of experts (MVAE, MoPoE) it is the
 product's mean.
 
-Protocol (MoPoE, DESIGN.md §5): for each subset a logistic regression is fitted on
+Protocol (MoPoE, docs/design.md §5): for each subset a logistic regression is fitted on
 ``latent_probe.n_train`` random training rows and scored on the whole test split; the
 draw is repeated ``latent_probe.draws`` times and ``values``/``std`` hold the mean and
 sample std over draws (:mod:`mmjsd.evaluation.probe`). MST scores digit accuracy; CelebA

@@ -2,7 +2,7 @@
 
 * :func:`load_run` rebuilds a run's model from ``model.pt`` (docs/file-formats.md, written
   by :func:`mmjsd.train.write_outputs`) in ``eval()`` mode.
-* :func:`encode_rows` encodes chosen rows of a split **once** (EVALUATION.md §4.5, §6 item 8):
+* :func:`encode_rows` encodes chosen rows of a split **once** (docs/metrics.md §4.5, §6 item 8):
   every modality's content and style Gaussians, concatenated over batches, stay on the
   model's device, and every subset posterior of every metric is built from them
   analytically (``model.subset_posterior``), never by encoding again.
@@ -34,7 +34,7 @@ from mmjsd.runtime import library_versions
 
 Split = MSTSplit | CelebASplit
 
-#: The split every metric is scored on (CelebA: the validation partition, DESIGN.md §3).
+#: The split every metric is scored on (CelebA: the validation partition, docs/design.md §3).
 TEST_SPLIT = "test"
 
 

@@ -6,14 +6,14 @@ a content sample (with each modality's style sample), score data under the likel
 and assemble the training loss. What differs between MVAE, MMVAE, mmJSD and MoPoE lives
 in their subclasses:
 
-* :meth:`MultimodalVAE.subset_posterior` — q(z | X_S) for a subset S (REFERENCE.md §3.7);
+* :meth:`MultimodalVAE.subset_posterior` — q(z | X_S) for a subset S (docs/reference-code.md §3.7);
 * :meth:`MultimodalVAE.joint_posterior` — the posterior whose single stratified sample
   reconstructs every modality in training (by default the subset posterior of all
   modalities);
 * :meth:`MultimodalVAE.content_divergence` — the content regulariser D_content, per row;
 * MVAE adds its unimodal ELBOs through :meth:`loss_terms` and :meth:`term_weights`.
 
-The loss (REFERENCE.md §3.1), with every term a batch mean:
+The loss (docs/reference-code.md §3.1), with every term a batch mean:
 
     L = sum_m w_m NLL_m + beta * (beta_content * D_content + beta_style * sum_m s_m KL(q_style,m || N(0, I)))
 
@@ -101,7 +101,7 @@ class MultimodalVAE(nn.Module, abc.ABC):
     # ---------------------------------------------------------------- posteriors
     @abc.abstractmethod
     def subset_posterior(self, encodings: Encodings, subset: Sequence[str]) -> Posterior:
-        """q(z | X_S) for the modalities in ``subset`` (REFERENCE.md §3.7); each objective defines it."""
+        """q(z | X_S) for the modalities in ``subset`` (docs/reference-code.md §3.7); each objective defines it."""
 
     def joint_posterior(self, encodings: Encodings) -> Posterior:
         """The posterior that reconstructs all modalities in training: by default q(z | X) of the full set."""
@@ -110,7 +110,7 @@ class MultimodalVAE(nn.Module, abc.ABC):
     def unimodal_mixture(self, encodings: Encodings, subset: Sequence[str], weights: Mapping[str, float]) -> Posterior:
         """sum_{m in S} w_m q(z | x_m) with ``weights`` renormalised over S; a single modality gives q(z | x_m) itself.
 
-        Sampling is the stratified selection of :class:`MixturePosterior` (REFERENCE.md §3.1).
+        Sampling is the stratified selection of :class:`MixturePosterior` (docs/reference-code.md §3.1).
         """
         subset = self.canonical_subset(subset)
         mus, logvars = self.stacked_experts(encodings, subset)
@@ -120,7 +120,7 @@ class MultimodalVAE(nn.Module, abc.ABC):
         return MixturePosterior(mus, logvars, tuple(weights[m] / total for m in subset))
 
     def product_posterior(self, encodings: Encodings, subset: Sequence[str], with_prior: bool) -> GaussianPosterior:
-        """PoE of the content experts of ``subset``, optionally with the N(0, I) expert (REFERENCE.md §3.1)."""
+        """PoE of the content experts of ``subset``, optionally with the N(0, I) expert (docs/reference-code.md §3.1)."""
         mus, logvars = self.stacked_experts(encodings, subset)
         if with_prior:
             mus, logvars = prepend_standard_normal(mus, logvars)

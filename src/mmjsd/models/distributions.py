@@ -1,6 +1,6 @@
 """Distribution math for diagonal Gaussians, as small pure functions.
 
-Conventions (REFERENCE.md §3): a Gaussian is a pair ``(mu, logvar)`` of tensors with the
+Conventions (docs/reference-code.md §3): a Gaussian is a pair ``(mu, logvar)`` of tensors with the
 latent dimension last; KL terms are summed over latent dimensions and returned per row
 (the objectives average over the batch, which is the reference's sum-then-divide-by-B).
 """
@@ -78,7 +78,7 @@ def weighted_product_of_experts(mus: torch.Tensor, logvars: torch.Tensor, weight
 def prepend_standard_normal(mus: torch.Tensor, logvars: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Stack the N(0, I) expert (mu = 0, logvar = 0) in front of experts stacked on dim 0.
 
-    The reference puts the prior first in every stack ([prior, q_1, ..., q_M], REFERENCE.md §3.2).
+    The reference puts the prior first in every stack ([prior, q_1, ..., q_M], docs/reference-code.md §3.2).
     """
     zeros = torch.zeros_like(mus[:1])
     return torch.cat([zeros, mus]), torch.cat([zeros, logvars])
@@ -89,7 +89,7 @@ def weighted_kl_standard_normal(mus: torch.Tensor, logvars: torch.Tensor, weight
     """sum_k w_k KL(N(mu_k, sigma_k^2) || N(0, I)) per row, components stacked on dim 0.
 
     The divergence of the MMVAE re-implementation (unimodal components) and of MoPoE
-    (subset components) (REFERENCE.md §3.3, §3.5): by Jensen's inequality an upper bound on
+    (subset components) (docs/reference-code.md §3.3, §3.5): by Jensen's inequality an upper bound on
     KL(sum_k w_k q_k || N(0, I)); the reference never evaluates the mixture's own KL.
     """
     kls = torch.stack([kl_standard_normal(mus[k], logvars[k]) for k in range(mus.shape[0])])
@@ -102,7 +102,7 @@ def jensen_shannon_dynamic_prior(
     """JS_pi = sum_k pi_k KL(q_k || f) with the dynamic prior f = alpha-PoE(pi; q_0..q_K), per row.
 
     The multimodal Jensen-Shannon divergence with dynamic prior of Sutter et al. 2020
-    (REFERENCE.md §3.2). Experts are stacked on dim 0; mmJSD passes [N(0, I), q_1, ..., q_M]
+    (docs/reference-code.md §3.2). Experts are stacked on dim 0; mmJSD passes [N(0, I), q_1, ..., q_M]
     so the prior is both inside f and a JS component. ``weights`` (pi) must sum to 1.
     Returns the divergence [B] and f as ``(mu, logvar)``.
     """

@@ -1,4 +1,4 @@
-"""Output likelihoods p(x_m | z): Laplace for images, categorical for text (REFERENCE.md §2.5, DESIGN.md §4).
+"""Output likelihoods p(x_m | z): Laplace for images, categorical for text (docs/reference-code.md §2.5, docs/design.md §4).
 
 Decoders output the likelihood's parameters (an image location, text logits). Each
 likelihood gives the per-row log-density summed over every element of the example, and the
@@ -61,7 +61,7 @@ class CategoricalText:
     """Categorical over the alphabet at each position, parametrised by proper logits.
 
     Generated text is the one-hot argmax of the softmax at each position ([N, L, 71], the
-    format of real text), not the reference's inverted argmin convention (REFERENCE.md §2.5).
+    format of real text), not the reference's inverted argmin convention (docs/reference-code.md §2.5).
     """
 
     def log_likelihood(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""mmJSD (Sutter et al. 2020) as the mmjsd repository implements it (REFERENCE.md §3.2)."""
+"""mmJSD (Sutter et al. 2020) as the mmjsd repository implements it (docs/reference-code.md §3.2)."""
 
 from __future__ import annotations
 
@@ -36,11 +36,11 @@ class MMJSD(MultimodalVAE):
     * beta (2.5) multiplies the divergence and the rec weights w_m the NLLs (reference
       hyper-parameters);
     * the N(0, I) expert is inside f with weight pi_0 and is also a JS component, so the
-      prior is counted twice; REFERENCE.md §3.2 lists this as where the code differs from
+      prior is counted twice; docs/reference-code.md §3.2 lists this as where the code differs from
       the paper, and the paper's numbers come from this code;
     * mixture weights for a subset come from the same pi (prior zeroed), as the reference's
       ``moe_fusion``; the MoPoE repository's variant that keeps the prior in the
-      reconstruction mixture (REFERENCE.md §3.6) is not followed.
+      reconstruction mixture (docs/reference-code.md §3.6) is not followed.
     """
 
     objective = "mmjsd"
@@ -56,7 +56,7 @@ class MMJSD(MultimodalVAE):
         return prepend_standard_normal(*self.stacked_experts(encodings, subset))
 
     def subset_posterior(self, encodings: Encodings, subset: Sequence[str]) -> Posterior:
-        """sum_{m in S} pi_m q(z | x_m), pi renormalised over S (REFERENCE.md §3.7, mmjsd ``cond_generation_2a``)."""
+        """sum_{m in S} pi_m q(z | x_m), pi renormalised over S (docs/reference-code.md §3.7, mmjsd ``cond_generation_2a``)."""
         return self.unimodal_mixture(encodings, subset, self.config.div_weights)
 
     def content_divergence(self, encodings: Encodings, joint: Posterior | None = None) -> torch.Tensor:

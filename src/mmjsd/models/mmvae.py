@@ -1,4 +1,4 @@
-"""MMVAE (Shi et al. 2019) as the mmJSD/MoPoE authors re-implemented it (REFERENCE.md §3.3)."""
+"""MMVAE (Shi et al. 2019) as the mmJSD/MoPoE authors re-implemented it (docs/reference-code.md §3.3)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ class MMVAE(MultimodalVAE):
     objective = "mmvae"
 
     def subset_posterior(self, encodings: Encodings, subset: Sequence[str]) -> Posterior:
-        """Uniform mixture of q(z | x_m), m in S (REFERENCE.md §3.7)."""
+        """Uniform mixture of q(z | x_m), m in S (docs/reference-code.md §3.7)."""
         return self.unimodal_mixture(encodings, subset, dict.fromkeys(self.modalities, 1.0))
 
     def content_divergence(self, encodings: Encodings, joint: Posterior | None = None) -> torch.Tensor:

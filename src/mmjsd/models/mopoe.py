@@ -1,4 +1,4 @@
-"""MoPoE-VAE (Sutter et al. 2021) as the MoPoE repository implements it (REFERENCE.md §3.5)."""
+"""MoPoE-VAE (Sutter et al. 2021) as the MoPoE repository implements it (docs/reference-code.md §3.5)."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ class MoPoE(MultimodalVAE):
     objective = "mopoe"
 
     def subset_posterior(self, encodings: Encodings, subset: Sequence[str]) -> GaussianPosterior:
-        """PoE of the experts in S, with N(0, I) only when S is every modality (REFERENCE.md §3.7)."""
+        """PoE of the experts in S, with N(0, I) only when S is every modality (docs/reference-code.md §3.7)."""
         subset = self.canonical_subset(subset)
         return self.product_posterior(encodings, subset, with_prior=subset == self.modalities)
 

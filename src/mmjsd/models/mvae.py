@@ -1,4 +1,4 @@
-"""MVAE (Wu & Goodman 2018) as the mmJSD/MoPoE authors re-implemented it (REFERENCE.md §3.4)."""
+"""MVAE (Wu & Goodman 2018) as the mmJSD/MoPoE authors re-implemented it (docs/reference-code.md §3.4)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ class MVAE(MultimodalVAE):
       and the joint reconstructions the rec weights w_m (reference hyper-parameters);
     * the unimodal KL is that of the posterior actually sampled, PoE(prior, q_m), as in the
       MoPoE repository; the mmjsd repository used the raw q_m there, inconsistent with the
-      z it decoded (REFERENCE.md §3.4, §8 item 5). The mmjsd CelebA quirk of rec weights
+      z it decoded (docs/reference-code.md §3.4, §8 item 5). The mmjsd CelebA quirk of rec weights
       0.5/0.5 is not copied: the configured w_m apply;
     * with modality-specific subspaces each ELBO is complete, so modality m's style KL
       appears in the joint ELBO and again in ELBO_m: 'kl/style/<m>' carries twice the
@@ -44,7 +44,7 @@ class MVAE(MultimodalVAE):
     objective = "mvae"
 
     def subset_posterior(self, encodings: Encodings, subset: Sequence[str]) -> GaussianPosterior:
-        """PoE(N(0, I), experts in S) (REFERENCE.md §3.7, mmjsd poe)."""
+        """PoE(N(0, I), experts in S) (docs/reference-code.md §3.7, mmjsd poe)."""
         return self.product_posterior(encodings, subset, with_prior=True)
 
     def content_divergence(self, encodings: Encodings, joint: Posterior | None = None) -> torch.Tensor:

@@ -1,6 +1,6 @@
 """Subset posteriors as objects with one protocol: ``sample``, ``log_prob``, ``mean``.
 
-Every method's posterior for a subset of modalities (REFERENCE.md §3.7) is either a
+Every method's posterior for a subset of modalities (docs/reference-code.md §3.7) is either a
 single diagonal Gaussian (MVAE, MoPoE: products of experts) or a finite mixture of
 diagonal Gaussians (MMVAE, mmJSD: mixtures of unimodal experts). Evaluation code
 (coherence, importance sampling, the probe) only uses this protocol.
@@ -42,7 +42,7 @@ class GaussianPosterior:
 class MixturePosterior:
     """sum_c w_c N(mu_c, diag(exp(logvar_c))) per row; ``mus``/``logvars`` are [C, B, D], ``weights`` C floats.
 
-    Sampling is the reference's stratified selection (REFERENCE.md §3.1) over the
+    Sampling is the reference's stratified selection (docs/reference-code.md §3.1) over the
     flattened ``S * B`` draws: sample index s of row b comes from the component whose
     contiguous block holds ``s * B + b``. With S = 1 this splits the batch into blocks
     (85/85/86 for three components at B = 256); with S = 12 and three equal components

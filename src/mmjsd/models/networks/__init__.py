@@ -1,4 +1,4 @@
-"""Per-modality encoders and decoders of each dataset (REFERENCE.md §2).
+"""Per-modality encoders and decoders of each dataset (docs/reference-code.md §2).
 
 ``NETWORK_BUILDERS[dataset](content_dim, style_dims)`` returns ``(encoders, decoders)``
 keyed by modality; ``DATA_SHAPES[dataset][modality]`` is one example's shape.

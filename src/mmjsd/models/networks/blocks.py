@@ -1,4 +1,4 @@
-"""Building blocks shared by the per-modality networks (REFERENCE.md §2).
+"""Building blocks shared by the per-modality networks (docs/reference-code.md §2).
 
 An :class:`Encoder` is a feature body followed by linear Gaussian heads; a
 :class:`Decoder` concatenates [style, content] and runs a body that ends in the
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-#: Symbols of the reference text alphabet (REFERENCE.md §1.2): the channel count of text.
+#: Symbols of the reference text alphabet (docs/reference-code.md §1.2): the channel count of text.
 ALPHABET_SIZE = 71
 
 
@@ -98,7 +98,7 @@ _DROPOUTS = {1: nn.Dropout, 2: nn.Dropout2d}
 
 
 class ResidualBlock(nn.Module):
-    """out = a · shortcut(x) + b · branch(x) (REFERENCE.md §2.3).
+    """out = a · shortcut(x) + b · branch(x) (docs/reference-code.md §2.3).
 
     branch: BN → ReLU → 1×1 conv (channels_in → channels_in) → dropout(0.5) → BN → ReLU →
     k-conv (channels_in → channels_out, stride, padding) → dropout(0.5).

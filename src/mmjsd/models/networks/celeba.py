@@ -1,4 +1,4 @@
-"""CelebA image and attribute-text networks (REFERENCE.md §2.3, the mmjsd version).
+"""CelebA image and attribute-text networks (docs/reference-code.md §2.3, the mmjsd version).
 
 Residual feature extractors with DIM = 128 channels per stage (128 → 640), residual
 weights a = 2.0 (shortcut) and b = 0.3 (branch), a 640-d feature and linear Gaussian heads;
@@ -13,7 +13,7 @@ from torch import nn
 
 from mmjsd.models.networks.blocks import ALPHABET_SIZE, Decoder, Encoder, ResidualBlock, Transpose
 
-#: Characters per CelebA attribute text (REFERENCE.md §1.3).
+#: Characters per CelebA attribute text (docs/reference-code.md §1.3).
 TEXT_LENGTH = 256
 
 #: Shape of one example of each modality (docs/file-formats.md).
@@ -102,7 +102,7 @@ def text_decoder(latent_dim: int) -> Decoder:
     Blocks to 640 [length 4], 640 [8], 512, 384, 256, 128 [128].
 
     The reference applies a log-softmax here; the logits are normalised in the
-    likelihood instead (REFERENCE.md §2.5, DESIGN.md §4).
+    likelihood instead (docs/reference-code.md §2.5, docs/design.md §4).
     """
     body = nn.Sequential(
         nn.Linear(latent_dim, _FEATURES),

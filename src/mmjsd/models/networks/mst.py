@@ -1,4 +1,4 @@
-"""MNIST-SVHN-Text networks (REFERENCE.md §2.1; identical in the mmjsd and MoPoE repositories).
+"""MNIST-SVHN-Text networks (docs/reference-code.md §2.1; identical in the mmjsd and MoPoE repositories).
 
 Encoders end in linear Gaussian heads on a 400-d (MNIST) or 128-d (SVHN, text) feature;
 decoders take concat[style, content]. MNIST decodes to a sigmoid Laplace location, SVHN to
@@ -11,7 +11,7 @@ from torch import nn
 
 from mmjsd.models.networks.blocks import ALPHABET_SIZE, Decoder, Encoder, Transpose
 
-#: Characters per MST text (REFERENCE.md §1.2).
+#: Characters per MST text (docs/reference-code.md §1.2).
 TEXT_LENGTH = 8
 
 #: Shape of one example of each modality (docs/file-formats.md).
@@ -95,7 +95,7 @@ def text_decoder(latent_dim: int) -> Decoder:
     """Linear 128 (no activation) → [128, 1] → ConvT1d to length 4 and 8 → Conv1d k1 to 71 logits → [B, 8, 71].
 
     The reference applies a log-softmax here; the logits are normalised in the
-    likelihood instead (REFERENCE.md §2.5, DESIGN.md §4).
+    likelihood instead (docs/reference-code.md §2.5, docs/design.md §4).
     """
     body = nn.Sequential(
         nn.Linear(latent_dim, _CONV_FEATURES),
