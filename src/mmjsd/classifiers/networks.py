@@ -15,12 +15,13 @@ those definitions with the VAEs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 import torch
 from torch import nn
 
+from mmjsd import registry
+from mmjsd.errors import UserError
 from mmjsd.models.networks import celeba
 from mmjsd.models.networks.blocks import ALPHABET_SIZE, ResidualBlock, Transpose
 
@@ -142,24 +143,27 @@ def celeba_text_classifier() -> Classifier:
     return Classifier(body, channels[-1], NUM_ATTRIBUTES, head_dropout=True)
 
 
-@dataclass(frozen=True)
-class Architecture:
-    """A classifier's recorded name and its builder."""
-
-    name: str
-    build: Callable[[], Classifier]
-
-
-#: (dataset, modality) → architecture.
-ARCHITECTURES: dict[tuple[str, str], Architecture] = {
-    ("mnist_svhn_text", "mnist"): Architecture("mst_mnist_cnn", mnist_classifier),
-    ("mnist_svhn_text", "svhn"): Architecture("mst_svhn_cnn", svhn_classifier),
-    ("mnist_svhn_text", "text"): Architecture("mst_text_resnet1d", mst_text_classifier),
-    ("celeba", "img"): Architecture("celeba_img_resnet", celeba_image_classifier),
-    ("celeba", "text"): Architecture("celeba_text_resnet1d", celeba_text_classifier),
+#: Every classifier architecture by its recorded name; a dataset spec names one per modality (``DatasetSpec.classifiers``).
+ARCHITECTURES: dict[str, Callable[[], Classifier]] = {
+    "mst_mnist_cnn": mnist_classifier,
+    "mst_svhn_cnn": svhn_classifier,
+    "mst_text_resnet1d": mst_text_classifier,
+    "celeba_img_resnet": celeba_image_classifier,
+    "celeba_text_resnet1d": celeba_text_classifier,
 }
+
+
+def architecture_name(dataset: str, modality: str) -> str:
+    """The architecture the spec of ``dataset`` names for the classifier of ``modality``."""
+    spec = registry.dataset(dataset)
+    if modality not in spec.classifiers:
+        raise UserError(f"dataset '{dataset}' has no modality '{modality}'; use one of {', '.join(spec.modalities)}")
+    name = spec.classifiers[modality]
+    if name not in ARCHITECTURES:
+        raise UserError(f"dataset '{dataset}' names classifier architecture '{name}' for {modality}; known: {', '.join(ARCHITECTURES)}")
+    return name
 
 
 def build_classifier(dataset: str, modality: str) -> Classifier:
     """A freshly initialised classifier for ``modality`` of ``dataset`` (seed torch first for reproducibility)."""
-    return ARCHITECTURES[(dataset, modality)].build()
+    return ARCHITECTURES[architecture_name(dataset, modality)]()

@@ -13,6 +13,8 @@ from typing import Protocol
 import torch
 import torch.nn.functional as F
 
+from mmjsd.errors import UserError
+
 #: Fixed scale of every image Laplace likelihood (reference decoders return (loc, 0.75)).
 LAPLACE_SCALE = 0.75
 
@@ -71,8 +73,13 @@ class CategoricalText:
         return F.one_hot(params.argmax(-1), params.shape[-1]).to(params.dtype)
 
 
-#: Likelihood of each modality, per dataset.
-LIKELIHOODS: dict[str, dict[str, Likelihood]] = {
-    "mnist_svhn_text": {"mnist": LaplaceImage(), "svhn": LaplaceImage(), "text": CategoricalText()},
-    "celeba": {"img": LaplaceImage(), "text": CategoricalText()},
-}
+#: The likelihood of each kind a dataset spec may name for a modality (``DatasetSpec.likelihoods``).
+LIKELIHOOD_KINDS: dict[str, type[Likelihood]] = {"laplace_image": LaplaceImage, "categorical_text": CategoricalText}
+
+
+def dataset_likelihoods(kinds: dict[str, str]) -> dict[str, Likelihood]:
+    """One likelihood per modality from the spec's ``{modality: kind}``."""
+    unknown = sorted(set(kinds.values()) - set(LIKELIHOOD_KINDS))
+    if unknown:
+        raise UserError(f"unknown likelihood kind(s) {', '.join(unknown)}: use {', '.join(LIKELIHOOD_KINDS)}")
+    return {m: LIKELIHOOD_KINDS[kind]() for m, kind in kinds.items()}
