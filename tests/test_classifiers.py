@@ -177,7 +177,7 @@ def test_cli_writes_documented_files(trained_mst, mst_file):
     assert len(metrics["train_loss"]) == PARAMS["epochs"] and metrics["train_loss"][-1] < metrics["train_loss"][0]
     record = torch.load(trained_mst["svhn"] / "model.pt", weights_only=True)
     assert {k: record[k] for k in ("dataset", "modality", "role", "seed", "architecture")} == {
-        "dataset": MST, "modality": "svhn", "role": "coherence", "seed": PARAMS["seed"], "architecture": "mst_svhn_cnn",
+        "dataset": MST, "modality": "svhn", "role": "coherence", "seed": PARAMS["seed"], "architecture": "mmjsd.classifiers.networks:svhn_classifier",
     }  # fmt: skip
 
 

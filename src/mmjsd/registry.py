@@ -149,9 +149,7 @@ class DatasetSpec:
     Declarations: ``title`` (tables, figures), ``modalities`` (canonical order of subsets,
     columns and keys), ``raw_sources`` (raw datasets of :mod:`mmjsd.acquire` it is built
     from, in that order), ``build_settings`` (dataclass of the config block
-    ``data.<name>``), ``labels`` (one of :data:`LABEL_KINDS`), ``likelihoods`` (modality →
-    :data:`mmjsd.models.likelihoods.LIKELIHOOD_KINDS` key), ``classifiers`` (modality →
-    :data:`mmjsd.classifiers.networks.ARCHITECTURES` key of its coherence classifier),
+    ``data.<name>``), ``labels`` (one of :data:`LABEL_KINDS`),
     ``feature_modalities`` (image modalities with a feature classifier for PRD),
     ``sample_figures`` (figure kinds of :mod:`mmjsd.samples`: ``conditional_<m>``,
     ``<text modality>_to_<m>``, ``random``), ``figure_layout`` and ``caveats`` (summary
@@ -161,8 +159,10 @@ class DatasetSpec:
     workers) -> BuiltDataset`` (HDF5 arrays from raw files), ``file_layout`` (its
     :class:`~mmjsd.data.hdf5.FileSpec`), ``split`` (the in-memory split class with
     ``load(path, split)``), ``networks(shared_dim, style_dims) -> (encoders, decoders)``,
-    ``data_shapes`` (modality → one example's shape) and ``classifier_examples(modality,
-    path, split) -> Examples`` (what each classifier trains on).
+    ``data_shapes`` (modality → one example's shape), ``likelihoods`` (modality → a
+    :class:`~mmjsd.models.likelihoods.Likelihood` class), ``classifiers`` (modality → a
+    function building its :class:`~mmjsd.classifiers.networks.Classifier`) and
+    ``classifier_examples(modality, path, split) -> Examples`` (what each classifier trains on).
     """
 
     name: str
@@ -198,13 +198,15 @@ class DatasetSpec:
 
     @property
     def model_modules(self) -> tuple[str, ...]:
-        """Modules a model of this dataset runs: networks, shapes, and the data reader that feeds it."""
-        return tuple(dict.fromkeys([object_module(self.networks), object_module(self.data_shapes), *self.data_modules]))
+        """Modules a model of this dataset runs: networks, shapes, likelihoods, and the data reader that feeds it."""
+        paths = (self.networks, self.data_shapes, *self.likelihoods.values())
+        return tuple(dict.fromkeys([*(object_module(path) for path in paths), *self.data_modules]))
 
     @property
     def classifier_modules(self) -> tuple[str, ...]:
-        """Modules that train its classifiers: the examples reader (the architectures are in the step's closure)."""
-        return tuple(dict.fromkeys([object_module(self.classifier_examples), *self.data_modules]))
+        """Modules of its classifiers: the architectures and the examples they train on."""
+        paths = (*self.classifiers.values(), self.classifier_examples)
+        return tuple(dict.fromkeys([*(object_module(path) for path in paths), *self.data_modules]))
 
 
 Spec = TypeVar("Spec", ObjectiveSpec, MetricSpec, DatasetSpec)
@@ -347,8 +349,12 @@ def _check_dataset_declarations(spec: DatasetSpec) -> None:
     if spec.labels not in LABEL_KINDS:
         raise UserError(f"{where}: 'labels' must be one of {', '.join(LABEL_KINDS)}, got {spec.labels!r}")
     for key in ("likelihoods", "classifiers"):
-        if set(getattr(spec, key)) != set(modalities):
+        paths = getattr(spec, key)
+        if set(paths) != set(modalities):
             raise UserError(f"{where}: '{key}' must name exactly the modalities {list(modalities)}")
+        bad = [path for path in paths.values() if not isinstance(path, str) or not OBJECT_PATH_PATTERN.match(path)]
+        if bad:
+            raise UserError(f"{where}: '{key}' must map each modality to a 'module.path:attribute' string, got {bad[0]!r}")
     if not set(spec.feature_modalities) <= set(modalities):
         raise UserError(f"{where}: 'feature_modalities' must be modalities of the dataset")
     for figure in spec.sample_figures:
@@ -528,12 +534,23 @@ def _top_level_names(source: Path) -> set[str] | None:
     return None if "__getattr__" in names else names
 
 
+def implementation_paths(spec: Any) -> dict[str, str]:
+    """Every ``module:attribute`` of ``spec`` by the field (and modality) that holds it."""
+    paths = {}
+    for name, value in vars(spec).items():
+        if name in ("label", "description", "title", "source"):
+            continue
+        if isinstance(value, str) and OBJECT_PATH_PATTERN.match(value):
+            paths[name] = value
+        elif isinstance(value, Mapping):
+            paths.update({f"{name}.{key}": path for key, path in value.items() if isinstance(path, str) and OBJECT_PATH_PATTERN.match(path)})
+    return paths
+
+
 def check_implementation_paths(spec: Any) -> None:
     """Without importing anything: each ``module:attribute`` of ``spec`` names a module on the path that defines it."""
     kind = type(spec).__name__.removesuffix("Spec").lower()
-    for name, value in vars(spec).items():
-        if not isinstance(value, str) or not OBJECT_PATH_PATTERN.match(value) or name in ("label", "description", "title"):
-            continue
+    for name, value in implementation_paths(spec).items():
         module, _, attribute = value.partition(":")
         source = module_source(module)
         if source is None:

@@ -145,8 +145,10 @@ def evaluation_options(wildcards):
 
 
 def evaluation_code(wildcards):
-    """Code version of an evaluation: the metric's evaluator, run on a model of the variant."""
+    """Code version of an evaluation: the metric's evaluator on a model of the variant, with the classifiers it reads."""
     evaluator, *others = registry.metric(wildcards.metric).modules
+    if "classifiers" in evaluation_inputs(wildcards):
+        others += registry.dataset(wildcards.dataset).classifier_modules
     return run_code(evaluator, wildcards.dataset, wildcards.variant, *others)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from mmjsd.classifiers.networks import ARCHITECTURES, Classifier, architecture_name
+from mmjsd.classifiers.networks import Classifier, architecture_name, build_classifier
 from mmjsd.errors import UserError
 from mmjsd.io import atomic_path
 
@@ -68,9 +68,10 @@ def load_classifier(
         raise UserError(f"classifier file {path} is unreadable ({err}); delete it and retrain") from err
     _check_expected(path, record, {"dataset": dataset, "modality": modality, "role": role})
     name = record.get("architecture")
-    if name not in ARCHITECTURES or name != architecture_name(str(record.get("dataset")), str(record.get("modality"))):
+    dataset, modality = str(record.get("dataset")), str(record.get("modality"))
+    if name != architecture_name(dataset, modality):
         raise UserError(f"classifier file {path} holds architecture {name!r}, which this code does not build; retrain it")
-    classifier = ARCHITECTURES[name]()
+    classifier = build_classifier(dataset, modality)
     classifier.load_state_dict(record["state_dict"])
     classifier.record = {key: value for key, value in record.items() if key != "state_dict"}
     return classifier.to(device).eval()

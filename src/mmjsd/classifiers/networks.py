@@ -15,7 +15,6 @@ those definitions with the VAEs.
 
 from __future__ import annotations
 
-from typing import Callable
 
 import torch
 from torch import nn
@@ -143,27 +142,18 @@ def celeba_text_classifier() -> Classifier:
     return Classifier(body, channels[-1], NUM_ATTRIBUTES, head_dropout=True)
 
 
-#: Every classifier architecture by its recorded name; a dataset spec names one per modality (``DatasetSpec.classifiers``).
-ARCHITECTURES: dict[str, Callable[[], Classifier]] = {
-    "mst_mnist_cnn": mnist_classifier,
-    "mst_svhn_cnn": svhn_classifier,
-    "mst_text_resnet1d": mst_text_classifier,
-    "celeba_img_resnet": celeba_image_classifier,
-    "celeba_text_resnet1d": celeba_text_classifier,
-}
-
-
 def architecture_name(dataset: str, modality: str) -> str:
-    """The architecture the spec of ``dataset`` names for the classifier of ``modality``."""
+    """The ``"module:function"`` the spec of ``dataset`` names for the classifier of ``modality`` (recorded in model.pt)."""
     spec = registry.dataset(dataset)
     if modality not in spec.classifiers:
         raise UserError(f"dataset '{dataset}' has no modality '{modality}'; use one of {', '.join(spec.modalities)}")
-    name = spec.classifiers[modality]
-    if name not in ARCHITECTURES:
-        raise UserError(f"dataset '{dataset}' names classifier architecture '{name}' for {modality}; known: {', '.join(ARCHITECTURES)}")
-    return name
+    return spec.classifiers[modality]
 
 
 def build_classifier(dataset: str, modality: str) -> Classifier:
     """A freshly initialised classifier for ``modality`` of ``dataset`` (seed torch first for reproducibility)."""
-    return ARCHITECTURES[architecture_name(dataset, modality)]()
+    name = architecture_name(dataset, modality)
+    classifier = registry.load_object(name, f"dataset '{dataset}' classifier of {modality}")()
+    if not isinstance(classifier, Classifier):
+        raise UserError(f"dataset '{dataset}': classifier builder {name} must return a mmjsd.classifiers.networks.Classifier")
+    return classifier

@@ -69,7 +69,7 @@ class MultimodalVAE(nn.Module, abc.ABC):
         encoders, decoders = dataset_networks(dataset)(self.shared_dim, self.style_dims)
         self.encoders = nn.ModuleDict(encoders)
         self.decoders = nn.ModuleDict(decoders)
-        self.likelihoods = dataset_likelihoods(spec.likelihoods)
+        self.likelihoods = dataset_likelihoods(dataset)
 
     # ------------------------------------------------------------------ encoding
     @property

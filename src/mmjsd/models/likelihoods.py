@@ -13,7 +13,7 @@ from typing import Protocol
 import torch
 import torch.nn.functional as F
 
-from mmjsd.errors import UserError
+from mmjsd import registry
 
 #: Fixed scale of every image Laplace likelihood (reference decoders return (loc, 0.75)).
 LAPLACE_SCALE = 0.75
@@ -73,13 +73,9 @@ class CategoricalText:
         return F.one_hot(params.argmax(-1), params.shape[-1]).to(params.dtype)
 
 
-#: The likelihood of each kind a dataset spec may name for a modality (``DatasetSpec.likelihoods``).
-LIKELIHOOD_KINDS: dict[str, type[Likelihood]] = {"laplace_image": LaplaceImage, "categorical_text": CategoricalText}
-
-
-def dataset_likelihoods(kinds: dict[str, str]) -> dict[str, Likelihood]:
-    """One likelihood per modality from the spec's ``{modality: kind}``."""
-    unknown = sorted(set(kinds.values()) - set(LIKELIHOOD_KINDS))
-    if unknown:
-        raise UserError(f"unknown likelihood kind(s) {', '.join(unknown)}: use {', '.join(LIKELIHOOD_KINDS)}")
-    return {m: LIKELIHOOD_KINDS[kind]() for m, kind in kinds.items()}
+def dataset_likelihoods(dataset: str) -> dict[str, Likelihood]:
+    """One likelihood per modality of ``dataset``: the classes its spec names (``DatasetSpec.likelihoods``)."""
+    return {
+        m: registry.load_object(path, f"dataset '{dataset}' likelihood of {m}")()
+        for m, path in registry.dataset(dataset).likelihoods.items()
+    }

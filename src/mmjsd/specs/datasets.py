@@ -14,8 +14,12 @@ register_dataset(
         raw_sources=("mnist", "svhn"),
         build_settings=MSTBuildConfig,
         labels="classes",
-        likelihoods={"mnist": "laplace_image", "svhn": "laplace_image", "text": "categorical_text"},
-        classifiers={"mnist": "mst_mnist_cnn", "svhn": "mst_svhn_cnn", "text": "mst_text_resnet1d"},
+        likelihoods={"mnist": "mmjsd.models.likelihoods:LaplaceImage", "svhn": "mmjsd.models.likelihoods:LaplaceImage", "text": "mmjsd.models.likelihoods:CategoricalText"},
+        classifiers={
+            "mnist": "mmjsd.classifiers.networks:mnist_classifier",
+            "svhn": "mmjsd.classifiers.networks:svhn_classifier",
+            "text": "mmjsd.classifiers.networks:mst_text_classifier",
+        },
         feature_modalities=("mnist", "svhn"),
         sample_figures=("conditional_mnist", "conditional_svhn", "conditional_text", "random"),
         figure_layout=FigureLayout(
@@ -42,8 +46,8 @@ register_dataset(
         raw_sources=("celeba",),
         build_settings=CelebABuildConfig,
         labels="attributes",
-        likelihoods={"img": "laplace_image", "text": "categorical_text"},
-        classifiers={"img": "celeba_img_resnet", "text": "celeba_text_resnet1d"},
+        likelihoods={"img": "mmjsd.models.likelihoods:LaplaceImage", "text": "mmjsd.models.likelihoods:CategoricalText"},
+        classifiers={"img": "mmjsd.classifiers.networks:celeba_image_classifier", "text": "mmjsd.classifiers.networks:celeba_text_classifier"},
         feature_modalities=("img",),
         sample_figures=("text_to_img", "random"),
         figure_layout=FigureLayout(
