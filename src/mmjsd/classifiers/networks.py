@@ -15,7 +15,6 @@ those definitions with the VAEs.
 
 from __future__ import annotations
 
-
 import torch
 from torch import nn
 
