@@ -221,9 +221,8 @@ def object_module(path: str) -> str:
 class Registry(Generic[Spec]):
     """Specs of one kind by name, in registration order (built-ins first)."""
 
-    def __init__(self, kind: str, config_hint: str):
+    def __init__(self, kind: str):
         self.kind = kind
-        self.config_hint = config_hint
         self._specs: dict[str, Spec] = {}
 
     def add(self, spec: Spec) -> Spec:
@@ -241,7 +240,7 @@ class Registry(Generic[Spec]):
         if name not in self._specs:
             raise UserError(
                 f"unknown {self.kind} '{name}': use one of {', '.join(self._specs)} "
-                f"(a plugin adds more: {self.config_hint}, docs/extending.md)"
+                "(a plugin adds more: config key 'plugins', docs/extending.md)"
             )
         return self._specs[name]
 
@@ -258,9 +257,9 @@ class Registry(Generic[Spec]):
         return name in self._specs
 
 
-OBJECTIVES: Registry[ObjectiveSpec] = Registry("objective", "config key 'plugins'")
-METRICS: Registry[MetricSpec] = Registry("metric", "config key 'plugins'")
-DATASETS: Registry[DatasetSpec] = Registry("dataset", "config key 'plugins'")
+OBJECTIVES: Registry[ObjectiveSpec] = Registry("objective")
+METRICS: Registry[MetricSpec] = Registry("metric")
+DATASETS: Registry[DatasetSpec] = Registry("dataset")
 
 #: Modules whose registrations are done (built-ins and plugins), in load order.
 _loaded: list[str] = []
@@ -272,14 +271,15 @@ def _registering_module() -> str:
     """The plugin being loaded, else the caller of ``register_*`` (a test or an interactive session)."""
     if _loading:
         return _loading[-1]
-    return sys._getframe(3).f_globals.get("__name__", "<unknown>")
+    return sys._getframe(2).f_globals.get("__name__", "<unknown>")  # 0: here, 1: register_*, 2: its caller
 
 
-def _check_common(spec: Any, kind: str, texts: tuple[str, ...] = ("label", "description")) -> None:
-    if not isinstance(spec.name, str) or not NAME_PATTERN.match(spec.name):
+def _check_common(spec: Any, kind: str, texts: tuple[str, ...] = ("label", "description"), reserved: tuple[str, ...] = ()) -> None:
+    if not isinstance(spec.name, str) or not NAME_PATTERN.match(spec.name) or spec.name in reserved:
+        taken = f" and none of {', '.join(reserved)}" if reserved else ""
         raise UserError(
             f"{kind} name {spec.name!r} of {spec.source} is not allowed: use lower-case letters, digits and '_', "
-            "starting with a letter (it becomes file names and config keys)"
+            f"starting with a letter{taken} (it becomes file names and config keys)"
         )
     for key in texts:
         if not isinstance(getattr(spec, key), str) or not getattr(spec, key).strip():
@@ -315,8 +315,10 @@ def register_objective(spec: ObjectiveSpec) -> ObjectiveSpec:
 
 def register_metric(spec: MetricSpec) -> MetricSpec:
     """Add a metric; ``evaluation.metrics.<dataset>`` may then list it, and it gets its own table."""
+    from mmjsd.config import EVALUATION_KEYS  # the evaluation block's own keys sit beside the metrics' blocks
+
     spec = dataclasses.replace(spec, source=spec.source or _registering_module())
-    _check_common(spec, "metric")
+    _check_common(spec, "metric", reserved=EVALUATION_KEYS)
     _check_paths(spec, "metric", "evaluator")
     _check_settings(spec, "metric", "settings")
     if not callable(spec.feature_classifiers):
@@ -332,8 +334,10 @@ def register_metric(spec: MetricSpec) -> MetricSpec:
 
 def register_dataset(spec: DatasetSpec) -> DatasetSpec:
     """Add a dataset; it may then be listed under ``datasets`` (docs/extending.md says what it must provide)."""
+    from mmjsd.config import DATA_KEYS  # the data block's own keys sit beside the datasets' blocks
+
     spec = dataclasses.replace(spec, source=spec.source or _registering_module())
-    _check_common(spec, "dataset", ("title", "description"))
+    _check_common(spec, "dataset", ("title", "description"), reserved=DATA_KEYS)
     _check_paths(spec, "dataset", "builder", "file_layout", "split", "networks", "data_shapes", "classifier_examples")
     _check_settings(spec, "dataset", "build_settings", optional=False)
     _check_dataset_declarations(spec)
@@ -504,14 +508,15 @@ def restored_registries() -> Iterator[None]:
     """Undo every registration and plugin load made inside the block (tests that register specs in-process)."""
     load_builtins()
     saved = {kind: dict(registry._specs) for kind, registry in _kinds().items()}
-    loaded = list(_loaded)
+    loaded, modules = list(_loaded), set(sys.modules)
     try:
         yield
     finally:
         for kind, registry in _kinds().items():
             registry._specs = saved[kind]
-        for name in [n for n in _loaded if n not in loaded]:
-            sys.modules.pop(name, None)  # so that loading it again registers again
+        packages = {name.split(".")[0] for name in _loaded if name not in loaded}
+        for name in [n for n in sys.modules if n not in modules and n.split(".")[0] in packages]:
+            del sys.modules[name]  # a later load imports (and registers) afresh, from wherever the path then points
         _loaded[:] = loaded
 
 
