@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mmjsd import registry
-from mmjsd.config import config_from_dict, load_config
+from mmjsd.config import config_from_dict
 from mmjsd.errors import UserError
 from mmjsd.models import objective_model_class
 from mmjsd.provenance import import_closure

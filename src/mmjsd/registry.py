@@ -362,19 +362,18 @@ def _check_dataset_declarations(spec: DatasetSpec) -> None:
     if not set(spec.feature_modalities) <= set(modalities):
         raise UserError(f"{where}: 'feature_modalities' must be modalities of the dataset")
     for figure in spec.sample_figures:
-        target = sample_figure_target(figure)
-        if target is not None and target not in modalities or "_to_" in figure and figure.split("_to_")[0] not in modalities:
+        if not set(sample_figure_modalities(figure)) <= set(modalities):
             raise UserError(f"{where}: sample figure '{figure}' names a modality the dataset lacks")
 
 
-def sample_figure_target(figure: str) -> str | None:
-    """The generated modality of a sample-figure kind (``conditional_svhn`` → svhn), None for ``random``."""
+def sample_figure_modalities(figure: str) -> tuple[str, ...]:
+    """The modalities a sample-figure kind names: ``conditional_svhn`` → (svhn,), ``text_to_img`` → (text, img)."""
     if figure == "random":
-        return None
+        return ()
     if figure.startswith("conditional_"):
-        return figure.removeprefix("conditional_")
+        return (figure.removeprefix("conditional_"),)
     if "_to_" in figure:
-        return figure.split("_to_", 1)[1]
+        return tuple(figure.split("_to_", 1))
     raise UserError(f"unknown sample figure kind '{figure}': use conditional_<m>, <text modality>_to_<m> or random")
 
 
@@ -486,11 +485,6 @@ def load_plugins(names: Sequence[str]) -> None:
 def plugins_from_environment() -> list[str]:
     """The plugin modules named in :data:`PLUGINS_VARIABLE` (set by the Snakefile for every job)."""
     return [name for name in os.environ.get(PLUGINS_VARIABLE, "").split(",") if name]
-
-
-def loaded_plugins() -> tuple[str, ...]:
-    """Modules loaded by :func:`load_plugins` (not the built-in declarations)."""
-    return tuple(name for name in _loaded if name not in BUILTIN_MODULES)
 
 
 def declaring_modules() -> tuple[str, ...]:
