@@ -4,6 +4,8 @@ and code versions follow the specs a job uses."""
 from __future__ import annotations
 
 import ast
+import copy
+import dataclasses
 import os
 import subprocess
 import sys
@@ -17,6 +19,7 @@ from mmjsd.config import config_from_dict
 from mmjsd.errors import UserError
 from mmjsd.models import objective_model_class
 from mmjsd.provenance import import_closure
+from mmjsd.tables.specs import planned_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "mmjsd"
@@ -211,3 +214,24 @@ def test_example_plugins_load_without_torch_and_their_edits_version_only_their_j
     plugin.write_text(plugin.read_text().replace('label="MVTCAE"', 'label="MVTCAE (ours)"'))
     relabelled = versions()
     assert relabelled[:2] == edited[:2] and relabelled[2] != tables
+
+
+def test_a_registered_dataset_gets_config_blocks_and_tables_of_its_own(plugin_dir):
+    """The dataset path at config level: a twin of MNIST-SVHN-Text under another name validates and is tabled."""
+    twin = dataclasses.replace(registry.dataset("mnist_svhn_text"), name="mst_twin", title="MST twin", source="")
+    registry.register_dataset(twin)
+    raw = config_with_plugin()
+    for block in (raw["data"], raw["training"], raw["classifiers"], raw["evaluation"]["metrics"]):
+        block["mst_twin"] = copy.deepcopy(block["mnist_svhn_text"])
+    raw["datasets"] = ["mst_twin"]
+    cfg = config_from_dict(raw)
+    assert cfg.data.builds["mst_twin"] == cfg.data.builds["mnist_svhn_text"]
+    tables = planned_tables({"mst_twin": cfg.evaluation.metrics["mst_twin"]})
+    assert [t.name for t in tables] == [f"mst_twin_{m}" for m in ("latent_probe", "coherence", "prd", "likelihood")]
+    del raw["data"]["mst_twin"]
+    with pytest.raises(UserError, match="config key 'data': 'mst_twin' is a required property"):
+        config_from_dict(raw)
+    with pytest.raises(UserError, match="'labels' must be one of classes, attributes, got 'regression'"):
+        registry.register_dataset(dataclasses.replace(twin, name="mst_bad", labels="regression"))
+    with pytest.raises(UserError, match="sample figure 'conditional_img' names a modality the dataset lacks"):
+        registry.register_dataset(dataclasses.replace(twin, name="mst_bad", sample_figures=("conditional_img",)))
