@@ -24,7 +24,7 @@ wildcard_constraints:
     raw="|".join(RAW_DATASETS),
     variant="|".join(VARIANTS),
     classifier="|".join(sorted(set(CLASSIFIERS))),
-    metric="|".join(EVALUATOR_MODULES),
+    metric="|".join(registry.METRICS.names()),
     seed=r"\d+",
 
 

@@ -16,7 +16,8 @@ import pytest
 import torch
 
 from mmjsd.classifiers.loading import load_classifier
-from mmjsd.classifiers.networks import ARCHITECTURES, build_classifier
+from mmjsd import registry
+from mmjsd.classifiers.networks import build_classifier
 from mmjsd.classifiers.predict import attribute_scores, penultimate_features, predict_labels
 from mmjsd.cli import main_guard
 from mmjsd.data import alphabet
@@ -142,7 +143,7 @@ def test_celeba_parameter_counts_match_the_reference_within_0_1_million(modality
     assert abs(count / 1e6 - CELEBA_REFERENCE_MILLIONS[modality]) < 0.1
 
 
-@pytest.mark.parametrize(("dataset", "modality"), list(ARCHITECTURES))
+@pytest.mark.parametrize(("dataset", "modality"), [(spec.name, m) for spec in registry.DATASETS for m in spec.modalities])
 def test_forward_and_feature_shapes(dataset, modality):
     torch.manual_seed(0)
     classifier = build_classifier(dataset, modality)
@@ -176,7 +177,7 @@ def test_cli_writes_documented_files(trained_mst, mst_file):
     assert len(metrics["train_loss"]) == PARAMS["epochs"] and metrics["train_loss"][-1] < metrics["train_loss"][0]
     record = torch.load(trained_mst["svhn"] / "model.pt", weights_only=True)
     assert {k: record[k] for k in ("dataset", "modality", "role", "seed", "architecture")} == {
-        "dataset": MST, "modality": "svhn", "role": "coherence", "seed": PARAMS["seed"], "architecture": "mst_svhn_cnn",
+        "dataset": MST, "modality": "svhn", "role": "coherence", "seed": PARAMS["seed"], "architecture": "mmjsd.classifiers.networks:svhn_classifier",
     }  # fmt: skip
 
 

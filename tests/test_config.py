@@ -9,16 +9,19 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mmjsd import registry
 from mmjsd.config import (
+    DATA_KEYS,
+    EVALUATION_KEYS,
     Config,
     SCHEMA_PATH,
     TrainConfig,
     config_from_dict,
     deep_merge,
     load_config,
-    parse_variant,
 )
 from mmjsd.errors import UserError
+from mmjsd.registry import parse_variant
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = sorted((ROOT / "workflow" / "presets").glob("*.yaml"))
@@ -42,26 +45,61 @@ def _dataclass_of(tp):
     return args[0] if len(args) == 1 and dataclasses.is_dataclass(args[0]) else None
 
 
+#: Blocks whose keys past the fixed ones are registered names, each typed by that spec's dataclass.
+REGISTRY_BLOCKS = {
+    "config.data": ("builds", DATA_KEYS, lambda: {s.name: s.build_settings for s in registry.DATASETS}),
+    "config.evaluation": ("settings", EVALUATION_KEYS, lambda: {s.name: s.settings for s in registry.METRICS}),
+}
+
+
 def _compare(schema: dict, node: dict, cls, path: str, mismatches: list[str]) -> None:
     node = _resolve(schema, node)
     props = node.get("properties", {})
     fields = typing.get_type_hints(cls)
-    if set(props) != set(fields):
-        mismatches.append(f"{path}: schema {sorted(props)} vs dataclass {sorted(fields)}")
+    typed = {name: _dataclass_of(tp) for name, tp in fields.items()}
+    if path in REGISTRY_BLOCKS:
+        field, fixed, specs = REGISTRY_BLOCKS[path]
+        fields = {name: tp for name, tp in fields.items() if name != field}
+        typed = {name: typed[name] for name in fixed} | specs()
+        expected = set(fixed) | set(specs())
+    else:
+        expected = set(fields)
+    if set(props) != expected:
+        mismatches.append(f"{path}: schema {sorted(props)} vs dataclass {sorted(expected)}")
     for name, sub in props.items():
         if "description" not in _resolve(schema, sub) and "$ref" not in sub:
             mismatches.append(f"{path}.{name}: no description")
-        inner = _dataclass_of(fields.get(name))
+        inner = typed.get(name)
         if inner is not None:
             _compare(schema, sub, inner, f"{path}.{name}", mismatches)
 
 
 def test_schema_properties_match_dataclass_fields():
+    """Every key documented and typed: the fixed ones by the config dataclasses, registry-keyed blocks by their specs."""
     schema = yaml.safe_load(SCHEMA_PATH.read_text())
     mismatches: list[str] = []
     _compare(schema, schema, Config, "config", mismatches)
-    _compare(schema, schema["$defs"]["train_full"], TrainConfig, "training.*.defaults", mismatches)
+    # ``objective`` is resolved from training.<dataset>.objectives.<objective>, not given under defaults
+    resolved = {name for name in typing.get_type_hints(TrainConfig) if name != "objective"}
+    assert set(schema["$defs"]["train_full"]["properties"]) == resolved
     assert mismatches == []
+
+
+def test_schema_file_lists_exactly_the_builtins():
+    """The file documents the built-ins; config_schema adds plugins. Both derive from the registry, so they cannot drift."""
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    defs, properties = schema["$defs"], schema["properties"]
+    datasets, metrics = list(registry.DATASETS.names()), list(registry.METRICS.names())
+    assert defs["variant_name"]["pattern"] == registry.variant_pattern()
+    assert defs["metric_list"]["items"]["enum"] == metrics
+    assert defs["dataset_training"]["properties"]["objectives"]["propertyNames"]["enum"] == list(registry.OBJECTIVES.names())
+    assert properties["datasets"]["items"]["enum"] == datasets
+    for block in ("training", "classifiers"):
+        assert list(properties[block]["properties"]) == datasets
+    assert list(properties["evaluation"]["properties"]["metrics"]["properties"]) == datasets
+    assert [k for k in properties["data"]["properties"] if k not in DATA_KEYS] == datasets
+    assert [k for k in properties["evaluation"]["properties"] if k not in EVALUATION_KEYS] == metrics
+    assert properties["evaluation"]["required"] == list(EVALUATION_KEYS) + metrics
 
 
 @pytest.mark.parametrize("preset", [None, *PRESETS], ids=lambda p: "config.yaml" if p is None else p.name)
@@ -152,3 +190,17 @@ def test_deep_merge_and_variant_names():
     assert parse_variant("mvae") == ("mvae", False)
     with pytest.raises(UserError):
         parse_variant("mmjsd-style")
+
+
+def test_objective_settings_are_refused_for_objectives_without_settings():
+    raw = raw_config()
+    raw["training"]["mnist_svhn_text"]["objectives"] = {"mmjsd": {"alpha": 0.5}}
+    with pytest.raises(UserError, match="objective 'mmjsd' takes no settings; remove the config block 'training.mnist_svhn_text.objectives.mmjsd'"):
+        config_from_dict(raw)
+
+
+def test_unknown_plugin_fails_at_config_time_naming_it():
+    raw = raw_config()
+    raw["plugins"] = ["no_such_plugin_module"]
+    with pytest.raises(UserError, match="plugin no_such_plugin_module cannot be imported.*No module named 'no_such_plugin_module'"):
+        config_from_dict(raw)

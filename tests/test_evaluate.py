@@ -27,7 +27,7 @@ from torch.distributions import Categorical, Laplace, Normal
 
 from conftest import save_untrained_run
 from mmjsd import evaluate, prd_reference
-from mmjsd.classifiers import FEATURE_MODALITIES
+from mmjsd import registry
 from mmjsd.classifiers.loading import save_classifier
 from mmjsd.classifiers.networks import build_classifier
 from mmjsd.cli import main_guard
@@ -118,7 +118,7 @@ def save_classifiers(root: Path, dataset: str, modalities: tuple[str, ...], cons
                 classifier.head.weight.zero_()
                 classifier.head.bias.copy_(torch.nn.functional.one_hot(torch.tensor(constant[m]), 10).float())
         save_classifier(root / m, classifier, dataset, m, "coherence", 1)
-    for m in FEATURE_MODALITIES[dataset]:
+    for m in registry.dataset(dataset).feature_modalities:
         save_classifier(root / f"{m}-features", build_classifier(dataset, m), dataset, m, "features", 2)
     return root
 

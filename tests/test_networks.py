@@ -14,7 +14,8 @@ from mmjsd.models.likelihoods import (
     categorical_log_likelihood,
     laplace_log_likelihood,
 )
-from mmjsd.models.networks import DATA_SHAPES, NETWORK_BUILDERS, celeba, mst
+from mmjsd import registry
+from mmjsd.models.networks import celeba, data_shapes, dataset_networks, mst
 
 
 def _count(module: torch.nn.Module) -> int:
@@ -93,11 +94,11 @@ def test_celeba_shapes(celeba_networks):
 
 
 def test_data_shapes_follow_the_file_formats():
-    assert DATA_SHAPES == {
+    assert {name: data_shapes(name) for name in registry.DATASETS.names()} == {
         "mnist_svhn_text": {"mnist": (1, 28, 28), "svhn": (3, 32, 32), "text": (8, 71)},
         "celeba": {"img": (3, 64, 64), "text": (256, 71)},
     }
-    assert set(NETWORK_BUILDERS) == set(DATA_SHAPES)
+    assert dataset_networks("mnist_svhn_text") is mst.build_networks and dataset_networks("celeba") is celeba.build_networks
 
 
 def test_decoder_input_is_style_then_content():

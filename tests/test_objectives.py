@@ -12,15 +12,22 @@ from torch.distributions import Normal, kl_divergence
 
 from mmjsd.config import TrainConfig
 from mmjsd.errors import UserError
-from mmjsd.models import DATA_SHAPES, MMJSD, MMVAE, MVAE, Encoding, MoPoE, build_model
+from mmjsd import registry
+from mmjsd.models import Encoding, build_model
+from mmjsd.models.mmjsd import MMJSD
+from mmjsd.models.mmvae import MMVAE
+from mmjsd.models.mopoe import MoPoE
+from mmjsd.models.mvae import MVAE
+from mmjsd.models.networks import data_shapes
 from mmjsd.models.posteriors import GaussianPosterior, MixturePosterior
 from mmjsd.train import TrainingStep
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 MST = ("mnist", "svhn", "text")
-MST_VARIANTS = [f"{objective}{suffix}" for suffix in ("", "-ms") for objective in ("mvae", "mmvae", "mmjsd", "mopoe")]
-CELEBA_VARIANTS = ["mvae-ms", "mmvae-ms", "mmjsd-ms", "mopoe-ms"]
+#: Every registered variant (the built-ins when the tests are collected; plugins have tests of their own).
+MST_VARIANTS = list(registry.variant_names())
+CELEBA_VARIANTS = [variant for variant in MST_VARIANTS if variant.endswith("-ms")]
 
 
 def mst_config(ms: bool, **overrides) -> TrainConfig:
@@ -42,6 +49,7 @@ def mst_config(ms: bool, **overrides) -> TrainConfig:
         compile=False,
         channels_last=True,
         grad_clip_norm=None,
+        objective={},
     )
     values.update(overrides)
     return TrainConfig(**values)
@@ -66,13 +74,14 @@ def celeba_config() -> TrainConfig:
         compile=False,
         channels_last=True,
         grad_clip_norm=None,
+        objective={},
     )
 
 
 def random_batch(dataset: str, batch_size: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
     """Pixels uniform in [0, 1], text one-hot over random characters."""
     batch = {}
-    for m, shape in DATA_SHAPES[dataset].items():
+    for m, shape in data_shapes(dataset).items():
         if m == "text":
             characters = torch.randint(0, shape[1], (batch_size, shape[0]), generator=generator)
             batch[m] = torch.nn.functional.one_hot(characters, shape[1]).float()
@@ -545,7 +554,7 @@ def test_evaluation_api_on_a_partial_batch():
         styles = model.prior_styles(12, generator=gen)
         assert {m: s.shape for m, s in styles.items()} == {m: (12, 4) for m in MST}
         decoded = model.decode(z, styles)
-        assert {m: tuple(d.shape[1:]) for m, d in decoded.items()} == DATA_SHAPES["mnist_svhn_text"]
+        assert {m: tuple(d.shape[1:]) for m, d in decoded.items()} == data_shapes("mnist_svhn_text")
         repeated = {m: x.repeat(2, *[1] * (x.dim() - 1)) for m, x in batch.items()}
         log_liks = model.log_likelihoods(decoded, repeated)
         assert all(v.shape == (12,) and torch.isfinite(v).all() for v in log_liks.values())
@@ -589,9 +598,11 @@ def test_bad_inputs_are_refused():
 
 def test_build_model_classes_and_config_checks():
     classes = {"mvae": MVAE, "mmvae": MMVAE, "mmjsd": MMJSD, "mopoe": MoPoE}
-    for objective, cls in classes.items():
-        model = build_model("mnist_svhn_text", objective, mst_config(False))
-        assert type(model) is cls and model.objective == objective and model.modalities == MST
+    assert list(registry.OBJECTIVES.names()) == list(classes)  # the paper's row order
+    for spec in registry.OBJECTIVES:
+        model = build_model("mnist_svhn_text", spec.name, mst_config(False))
+        assert type(model) is classes[spec.name] and model.objective == spec.name and model.modalities == MST
+        assert f"{type(model).__module__}:{type(model).__name__}" == spec.model
     with pytest.raises(UserError, match="style_dim"):
         build_model("mnist_svhn_text", "mmjsd-ms", mst_config(False))
     with pytest.raises(UserError, match="style_dim"):

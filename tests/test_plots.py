@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from matplotlib.lines import Line2D
 
-from mmjsd import plots, tables
+from mmjsd import plots
+from mmjsd.tables import aggregate, specs
 from mmjsd.errors import UserError
 from mmjsd.metrics_io import load_metric_files, load_train_log
 from mmjsd.paper import load_paper_table
@@ -21,8 +22,8 @@ def demo(tmp_path: Path) -> Path:
     return write_demo_results(tmp_path / "results")
 
 
-def table_result(root: Path, name: str) -> tables.TableResult:
-    return tables.build_table(tables.TABLES_BY_NAME[name], load_metric_files([root / "runs"]))
+def table_result(root: Path, name: str) -> aggregate.TableResult:
+    return aggregate.build_table(specs.TABLES_BY_NAME[name], load_metric_files([root / "runs"]))
 
 
 def paper_markers(figure) -> list[Line2D]:

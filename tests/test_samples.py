@@ -16,7 +16,7 @@ from mmjsd.errors import UserError
 from mmjsd.evaluation.runs import load_run
 from mmjsd.models import build_model
 from mmjsd.models.posteriors import GaussianPosterior
-from mmjsd.plots import save_figure
+from mmjsd.figures import save_figure
 from conftest import save_untrained_run
 from test_objectives import MST, celeba_config, mst_config
 
@@ -100,15 +100,15 @@ def test_mst_columns_are_one_test_item_per_digit(mst_run, mst_h5):
         for panel in given:
             assert torch.equal(panel.values[0], batch[panel.modality])
         assert given[0].col_labels == [f"digit {d}" for d in range(10)]
-        assert generated.values.shape[:2] == (samples.MST_DRAWS, 10)
-        assert generated.row_labels == [f"draw {s + 1}" for s in range(samples.MST_DRAWS)]
+        assert generated.values.shape[:2] == (samples.CONDITIONAL_DRAWS, 10)
+        assert generated.row_labels == [f"draw {s + 1}" for s in range(samples.CONDITIONAL_DRAWS)]
 
 
 def test_celeba_rows_show_the_test_items_text(celeba_run, celeba_h5):
     split = load_split("celeba", celeba_h5, "test")
     text_figure, random_figure = figures(celeba_run, celeba_h5, seed=0)
     panel = text_figure.panels[0]
-    assert panel.values.shape == (len(text_figure.items), samples.CELEBA_DRAWS, 3, 64, 64)
+    assert panel.values.shape == (len(text_figure.items), samples.TEXT_DRAWS, 3, 64, 64)
     texts = [alphabet.decode(split.text[i]).strip("*") for i in text_figure.items]
     assert [label.replace("\n", " ") for label in panel.row_labels] == texts
     assert all("*" not in label for label in panel.row_labels)

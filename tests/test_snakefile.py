@@ -8,6 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from mmjsd import registry
+from mmjsd.config import load_config
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -29,6 +32,13 @@ def test_paper_configuration_dag(tmp_path):
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout[proc.stdout.index("Job stats:") :], re.M))
     assert counts["train"] == "60" and counts["evaluate"] == "220" and counts["train_classifier"] == "8"
     assert counts["total"] == "323"
+    # the same counts from the config and the registry: runs x metrics, one classifier per modality and feature modality
+    cfg = load_config(ROOT / "config.yaml")
+    runs = {d: len(cfg.variants(d)) * len(cfg.seeds) for d in cfg.datasets}
+    assert int(counts["train"]) == sum(runs.values())
+    assert int(counts["evaluate"]) == sum(runs[d] * len(cfg.evaluation.metrics[d]) for d in cfg.datasets)
+    specs = [registry.dataset(d) for d in cfg.datasets]
+    assert int(counts["train_classifier"]) == sum(len(s.modalities) + len(s.feature_modalities) for s in specs)
 
 
 def test_make_demo_runs_the_demo_preset_and_writes_the_report_the_readme_promises():

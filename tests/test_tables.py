@@ -18,10 +18,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmjsd import tables
+from mmjsd import metrics_io, registry
 from mmjsd.errors import UserError
 from mmjsd.metrics_io import load_metric_file, load_metric_files
 from mmjsd.paper import load_paper_table, paper_csv_text
+from mmjsd.tables import aggregate, cli, compare, markup, render, specs
 
 MST = "mnist_svhn_text"
 CLF_EXTRACTOR = "clf_penult_128"
@@ -61,7 +62,7 @@ def write_metric_file(
     return write_json(root / "runs" / dataset / variant / f"seed{seed}" / "metrics" / f"{metric}.json", document)
 
 
-def spec_values(spec: tables.TableSpec, metric: str, offset: float, seed: int) -> dict[str, float]:
+def spec_values(spec: specs.TableSpec, metric: str, offset: float, seed: int) -> dict[str, float]:
     """Deterministic values for every key of ``metric`` in ``spec``: offset + 0.01 seed + 0.001 column."""
     scale = 100.0 if metric == "likelihood" else 1.0
     base = -1900.0 if metric == "likelihood" else 0.5
@@ -94,7 +95,7 @@ def write_demo_results(root: Path, extractor: str = CLF_EXTRACTOR) -> Path:
             if variant == "mopoe" and seed == 2:
                 continue
             write_run_config(root, MST, variant, seed)
-            for spec in tables.TABLES[:4]:
+            for spec in specs.TABLES[:4]:
                 metric = spec.metrics[0]
                 if variant == "mmjsd-ms" and seed == 1 and metric == "prd":
                     continue
@@ -106,7 +107,7 @@ def write_demo_results(root: Path, extractor: str = CLF_EXTRACTOR) -> Path:
                 write_metric_file(
                     root, MST, variant, seed, metric, values, PROTOCOLS[metric], extractor if metric == "prd" else None
                 )
-    celeba = tables.TABLES_BY_NAME["table5_celeba"]
+    celeba = specs.TABLES_BY_NAME["table5_celeba"]
     for variant in ("mvae-ms", "mmjsd-ms"):
         for seed in (0, 1):
             write_run_config(root, "celeba", variant, seed)
@@ -174,31 +175,31 @@ def demo(tmp_path: Path) -> Path:
     return write_demo_results(tmp_path / "results")
 
 
-def result_for(root: Path, name: str, seeds=None) -> tables.TableResult:
+def result_for(root: Path, name: str, seeds=None) -> aggregate.TableResult:
     """Build one table from every metric file under ``root``."""
-    return tables.build_table(tables.TABLES_BY_NAME[name], load_metric_files([root / "runs"]), seeds)
+    return aggregate.build_table(specs.TABLES_BY_NAME[name], load_metric_files([root / "runs"]), seeds)
 
 
-def column(name: str, label: str) -> tables.Column:
+def column(name: str, label: str) -> specs.Column:
     """The column of table ``name`` headed ``label``."""
-    return next(c for c in tables.TABLES_BY_NAME[name].columns if c.label == label)
+    return next(c for c in specs.TABLES_BY_NAME[name].columns if c.label == label)
 
 
 # ---------------------------------------------------------------------------- specs
 def test_specs_cover_the_paper_columns_in_order():
-    for spec in tables.TABLES:
+    for spec in specs.TABLES:
         header = next(csv.reader(io.StringIO(paper_csv_text(spec.paper_csv))))
         assert ["model"] + [c.label for c in spec.columns] == header
         paper_models = {model for model, _ in load_paper_table(spec.paper_csv)}
-        labels = {tables.variant_label(v) for o in tables.OBJECTIVE_LABELS for v in (o, f"{o}-ms")}
+        labels = {registry.variant_label(v) for v in registry.variant_names()}
         assert paper_models <= labels
 
 
 def test_variant_labels_and_order():
     variants = ["mopoe-ms", "mmjsd", "mvae-ms", "mopoe", "mvae", "mmjsd-ms"]
-    ordered = sorted(variants, key=tables.variant_sort_key)
+    ordered = sorted(variants, key=registry.variant_sort_key)
     assert ordered == ["mvae", "mmjsd", "mopoe", "mvae-ms", "mmjsd-ms", "mopoe-ms"]
-    assert [tables.variant_label(v) for v in ordered] == [
+    assert [registry.variant_label(v) for v in ordered] == [
         "MVAE",
         "mmJSD",
         "MoPoE",
@@ -217,12 +218,12 @@ def test_mean_and_sample_std_over_seeds(demo):
     assert cell.mean == pytest.approx(expected.mean())
     assert cell.std == pytest.approx(expected.std(ddof=1))
     assert cell.std != pytest.approx(expected.std(ddof=0))
-    tidy = tables.tidy_frame(result)
+    tidy = render.tidy_frame(result)
     rows = tidy[(tidy.variant == "mmjsd") & (tidy.column == "M")].set_index("statistic")["value"]
     assert float(rows["mean"]) == pytest.approx(expected.mean())
     assert float(rows["std"]) == pytest.approx(expected.std(ddof=1))
     assert int(rows["n_seeds"]) == 3
-    latex = tables.to_latex(result)
+    latex = render.to_latex(result)
     assert "ddof=1" in latex
     assert f"{expected.mean():.2f} $\\pm$ {expected.std(ddof=1):.2f}" in latex
 
@@ -234,7 +235,7 @@ def test_rows_in_stable_order_with_partial_seeds(demo):
     cell = result.cell("mopoe", column("table1_latent_probe", "S"))
     assert cell.n == 2 and cell.seeds == (0, 1)
     assert cell.notes == ("MoPoE: no latent_probe metric file for seed 2",)
-    markdown = tables.to_markdown(result)
+    markdown = render.to_markdown(result)
     assert "| MoPoE | 2 |" in markdown
     assert "| mmJSD (MS) | 3 |" in markdown
 
@@ -242,31 +243,31 @@ def test_rows_in_stable_order_with_partial_seeds(demo):
 def test_best_cell_is_bold_per_column(demo):
     result = result_for(demo, "table2_coherence")
     for spec_column in result.spec.columns:
-        assert tables.best_variants(result, spec_column) == {"mmjsd-ms"}
-    latex_rows = [line for line in tables.to_latex(result).splitlines() if line.startswith("mmJSD (MS) &")]
+        assert aggregate.best_variants(result, spec_column) == {"mmjsd-ms"}
+    latex_rows = [line for line in render.to_latex(result).splitlines() if line.startswith("mmJSD (MS) &")]
     assert latex_rows[0].count(r"\textbf{") == len(result.spec.columns)
-    other_rows = [line for line in tables.to_latex(result).splitlines() if line.startswith("mmJSD &")]
+    other_rows = [line for line in render.to_latex(result).splitlines() if line.startswith("mmJSD &")]
     assert r"\textbf" not in other_rows[0]
 
 
 def test_bold_follows_the_direction():
-    spec = tables.TableSpec(
+    spec = specs.TableSpec(
         name="lower",
         number=9,
         title="t",
         dataset=MST,
-        columns=tables.columns("coherence", {"random": "random"}),
+        columns=specs.columns("coherence", {"random": "random"}),
         paper_csv="mmjsd_table2_coherence.csv",
         precision=2,
         value_label="coherence",
         higher_is_better=False,
     )
     cells = {
-        ("mvae", "random"): tables.Cell(seeds=(0,), values=(0.3,), notes=()),
-        ("mmjsd", "random"): tables.Cell(seeds=(0,), values=(0.7,), notes=()),
+        ("mvae", "random"): aggregate.Cell(seeds=(0,), values=(0.3,), notes=()),
+        ("mmjsd", "random"): aggregate.Cell(seeds=(0,), values=(0.7,), notes=()),
     }
-    result = tables.TableResult(spec, (0,), ("mvae", "mmjsd"), {"mvae": (0,), "mmjsd": (0,)}, cells, ())
-    assert tables.best_variants(result, spec.columns[0]) == {"mvae"}
+    result = aggregate.TableResult(spec, (0,), ("mvae", "mmjsd"), {"mvae": (0,), "mmjsd": (0,)}, cells, ())
+    assert aggregate.best_variants(result, spec.columns[0]) == {"mvae"}
 
 
 def test_missing_run_is_an_empty_footnoted_cell(demo):
@@ -284,12 +285,12 @@ def test_variant_without_any_file_of_a_metric_is_empty_not_zero(demo):
     (demo / "runs" / MST / "mopoe" / "seed0" / "metrics" / "prd.json").unlink()
     (demo / "runs" / MST / "mopoe" / "seed1" / "metrics" / "prd.json").unlink()
     result = result_for(demo, "table3_prd")
-    markdown = tables.to_markdown(result)
+    markdown = render.to_markdown(result)
     mopoe_row = next(line for line in markdown.splitlines() if line.startswith("| MoPoE |"))
     cells = [c.strip() for c in mopoe_row.strip("|").split("|")[2:]]
     assert cells and all(re.fullmatch(r"<sup>[a-z]+</sup>", c) for c in cells)
     assert "0.000" not in mopoe_row
-    tidy = tables.tidy_frame(result)
+    tidy = render.tidy_frame(result)
     means = tidy[(tidy.variant == "mopoe") & (tidy.statistic == "mean")]["value"]
     assert means.isna().all()
     assert "MoPoE: no prd metric file for seed 0, 1, 2" in markdown
@@ -359,30 +360,30 @@ def test_latex_is_compile_safe_with_special_characters(demo, tmp_path):
         path.write_text(json.dumps(document))
     for name in ("table2_coherence", "table3_prd", "table4_likelihood"):
         result = result_for(demo, name)
-        latex = tables.to_latex(result)
+        latex = render.to_latex(result)
         check_latex(latex, n_columns=2 + len(result.spec.columns))
         if shutil.which("pdflatex"):
             compile_latex(latex, tmp_path)
-    coherence_latex = tables.to_latex(result_for(demo, "table2_coherence"))
+    coherence_latex = render.to_latex(result_for(demo, "table2_coherence"))
     assert r"test\_50\%" in coherence_latex
     assert r"S$\to$M" in coherence_latex
-    assert r"X\textbar{}M" in tables.to_latex(result_for(demo, "table4_likelihood"))
-    assert "$-$18" in tables.to_latex(result_for(demo, "table4_likelihood"))
+    assert r"X\textbar{}M" in render.to_latex(result_for(demo, "table4_likelihood"))
+    assert "$-$18" in render.to_latex(result_for(demo, "table4_likelihood"))
 
 
 def test_latex_without_runs_is_still_a_valid_table(tmp_path):
-    result = tables.build_table(tables.TABLES_BY_NAME["table5_celeba"], [])
-    latex = tables.to_latex(result)
+    result = aggregate.build_table(specs.TABLES_BY_NAME["table5_celeba"], [])
+    latex = render.to_latex(result)
     check_latex(latex, n_columns=7)
     assert "no runs found" in latex
 
 
 def test_caption_states_protocol_and_seeds(demo):
-    caption = tables.caption(result_for(demo, "table4_likelihood"), tables.MARKDOWN)
+    caption = render.caption(result_for(demo, "table4_likelihood"), markup.MARKDOWN)
     assert "seeds 0, 1, 2" in caption
     assert "`num_importance_samples=12`" in caption
     assert "`split=test`" in caption
-    prd_caption = tables.caption(result_for(demo, "table3_prd"), tables.LATEX)
+    prd_caption = render.caption(result_for(demo, "table3_prd"), markup.LATEX)
     assert r"\texttt{clf\_penult\_128}" in prd_caption
     assert "Not comparable with the paper" in prd_caption
 
@@ -391,7 +392,7 @@ def test_caption_states_protocol_and_seeds(demo):
 def test_comparison_differences_are_ours_minus_paper(demo):
     result = result_for(demo, "table2_coherence")
     paper = load_paper_table(result.spec.paper_csv)
-    frame = tables.comparison_frame(result, paper)
+    frame = compare.comparison_frame(result, paper)
     assert set(frame.model) == {"MVAE", "mmJSD", "mmJSD (MS)"}  # MoPoE is not in the paper
     assert len(frame) == 3 * len(result.spec.columns)
     row = frame[(frame.variant == "mmjsd") & (frame.column == "S->M")].iloc[0]
@@ -400,7 +401,7 @@ def test_comparison_differences_are_ours_minus_paper(demo):
     assert row.ours_mean == pytest.approx(ours)
     assert row.difference == pytest.approx(ours - 0.82)
     assert bool(row.comparable)
-    markdown = tables.comparison_markdown(result, paper)
+    markdown = compare.comparison_markdown(result, paper)
     assert f"({0.82:.2f}; {ours - 0.82:+.2f})" in markdown
     assert "Paper rows without a run here: MMVAE, MMVAE (MS), MVAE (MS)." in markdown
 
@@ -408,12 +409,12 @@ def test_comparison_differences_are_ours_minus_paper(demo):
 def test_likelihood_comparison_carries_the_estimator_caveat(demo):
     result = result_for(demo, "table4_likelihood")
     paper = load_paper_table(result.spec.paper_csv)
-    frame = tables.comparison_frame(result, paper)
+    frame = compare.comparison_frame(result, paper)
     assert frame.comparable.all()
     assert frame.note.str.contains("importance-sampling grouping").all()
     row = frame[(frame.variant == "mvae") & (frame.column == "X")].iloc[0]
     assert row.difference == pytest.approx(row.ours_mean - (-1864))
-    assert "importance-sampling grouping" in tables.comparison_markdown(result, paper)
+    assert "importance-sampling grouping" in compare.comparison_markdown(result, paper)
 
 
 @pytest.mark.parametrize(
@@ -427,38 +428,38 @@ def test_likelihood_comparison_carries_the_estimator_caveat(demo):
 def test_comparisons_say_how_the_protocol_differs_from_the_paper(demo, name, words):
     result = result_for(demo, name)
     paper = load_paper_table(result.spec.paper_csv)
-    frame = tables.comparison_frame(result, paper)
+    frame = compare.comparison_frame(result, paper)
     assert len(frame) and frame.comparable.all() and frame.note.str.contains(words, regex=False).all()
-    assert words in tables.comparison_markdown(result, paper)
+    assert words in compare.comparison_markdown(result, paper)
 
 
 def test_prd_with_classifier_features_is_not_compared(demo):
     result = result_for(demo, "table3_prd")
     paper = load_paper_table(result.spec.paper_csv)
-    frame = tables.comparison_frame(result, paper)
+    frame = compare.comparison_frame(result, paper)
     assert not frame.comparable.any()
     assert frame.ours_mean.isna().all() and frame.difference.isna().all()
     assert frame.note.str.contains("clf_penult_128").all()
-    markdown = tables.comparison_markdown(result, paper)
+    markdown = compare.comparison_markdown(result, paper)
     assert "**Not comparable with the paper.**" in markdown
     assert "clf\\_penult\\_128" in markdown
     assert "(0.19;" not in markdown  # no paper value beside ours
 
 
 def test_prd_with_inception_features_is_compared(tmp_path):
-    root = write_demo_results(tmp_path / "results", extractor=tables.INCEPTION_EXTRACTOR)
+    root = write_demo_results(tmp_path / "results", extractor=metrics_io.INCEPTION_EXTRACTOR)
     result = result_for(root, "table3_prd")
-    frame = tables.comparison_frame(result, load_paper_table(result.spec.paper_csv))
+    frame = compare.comparison_frame(result, load_paper_table(result.spec.paper_csv))
     assert frame.comparable.all()
     row = frame[(frame.variant == "mvae") & (frame.column == "random S")].iloc[0]
     assert row.difference == pytest.approx(row.ours_mean - 0.33)
-    assert "Not comparable" not in tables.caption(result, tables.MARKDOWN)
+    assert "Not comparable" not in render.caption(result, markup.MARKDOWN)
 
 
 def test_mixed_extractors_are_refused(demo):
     path = demo / "runs" / MST / "mvae" / "seed0" / "metrics" / "prd.json"
     document = json.loads(path.read_text())
-    document["extractor"]["name"] = tables.INCEPTION_EXTRACTOR
+    document["extractor"]["name"] = metrics_io.INCEPTION_EXTRACTOR
     path.write_text(json.dumps(document))
     with pytest.raises(UserError, match="different feature extractors"):
         result_for(demo, "table3_prd")
@@ -467,10 +468,11 @@ def test_mixed_extractors_are_refused(demo):
 # ----------------------------------------------------------------------- files, CLI
 def test_cli_writes_every_table_file(demo, tmp_path, capsys):
     out_dir = tmp_path / "tables"
-    tables.main(["--out-dir", str(out_dir), "--metrics", str(demo / "runs")])
-    for spec in tables.TABLES:
-        for path in tables.table_output_paths(spec, out_dir).values():
-            assert path.is_file(), path
+    cli.main(["--out-dir", str(out_dir), "--metrics", str(demo / "runs")])
+    for spec in specs.TABLES:
+        for name in spec.file_names:
+            assert (out_dir / name).is_file(), name
+    assert {path.name for path in out_dir.iterdir()} == {name for spec in specs.TABLES for name in spec.file_names}
     tidy = pd.read_csv(out_dir / "table1_latent_probe.csv")
     assert set(tidy.statistic) == {"mean", "std", "n_seeds"}
     assert len(tidy) == 4 * 7 * 3
@@ -496,6 +498,6 @@ def test_cli_reports_malformed_file_as_error(demo, tmp_path, capsys):
 
     (demo / "runs" / MST / "mvae" / "seed0" / "metrics" / "prd.json").write_text("[]")
     with pytest.raises(SystemExit) as exit_info:
-        main_guard(tables.main, ["--out-dir", str(tmp_path / "t"), "--metrics", str(demo / "runs")])
+        main_guard(cli.main, ["--out-dir", str(tmp_path / "t"), "--metrics", str(demo / "runs")])
     assert exit_info.value.code == 2
     assert "prd.json must hold a JSON object" in capsys.readouterr().err

@@ -23,7 +23,7 @@ from mmjsd.errors import UserError
 from mmjsd.io import sha256_file
 from mmjsd.models import MultimodalVAE, build_model
 from mmjsd.runtime import split_device
-from mmjsd.train import RunSpec, clip_gradient_norm, overflowed_adam_moments, train
+from mmjsd.train import CHECKPOINT_VERSION, RunSpec, clip_gradient_norm, load_checkpoint, overflowed_adam_moments, train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -49,6 +49,7 @@ def tiny_config(**overrides) -> TrainConfig:
         compile=False,
         channels_last=True,
         grad_clip_norm=None,
+        objective={},
     )
     base.update(overrides)
     return TrainConfig(**base)
@@ -123,6 +124,27 @@ def test_checkpoint_of_other_settings_is_not_resumed(mst_h5, tmp_path):
     changed = spec_for(mst_h5, lr=2.0e-3)
     rows, _ = run(changed, tmp_path)
     assert [r["epoch"] for r in rows] == [1, 2]  # started from scratch
+
+
+class RunsCodeWhenUnpickled:
+    """What a checkpoint from elsewhere could hold: unpickling it calls ``Path.touch(marker)``."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_checkpoint_holding_an_arbitrary_object_is_refused_without_running_it(mst_h5, tmp_path):
+    spec = spec_for(mst_h5)
+    marker = tmp_path / "code_ran"
+    checkpoint = tmp_path / "last.pt"
+    torch.save({"version": CHECKPOINT_VERSION, "identity": spec.identity(), "payload": RunsCodeWhenUnpickled(marker)}, checkpoint)
+    assert load_checkpoint(checkpoint, spec, torch.device("cpu")) is None
+    assert not marker.exists()
+    torch.load(checkpoint, weights_only=False)  # what the resume used to do
+    assert marker.exists()
 
 
 def test_loss_decreases_and_logged_terms_add_up(mst_h5, tmp_path):

@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -101,6 +102,11 @@ def test_complete_run_produces_every_table_figure_summary_and_report(finished):
         for metric in ("latent_probe", "coherence", "prd", "likelihood"):
             assert (finished / run / "metrics" / f"{metric}.json").is_file()
     assert not (finished / "results/runs/celeba/mmjsd-ms/seed0/metrics/likelihood.json").exists()
+    # PRD on CelebA is in no paper table: it gets a table of its own, without a comparison, and is in the summary
+    ours = pd.read_csv(tables / "celeba_prd.csv")
+    assert set(ours.model) == {"mmJSD (MS)"} and set(ours.key) == {"text->img", "random->img"}
+    assert not (tables / "celeba_prd_vs_paper.csv").exists() and (finished / "results/figures/celeba_prd.png").is_file()
+    assert "Not in the paper: Quality of generated images (PRD average precision), CelebA" in summary
 
 
 def test_nothing_changed_nothing_reruns(workdir):

@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from mmjsd import registry
 from mmjsd.cli import json_arg, main_guard
-from mmjsd.config import RAW_SOURCES, CelebABuildConfig, MSTBuildConfig, from_dict
-from mmjsd.data import build_celeba, build_mst
-from mmjsd.data.hdf5 import SPECS, write_dataset_file
+from mmjsd.config import from_dict
+from mmjsd.data.hdf5 import BuiltDataset, dataset_layout, write_dataset_file
 from mmjsd.data.manifest import check_sources, read_manifest
 from mmjsd.errors import UserError
 from mmjsd.io import canonical_json
@@ -29,30 +29,27 @@ log = logging.getLogger("mmjsd.build_dataset")
 
 
 def build(dataset: str, manifest_paths: Sequence[Path], params: dict, output: Path, workers: int) -> None:
-    needed = RAW_SOURCES[dataset]
+    """Run the dataset spec's builder on the raw files of the manifests and write its file layout."""
+    spec = registry.dataset(dataset)
+    needed = spec.raw_sources
     if len(manifest_paths) != len(needed):
         raise UserError(f"{dataset} needs the manifests of {', '.join(needed)} (in that order), got {len(manifest_paths)}")
     manifests = {raw: read_manifest(path, raw) for raw, path in zip(needed, manifest_paths)}
     raw_dirs = {raw: Path(m["raw_dir"]) for raw, m in manifests.items()}
     started = time.perf_counter()
-    if dataset == "mnist_svhn_text":
-        cfg = from_dict(MSTBuildConfig, params, "data.mnist_svhn_text")
-        splits, sources = build_mst.build(raw_dirs["mnist"], raw_dirs["svhn"], cfg)
-        extra = {}
-    else:
-        cfg = from_dict(CelebABuildConfig, params, "data.celeba")
-        splits, read, names = build_celeba.build(raw_dirs["celeba"], cfg, workers=workers)
-        sources, extra = {"celeba": read}, {"attribute_names": names}
+    cfg = from_dict(spec.build_settings, params, f"data.{dataset}")
+    builder = registry.load_object(spec.builder, f"dataset '{dataset}' builder")
+    built: BuiltDataset = builder(raw_dirs, cfg, workers)
     for raw, path in zip(needed, manifest_paths):
-        check_sources(path, manifests[raw], sources[raw])
-    attrs = {"seed": cfg.seed, "params": canonical_json(params), "sources": sources, **extra}
-    write_dataset_file(output, SPECS[dataset], splits, attrs)
+        check_sources(path, manifests[raw], built.sources[raw])
+    attrs = {"seed": cfg.seed, "params": canonical_json(params), "sources": built.sources, **built.attrs}
+    write_dataset_file(output, dataset_layout(dataset), built.splits, attrs)
     log.info("wrote %s in %.1f s", output, time.perf_counter() - started)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m mmjsd.build_dataset", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", required=True, choices=tuple(SPECS), help="dataset to build")
+    parser.add_argument("--dataset", required=True, choices=registry.DATASETS.names(), help="dataset to build")
     parser.add_argument("--manifests", required=True, nargs="+", type=Path, help="raw-data manifests (MST: mnist then svhn; CelebA: celeba)")
     parser.add_argument("--params", required=True, type=json_arg, help="the config block data.<dataset> as JSON")
     parser.add_argument("--output", required=True, type=Path, help="HDF5 file to write")

@@ -8,6 +8,7 @@ import logging
 import sys
 from typing import Any, Callable, Sequence
 
+from mmjsd import registry
 from mmjsd.errors import UserError
 
 
@@ -28,9 +29,15 @@ def add_runtime_arguments(parser: argparse.ArgumentParser, progress: bool = True
 
 
 def main_guard(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None = None) -> None:
-    """Run a step's ``main``; a :class:`UserError` becomes ``error: ...`` and exit status 2."""
+    """Run a step's ``main``; a :class:`UserError` becomes ``error: ...`` and exit status 2.
+
+    The plugins named in :data:`mmjsd.registry.PLUGINS_VARIABLE` (the Snakefile sets it for
+    every job from the config key ``plugins``) are loaded first, so the step's choices and
+    lookups include their objectives, metrics and datasets.
+    """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     try:
+        registry.load_plugins(registry.plugins_from_environment())
         main(argv)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -5,6 +5,13 @@ every key; ``config.yaml`` holds every value (there are no defaults hidden in co
 dataclasses below give the steps typed access. A test keeps the schema's properties and
 the dataclass fields identical.
 
+The allowed datasets, variants and metrics come from the registries
+(:mod:`mmjsd.registry`): :func:`config_schema` writes them into the schema before
+validating, so the plugins named under ``plugins`` (loaded first, from the Python path
+and ``plugin_paths``) validate like the built-ins. The blocks keyed by a registered name
+(``data.<dataset>``, ``evaluation.<metric>``, ``training.<dataset>.objectives.<objective>``)
+are typed by that spec's settings dataclass.
+
 Pipeline steps receive their slice of the config as one canonical JSON string (see
 :func:`mmjsd.io.canonical_json`) and rebuild the dataclass with :func:`from_dict`, which
 refuses unknown keys and wrong types with the dotted key path in the message.
@@ -14,30 +21,17 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import sys
 import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, TypeVar
 
+from mmjsd import registry
 from mmjsd.errors import UserError
 
 T = TypeVar("T")
-
-#: Modalities of each dataset, in the canonical order used for subsets and tables.
-MODALITIES: dict[str, tuple[str, ...]] = {
-    "mnist_svhn_text": ("mnist", "svhn", "text"),
-    "celeba": ("img", "text"),
-}
-
-#: Objectives; a variant is an objective name, optionally with ``-ms`` (modality-specific subspaces).
-OBJECTIVES: tuple[str, ...] = ("mvae", "mmvae", "mmjsd", "mopoe")
-
-#: Raw datasets the acquisition step knows, and which built dataset needs them.
-RAW_SOURCES: dict[str, tuple[str, ...]] = {
-    "mnist_svhn_text": ("mnist", "svhn"),
-    "celeba": ("celeba",),
-}
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -96,11 +90,12 @@ class CelebABuildConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
+    """``data``: where raw files come from, and each dataset's build settings (``builds[name]``, config ``data.<name>``)."""
+
     source: str  # download | directory | synthetic
     raw_dir: str
     synthetic: SyntheticConfig
-    mnist_svhn_text: MSTBuildConfig
-    celeba: CelebABuildConfig
+    builds: dict[str, Any]  # dataset -> its DatasetSpec.build_settings
 
 
 # ----------------------------------------------------------------------- training
@@ -125,6 +120,8 @@ class TrainConfig:
     compile: bool
     channels_last: bool
     grad_clip_norm: Optional[float]
+    #: The objective's own hyper-parameters (its ObjectiveSpec.settings as a dict; {} when it has none).
+    objective: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -132,13 +129,15 @@ class DatasetTraining:
     """Per-dataset training block.
 
     ``variants`` lists what is trained (a list, so a preset's list replaces the config's);
-    ``ms`` and each entry of ``overrides`` are partial :class:`TrainConfig` overrides.
+    ``ms`` and each entry of ``overrides`` are partial :class:`TrainConfig` overrides;
+    ``objectives`` holds the settings of the objectives that have some (e.g. a plugin's).
     """
 
     variants: list[str]
     defaults: dict[str, Any]
     ms: dict[str, Any]
     overrides: dict[str, Optional[dict[str, Any]]]
+    objectives: dict[str, dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -182,26 +181,16 @@ class LikelihoodConfig:
 
 @dataclass(frozen=True)
 class EvaluationConfig:
+    """``evaluation``: shared keys, the metrics per dataset, and each metric's block (``settings[name]``, config ``evaluation.<name>``)."""
+
     seed: int
     batch_size: int
     metrics: dict[str, list[str]]
-    latent_probe: ProbeConfig
-    coherence: CoherenceConfig
-    prd: PRDConfig
-    likelihood: LikelihoodConfig
+    settings: dict[str, Any]  # metric -> its MetricSpec.settings (metrics without settings are absent)
 
     def job(self, metric: str) -> "MetricJob":
         """The slice of these settings that ``metric`` depends on (what its pipeline job receives)."""
-        return MetricJob(metric, self.seed, self.batch_size, getattr(self, metric))
-
-
-#: Each metric's settings block under ``evaluation``.
-METRIC_SETTINGS: dict[str, type] = {
-    "latent_probe": ProbeConfig,
-    "coherence": CoherenceConfig,
-    "prd": PRDConfig,
-    "likelihood": LikelihoodConfig,
-}
+        return MetricJob(metric, self.seed, self.batch_size, self.settings.get(metric))
 
 
 @dataclass(frozen=True)
@@ -220,14 +209,14 @@ class MetricJob:
 
 def metric_job_params(evaluation: dict, metric: str) -> dict:
     """The plain-dict slice of the ``evaluation`` config block that ``metric`` depends on."""
-    return {"metric": metric, "seed": evaluation["seed"], "batch_size": evaluation["batch_size"], "settings": evaluation[metric]}
+    return {"metric": metric, "seed": evaluation["seed"], "batch_size": evaluation["batch_size"], "settings": evaluation.get(metric)}
 
 
 def metric_job_from_dict(params: dict) -> MetricJob:
     """Strictly typed :class:`MetricJob` from :func:`metric_job_params` output (e.g. a CLI's JSON)."""
     metric = params.get("metric") if isinstance(params, dict) else None
-    if metric not in METRIC_SETTINGS:
-        raise UserError(f"metric params must name one of {', '.join(METRIC_SETTINGS)} under 'metric', got {metric!r}")
+    if metric not in registry.METRICS:
+        raise UserError(f"metric params must name one of {', '.join(registry.METRICS.names())} under 'metric', got {metric!r}")
     fields = {key: params.get(key) for key in ("seed", "batch_size")}
     unknown = sorted(set(params) - {"metric", "seed", "batch_size", "settings"})
     if unknown:
@@ -236,13 +225,25 @@ def metric_job_from_dict(params: dict) -> MetricJob:
         metric=metric,
         seed=_convert(int, fields["seed"], "evaluation.seed"),
         batch_size=_convert(int, fields["batch_size"], "evaluation.batch_size"),
-        settings=from_dict(METRIC_SETTINGS[metric], params.get("settings"), f"evaluation.{metric}"),
+        settings=metric_settings(metric, params.get("settings")),
     )
+
+
+def metric_settings(metric: str, block: Any) -> Any:
+    """The typed settings of ``metric`` from its config block (None for a metric without settings)."""
+    settings_type = registry.metric(metric).settings
+    if settings_type is None:
+        if block is not None:
+            raise UserError(f"metric '{metric}' takes no settings; remove the config block 'evaluation.{metric}'")
+        return None
+    return from_dict(settings_type, block, f"evaluation.{metric}")
 
 
 # ------------------------------------------------------------------------- top level
 @dataclass(frozen=True)
 class Config:
+    plugins: list[str]
+    plugin_paths: list[str]
     datasets: list[str]
     seeds: list[int]
     device: str
@@ -338,35 +339,44 @@ def deep_merge(base: dict, override: dict) -> dict:
     return merged
 
 
-def parse_variant(variant: str) -> tuple[str, bool]:
-    """Split a variant name into (objective, modality-specific?): ``mmjsd-ms`` → (``mmjsd``, True)."""
-    objective, _, suffix = variant.partition("-")
-    if objective not in OBJECTIVES or suffix not in ("", "ms"):
-        raise UserError(
-            f"unknown variant '{variant}': use one of {', '.join(OBJECTIVES)}, optionally with '-ms'"
-        )
-    return objective, suffix == "ms"
-
-
 def resolve_train_config(cfg: Config, dataset: str, variant: str) -> TrainConfig:
     """Merge ``defaults`` ← ``ms`` (for ``-ms`` variants) ← ``overrides[variant]``, then type-check.
 
     Non-MS variants get style dimension 0 for every modality, whatever the defaults say.
+    The objective's own settings come from ``objectives.<objective>``.
     """
     block = cfg.training[dataset]
     if variant not in block.variants:
         raise UserError(f"variant '{variant}' is not listed under training.{dataset}.variants")
-    _, ms = parse_variant(variant)
+    objective, ms = registry.parse_variant(variant)
+    modalities = registry.modalities(dataset)
     merged = deep_merge(block.defaults, block.ms) if ms else copy.deepcopy(block.defaults)
     merged = deep_merge(merged, block.overrides.get(variant) or {})
     if not ms:
-        merged["style_dim"] = {m: 0 for m in MODALITIES[dataset]}
+        merged["style_dim"] = {m: 0 for m in modalities}
+    merged["objective"] = objective_settings(block, dataset, objective)
     path = f"training.{dataset} ({variant})"
     train = from_dict(TrainConfig, merged, path)
     for key in ("style_dim", "style_weights", "rec_weights"):
-        _check_modality_keys(getattr(train, key), MODALITIES[dataset], f"{path}.{key}")
-    _check_modality_keys(train.div_weights, ("prior",) + MODALITIES[dataset], f"{path}.div_weights")
+        _check_modality_keys(getattr(train, key), modalities, f"{path}.{key}")
+    _check_modality_keys(train.div_weights, ("prior",) + modalities, f"{path}.div_weights")
     return train
+
+
+def objective_settings(block: DatasetTraining, dataset: str, objective: str) -> dict[str, Any]:
+    """``training.<dataset>.objectives.<objective>``, type-checked by the objective's settings dataclass ({} without one)."""
+    settings_type = registry.objective(objective).settings
+    key = f"training.{dataset}.objectives.{objective}"
+    if settings_type is None:
+        if objective in block.objectives:
+            raise UserError(f"objective '{objective}' takes no settings; remove the config block '{key}'")
+        return {}
+    if objective not in block.objectives:
+        raise UserError(
+            f"config key '{key}' is missing: objective '{objective}' needs its settings "
+            f"({', '.join(f.name for f in dataclasses.fields(settings_type))}); see its plugin's documentation"
+        )
+    return dataclasses.asdict(from_dict(settings_type, block.objectives[objective], key))
 
 
 def _check_modality_keys(mapping: dict, expected: tuple[str, ...], path: str) -> None:
@@ -374,13 +384,43 @@ def _check_modality_keys(mapping: dict, expected: tuple[str, ...], path: str) ->
         raise UserError(f"config key '{path}' must have exactly the keys {list(expected)}, got {sorted(mapping)}")
 
 
-def validate_dict(raw: dict, schema_path: Path = SCHEMA_PATH) -> None:
-    """JSON-schema validation with a message that names the offending key."""
-    import jsonschema
+def config_schema(schema_path: Path = SCHEMA_PATH) -> dict:
+    """The schema file with the registered datasets, variants and metrics (plugins included) filled in.
+
+    The file lists the built-ins (a test keeps it so); a plugin's blocks get a generic
+    object schema here and are type-checked by its settings dataclass.
+    """
     import yaml
 
     schema = yaml.safe_load(schema_path.read_text())
-    validator = jsonschema.Draft202012Validator(schema)
+    defs, properties = schema["$defs"], schema["properties"]
+    defs["variant_name"]["pattern"] = registry.variant_pattern()
+    defs["metric_list"]["items"]["enum"] = list(registry.METRICS.names())
+    defs["dataset_training"]["properties"]["objectives"]["propertyNames"]["enum"] = list(registry.OBJECTIVES.names())
+    properties["datasets"]["items"]["enum"] = list(registry.DATASETS.names())
+    for spec in registry.DATASETS:
+        _add_block(properties["data"], spec.name, {"type": "object", "description": spec.description}, required=True)
+        _add_block(properties["training"], spec.name, {"$ref": "#/$defs/dataset_training"})
+        _add_block(properties["classifiers"], spec.name, {"$ref": "#/$defs/classifier"})
+        _add_block(properties["evaluation"]["properties"]["metrics"], spec.name, {"$ref": "#/$defs/metric_list"})
+    for spec in registry.METRICS:
+        if spec.settings is not None:
+            _add_block(properties["evaluation"], spec.name, {"type": "object", "description": spec.description}, required=True)
+    return schema
+
+
+def _add_block(node: dict, name: str, schema: dict, required: bool = False) -> None:
+    """Allow (and optionally require) the key ``name`` under ``node``, unless the file already describes it."""
+    node["properties"].setdefault(name, schema)
+    if required and name not in node["required"]:
+        node["required"].append(name)
+
+
+def validate_dict(raw: dict, schema_path: Path = SCHEMA_PATH) -> None:
+    """JSON-schema validation with a message that names the offending key."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(config_schema(schema_path))
     errors = sorted(validator.iter_errors(raw), key=lambda e: list(e.absolute_path))
     if errors:
         err = errors[0]
@@ -388,16 +428,65 @@ def validate_dict(raw: dict, schema_path: Path = SCHEMA_PATH) -> None:
         raise UserError(f"config key '{key}': {err.message} (schema: {schema_path})")
 
 
+def activate_plugins(raw: dict) -> None:
+    """Put ``plugin_paths`` (relative to the working directory) on ``sys.path`` and load ``plugins``.
+
+    Runs before schema validation, since the plugins decide what is valid.
+    """
+    for key in ("plugin_paths", "plugins"):
+        value = raw.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise UserError(f"config key '{key}' must be a list of strings, got {value!r}")
+    for path in plugin_search_paths(raw.get("plugin_paths", [])):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    registry.load_plugins(raw.get("plugins", []))
+
+
+def plugin_search_paths(paths: list[str]) -> list[str]:
+    """``plugin_paths`` as absolute directories; a missing one is an error naming it."""
+    resolved = []
+    for path in paths:
+        directory = Path(path).resolve()
+        if not directory.is_dir():
+            raise UserError(f"config key 'plugin_paths': {path} is not a directory (relative paths start at the working directory)")
+        resolved.append(str(directory))
+    return resolved
+
+
+#: Keys of ``data`` and ``evaluation`` that are not blocks of a registered dataset or metric.
+DATA_KEYS = ("source", "raw_dir", "synthetic")
+EVALUATION_KEYS = ("seed", "batch_size", "metrics")
+
+
+def _split_blocks(block: dict, fixed: tuple[str, ...], name: str) -> dict:
+    """``block`` with its registry-keyed entries moved under ``name`` (the typed dataclass layout)."""
+    return {**{k: v for k, v in block.items() if k in fixed}, name: {k: v for k, v in block.items() if k not in fixed}}
+
+
 def config_from_dict(raw: dict) -> Config:
-    """Schema-validate then build the typed :class:`Config`, checking cross-key rules."""
+    """Load the plugins, schema-validate, then build the typed :class:`Config`, checking cross-key rules."""
+    activate_plugins(raw)
     validate_dict(raw)
-    cfg = from_dict(Config, raw, "config")
+    layout = {**raw, "data": _split_blocks(raw["data"], DATA_KEYS, "builds")}
+    layout["evaluation"] = _split_blocks(raw["evaluation"], EVALUATION_KEYS, "settings")
+    cfg = from_dict(Config, layout, "config")
+    builds = {name: from_dict(registry.dataset(name).build_settings, block, f"data.{name}") for name, block in cfg.data.builds.items()}
+    settings = {name: metric_settings(name, block) for name, block in cfg.evaluation.settings.items()}
+    cfg = dataclasses.replace(
+        cfg,
+        data=dataclasses.replace(cfg.data, builds=builds),
+        evaluation=dataclasses.replace(cfg.evaluation, settings=settings),
+    )
     for dataset in cfg.datasets:
         if dataset not in cfg.evaluation.metrics:
             raise UserError(f"dataset '{dataset}' is listed in 'datasets' but has no 'evaluation.metrics.{dataset}' list")
         for key in ("training", "classifiers"):
             if dataset not in getattr(cfg, key):
                 raise UserError(f"dataset '{dataset}' is listed in 'datasets' but has no '{key}.{dataset}' block")
+        for metric in cfg.evaluation.metrics[dataset]:
+            if not registry.metric(metric).applies_to(dataset):
+                raise UserError(f"config key 'evaluation.metrics.{dataset}': metric '{metric}' does not apply to {dataset}")
         for variant in cfg.variants(dataset):
             resolve_train_config(cfg, dataset, variant)
     return cfg

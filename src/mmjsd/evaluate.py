@@ -7,7 +7,8 @@
         --params '{"metric": "coherence", "seed": 0, "batch_size": 256, "settings": {"n_test": null}}' \\
         --out results/runs/mnist_svhn_text/mmjsd/seed0/metrics/coherence.json
 
-Metrics (one per call; each evaluator is a module of :mod:`mmjsd.evaluation`):
+Metrics (one per call; each metric's spec in :mod:`mmjsd.registry` names its evaluator, and
+plugins add more, docs/extending.md):
 
 * ``latent_probe`` (Tables 1, 5): logistic regression on subset posterior means
   (``probe_eval``); needs no classifiers;
@@ -35,7 +36,8 @@ from typing import Any, Sequence
 
 from mmjsd.cli import add_runtime_arguments, json_arg, main_guard
 from mmjsd.config import metric_job_from_dict
-from mmjsd.evaluation import EVALUATOR_MODULES, load_evaluator
+from mmjsd import registry
+from mmjsd.evaluation import load_evaluator
 from mmjsd.evaluation.runs import EvaluationInputs, MetricResult, evaluation_versions, load_run
 from mmjsd.errors import UserError
 from mmjsd.io import write_json
@@ -71,7 +73,7 @@ def evaluate(metric: str, inputs: EvaluationInputs, out: Path) -> dict[str, Any]
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m mmjsd.evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--metric", required=True, choices=tuple(EVALUATOR_MODULES))
+    parser.add_argument("--metric", required=True, choices=registry.METRICS.names(), help="the metric (its spec names the evaluator)")
     parser.add_argument("--run-dir", required=True, type=Path, help="results/runs/<dataset>/<variant>/seed<k> (holds model.pt)")
     parser.add_argument("--data", required=True, type=Path, help="HDF5 dataset built by mmjsd.build_dataset")
     parser.add_argument("--classifiers", type=Path, help="results/classifiers/<dataset> (coherence; prd without Inception weights)")

@@ -3,7 +3,7 @@
 Per-run metric files, run ``config.json`` files, classifier ``metrics.json`` files and
 ``train_log.csv`` files are read here and nowhere else, so a malformed file always fails
 the same way: a :class:`~mmjsd.errors.UserError` that names the file and what is wrong.
-Only the standard library is imported, so the table and summary steps stay cheap.
+Only the standard library (and the torch-free registry) is imported, so the table and summary steps stay cheap.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from mmjsd.config import MODALITIES, parse_variant
+from mmjsd import registry
 from mmjsd.errors import UserError
 
 #: Glob patterns (relative to a directory given on the command line) of each file kind.
@@ -114,12 +114,12 @@ def _number_or_none(value: Any, where: str, path: Path) -> float | None:
 
 def _check_run_identity(dataset: Any, variant: Any, seed: Any, path: Path) -> None:
     """Dataset, variant and seed must be ones the pipeline knows."""
-    if dataset not in MODALITIES:
-        raise UserError(f"{path}: unknown dataset {dataset!r} (known: {', '.join(MODALITIES)})")
+    if dataset not in registry.DATASETS:
+        raise UserError(f"{path}: unknown dataset {dataset!r} (known: {', '.join(registry.DATASETS.names())})")
     if not isinstance(variant, str):
         raise UserError(f"{path}: 'variant' must be a string, got {variant!r}")
     try:
-        parse_variant(variant)
+        registry.parse_variant(variant)
     except UserError as err:
         raise UserError(f"{path}: {err}") from err
     if isinstance(seed, bool) or not isinstance(seed, int):
@@ -187,8 +187,8 @@ def load_classifier_metrics(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     document = read_json_object(path)
     require_keys(document, ("dataset", "modality"), path)
-    if document["dataset"] not in MODALITIES:
-        raise UserError(f"{path}: unknown dataset {document['dataset']!r} (known: {', '.join(MODALITIES)})")
+    if document["dataset"] not in registry.DATASETS:
+        raise UserError(f"{path}: unknown dataset {document['dataset']!r} (known: {', '.join(registry.DATASETS.names())})")
     scores = [key for key in CLASSIFIER_SCORES if key in document]
     if not scores:
         raise UserError(f"{path} has none of the score keys {', '.join(CLASSIFIER_SCORES)}")

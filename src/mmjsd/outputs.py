@@ -5,11 +5,12 @@ Importable at Snakefile parse time (no torch, no matplotlib).
 
 from __future__ import annotations
 
-from mmjsd.config import MODALITIES
+from mmjsd import registry
 
 
 def sample_figure_stems(dataset: str, variant: str) -> list[str]:
-    """File stems (no extension) of the generation figures of ``python -m mmjsd.samples`` for a run."""
-    prefix = f"{dataset}_{variant}"
-    kinds = ["text_to_img"] if dataset == "celeba" else [f"conditional_{m}" for m in MODALITIES[dataset]]
-    return [f"{prefix}_{kind}" for kind in kinds + ["random"]]
+    """File stems (no extension) of the generation figures of ``python -m mmjsd.samples`` for a run.
+
+    One per kind the dataset's spec lists (``DatasetSpec.sample_figures``), in that order.
+    """
+    return [f"{dataset}_{variant}_{kind}" for kind in registry.dataset(dataset).sample_figures]

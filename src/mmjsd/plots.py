@@ -19,24 +19,18 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from mmjsd import registry
 from mmjsd.cli import main_guard
 from mmjsd.errors import UserError
-from mmjsd.io import atomic_path
+from mmjsd.figures import save_figure
 from mmjsd.metrics_io import TRAIN_LOG_PATTERN, TrainLog, expand_paths, load_metric_files, load_train_log
 from mmjsd.paper import PaperTable, load_paper_table
-from mmjsd.tables import (
-    DATASET_TITLES,
-    Column,
-    TableResult,
-    add_selection_arguments,
-    build_tables,
-    comparability,
-    direction_text,
-    variant_label,
-    variant_sort_key,
-)
+from mmjsd.registry import variant_label, variant_sort_key
+from mmjsd.tables.aggregate import TableResult, build_tables, comparability
+from mmjsd.tables.cli import add_selection_arguments
+from mmjsd.tables.render import direction_text
+from mmjsd.tables.specs import Column
 
-FIGURE_FORMATS = ("png", "pdf")
 MAX_PANELS_PER_ROW = 5
 #: Columns of ``train_log.csv`` that are bookkeeping, not curves.
 NON_CURVE_COLUMNS = ("epoch", "steps", "wall_time_s")
@@ -62,18 +56,6 @@ def new_figure(n_panels: int, panel_size: tuple[float, float]) -> tuple[Figure, 
     return figure, axes[:n_panels]
 
 
-def save_figure(figure: Figure, stem: Path) -> list[Path]:
-    """Write ``stem.png`` and ``stem.pdf`` atomically, without time stamps in the files."""
-    metadata = {"png": {"Software": None}, "pdf": {"CreationDate": None, "Producer": None}}
-    paths = []
-    for fmt in FIGURE_FORMATS:
-        path = stem.with_name(f"{stem.name}.{fmt}")
-        with atomic_path(path, suffix=f".{fmt}") as tmp:
-            figure.savefig(tmp, format=fmt, dpi=150, metadata=metadata[fmt])
-        paths.append(path)
-    return paths
-
-
 # ------------------------------------------------------------------------ table plots
 def plot_column(axes: Axes, result: TableResult, column: Column, paper: PaperTable | None) -> None:
     """One panel: per model, single-seed dots, our mean ± std, and the paper's value if given."""
@@ -95,37 +77,37 @@ def plot_column(axes: Axes, result: TableResult, column: Column, paper: PaperTab
     axes.grid(axis="y", alpha=0.3)
 
 
-def table_figure(result: TableResult, paper: PaperTable) -> Figure:
-    """Ours (mean ± std over seeds, single seeds as dots) vs the paper, one panel per column."""
+def table_figure(result: TableResult, paper: PaperTable | None) -> Figure:
+    """Ours (mean ± std over seeds, single seeds as dots) vs the paper (when ``paper`` is given), one panel per column."""
     spec = result.spec
-    reason = comparability(result)
+    shown = paper if paper is not None and not comparability(result) else None
     figure, panels = new_figure(len(spec.columns), panel_size=(3.3, 3.0))
     for axes, column in zip(panels, spec.columns):
-        plot_column(axes, result, column, None if reason else paper)
+        plot_column(axes, result, column, shown)
         if axes.get_subplotspec().is_first_col():
             axes.set_ylabel(spec.value_label, fontsize=9)
-    title = f"Table {spec.number}: {spec.title}\n{DATASET_TITLES[spec.dataset]}, {direction_text(spec)}"
-    if reason:
+    title = f"{spec.heading}: {spec.title}\n{registry.dataset(spec.dataset).title}, {direction_text(spec)}"
+    if paper is not None and shown is None:
         title += " (paper values not shown: different PRD feature extractor, not comparable)"
-    elif spec.comparison_caveat:
+    elif shown is not None and spec.comparison_caveat:
         title += " (protocols differ from the paper's: see the caveat in the comparison table)"
     figure.suptitle(title, fontsize=11)
     handles = [
         Line2D([], [], marker="o", linestyle="", color=SEED_COLOR, markersize=4, label="ours, single seed"),
         Line2D([], [], marker="o", linestyle="-", color=OURS_COLOR, label="ours, mean ± std over seeds"),
     ]
-    if not reason:
+    if shown is not None:
         handles.append(Line2D([], [], marker="D", linestyle="", color=PAPER_COLOR, label="paper"))
     figure.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=9)
     return figure
 
 
 def write_table_figures(results: Sequence[TableResult], out_dir: Path) -> list[Path]:
-    """``<table>_vs_paper.{png,pdf}`` for every table."""
+    """``<table>_vs_paper.{png,pdf}`` for every paper table, ``<table>.{png,pdf}`` for the others (TableSpec.figure_stem)."""
     paths = []
     for result in results:
-        figure = table_figure(result, load_paper_table(result.spec.paper_csv))
-        paths += save_figure(figure, out_dir / f"{result.spec.name}_vs_paper")
+        paper = load_paper_table(result.spec.paper_csv) if result.spec.compared else None
+        paths += save_figure(table_figure(result, paper), out_dir / result.spec.figure_stem)
     return paths
 
 
@@ -148,7 +130,7 @@ def curves_figure(logs: Sequence[TrainLog]) -> Figure:
         axes.set_xlabel("epoch", fontsize=9)
         axes.grid(alpha=0.3)
     first = logs[0]
-    figure.suptitle(f"Training curves: {DATASET_TITLES[first.dataset]}, {variant_label(first.variant)}", fontsize=11)
+    figure.suptitle(f"Training curves: {registry.dataset(first.dataset).title}, {variant_label(first.variant)}", fontsize=11)
     handles, labels = panels[0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 6), fontsize=9)
     return figure
@@ -175,8 +157,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Command-line arguments of ``python -m mmjsd.plots``."""
     parser = argparse.ArgumentParser(
         prog="python -m mmjsd.plots",
-        description="Figures as PNG and PDF. 'tables': one figure per paper table, ours (mean ± std over seeds, "
-        "single seeds as dots) beside the paper's value per column, written as <table>_vs_paper.{png,pdf}. "
+        description="Figures as PNG and PDF. 'tables': one figure per table, ours (mean ± std over seeds, "
+        "single seeds as dots) beside the paper's value per column, written as <table>_vs_paper.{png,pdf} "
+        "(<table>.{png,pdf} for tables the paper does not have). "
         "'curves': training curves (loss and each logged term against epoch, one line per seed) per "
         "(dataset, variant), written as training_curves_<dataset>_<variant>.{png,pdf}.",
     )

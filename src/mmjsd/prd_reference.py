@@ -24,7 +24,8 @@ from typing import Sequence
 import torch
 
 from mmjsd.cli import add_runtime_arguments, json_arg, main_guard
-from mmjsd.config import MODALITIES, MetricJob, metric_job_from_dict
+from mmjsd import registry
+from mmjsd.config import MetricJob, metric_job_from_dict
 from mmjsd.evaluation.features import build_extractor, compute_real_features, prd_rows, real_features_key, save_real_features
 from mmjsd.evaluation.runs import TEST_SPLIT, load_data_split
 from mmjsd.errors import UserError
@@ -46,7 +47,7 @@ def write_real_features(
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m mmjsd.prd_reference", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", required=True, choices=tuple(MODALITIES))
+    parser.add_argument("--dataset", required=True, choices=registry.DATASETS.names())
     parser.add_argument("--data", required=True, type=Path, help="HDF5 dataset built by mmjsd.build_dataset")
     parser.add_argument("--classifiers", type=Path, help="results/classifiers/<dataset> (needed unless Inception weights are configured)")
     parser.add_argument("--params", required=True, type=json_arg, help="the PRD metric's evaluation settings as JSON (mmjsd.config.metric_job_params(evaluation, 'prd'))")

@@ -3,19 +3,19 @@
     python -m mmjsd.samples --run-dir results/runs/mnist_svhn_text/mmjsd/seed0 \\
         --data results/datasets/mnist_svhn_text.h5 --out-dir results/figures --seed 0
 
-Writes PNG and PDF per figure into --out-dir; the names depend only on the run's dataset
-and variant (:func:`output_names`):
+Writes PNG and PDF per figure into --out-dir, one figure per kind the dataset's spec
+lists (``DatasetSpec.sample_figures``), named ``<dataset>_<variant>_<kind>``
+(:func:`output_names`):
 
-* MNIST-SVHN-Text, ``<dataset>_<variant>_conditional_<m>`` for every modality m (Figure 1):
-  m generated from the two other modalities for one test item per digit (columns). The
-  given test items fill the top rows; every further row is one draw: a fresh z from the
-  subset posterior q(z | X_S) in every cell and, for ``-ms`` variants, one prior style
-  shared by the whole row.
-* CelebA, ``celeba_<variant>_text_to_img`` (Figure 2): per row one test item's attribute
-  text (beside the row) and faces generated from it; every column one draw (a fresh z per
-  cell, one prior style per column).
-* Both, ``<dataset>_<variant>_random``: every modality decoded from the same prior draws
-  (z ~ N(0, I) and prior styles), one panel per modality; cells at the same position share z.
+* ``conditional_<m>`` (Figure 1, every MNIST-SVHN-Text modality): m generated from all
+  other modalities for one test item per class (columns). The given test items fill the
+  top rows; every further row is one draw: a fresh z from the subset posterior q(z | X_S)
+  in every cell and, for ``-ms`` variants, one prior style shared by the whole row.
+* ``<t>_to_<m>`` with a text modality t (Figure 2, CelebA ``text_to_img``): per row one
+  test item's text (beside the row) and m generated from it; every column one draw (a
+  fresh z per cell, one prior style per column).
+* ``random``: every modality decoded from the same prior draws (z ~ N(0, I) and prior
+  styles), one panel per modality; cells at the same position share z.
 
 The run is loaded by :func:`mmjsd.evaluation.runs.load_run` (eval mode). Everything is
 seeded by --seed (test items by a CPU generator, latent draws by a generator on the
@@ -40,48 +40,29 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from mmjsd import registry
 from mmjsd.cli import add_runtime_arguments, main_guard
 from mmjsd.data import alphabet
 from mmjsd.data.readers import CelebASplit, MSTSplit
 from mmjsd.errors import UserError
 from mmjsd.evaluation.generation import RANDOM, generate_means
 from mmjsd.evaluation.runs import TEST_SPLIT, load_data_split, load_run
+from mmjsd.figures import FIGURE_FORMATS, save_figure
 from mmjsd.models import MultimodalVAE
 from mmjsd.outputs import sample_figure_stems
-from mmjsd.plots import FIGURE_FORMATS, save_figure
-from mmjsd.tables import DATASET_TITLES, variant_label
+from mmjsd.registry import FigureLayout
 from mmjsd.runtime import resolve_device, set_threads
 
-#: Figure 1: one test item per digit (columns) and the number of draws (rows).
-MST_ITEMS, MST_DRAWS = 10, 5
+#: Figure 1: one test item per class (columns) and the number of draws (rows).
+CONDITIONAL_ITEMS, CONDITIONAL_DRAWS = 10, 5
 #: Figure 2: test items (rows) and draws (columns).
-CELEBA_ITEMS, CELEBA_DRAWS = 6, 7
-#: Rows and columns of the random-sample grids.
-RANDOM_GRID = {"mnist_svhn_text": (6, 10), "celeba": (3, 6)}
+TEXT_ITEMS, TEXT_DRAWS = 6, 7
 #: Pixels of white space around every image cell.
 CELL_PAD = 1
 #: Extra room left of the row labels (constrained layout alone cuts long ones slightly).
 LEFT_MARGIN_INCHES = 0.15
 #: Characters stripped from both ends of displayed text: CelebA's padding, MST's spaces.
 TEXT_PADDING = "* \n"
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Sizes (inches, points) of one dataset's grids."""
-
-    cell_inches: float
-    text_row_inches: float
-    text_points: float
-    text_wrap: int
-    label_points: float
-    label_wrap: int
-
-
-LAYOUTS = {
-    "mnist_svhn_text": Layout(cell_inches=0.7, text_row_inches=0.35, text_points=9, text_wrap=8, label_points=8, label_wrap=40),
-    "celeba": Layout(cell_inches=1.2, text_row_inches=1.1, text_points=5, text_wrap=26, label_points=6, label_wrap=42),
-}
 
 
 @dataclass
@@ -170,15 +151,15 @@ def has_styles(model: MultimodalVAE) -> bool:
 
 
 # ------------------------------------------------------------------------- figures
-def mst_conditional_figure(
+def conditional_figure(
     model: MultimodalVAE, split: MSTSplit, target: str, stem: str, seed: int, device: torch.device
 ) -> SampleFigure:
-    """Figure 1 for ``target``: given modalities of one test item per digit on top, ``MST_DRAWS`` draws below."""
+    """Figure 1 for ``target``: given modalities of one test item per class on top, ``CONDITIONAL_DRAWS`` draws below."""
     given = [m for m in model.modalities if m != target]
-    items = choose_digit_items(split.labels.cpu(), MST_ITEMS, torch.Generator().manual_seed(seed))
+    items = choose_digit_items(split.labels.cpu(), CONDITIONAL_ITEMS, torch.Generator().manual_seed(seed))
     batch, labels = split.batch(items)
     inputs = {m: batch[m].to(device) for m in given}
-    draws = conditional_samples(model, inputs, target, MST_DRAWS, torch.Generator(device).manual_seed(seed))
+    draws = conditional_samples(model, inputs, target, CONDITIONAL_DRAWS, torch.Generator(device).manual_seed(seed))
     digit_labels = [f"digit {int(label)}" for label in labels]
     panels = [
         Panel(m, batch[m].cpu()[None], "given test items" if k == 0 else "", [m], digit_labels if k == 0 else [])
@@ -186,44 +167,55 @@ def mst_conditional_figure(
     ]
     style = " (one prior style per row)" if has_styles(model) else ""
     title = f"generated {target} from {'+'.join(given)}: one draw per row{style}"
-    panels.append(Panel(target, draws, title, [f"draw {s + 1}" for s in range(MST_DRAWS)], []))
+    panels.append(Panel(target, draws, title, [f"draw {s + 1}" for s in range(CONDITIONAL_DRAWS)], []))
     return SampleFigure(stem, f"{'+'.join(given)} → {target}", panels, items)
 
 
-def celeba_text_to_img_figure(model: MultimodalVAE, split: CelebASplit, stem: str, seed: int, device: torch.device) -> SampleFigure:
-    """Figure 2: per row a random test item's attribute text (as row label) and ``CELEBA_DRAWS`` faces generated from it."""
-    count = min(CELEBA_ITEMS, len(split))
+def text_conditional_figure(
+    model: MultimodalVAE, split: CelebASplit, given: str, target: str, stem: str, seed: int, device: torch.device
+) -> SampleFigure:
+    """Figure 2: per row a random test item's text ``given`` (as row label) and ``TEXT_DRAWS`` samples of ``target`` from it."""
+    count = min(TEXT_ITEMS, len(split))
     items = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed))[:count]
     batch, _ = split.batch(items)
     generator = torch.Generator(device).manual_seed(seed)
-    draws = conditional_samples(model, {"text": batch["text"].to(device)}, "img", CELEBA_DRAWS, generator)
-    texts = [textwrap.fill(text, LAYOUTS["celeba"].label_wrap) for text in text_strings(batch["text"].cpu()[None])[0]]
+    draws = conditional_samples(model, {given: batch[given].to(device)}, target, TEXT_DRAWS, generator)
+    wrap = registry.dataset(model.dataset).figure_layout.label_wrap
+    texts = [textwrap.fill(text, wrap) for text in text_strings(batch[given].cpu()[None])[0]]
     style = " (one prior style per column)" if has_styles(model) else ""
-    title = f"faces generated from the attribute text of test items: one draw per column{style}"
-    panel = Panel("img", draws.transpose(0, 1), title, texts, [f"draw {s + 1}" for s in range(CELEBA_DRAWS)])
-    return SampleFigure(stem, "text → img", [panel], items)
+    title = f"{target} generated from the {given} of test items: one draw per column{style}"
+    panel = Panel(target, draws.transpose(0, 1), title, texts, [f"draw {s + 1}" for s in range(TEXT_DRAWS)])
+    return SampleFigure(stem, f"{given} → {target}", [panel], items)
 
 
 def random_figure(model: MultimodalVAE, stem: str, seed: int, device: torch.device) -> SampleFigure:
     """Random samples of every modality from the same prior draws, one panel per modality."""
-    rows, cols = RANDOM_GRID[model.dataset]
+    rows, cols = registry.dataset(model.dataset).figure_layout.random_grid
     generated = random_samples(model, rows, cols, torch.Generator(device).manual_seed(seed))
     panels = [Panel(m, generated[m], m, [], []) for m in model.modalities]
     styles = ", prior styles" if has_styles(model) else ""
     return SampleFigure(stem, f"random samples: z ~ N(0, I){styles}; cells at the same position share z", panels)
 
 
+def build_figure(
+    kind: str, model: MultimodalVAE, split: MSTSplit | CelebASplit, stem: str, seed: int, device: torch.device
+) -> SampleFigure:
+    """The figure of one kind of ``DatasetSpec.sample_figures`` (see the module docstring)."""
+    if kind == "random":
+        return random_figure(model, stem, seed, device)
+    if kind.startswith("conditional_"):
+        return conditional_figure(model, split, kind.removeprefix("conditional_"), stem, seed, device)
+    given, target = kind.split("_to_", 1)
+    return text_conditional_figure(model, split, given, target, stem, seed, device)
+
+
 def build_figures(model: MultimodalVAE, variant: str, split: MSTSplit | CelebASplit, seed: int, device: torch.device) -> list[SampleFigure]:
     """Every figure of a run of ``variant`` with ``model`` (in eval mode), in :func:`~mmjsd.outputs.sample_figure_stems` order."""
     if len(split) == 0:
         raise UserError("the test split is empty; there are no items to condition on")
-    stems = iter(sample_figure_stems(model.dataset, variant))
-    if model.dataset == "celeba":
-        figures = [celeba_text_to_img_figure(model, split, next(stems), seed, device)]
-    else:
-        figures = [mst_conditional_figure(model, split, m, next(stems), seed, device) for m in model.modalities]
-    figures.append(random_figure(model, next(stems), seed, device))
-    return figures
+    kinds = registry.dataset(model.dataset).sample_figures
+    stems = sample_figure_stems(model.dataset, variant)
+    return [build_figure(kind, model, split, stem, seed, device) for kind, stem in zip(kinds, stems)]
 
 
 # ----------------------------------------------------------------------- rendering
@@ -250,7 +242,7 @@ def draw_image_grid(axes: Axes, images: torch.Tensor) -> None:
     axes.imshow(pixels, cmap=cmap, vmin=0.0, vmax=1.0, extent=(0, cols, rows, 0), interpolation="nearest")
 
 
-def draw_text_grid(axes: Axes, one_hot: torch.Tensor, layout: Layout) -> None:
+def draw_text_grid(axes: Axes, one_hot: torch.Tensor, layout: FigureLayout) -> None:
     """Text ``[R, C, L, 71]`` as wrapped monospace strings centred in unit cells, with light cell borders."""
     strings = text_strings(one_hot)
     rows, cols = len(strings), len(strings[0])
@@ -266,7 +258,7 @@ def draw_text_grid(axes: Axes, one_hot: torch.Tensor, layout: Layout) -> None:
     axes.tick_params(which="minor", length=0)
 
 
-def label_cells(axes: Axes, panel: Panel, layout: Layout) -> None:
+def label_cells(axes: Axes, panel: Panel, layout: FigureLayout) -> None:
     """Row labels on the left, column labels on top, the title on the left; no frame."""
     rows, cols = panel.shape
     axes.set_xticks([c + 0.5 for c in range(cols)] if panel.col_labels else [], panel.col_labels, fontsize=layout.label_points, parse_math=False)
@@ -279,13 +271,13 @@ def label_cells(axes: Axes, panel: Panel, layout: Layout) -> None:
         axes.set_title(panel.title, loc="left", fontsize=layout.label_points + 1)
 
 
-def panel_height(panel: Panel, layout: Layout) -> float:
+def panel_height(panel: Panel, layout: FigureLayout) -> float:
     """Inches a panel's cells need: square image cells, fixed-height text rows."""
     rows, _ = panel.shape
     return rows * (layout.cell_inches if panel.is_image else layout.text_row_inches)
 
 
-def label_width(panels: Sequence[Panel], layout: Layout) -> float:
+def label_width(panels: Sequence[Panel], layout: FigureLayout) -> float:
     """Inches for the widest row label line (monospace-ish estimate: 0.6 em per character)."""
     lines = [line for panel in panels for label in panel.row_labels for line in label.splitlines()]
     characters = max((len(line) for line in lines), default=0)
@@ -298,7 +290,7 @@ def render(spec: SampleFigure, dataset: str, run_title: str) -> Figure:
     Height ratios are the cells' heights alone (constrained layout keeps titles and tick
     labels outside them); the figure's height adds room for those decorations.
     """
-    layout = LAYOUTS[dataset]
+    layout = registry.dataset(dataset).figure_layout
     cols = spec.panels[0].shape[1]
     heights = [panel_height(panel, layout) for panel in spec.panels]
     decorations = sum(0.1 + 0.25 * (bool(panel.title) + bool(panel.col_labels)) for panel in spec.panels)
@@ -321,7 +313,8 @@ def write_figures(run_dir: Path, data: Path, out_dir: Path, seed: int, device: t
     """Load the run and its test split, build every figure and write it as PNG and PDF; returns the paths."""
     run = load_run(run_dir, device)
     split = load_data_split(run.dataset, data, TEST_SPLIT, device)
-    run_title = f"{DATASET_TITLES[run.dataset]}, {variant_label(run.variant)}: run seed {run.seed}, epoch {run.epoch}, sampling seed {seed}"
+    title = registry.dataset(run.dataset).title
+    run_title = f"{title}, {registry.variant_label(run.variant)}: run seed {run.seed}, epoch {run.epoch}, sampling seed {seed}"
     paths = []
     for spec in build_figures(run.model, run.variant, split, seed, device):
         paths += save_figure(render(spec, run.dataset, run_title), Path(out_dir) / spec.stem)

@@ -16,8 +16,8 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
+from mmjsd import registry
 from mmjsd.cli import main_guard
-from mmjsd.config import MODALITIES
 from mmjsd.errors import UserError
 from mmjsd.io import write_text
 from mmjsd.metrics_io import (
@@ -32,22 +32,13 @@ from mmjsd.metrics_io import (
     read_json_object,
 )
 from mmjsd.paper import load_paper_table
-from mmjsd.tables import (
-    DATASET_TITLES,
-    LIKELIHOOD_CAVEAT,
-    NOT_COMPARABLE,
-    TableResult,
-    add_selection_arguments,
-    build_tables,
-    comparability,
-    comparison_markdown,
-    compact_value,
-    markdown_escape,
-    markdown_grid,
-    protocol_items,
-    variant_label,
-    variant_sort_key,
-)
+from mmjsd.registry import variant_label, variant_sort_key
+from mmjsd.tables.aggregate import TableResult, build_tables, comparability, compact_value, protocol_items
+from mmjsd.tables.cli import add_selection_arguments
+from mmjsd.tables.compare import comparison_markdown
+from mmjsd.tables.markup import markdown_escape, markdown_grid
+from mmjsd.tables.render import to_markdown
+from mmjsd.tables.specs import LIKELIHOOD_CAVEAT, NOT_COMPARABLE
 
 DATA_SOURCES = ("download", "directory", "synthetic")
 
@@ -131,7 +122,7 @@ def what_ran_section(datasets: Sequence[str], records: Sequence[MetricRecord], c
     parts = ["## What ran"]
     for dataset in datasets:
         parts += [
-            f"### {DATASET_TITLES[dataset]} (`{dataset}`)",
+            f"### {registry.dataset(dataset).title} (`{dataset}`)",
             runs_table(dataset, records, configs),
             "Evaluation protocol, from the metric files:\n\n" + "\n".join(protocol_lines(dataset, records)),
         ]
@@ -140,9 +131,14 @@ def what_ran_section(datasets: Sequence[str], records: Sequence[MetricRecord], c
 
 # ----------------------------------------------------------------------------- tables
 def tables_section(results: Sequence[TableResult]) -> str:
-    """``## Tables``: each table with the paper's value and ours − paper per cell."""
+    """``## Tables``: each paper table with the paper's value and ours − paper per cell, then our other tables."""
     parts = ["## Tables vs the paper"]
-    parts += [comparison_markdown(result, load_paper_table(result.spec.paper_csv)).rstrip() for result in results]
+    parts += [
+        comparison_markdown(result, load_paper_table(result.spec.paper_csv)).rstrip()
+        if result.spec.compared
+        else to_markdown(result).rstrip()
+        for result in results
+    ]
     return "\n\n".join(parts)
 
 
@@ -155,10 +151,10 @@ def classifier_score(document: dict[str, Any]) -> tuple[str, float]:
 
 def classifier_order(document: dict[str, Any]) -> tuple[int, int, str]:
     """Sort classifiers by dataset, then modality in canonical order (others last), then role."""
-    modalities = MODALITIES[document["dataset"]]
+    modalities = registry.modalities(document["dataset"])
     modality = document["modality"]
     return (
-        list(MODALITIES).index(document["dataset"]),
+        registry.DATASETS.names().index(document["dataset"]),
         modalities.index(modality) if modality in modalities else len(modalities),
         str(document.get("role", "")),
     )
@@ -171,7 +167,7 @@ def classifiers_section(classifiers: Sequence[dict[str, Any]]) -> str:
     for document in sorted(classifiers, key=classifier_order):
         name, value = classifier_score(document)
         rows.append(
-            [DATASET_TITLES[document["dataset"]], markdown_escape(str(document["modality"]))]
+            [registry.dataset(document["dataset"]).title, markdown_escape(str(document["modality"]))]
             + [markdown_escape(str(document.get("role", ""))), name, f"{value:.3f}"]
             + [str(document.get(key, "")) for key in ("epochs", "n_train", "n_test", "seed")]
         )
@@ -224,26 +220,26 @@ def classifier_mode_caveat(records: Sequence[MetricRecord]) -> str:
     )
 
 
+RANDOM_COHERENCE_CAVEAT = (
+    "**Random coherence** counts a random sample as coherent only when the classifiers of all "
+    "modalities agree (the MoPoE definition); the mmJSD reference code used a looser formula, "
+    "kept in the metric files' `extra` block where logged."
+)
+
+
 def caveats_section(
     data_source: str | None, datasets: Sequence[str], results: Sequence[TableResult], records: Sequence[MetricRecord]
 ) -> str:
-    """``## Caveats``: what to keep in mind before comparing numbers."""
+    """``## Caveats``: what to keep in mind before comparing numbers (the data, the tables shown, each dataset's own)."""
     bullets = [data_caveat(data_source), prd_caveat(results)]
-    if "mnist_svhn_text" in datasets:
-        bullets += [
-            likelihood_caveat(records),
-            classifier_mode_caveat(records),
-            "**Random coherence** counts a random sample as coherent only when the classifiers of all "
-            "modalities agree (the MoPoE definition); the mmJSD reference code used a looser formula, "
-            "kept in the metric files' `extra` block where logged.",
-            "**Generation sets** are drawn with a fixed seed from the test pairs, in which each MNIST image "
-            "appears in several pairs, as in the reference code.",
-        ]
-    if "celeba" in datasets:
-        bullets.append(
-            "**CelebA test split** is the official *validation* partition (partition 1), as in the reference "
-            "code (`data.celeba.test_partitions`), not the official test partition."
-        )
+    if any(result.spec.comparison_caveat == LIKELIHOOD_CAVEAT for result in results):
+        bullets.append(likelihood_caveat(records))
+    coherence_datasets = {result.spec.dataset for result in results if "coherence" in result.spec.metrics}
+    if coherence_datasets:
+        bullets.append(classifier_mode_caveat(records))
+    if any(registry.dataset(d).labels == "classes" for d in coherence_datasets):
+        bullets.append(RANDOM_COHERENCE_CAVEAT)
+    bullets += [caveat for dataset in datasets for caveat in registry.dataset(dataset).caveats]
     bullets.append(
         "Mean ± std are over training seeds with the sample standard deviation (ddof=1); "
         "empty cells are missing runs or values, explained in each table's footnotes."
@@ -335,7 +331,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     classifier_files = expand_paths(args.classifier_metrics, CLASSIFIER_METRICS_PATTERN)
     classifiers = [load_classifier_metrics(p) for p in classifier_files]
     data_source = data_source_from_file(args.data_source_file) if args.data_source_file else args.data_source
-    datasets = args.datasets or [d for d in MODALITIES if any(r.dataset == d for r in records)]
+    datasets = args.datasets or [d for d in registry.DATASETS.names() if any(r.dataset == d for r in records)]
     text = summary_markdown(records, configs, classifiers, data_source, datasets, args.seeds, args.figures, args.out)
     write_text(args.out, text)
 

@@ -35,6 +35,7 @@ from typing import Callable, Sequence
 
 import torch
 
+from mmjsd import registry
 from mmjsd.cli import add_runtime_arguments, json_arg, main_guard
 from mmjsd.config import TrainConfig, from_dict
 from mmjsd.data.readers import load_split
@@ -208,12 +209,17 @@ def save_checkpoint(path: Path, spec: RunSpec, model: MultimodalVAE, optimizer: 
 
 
 def load_checkpoint(path: Path, spec: RunSpec, device: torch.device) -> dict | None:
-    """The checkpoint's state if it belongs to this exact run, else None (with a log line saying why)."""
+    """The checkpoint's state if it belongs to this exact run, else None (with a log line saying why).
+
+    Read with ``weights_only=True``: a checkpoint holds only tensors, numbers, strings and
+    containers of them, so a file that would unpickle anything else (and could run code
+    while doing so) is refused like an unreadable one.
+    """
     if not path.is_file():
         return None
     try:
-        state = torch.load(path, map_location=device, weights_only=False)
-    except Exception as err:  # a checkpoint cut short by a kill is simply not resumed
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as err:  # a checkpoint cut short by a kill, or one holding arbitrary objects, is not resumed
         log.warning("ignoring unreadable checkpoint %s (%s); starting from scratch", path, err)
         return None
     if state.get("version") != CHECKPOINT_VERSION or state.get("identity") != spec.identity():
@@ -336,8 +342,8 @@ def _progress(total: int, desc: str, enabled: bool):
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m mmjsd.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", required=True, choices=("mnist_svhn_text", "celeba"))
-    parser.add_argument("--variant", required=True, help="mvae, mmvae, mmjsd or mopoe, optionally with -ms")
+    parser.add_argument("--dataset", required=True, choices=registry.DATASETS.names())
+    parser.add_argument("--variant", required=True, choices=registry.variant_names(), help="an objective, optionally with -ms")
     parser.add_argument("--seed", required=True, type=int, help="run seed (data order, initialisation, latent samples)")
     parser.add_argument("--hparams", required=True, type=json_arg, help="resolved training config (mmjsd.config.TrainConfig) as JSON")
     parser.add_argument("--data", required=True, type=Path, help="HDF5 dataset built by mmjsd.build_dataset")

@@ -33,13 +33,14 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from mmjsd.classifiers import FEATURE_MODALITIES, ROLES
+from mmjsd import registry
+from mmjsd.classifiers import ROLES
 from mmjsd.classifiers.data import Examples, load_examples
 from mmjsd.classifiers.loading import save_classifier
-from mmjsd.classifiers.networks import ARCHITECTURES, Classifier, build_classifier
+from mmjsd.classifiers.networks import Classifier, architecture_name, build_classifier
 from mmjsd.classifiers.predict import attribute_scores, predict_labels
 from mmjsd.cli import add_runtime_arguments, json_arg, main_guard
-from mmjsd.config import MODALITIES, ClassifierConfig, from_dict
+from mmjsd.config import ClassifierConfig, from_dict
 from mmjsd.errors import UserError
 from mmjsd.evaluation.average_precision import mean_average_precision
 from mmjsd.io import sha256_file, write_json
@@ -47,10 +48,10 @@ from mmjsd.runtime import epoch_order, library_versions, resolve_device, seed_ev
 
 log = logging.getLogger("mmjsd.train_classifier")
 
-#: Training loss on (logits, labels) per dataset: digits are one class, attributes 40 independent bits.
+#: Training loss on (logits, labels) per label kind (DatasetSpec.labels): one class, or independent bits.
 LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
-    "mnist_svhn_text": F.cross_entropy,
-    "celeba": F.binary_cross_entropy_with_logits,
+    "classes": F.cross_entropy,
+    "attributes": F.binary_cross_entropy_with_logits,
 }
 
 
@@ -73,9 +74,10 @@ class Scoring:
     score: Callable[[torch.Tensor, torch.Tensor], float]
 
 
+#: Test scoring per label kind (DatasetSpec.labels).
 SCORINGS = {
-    "mnist_svhn_text": Scoring("test_accuracy", predict_labels, digit_accuracy),
-    "celeba": Scoring("test_mean_ap", attribute_scores, attribute_mean_ap),
+    "classes": Scoring("test_accuracy", predict_labels, digit_accuracy),
+    "attributes": Scoring("test_mean_ap", attribute_scores, attribute_mean_ap),
 }
 
 
@@ -96,11 +98,12 @@ class ClassifierRun:
 
     def check(self) -> None:
         """UserError for a modality the dataset lacks or a features role on a non-image modality."""
-        if self.modality not in MODALITIES[self.dataset]:
-            raise UserError(f"dataset '{self.dataset}' has no modality '{self.modality}'; use one of {', '.join(MODALITIES[self.dataset])}")
-        if self.role == "features" and self.modality not in FEATURE_MODALITIES[self.dataset]:
+        spec = registry.dataset(self.dataset)
+        if self.modality not in spec.modalities:
+            raise UserError(f"dataset '{self.dataset}' has no modality '{self.modality}'; use one of {', '.join(spec.modalities)}")
+        if self.role == "features" and self.modality not in spec.feature_modalities:
             raise UserError(
-                f"role 'features' exists only for image modalities ({', '.join(FEATURE_MODALITIES[self.dataset])}): "
+                f"role 'features' exists only for image modalities ({', '.join(spec.feature_modalities)}): "
                 f"PRD is computed on images, so no feature classifier is trained for '{self.modality}'"
             )
 
@@ -112,7 +115,7 @@ def train_epoch(run: ClassifierRun, classifier: Classifier, optimizer: torch.opt
     batch_size = run.params.batch_size
     steps = len(examples) // batch_size
     order = epoch_order(len(examples), run.seed, epoch, examples.labels.device)
-    loss_fn = LOSSES[run.dataset]
+    loss_fn = LOSSES[registry.dataset(run.dataset).labels]
     loss_sum = torch.zeros((), device=examples.labels.device)  # summed on the device: no host sync per step
     desc = f"{run.modality} {run.role} epoch {epoch}/{run.params.epochs}"
     for step in tqdm(range(steps), desc=desc, disable=not progress, mininterval=5.0, unit="step"):
@@ -131,7 +134,7 @@ def train_epoch(run: ClassifierRun, classifier: Classifier, optimizer: torch.opt
 def score_on_test_split(dataset: str, classifier: Classifier, examples: Examples, batch_size: int) -> float:
     """The test score (accuracy or mean AP) of the classifier in eval mode, over every test example."""
     classifier.eval()
-    scoring = SCORINGS[dataset]
+    scoring = SCORINGS[registry.dataset(dataset).labels]
     chunks = torch.arange(len(examples)).split(batch_size)
     predictions, labels = [], []
     for index in chunks:  # converting one chunk at a time bounds memory (CelebA images are 48 KiB each as float)
@@ -161,7 +164,7 @@ def train_classifier(run: ClassifierRun, out_dir: Path, device: torch.device, pr
         train_losses.append(train_epoch(run, classifier, optimizer, train_examples, epoch, progress))
         epoch_times.append(round(time.perf_counter() - epoch_start, 3))
         log.info("%s/%s %s epoch %d: train loss %.4f (%.1f s)", run.dataset, run.modality, run.role, epoch, train_losses[-1], epoch_times[-1])
-    score_key = SCORINGS[run.dataset].key
+    score_key = SCORINGS[registry.dataset(run.dataset).labels].key
     score = score_on_test_split(run.dataset, classifier, test_examples, run.params.batch_size)
     log.info("%s/%s %s: %s %.4f on %d test examples", run.dataset, run.modality, run.role, score_key, score, len(test_examples))
     metrics = {
@@ -173,7 +176,7 @@ def train_classifier(run: ClassifierRun, out_dir: Path, device: torch.device, pr
         "epochs": run.params.epochs,
         "n_train": len(train_examples),
         "n_test": len(test_examples),
-        "architecture": ARCHITECTURES[(run.dataset, run.modality)].name,
+        "architecture": architecture_name(run.dataset, run.modality),
         "num_parameters": sum(p.numel() for p in classifier.parameters()),
         "classifier_mode": "eval",
         "params": dataclasses.asdict(run.params),
@@ -191,8 +194,8 @@ def train_classifier(run: ClassifierRun, out_dir: Path, device: torch.device, pr
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m mmjsd.train_classifier", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", required=True, choices=tuple(MODALITIES))
-    parser.add_argument("--modality", required=True, help="mnist, svhn or text (mnist_svhn_text); img or text (celeba)")
+    parser.add_argument("--dataset", required=True, choices=registry.DATASETS.names())
+    parser.add_argument("--modality", required=True, help="a modality of the dataset: mnist, svhn or text (mnist_svhn_text); img or text (celeba)")
     parser.add_argument("--role", required=True, choices=ROLES, help="coherence classifier, or the separately seeded PRD feature copy")
     parser.add_argument("--params", required=True, type=json_arg, help="classifiers.<dataset> config (mmjsd.config.ClassifierConfig) as JSON")
     parser.add_argument("--data", required=True, type=Path, help="HDF5 dataset built by mmjsd.build_dataset")

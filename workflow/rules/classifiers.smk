@@ -32,7 +32,10 @@ rule train_classifier:
         ),
         hparams=lambda wildcards: shell_json(config["classifiers"][wildcards.dataset]),
         device=CFG.device,
-        code=code_version("mmjsd.train_classifier"),
+        code=lambda wildcards: code_version(
+            "mmjsd.train_classifier",
+            *registry.dataset(wildcards.dataset).classifier_modules,
+        ),
     shell:
         "python -m mmjsd.train_classifier --dataset {wildcards.dataset} --modality {params.modality} "
         "--role {params.role} --params {params.hparams} --data {input.data} --out-dir $(dirname {output.model}) "

@@ -6,47 +6,61 @@ import shlex
 import sys
 from pathlib import Path
 
-from snakemake.utils import validate
-
 SRC = Path(workflow.basedir) / "src"
-# Jobs run `python -m mmjsd.<step>` from this checkout's src/, installed or not (cluster
-# jobs and `--sdm conda` environments inherit the variables), with the interpreter running
-# Snakemake first on PATH, so an un-activated virtual environment still provides `python`
-# (a `--sdm conda` environment goes before it). These are set, not required: no envvars.
-os.environ.update(
-    PYTHONPATH=os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")])),
-    PATH=os.pathsep.join(
-        [str(Path(sys.executable).parent), os.environ.get("PATH", "")]
-    ),
-)
 sys.path.insert(0, str(SRC))
 
-from mmjsd.classifiers import FEATURE_MODALITIES
-from mmjsd.config import MODALITIES, RAW_SOURCES, config_from_dict, metric_job_params
-from mmjsd.evaluation import EVALUATOR_MODULES
+from mmjsd import registry
+from mmjsd.config import config_from_dict, metric_job_params, plugin_search_paths
 from mmjsd.io import canonical_json
 from mmjsd.outputs import sample_figure_stems
 from mmjsd.provenance import code_version
-from mmjsd.tables import TABLES
+from mmjsd.tables.specs import planned_tables
 
-validate(config, schema="../schemas/config.schema.yaml")
+# Loads the plugins (config keys plugins, plugin_paths) first: they decide what is valid.
 CFG = config_from_dict(config)
 
+# Jobs run `python -m mmjsd.<step>` from this checkout's src/, installed or not, with the
+# plugin directories on their path and the plugins named in MMJSD_PLUGINS, which every
+# step loads (cluster jobs and `--sdm conda` environments inherit the variables), and with
+# the interpreter running Snakemake first on PATH, so an un-activated virtual environment
+# still provides `python` (a `--sdm conda` environment goes before it). These are set,
+# not required: no envvars.
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(
+        filter(None, [str(SRC), *plugin_search_paths(CFG.plugin_paths), os.environ.get("PYTHONPATH")])
+    ),
+    PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+    **{registry.PLUGINS_VARIABLE: ",".join(CFG.plugins)},
+)
+
 CONDA_ENV = "../../envs/mmjsd.yaml"
-RAW_DATASETS = sorted({raw for dataset in CFG.datasets for raw in RAW_SOURCES[dataset]})
+RAW_DATASETS = sorted(
+    {raw for dataset in CFG.datasets for raw in registry.dataset(dataset).raw_sources}
+)
 
 
 VARIANTS = sorted({v for dataset in CFG.datasets for v in CFG.variants(dataset)})
-#: Classifier directories: one coherence classifier per modality, one feature classifier per image modality.
-CLASSIFIERS = [m for dataset in MODALITIES for m in MODALITIES[dataset]] + [
-    f"{m}-features"
-    for dataset in FEATURE_MODALITIES
-    for m in FEATURE_MODALITIES[dataset]
+#: Classifier directories: one coherence classifier per modality, one feature classifier per feature modality.
+CLASSIFIERS = [m for spec in registry.DATASETS for m in spec.modalities] + [
+    f"{m}-features" for spec in registry.DATASETS for m in spec.feature_modalities
 ]
-#: Paper tables of the configured datasets (file stems under results/tables/).
-TABLE_NAMES = [spec.name for spec in TABLES if spec.dataset in CFG.datasets]
+#: The tables of the configured datasets and metrics (file stems under results/tables/).
+TABLES = planned_tables({d: CFG.evaluation.metrics[d] for d in CFG.datasets})
 #: GPU jobs ask for one GPU unless the config pins the CPU (the demo), so SLURM never queues them for GPUs they will not use.
 GPUS_PER_JOB = 0 if CFG.device == "cpu" else 1
+
+
+def run_code(step, dataset, variant, *extra):
+    """Code version of a job that runs a model of (dataset, variant): the step, the objective's model, the dataset's networks."""
+    objective = registry.objective(registry.parse_variant(variant)[0])
+    return code_version(
+        step, *objective.modules, *registry.dataset(dataset).model_modules, *extra
+    )
+
+
+def report_code(step):
+    """Code version of a report step: the step and every declaring module (labels, titles, metric specs)."""
+    return code_version(step, *registry.declaring_modules())
 
 
 def shell_json(obj):
@@ -55,7 +69,10 @@ def shell_json(obj):
 
 
 def raw_manifests(wildcards):
-    return [f"results/manifests/{raw}.json" for raw in RAW_SOURCES[wildcards.dataset]]
+    return [
+        f"results/manifests/{raw}.json"
+        for raw in registry.dataset(wildcards.dataset).raw_sources
+    ]
 
 
 def synthetic_option(wildcards):
@@ -74,9 +91,8 @@ def train_hparams(dataset, variant):
 
 def classifier_dirs(dataset):
     """results/classifiers/<dataset>/<name> for every classifier the dataset needs."""
-    names = list(MODALITIES[dataset]) + [
-        f"{m}-features" for m in FEATURE_MODALITIES[dataset]
-    ]
+    spec = registry.dataset(dataset)
+    names = list(spec.modalities) + [f"{m}-features" for m in spec.feature_modalities]
     return [f"results/classifiers/{dataset}/{name}" for name in names]
 
 
@@ -88,42 +104,52 @@ def classifier_metrics():
     ]
 
 
-def prd_feature_classifiers(wildcards):
-    """The feature classifiers PRD needs, unless Inception weights replace them."""
-    if CFG.evaluation.prd.inception_weights:
+def feature_classifiers(dataset, metric):
+    """The feature classifiers ``metric`` reads on ``dataset`` (PRD: unless Inception weights replace them)."""
+    spec = registry.metric(metric)
+    if not spec.feature_classifiers(CFG.evaluation.settings.get(metric)):
         return []
     return [
-        f"results/classifiers/{wildcards.dataset}/{m}-features/model.pt"
-        for m in FEATURE_MODALITIES[wildcards.dataset]
+        f"results/classifiers/{dataset}/{m}-features/model.pt"
+        for m in registry.dataset(dataset).feature_modalities
     ]
 
 
 def evaluation_inputs(wildcards):
-    """Model and data of the run, plus the classifiers (coherence, PRD) and real features (PRD) the metric reads."""
-    run = f"results/runs/{wildcards.dataset}/{wildcards.variant}/seed{wildcards.seed}"
-    inputs = {
-        "model": f"{run}/model.pt",
-        "data": f"results/datasets/{wildcards.dataset}.h5",
-    }
-    if wildcards.metric == "coherence":
-        inputs["classifiers"] = [
-            f"results/classifiers/{wildcards.dataset}/{m}/model.pt"
-            for m in MODALITIES[wildcards.dataset]
-        ]
-    if wildcards.metric == "prd":
-        inputs["classifiers"] = prd_feature_classifiers(wildcards)
-        inputs["real_features"] = f"results/prd_reference/{wildcards.dataset}.npz"
+    """Model and data of the run, plus the classifiers and cached real features the metric's spec says it reads."""
+    dataset, spec = wildcards.dataset, registry.metric(wildcards.metric)
+    run = f"results/runs/{dataset}/{wildcards.variant}/seed{wildcards.seed}"
+    inputs = {"model": f"{run}/model.pt", "data": f"results/datasets/{dataset}.h5"}
+    classifiers = feature_classifiers(dataset, wildcards.metric)
+    if spec.coherence_classifiers:
+        classifiers = [
+            f"results/classifiers/{dataset}/{m}/model.pt"
+            for m in registry.modalities(dataset)
+        ] + classifiers
+    if classifiers:
+        inputs["classifiers"] = classifiers
+    if spec.real_features:
+        inputs["real_features"] = f"results/prd_reference/{dataset}.npz"
     return inputs
 
 
 def evaluation_options(wildcards):
     """The evaluate CLI's --classifiers/--real-features options for the metric (params: they only name inputs)."""
-    dataset = wildcards.dataset
-    if wildcards.metric == "coherence":
-        return f"--classifiers results/classifiers/{dataset}"
-    if wildcards.metric == "prd":
-        return f"--classifiers results/classifiers/{dataset} --real-features results/prd_reference/{dataset}.npz"
-    return ""
+    inputs = evaluation_inputs(wildcards)
+    options = []
+    if "classifiers" in inputs:
+        options.append(f"--classifiers results/classifiers/{wildcards.dataset}")
+    if "real_features" in inputs:
+        options.append(f"--real-features {inputs['real_features']}")
+    return " ".join(options)
+
+
+def evaluation_code(wildcards):
+    """Code version of an evaluation: the metric's evaluator on a model of the variant, with the classifiers it reads."""
+    evaluator, *others = registry.metric(wildcards.metric).modules
+    if "classifiers" in evaluation_inputs(wildcards):
+        others += registry.dataset(wildcards.dataset).classifier_modules
+    return run_code(evaluator, wildcards.dataset, wildcards.variant, *others)
 
 
 def variant_runs(dataset, variant):
@@ -159,7 +185,7 @@ def table_selection(wildcards):
 
 def figure_files():
     """Every PNG figure of the run (linked from the summary)."""
-    tables = [f"results/figures/{table}_vs_paper.png" for table in TABLE_NAMES]
+    tables = [f"results/figures/{table.figure_stem}.png" for table in TABLES]
     curves = [
         f"results/figures/training_curves_{d}_{v}.png"
         for d in CFG.datasets
@@ -177,7 +203,7 @@ def figure_files():
 def final_outputs():
     """Every file `rule all` asks for."""
     datasets = expand("results/datasets/{dataset}.h5", dataset=CFG.datasets)
-    tables = [f"results/tables/{table}.csv" for table in TABLE_NAMES]
+    tables = [f"results/tables/{table.name}.csv" for table in TABLES]
     return (
         datasets
         + classifier_metrics()

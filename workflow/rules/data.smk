@@ -45,7 +45,9 @@ rule build_dataset:
         runtime=lambda wildcards, attempt: 60 * attempt,
     params:
         build=lambda wildcards: shell_json(config["data"][wildcards.dataset]),
-        code=code_version("mmjsd.build_dataset"),
+        code=lambda wildcards: code_version(
+            "mmjsd.build_dataset", *registry.dataset(wildcards.dataset).build_modules
+        ),
     shell:
         "python -m mmjsd.build_dataset --dataset {wildcards.dataset} --manifests {input.manifests} "
         "--params {params.build} --output {output} --workers {threads} > {log} 2>&1"

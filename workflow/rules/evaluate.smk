@@ -4,7 +4,7 @@
 rule prd_reference:
     input:
         data="results/datasets/{dataset}.h5",
-        classifiers=prd_feature_classifiers,
+        classifiers=lambda wildcards: feature_classifiers(wildcards.dataset, "prd"),
     output:
         "results/prd_reference/{dataset}.npz",
     log:
@@ -22,7 +22,9 @@ rule prd_reference:
         job=lambda wildcards: shell_json(metric_job_params(config["evaluation"], "prd")),
         classifiers=lambda wildcards: f"results/classifiers/{wildcards.dataset}",
         device=CFG.device,
-        code=code_version("mmjsd.prd_reference"),
+        code=lambda wildcards: code_version(
+            "mmjsd.prd_reference", *registry.dataset(wildcards.dataset).data_modules
+        ),
     shell:
         "python -m mmjsd.prd_reference --dataset {wildcards.dataset} --data {input.data} "
         "--classifiers {params.classifiers} --params {params.job} --out {output} "
@@ -55,7 +57,7 @@ rule evaluate:
         run_dir=lambda wildcards: f"results/runs/{wildcards.dataset}/{wildcards.variant}/seed{wildcards.seed}",
         options=evaluation_options,
         device=CFG.device,
-        code=lambda wildcards: code_version(EVALUATOR_MODULES[wildcards.metric]),
+        code=evaluation_code,
     shell:
         "python -m mmjsd.evaluate --metric {wildcards.metric} --run-dir {params.run_dir} --data {input.data} "
         "{params.options} --params {params.job} --out {output} --device {params.device} --threads {threads} "

@@ -1,4 +1,4 @@
-# Report stage: Tables 1-5, figures, the summary page. `snakemake --report results/report.html`
+# Report stage: Tables 1-5 (and a table per metric no paper table covers), figures, the summary page. `snakemake --report results/report.html`
 # (or --report-after-run) collects every output marked report() below.
 
 
@@ -8,30 +8,28 @@ rule tables:
     output:
         [
             report(
-                path,
+                f"results/tables/{name}",
                 category="Tables",
-                subcategory=table,
+                subcategory=table.name,
                 caption="../report/tables.rst",
             )
-            for table in TABLE_NAMES
-            for path in (
-                f"results/tables/{table}.csv",
-                f"results/tables/{table}_vs_paper.csv",
-            )
+            for table in TABLES
+            for name in table.file_names
+            if name.endswith(".csv")
         ],
         [
-            f"results/tables/{table}.{ext}"
-            for table in TABLE_NAMES
-            for ext in ("tex", "md")
-        ]
-        + [f"results/tables/{table}_vs_paper.md" for table in TABLE_NAMES],
+            f"results/tables/{name}"
+            for table in TABLES
+            for name in table.file_names
+            if not name.endswith(".csv")
+        ],
     log:
         "results/logs/tables.log",
     conda:
         CONDA_ENV
     params:
         selection=table_selection,
-        code=code_version("mmjsd.tables"),
+        code=report_code("mmjsd.tables.cli"),
     shell:
         "python -m mmjsd.tables --out-dir results/tables --metrics {input.metrics} {params.selection} > {log} 2>&1"
 
@@ -42,21 +40,21 @@ rule table_figures:
     output:
         [
             report(
-                f"results/figures/{table}_vs_paper.png",
+                f"results/figures/{table.figure_stem}.png",
                 category="Figures",
                 subcategory="Ours vs paper",
                 caption="../report/table_figures.rst",
             )
-            for table in TABLE_NAMES
+            for table in TABLES
         ],
-        [f"results/figures/{table}_vs_paper.pdf" for table in TABLE_NAMES],
+        [f"results/figures/{table.figure_stem}.pdf" for table in TABLES],
     log:
         "results/logs/table_figures.log",
     conda:
         CONDA_ENV
     params:
         selection=table_selection,
-        code=code_version("mmjsd.plots"),
+        code=report_code("mmjsd.plots"),
     shell:
         "python -m mmjsd.plots tables --out-dir results/figures --metrics {input.metrics} {params.selection} > {log} 2>&1"
 
@@ -80,7 +78,7 @@ rule training_curves:
     conda:
         CONDA_ENV
     params:
-        code=code_version("mmjsd.plots"),
+        code=report_code("mmjsd.plots"),
     shell:
         "python -m mmjsd.plots curves --out-dir results/figures --logs {input.logs} > {log} 2>&1"
 
@@ -102,7 +100,7 @@ rule summary:
         CONDA_ENV
     params:
         selection=table_selection,
-        code=code_version("mmjsd.summary"),
+        code=report_code("mmjsd.summary"),
     shell:
         "python -m mmjsd.summary --out {output} --metrics {input.metrics} --run-configs {input.run_configs} "
         "--classifier-metrics {input.classifiers} --data-source-file {input.manifest} "
@@ -144,7 +142,13 @@ for _dataset in CFG.datasets:
         params:
             run_dir=lambda wildcards, input: Path(input.model).parent,
             device=CFG.device,
-            code=code_version("mmjsd.samples"),
+            code=lambda wildcards, dataset=_dataset: run_code(
+                "mmjsd.samples",
+                dataset,
+                wildcards.variant,
+                registry.objective(registry.parse_variant(wildcards.variant)[0]).source,
+                registry.dataset(dataset).source,
+            ),
         shell:
             "python -m mmjsd.samples --run-dir {params.run_dir} --data {input.data} --out-dir results/figures "
             "--seed 0 --device {params.device} --threads {threads} > {log} 2>&1"

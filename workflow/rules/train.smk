@@ -31,7 +31,9 @@ rule train:
         ),
         checkpoint="results/checkpoints/{dataset}/{variant}/seed{seed}/last.pt",
         device=CFG.device,
-        code=code_version("mmjsd.train"),
+        code=lambda wildcards: run_code(
+            "mmjsd.train", wildcards.dataset, wildcards.variant
+        ),
     shell:
         "python -m mmjsd.train --dataset {wildcards.dataset} --variant {wildcards.variant} --seed {wildcards.seed} "
         "--hparams {params.hparams} --data {input.data} --out-dir $(dirname {output.model}) "

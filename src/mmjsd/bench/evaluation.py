@@ -27,12 +27,12 @@ from pathlib import Path
 import torch
 
 from mmjsd.bench import ENVIRONMENT_COLUMNS, environment, print_table, write_csv
-from mmjsd.classifiers import FEATURE_MODALITIES
 from mmjsd.cli import add_runtime_arguments
 from mmjsd.classifiers.loading import save_classifier
 from mmjsd.classifiers.networks import build_classifier
-from mmjsd.config import MODALITIES, Config, EvaluationConfig, load_config
-from mmjsd.evaluation import EVALUATOR_MODULES, load_evaluator
+from mmjsd import registry
+from mmjsd.config import Config, EvaluationConfig, load_config
+from mmjsd.evaluation import load_evaluator
 from mmjsd.evaluation.runs import EvaluationInputs, LoadedRun, load_run
 from mmjsd.models import build_model
 from mmjsd.prd_reference import write_real_features
@@ -51,9 +51,9 @@ def random_run(config: Config, dataset: str, variant: str, device: torch.device)
 def random_classifiers(root: Path, dataset: str) -> Path:
     """Untrained (seeded) coherence and feature classifiers of every modality under ``root``."""
     torch.manual_seed(0)
-    for m in MODALITIES[dataset]:
+    for m in registry.modalities(dataset):
         save_classifier(root / m, build_classifier(dataset, m), dataset, m, "coherence", 0)
-    for m in FEATURE_MODALITIES[dataset]:
+    for m in registry.dataset(dataset).feature_modalities:
         save_classifier(root / f"{m}-features", build_classifier(dataset, m), dataset, m, "features", 1)
     return root
 
@@ -62,12 +62,11 @@ def with_test_size(config: EvaluationConfig, n_test: int | None) -> EvaluationCo
     """``config`` with coherence/likelihood ``n_test`` and PRD ``n_samples`` set to ``n_test`` (unchanged when None)."""
     if n_test is None:
         return config
-    return dataclasses.replace(
-        config,
-        coherence=dataclasses.replace(config.coherence, n_test=n_test),
-        likelihood=dataclasses.replace(config.likelihood, n_test=n_test),
-        prd=dataclasses.replace(config.prd, n_samples=n_test),
-    )
+    settings = dict(config.settings)
+    settings["coherence"] = dataclasses.replace(settings["coherence"], n_test=n_test)
+    settings["likelihood"] = dataclasses.replace(settings["likelihood"], n_test=n_test)
+    settings["prd"] = dataclasses.replace(settings["prd"], n_samples=n_test)
+    return dataclasses.replace(config, settings=settings)
 
 
 def timed(function) -> tuple[float, object]:
@@ -106,14 +105,14 @@ def benchmark(args: argparse.Namespace, workdir: Path) -> list[dict]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", default="mnist_svhn_text", choices=tuple(MODALITIES))
+    parser.add_argument("--dataset", default="mnist_svhn_text", choices=registry.DATASETS.names())
     parser.add_argument("--variant", default="mmjsd", help="variant whose configured dimensions the random model has")
     parser.add_argument("--data", type=Path, default=Path("results/datasets/mnist_svhn_text.h5"))
     parser.add_argument("--run-dir", type=Path, help="evaluate this trained run instead of a random-weight model")
     parser.add_argument("--classifiers", type=Path, help="results/classifiers/<dataset> (default: untrained classifiers)")
     parser.add_argument("--config", type=Path, nargs="+", default=[Path("config.yaml")], help="config files, later ones win")
     parser.add_argument("--n-test", type=int, help="coherence/likelihood n_test and PRD n_samples (default: as configured)")
-    parser.add_argument("--metrics", nargs="+", default=list(EVALUATOR_MODULES), choices=tuple(EVALUATOR_MODULES))
+    parser.add_argument("--metrics", nargs="+", default=list(registry.METRICS.names()), choices=registry.METRICS.names())
     add_runtime_arguments(parser, progress=False)
     parser.add_argument("--csv", type=Path, default=Path("results/benchmarks/evaluation.csv"), help="CSV to write")
 

@@ -38,9 +38,10 @@ from typing import Mapping, Sequence
 import torch
 
 from mmjsd.bench import ENVIRONMENT_COLUMNS, environment, print_table, write_csv
-from mmjsd.config import MODALITIES, Config, TrainConfig, load_config
+from mmjsd import registry
+from mmjsd.config import Config, TrainConfig, load_config
 from mmjsd.errors import UserError
-from mmjsd.evaluation import EVALUATOR_MODULES, load_evaluator
+from mmjsd.evaluation import load_evaluator
 from mmjsd.evaluation.runs import EvaluationInputs, load_run
 from mmjsd.io import sha256_file
 from mmjsd.runtime import resolve_device, set_threads
@@ -182,7 +183,7 @@ def verdicts(summary: Sequence[dict]) -> Mapping[tuple[str, str], str]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", default="mnist_svhn_text", choices=tuple(MODALITIES))
+    parser.add_argument("--dataset", default="mnist_svhn_text", choices=registry.DATASETS.names())
     parser.add_argument("--data", type=Path, help="HDF5 dataset (default: results/datasets/<dataset>.h5)")
     parser.add_argument("--config", type=Path, nargs="+", default=[Path("config.yaml")], help="config files, later ones win")
     parser.add_argument("--variants", nargs="+", default=["mmjsd"])
@@ -190,7 +191,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="run seeds (at least two: seed noise is their spread)")
     parser.add_argument("--epochs", type=int, default=10, help="training epochs of every run")
     parser.add_argument("--batch-size", type=int, help="training batch size (default: as configured)")
-    parser.add_argument("--metrics", nargs="+", choices=tuple(EVALUATOR_MODULES), help="default: latent_probe, plus coherence with --classifiers")
+    parser.add_argument("--metrics", nargs="+", choices=registry.METRICS.names(), help="default: latent_probe, plus coherence with --classifiers")
     parser.add_argument("--classifiers", type=Path, help="results/classifiers/<dataset>, trained by the pipeline (coherence and prd need it)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1, as the pipeline's jobs; 0 = torch's default)")

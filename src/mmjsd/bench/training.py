@@ -60,8 +60,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from mmjsd.bench import ENVIRONMENT_COLUMNS, PAPER_MST_FILE, environment, print_table, run_child, write_csv
 from mmjsd.bench.reference_loop import logged_compute, reference_loader, reference_steps
-from mmjsd.config import MODALITIES, Config, TrainConfig, load_config
-from mmjsd.data.hdf5 import SPECS, SPLITS, read_attrs, read_split, write_dataset_file
+from mmjsd import registry
+from mmjsd.config import Config, TrainConfig, load_config
+from mmjsd.data.hdf5 import SPLITS, dataset_layout, read_attrs, read_split, write_dataset_file
 from mmjsd.data.readers import load_split
 from mmjsd.errors import UserError
 from mmjsd.io import canonical_json, sha256_file
@@ -154,14 +155,14 @@ class BenchInputs:
 
 def item_count(arrays: Mapping[str, np.ndarray], dataset: str) -> int:
     """Training items (MST: pairs) in a split's arrays."""
-    first = next(ds for ds in SPECS[dataset].datasets if ds.shape[0] == ITEM_DIMENSION[dataset])
+    first = next(ds for ds in dataset_layout(dataset).datasets if ds.shape[0] == ITEM_DIMENSION[dataset])
     return len(arrays[first.name])
 
 
 def write_training_subset(source: Path, dataset: str, train: Mapping[str, np.ndarray], items: int, destination: Path) -> None:
     """Copy ``source`` (whose training split ``train`` holds) to ``destination`` keeping ``items`` random training items
     (all images, the whole test split)."""
-    spec = SPECS[dataset]
+    spec = dataset_layout(dataset)
     chosen = np.random.default_rng(0).choice(item_count(train, dataset), items, replace=False)
     splits = {split: read_split(source, spec, split) for split in SPLITS if split != "train"}
     splits["train"] = {ds.name: train[ds.name][chosen] if ds.shape[0] == ITEM_DIMENSION[dataset] else train[ds.name] for ds in spec.datasets}
@@ -180,7 +181,7 @@ def prepare_inputs(inputs: BenchInputs) -> None:
     """The selected modes' inputs from one read of the training split, after checking it holds warm-up plus timed steps;
     the pre-made batches (bare modes, FLOP count) go through the production reader."""
     args = inputs.args
-    arrays = read_split(args.data, SPECS[args.dataset], "train")
+    arrays = read_split(args.data, dataset_layout(args.dataset), "train")
     needed = (args.steps + args.warmup) * args.batch_size
     if item_count(arrays, args.dataset) < needed:
         raise UserError(
@@ -307,7 +308,7 @@ def variant_config(config: Config, dataset: str, variant: str, args: argparse.Na
 
 
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", default="mnist_svhn_text", choices=tuple(MODALITIES))
+    parser.add_argument("--dataset", default="mnist_svhn_text", choices=registry.DATASETS.names())
     parser.add_argument("--data", type=Path, help="HDF5 dataset (default: results/datasets/<dataset>.h5)")
     parser.add_argument("--config", type=Path, nargs="+", default=[Path("config.yaml")], help="config files for the variants' hyper-parameters, later ones win")
     parser.add_argument("--variants", nargs="+", help="variants to measure (default: every configured variant of --dataset)")

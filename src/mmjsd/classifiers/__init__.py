@@ -8,16 +8,12 @@ Modules:
 * :mod:`~mmjsd.classifiers.predict`: batched ``predict_labels``, ``attribute_scores`` and
   ``penultimate_features``.
 
-The step that trains them is ``python -m mmjsd.train_classifier``. This module stays free
-of torch so the Snakefile can read the constants below at parse time.
+The step that trains them is ``python -m mmjsd.train_classifier``. Which classifiers a
+dataset has is declared by its spec (:class:`mmjsd.registry.DatasetSpec`: one coherence
+classifier per modality, a features copy per ``feature_modalities``). This module stays
+free of torch so the Snakefile can read the constant below at parse time.
 """
 
 #: ``coherence``: the classifier used for coherence and its accuracy; ``features``: a
 #: separately seeded copy used only as the fallback PRD feature extractor.
 ROLES = ("coherence", "features")
-
-#: Modalities that have a ``features`` classifier (PRD is computed on images only).
-FEATURE_MODALITIES: dict[str, tuple[str, ...]] = {
-    "mnist_svhn_text": ("mnist", "svhn"),
-    "celeba": ("img",),
-}

@@ -15,7 +15,8 @@ from typing import Callable
 
 import torch
 
-from mmjsd.data.hdf5 import SPECS, open_dataset_file
+from mmjsd import registry
+from mmjsd.data.hdf5 import CELEBA_SPEC, MST_SPEC, FileSpec, open_dataset_file
 from mmjsd.data.readers import MSTSplit, pixels_to_float, text_one_hot
 
 
@@ -56,9 +57,9 @@ class Examples:
         return self.to_input(self.inputs[index]), self.labels[index]
 
 
-def _read(path: str | Path, dataset: str, split: str, names: tuple[str, ...]) -> list[torch.Tensor]:
+def _read(path: str | Path, layout: FileSpec, split: str, names: tuple[str, ...]) -> list[torch.Tensor]:
     """Only the named datasets of one split (CelebA text training need not read 2 GB of images)."""
-    with open_dataset_file(path, SPECS[dataset]) as handle:
+    with open_dataset_file(path, layout) as handle:
         return [torch.from_numpy(handle[split][name][()]) for name in names]
 
 
@@ -72,12 +73,19 @@ class StoredLayout:
     label_dtype: torch.dtype
 
 
-#: Modalities whose examples are read as stored (MST text is built from the pairs instead).
-STORED_LAYOUTS: dict[tuple[str, str], StoredLayout] = {
-    ("mnist_svhn_text", "mnist"): StoredLayout("mnist_images", "mnist_labels", mnist_input, torch.int64),
-    ("mnist_svhn_text", "svhn"): StoredLayout("svhn_images", "svhn_labels", pixels_to_float, torch.int64),
-    ("celeba", "img"): StoredLayout("images", "labels", pixels_to_float, torch.float32),
-    ("celeba", "text"): StoredLayout("text", "labels", text_one_hot, torch.float32),
+def _stored_examples(path: str | Path, layout: FileSpec, split: str, stored: StoredLayout) -> Examples:
+    inputs, labels = _read(path, layout, split, (stored.inputs, stored.labels))
+    return Examples(inputs, labels.to(stored.label_dtype), stored.to_input)
+
+
+#: MST images as stored (each image once); MST text is built from the pairs instead.
+MST_STORED = {
+    "mnist": StoredLayout("mnist_images", "mnist_labels", mnist_input, torch.int64),
+    "svhn": StoredLayout("svhn_images", "svhn_labels", pixels_to_float, torch.int64),
+}
+CELEBA_STORED = {
+    "img": StoredLayout("images", "labels", pixels_to_float, torch.float32),
+    "text": StoredLayout("text", "labels", text_one_hot, torch.float32),
 }
 
 
@@ -92,14 +100,25 @@ def _mst_text_examples(path: str | Path, split: str, redraw: bool) -> Examples:
     return Examples(pairs.text, pairs.labels, text_one_hot, redrawn_text if redraw else None)
 
 
+def mst_examples(modality: str, path: str | Path, split: str) -> Examples:
+    """MNIST-SVHN-Text: stored digits of each image modality; pair texts with per-epoch offsets when training."""
+    if modality == "text":
+        return _mst_text_examples(path, split, redraw=split == "train")
+    return _stored_examples(path, MST_SPEC, split, MST_STORED[modality])
+
+
+def celeba_examples(modality: str, path: str | Path, split: str) -> Examples:
+    """CelebA: images or texts with the 40 attributes as float 0/1."""
+    return _stored_examples(path, CELEBA_SPEC, split, CELEBA_STORED[modality])
+
+
 def load_examples(dataset: str, modality: str, path: str | Path, split: str) -> Examples:
     """Labelled examples of ``modality`` from ``split`` of the dataset file ``path`` (on the CPU).
 
-    Digit labels are int64, CelebA attributes float 0/1. MST training text gets per-epoch
+    The dataset's spec names the reader (``DatasetSpec.classifier_examples``). Digit
+    labels are int64, CelebA attributes float 0/1. MST training text gets per-epoch
     offset re-drawing; test text keeps the stored offsets.
     """
-    if (dataset, modality) == ("mnist_svhn_text", "text"):
-        return _mst_text_examples(path, split, redraw=split == "train")
-    layout = STORED_LAYOUTS[(dataset, modality)]
-    inputs, labels = _read(path, dataset, split, (layout.inputs, layout.labels))
-    return Examples(inputs, labels.to(layout.label_dtype), layout.to_input)
+    spec = registry.dataset(dataset)
+    read = registry.load_object(spec.classifier_examples, f"dataset '{dataset}' classifier examples")
+    return read(modality, path, split)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from mmjsd.classifiers.networks import ARCHITECTURES, Classifier
+from mmjsd.classifiers.networks import Classifier, architecture_name, build_classifier
 from mmjsd.errors import UserError
 from mmjsd.io import atomic_path
 
@@ -28,7 +28,7 @@ def save_classifier(out_dir: Path, classifier: Classifier, dataset: str, modalit
         "modality": modality,
         "role": role,
         "seed": seed,
-        "architecture": ARCHITECTURES[(dataset, modality)].name,
+        "architecture": architecture_name(dataset, modality),
     }
     with atomic_path(path, suffix=".pt") as tmp:
         torch.save(record, tmp)
@@ -67,10 +67,11 @@ def load_classifier(
     except Exception as err:  # a truncated or foreign file is a user-fixable problem, whatever torch raises
         raise UserError(f"classifier file {path} is unreadable ({err}); delete it and retrain") from err
     _check_expected(path, record, {"dataset": dataset, "modality": modality, "role": role})
-    architecture = ARCHITECTURES.get((record.get("dataset"), record.get("modality")))
-    if architecture is None or architecture.name != record.get("architecture"):
-        raise UserError(f"classifier file {path} holds architecture {record.get('architecture')!r}, which this code does not build; retrain it")
-    classifier = architecture.build()
+    name = record.get("architecture")
+    dataset, modality = str(record.get("dataset")), str(record.get("modality"))
+    if name != architecture_name(dataset, modality):
+        raise UserError(f"classifier file {path} holds architecture {name!r}, which this code does not build; retrain it")
+    classifier = build_classifier(dataset, modality)
     classifier.load_state_dict(record["state_dict"])
     classifier.record = {key: value for key, value in record.items() if key != "state_dict"}
     return classifier.to(device).eval()

@@ -15,12 +15,11 @@ those definitions with the VAEs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
-
 import torch
 from torch import nn
 
+from mmjsd import registry
+from mmjsd.errors import UserError
 from mmjsd.models.networks import celeba
 from mmjsd.models.networks.blocks import ALPHABET_SIZE, ResidualBlock, Transpose
 
@@ -142,24 +141,18 @@ def celeba_text_classifier() -> Classifier:
     return Classifier(body, channels[-1], NUM_ATTRIBUTES, head_dropout=True)
 
 
-@dataclass(frozen=True)
-class Architecture:
-    """A classifier's recorded name and its builder."""
-
-    name: str
-    build: Callable[[], Classifier]
-
-
-#: (dataset, modality) → architecture.
-ARCHITECTURES: dict[tuple[str, str], Architecture] = {
-    ("mnist_svhn_text", "mnist"): Architecture("mst_mnist_cnn", mnist_classifier),
-    ("mnist_svhn_text", "svhn"): Architecture("mst_svhn_cnn", svhn_classifier),
-    ("mnist_svhn_text", "text"): Architecture("mst_text_resnet1d", mst_text_classifier),
-    ("celeba", "img"): Architecture("celeba_img_resnet", celeba_image_classifier),
-    ("celeba", "text"): Architecture("celeba_text_resnet1d", celeba_text_classifier),
-}
+def architecture_name(dataset: str, modality: str) -> str:
+    """The ``"module:function"`` the spec of ``dataset`` names for the classifier of ``modality`` (recorded in model.pt)."""
+    spec = registry.dataset(dataset)
+    if modality not in spec.classifiers:
+        raise UserError(f"dataset '{dataset}' has no modality '{modality}'; use one of {', '.join(spec.modalities)}")
+    return spec.classifiers[modality]
 
 
 def build_classifier(dataset: str, modality: str) -> Classifier:
     """A freshly initialised classifier for ``modality`` of ``dataset`` (seed torch first for reproducibility)."""
-    return ARCHITECTURES[(dataset, modality)].build()
+    name = architecture_name(dataset, modality)
+    classifier = registry.load_object(name, f"dataset '{dataset}' classifier of {modality}")()
+    if not isinstance(classifier, Classifier):
+        raise UserError(f"dataset '{dataset}': classifier builder {name} must return a mmjsd.classifiers.networks.Classifier")
+    return classifier

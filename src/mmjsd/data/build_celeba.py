@@ -18,6 +18,7 @@ from PIL import Image
 
 from mmjsd.config import CelebABuildConfig
 from mmjsd.data import alphabet
+from mmjsd.data.hdf5 import BuiltDataset
 from mmjsd.data.raw import CELEBA_IMAGE_DIR, CelebAImageStore, read_celeba_index
 from mmjsd.errors import UserError
 
@@ -136,3 +137,9 @@ def build(raw_dir: Path, cfg: CelebABuildConfig, workers: int = 1) -> tuple[dict
     sources = dict(index.sources)
     sources.update(partition_digests(index.partitions[rows], digests))
     return splits, sources, index.attribute_names
+
+
+def build_dataset(raw_dirs: dict[str, Path], cfg: CelebABuildConfig, workers: int = 1) -> BuiltDataset:
+    """The dataset spec's builder: :func:`build` from the raw CelebA directory, with the attribute names as a file attribute."""
+    splits, sources, names = build(raw_dirs["celeba"], cfg, workers=workers)
+    return BuiltDataset(splits, {"celeba": sources}, {"attribute_names": names})

@@ -15,6 +15,7 @@ import numpy as np
 
 from mmjsd.config import MSTBuildConfig
 from mmjsd.data import alphabet
+from mmjsd.data.hdf5 import BuiltDataset
 from mmjsd.data.raw import SPLITS, read_mnist, read_svhn
 
 NUM_CLASSES = 10
@@ -84,3 +85,9 @@ def build(raw_mnist: Path, raw_svhn: Path, cfg: MSTBuildConfig) -> tuple[dict[st
         for raw, files in read.items():
             sources[raw].update(files)
     return splits, sources
+
+
+def build_dataset(raw_dirs: dict[str, Path], cfg: MSTBuildConfig, workers: int = 1) -> BuiltDataset:
+    """The dataset spec's builder: :func:`build` from the raw MNIST and SVHN directories (single process)."""
+    splits, sources = build(raw_dirs["mnist"], raw_dirs["svhn"], cfg)
+    return BuiltDataset(splits, sources, {})

@@ -15,6 +15,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from mmjsd import registry
 from mmjsd.data.alphabet import ALPHABET
 from mmjsd.errors import UserError
 from mmjsd.io import atomic_path
@@ -63,8 +64,26 @@ CELEBA_SPEC = FileSpec(
     ),
 )
 
-SPECS = {"mnist_svhn_text": MST_SPEC, "celeba": CELEBA_SPEC}
 SPLITS = ("train", "test")
+
+
+def dataset_layout(dataset: str) -> FileSpec:
+    """The file layout the spec of ``dataset`` names (``DatasetSpec.file_layout``)."""
+    return registry.load_object(registry.dataset(dataset).file_layout, f"dataset '{dataset}' file layout")
+
+
+@dataclass(frozen=True)
+class BuiltDataset:
+    """What a dataset builder (``DatasetSpec.builder``) returns: the arrays and their provenance.
+
+    ``splits`` maps split → dataset name → array (the layout of the spec's ``file_layout``);
+    ``sources`` maps each raw source → {file: sha256} of the raw files read (checked against
+    the manifests); ``attrs`` are extra file attributes (e.g. CelebA's attribute names).
+    """
+
+    splits: dict[str, dict[str, np.ndarray]]
+    sources: dict[str, dict[str, str]]
+    attrs: dict[str, Any]
 
 
 def write_dataset_file(

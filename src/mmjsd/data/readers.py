@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mmjsd import registry
 from mmjsd.data import alphabet
 from mmjsd.data.hdf5 import CELEBA_SPEC, MST_SPEC, read_split
 
@@ -123,12 +124,10 @@ class CelebASplit(InMemorySplit):
         return data, self.labels[index].to(target).float()
 
 
-SPLIT_TYPES = {"mnist_svhn_text": MSTSplit, "celeba": CelebASplit}
-
-
 def load_split(dataset: str, path: str | Path, split: str) -> MSTSplit | CelebASplit:
-    """The in-memory split of ``dataset`` stored at ``path``."""
-    return SPLIT_TYPES[dataset].load(path, split)
+    """The in-memory split of ``dataset`` stored at ``path`` (the split class its spec names)."""
+    split_type = registry.load_object(registry.dataset(dataset).split, f"dataset '{dataset}' split reader")
+    return split_type.load(path, split)
 
 
 class ModalityDataset(torch.utils.data.Dataset):

@@ -37,6 +37,7 @@ from mmjsd.classifiers.predict import attribute_scores, predict_labels
 from mmjsd.evaluation.average_precision import batch_mean_average_precision, mean_average_precision
 from mmjsd.evaluation.coherence import conditional_accuracy, random_coherence_all_agree, random_coherence_mmjsd_formula
 from mmjsd.evaluation.generation import RANDOM, Source, generation_key, map_generations
+from mmjsd import registry
 from mmjsd.evaluation.runs import (
     EncodedRows,
     EvaluationInputs,
@@ -63,9 +64,10 @@ class Scoring:
     per_batch: Callable[[np.ndarray, np.ndarray, int], float] | None = None
 
 
+#: Scoring per label kind (DatasetSpec.labels): digits by accuracy (with random coherence), attributes by mean AP.
 SCORINGS = {
-    "mnist_svhn_text": Scoring(predict_labels, conditional_accuracy, random_coherence=True),
-    "celeba": Scoring(attribute_scores, mean_average_precision, random_coherence=False, per_batch=batch_mean_average_precision),
+    "classes": Scoring(predict_labels, conditional_accuracy, random_coherence=True),
+    "attributes": Scoring(attribute_scores, mean_average_precision, random_coherence=False, per_batch=batch_mean_average_precision),
 }
 
 
@@ -100,7 +102,7 @@ def classify_generations(
 def evaluate(inputs: EvaluationInputs) -> MetricResult:
     """The coherence metric file's content; see the module docstring."""
     run, job = inputs.run, inputs.job
-    model, scoring = run.model, SCORINGS[run.dataset]
+    model, scoring = run.model, SCORINGS[registry.dataset(run.dataset).labels]
     classifiers = load_coherence_classifiers(inputs)
     seeds = {
         "evaluation": job.seed,

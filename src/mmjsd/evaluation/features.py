@@ -39,7 +39,7 @@ from unittest import mock
 import numpy as np
 import torch
 
-from mmjsd.classifiers import FEATURE_MODALITIES
+from mmjsd import registry
 from mmjsd.classifiers.loading import MODEL_FILE, load_classifier
 from mmjsd.classifiers.predict import penultimate_features
 from mmjsd.errors import UserError
@@ -89,7 +89,7 @@ class FeatureExtractor:
 def classifier_extractor(classifiers_dir: Path, dataset: str, device: torch.device, batch_size: int) -> FeatureExtractor:
     """Penultimate layer of ``<classifiers_dir>/<m>-features`` for every image modality (eval mode)."""
     embed, details = {}, {}
-    for m in FEATURE_MODALITIES[dataset]:
+    for m in registry.dataset(dataset).feature_modalities:
         directory = Path(classifiers_dir) / f"{m}-features"
         classifier = load_classifier(directory, device, dataset=dataset, modality=m, role="features")
         embed[m] = functools.partial(penultimate_features, classifier)
@@ -163,7 +163,7 @@ def inception_extractor(weights: str | Path, dataset: str, device: torch.device,
         return network(rgb.to(device))[0].flatten(1)
 
     identity = {"name": name, "sha256": digest, "seed": None}
-    return FeatureExtractor(name, identity, dict.fromkeys(FEATURE_MODALITIES[dataset], embed), batch_size)
+    return FeatureExtractor(name, identity, dict.fromkeys(registry.dataset(dataset).feature_modalities, embed), batch_size)
 
 
 def inception_extractor_name(weights_sha256: str) -> str:

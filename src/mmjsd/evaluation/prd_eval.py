@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-from mmjsd.classifiers import FEATURE_MODALITIES
+from mmjsd import registry
 from mmjsd.evaluation.features import (
     FeatureExtractor,
     build_extractor,
@@ -117,7 +117,7 @@ def evaluate(inputs: EvaluationInputs) -> MetricResult:
     else:
         real = compute_real_features(extractor, split, rows, job.batch_size)
 
-    sets = generated_sets(model, FEATURE_MODALITIES[run.dataset])
+    sets = generated_sets(model, registry.dataset(run.dataset).feature_modalities)
     encoded = encode_rows(model, split, torch.from_numpy(rows), job.batch_size)
     generated = generated_features(inputs, encoded, extractor, sets, torch_generator(seeds["latent_samples"], inputs.device))
     curves = prd_curves(

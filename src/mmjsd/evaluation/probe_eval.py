@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from mmjsd import registry
 from mmjsd.evaluation.probe import probe_accuracy, probe_mean_average_precision
 from mmjsd.evaluation.runs import (
     EncodedRows,
@@ -40,10 +41,10 @@ from mmjsd.models.distributions import subset_key
 
 TRAIN_SPLIT = "train"
 
-#: The probe of each dataset and the name of its score: digit accuracy, or the mean AP over attributes.
+#: The probe per label kind (DatasetSpec.labels) and the name of its score: accuracy, or the mean AP over attributes.
 PROBES = {
-    "mnist_svhn_text": (probe_accuracy, "accuracy"),
-    "celeba": (probe_mean_average_precision, "mean_ap_pooled_over_split"),
+    "classes": (probe_accuracy, "accuracy"),
+    "attributes": (probe_mean_average_precision, "mean_ap_pooled_over_split"),
 }
 
 
@@ -69,7 +70,7 @@ def evaluate(inputs: EvaluationInputs) -> MetricResult:
     pool_rows = np.random.default_rng(seeds["training_pool"]).choice(len(train_split), size=pool_size, replace=False)
     train = encode_rows(run.model, train_split, torch.from_numpy(np.sort(pool_rows)), job.batch_size)
 
-    probe, score_name = PROBES[run.dataset]
+    probe, score_name = PROBES[registry.dataset(run.dataset).labels]
     train_labels, test_labels = train.labels.cpu().numpy(), test.labels.cpu().numpy()
     values, std = {}, {}
     for subset in run.model.subsets:

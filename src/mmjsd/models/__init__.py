@@ -1,27 +1,33 @@
 """Models: per-modality networks, likelihoods, distribution math and one module per objective.
 
 ``build_model(dataset, variant, cfg)`` is the entry point; see :mod:`mmjsd.models.base` for
-the API every model shares.
+the API every model shares. The model class of each objective is named by its spec in
+the registry (:mod:`mmjsd.registry`) and imported only when a model of it is built, so a
+job imports, and its code version covers, the one objective it runs.
 """
 
 from __future__ import annotations
 
-from mmjsd.config import MODALITIES, TrainConfig, parse_variant
+import inspect
+
+from mmjsd import registry
+from mmjsd.config import TrainConfig
 from mmjsd.errors import UserError
 from mmjsd.models.base import Encodings, MultimodalVAE
-from mmjsd.models.mmjsd import MMJSD
-from mmjsd.models.mmvae import MMVAE
-from mmjsd.models.mopoe import MoPoE
-from mmjsd.models.mvae import MVAE
-from mmjsd.models.networks import DATA_SHAPES, Encoding
+from mmjsd.models.networks import Encoding
 
-#: The model class of each objective.
-OBJECTIVE_MODELS: dict[str, type[MultimodalVAE]] = {
-    "mvae": MVAE,
-    "mmvae": MMVAE,
-    "mmjsd": MMJSD,
-    "mopoe": MoPoE,
-}
+
+def objective_model_class(objective: str) -> type[MultimodalVAE]:
+    """The :class:`MultimodalVAE` subclass of ``objective``, checked to be a complete model."""
+    spec = registry.objective(objective)
+    where = f"objective '{objective}' of {spec.source}"
+    cls = registry.load_object(spec.model, where)
+    if not (isinstance(cls, type) and issubclass(cls, MultimodalVAE)):
+        raise UserError(f"{where}: model {spec.model} is not a subclass of mmjsd.models.base.MultimodalVAE")
+    if inspect.isabstract(cls):
+        missing = ", ".join(sorted(cls.__abstractmethods__))
+        raise UserError(f"{where}: model {spec.model} does not implement {missing} (abstract in MultimodalVAE)")
+    return cls
 
 
 def build_model(dataset: str, variant: str, cfg: TrainConfig) -> MultimodalVAE:
@@ -31,27 +37,15 @@ def build_model(dataset: str, variant: str, cfg: TrainConfig) -> MultimodalVAE:
     one style subspace and a plain variant none, so a mismatched config fails here rather
     than training the wrong model.
     """
-    objective, modality_specific = parse_variant(variant)
-    if dataset not in MODALITIES:
-        raise UserError(f"unknown dataset '{dataset}': use one of {', '.join(MODALITIES)}")
-    has_style = any(cfg.style_dim[m] > 0 for m in MODALITIES[dataset])
+    objective, modality_specific = registry.parse_variant(variant)
+    modalities = registry.modalities(dataset)
+    has_style = any(cfg.style_dim[m] > 0 for m in modalities)
     if modality_specific != has_style:
         raise UserError(
             f"variant '{variant}' on {dataset} needs {'a non-zero' if modality_specific else 'zero'} "
             f"style_dim, got {cfg.style_dim}"
         )
-    return OBJECTIVE_MODELS[objective](dataset, cfg)
+    return objective_model_class(objective)(dataset, cfg)
 
 
-__all__ = [
-    "DATA_SHAPES",
-    "OBJECTIVE_MODELS",
-    "Encoding",
-    "Encodings",
-    "MMJSD",
-    "MMVAE",
-    "MVAE",
-    "MoPoE",
-    "MultimodalVAE",
-    "build_model",
-]
+__all__ = ["Encoding", "Encodings", "MultimodalVAE", "build_model", "objective_model_class"]

@@ -34,15 +34,16 @@ from typing import ClassVar, Mapping, Sequence
 import torch
 from torch import nn
 
-from mmjsd.config import MODALITIES, TrainConfig
+from mmjsd import registry
+from mmjsd.config import TrainConfig
 from mmjsd.models.distributions import (
     kl_standard_normal,
     nonempty_subsets,
     prepend_standard_normal,
     product_of_experts,
 )
-from mmjsd.models.likelihoods import LIKELIHOODS
-from mmjsd.models.networks import NETWORK_BUILDERS, Encoding
+from mmjsd.models.likelihoods import dataset_likelihoods
+from mmjsd.models.networks import Encoding, dataset_networks
 from mmjsd.models.posteriors import GaussianPosterior, MixturePosterior, Posterior
 
 Encodings = dict[str, Encoding]
@@ -59,15 +60,16 @@ class MultimodalVAE(nn.Module, abc.ABC):
 
     def __init__(self, dataset: str, cfg: TrainConfig):
         super().__init__()
+        spec = registry.dataset(dataset)
         self.dataset = dataset
-        self.modalities: tuple[str, ...] = MODALITIES[dataset]
+        self.modalities: tuple[str, ...] = spec.modalities
         self.shared_dim = cfg.shared_dim
         self.style_dims = {m: cfg.style_dim[m] for m in self.modalities}
         self.config = cfg
-        encoders, decoders = NETWORK_BUILDERS[dataset](self.shared_dim, self.style_dims)
+        encoders, decoders = dataset_networks(dataset)(self.shared_dim, self.style_dims)
         self.encoders = nn.ModuleDict(encoders)
         self.decoders = nn.ModuleDict(decoders)
-        self.likelihoods = LIKELIHOODS[dataset]
+        self.likelihoods = dataset_likelihoods(dataset)
 
     # ------------------------------------------------------------------ encoding
     @property

@@ -13,6 +13,8 @@ from typing import Protocol
 import torch
 import torch.nn.functional as F
 
+from mmjsd import registry
+
 #: Fixed scale of every image Laplace likelihood (reference decoders return (loc, 0.75)).
 LAPLACE_SCALE = 0.75
 
@@ -71,8 +73,9 @@ class CategoricalText:
         return F.one_hot(params.argmax(-1), params.shape[-1]).to(params.dtype)
 
 
-#: Likelihood of each modality, per dataset.
-LIKELIHOODS: dict[str, dict[str, Likelihood]] = {
-    "mnist_svhn_text": {"mnist": LaplaceImage(), "svhn": LaplaceImage(), "text": CategoricalText()},
-    "celeba": {"img": LaplaceImage(), "text": CategoricalText()},
-}
+def dataset_likelihoods(dataset: str) -> dict[str, Likelihood]:
+    """One likelihood per modality of ``dataset``: the classes its spec names (``DatasetSpec.likelihoods``)."""
+    return {
+        m: registry.load_object(path, f"dataset '{dataset}' likelihood of {m}")()
+        for m, path in registry.dataset(dataset).likelihoods.items()
+    }

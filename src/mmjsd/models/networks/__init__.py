@@ -1,22 +1,28 @@
 """Per-modality encoders and decoders of each dataset (docs/reference-code.md §2).
 
-``NETWORK_BUILDERS[dataset](content_dim, style_dims)`` returns ``(encoders, decoders)``
-keyed by modality; ``DATA_SHAPES[dataset][modality]`` is one example's shape.
+Each dataset's module (:mod:`~mmjsd.models.networks.mst`, :mod:`~mmjsd.models.networks.celeba`)
+has ``build_networks(content_dim, style_dims) -> (encoders, decoders)`` keyed by modality
+and ``DATA_SHAPES`` (modality → one example's shape); the dataset's spec names them
+(:class:`mmjsd.registry.DatasetSpec`). :func:`dataset_networks` and :func:`data_shapes`
+look them up.
 """
 
 from __future__ import annotations
 
-from mmjsd.models.networks import celeba, mst
+from typing import Callable
+
+from mmjsd import registry
 from mmjsd.models.networks.blocks import ALPHABET_SIZE, Decoder, Encoder, Encoding
 
-NETWORK_BUILDERS = {
-    "mnist_svhn_text": mst.build_networks,
-    "celeba": celeba.build_networks,
-}
 
-DATA_SHAPES: dict[str, dict[str, tuple[int, ...]]] = {
-    "mnist_svhn_text": mst.DATA_SHAPES,
-    "celeba": celeba.DATA_SHAPES,
-}
+def dataset_networks(dataset: str) -> Callable:
+    """``build_networks(content_dim, style_dims)`` of ``dataset``."""
+    return registry.load_object(registry.dataset(dataset).networks, f"dataset '{dataset}' networks")
 
-__all__ = ["ALPHABET_SIZE", "DATA_SHAPES", "NETWORK_BUILDERS", "Decoder", "Encoder", "Encoding"]
+
+def data_shapes(dataset: str) -> dict[str, tuple[int, ...]]:
+    """One example's shape per modality of ``dataset``, in the batch format."""
+    return registry.load_object(registry.dataset(dataset).data_shapes, f"dataset '{dataset}' data shapes")
+
+
+__all__ = ["ALPHABET_SIZE", "Decoder", "Encoder", "Encoding", "data_shapes", "dataset_networks"]
