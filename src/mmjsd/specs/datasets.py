@@ -1,4 +1,4 @@
-"""The two datasets of the mmJSD paper: MNIST-SVHN-Text and bimodal CelebA (REFERENCE.md §1-2, DESIGN.md §3)."""
+"""The two datasets of the mmJSD paper: MNIST-SVHN-Text and bimodal CelebA (docs/reference-code.md §1-2, docs/design.md §3)."""
 
 from __future__ import annotations
 

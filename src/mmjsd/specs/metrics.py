@@ -1,4 +1,4 @@
-"""The four metrics of the mmJSD paper (EVALUATION.md): each one's evaluator, settings block and inputs."""
+"""The four metrics of the mmJSD paper (docs/metrics.md): each one's evaluator, settings block and inputs."""
 
 from __future__ import annotations
 

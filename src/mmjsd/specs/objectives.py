@@ -1,4 +1,4 @@
-"""The four objectives of the mmJSD paper, in its row order (REFERENCE.md §3)."""
+"""The four objectives of the mmJSD paper, in its row order (docs/reference-code.md §3)."""
 
 from __future__ import annotations
 
