@@ -33,9 +33,11 @@ from mmjsd.classifiers.networks import build_classifier
 from mmjsd.cli import main_guard
 from mmjsd.config import load_config, metric_job_from_dict, metric_job_params
 from mmjsd.data.readers import load_split
+from mmjsd.departures import corrected
 from mmjsd.errors import UserError
 from mmjsd.evaluation import coherence_eval, features, generation
-from mmjsd.evaluation.likelihood_eval import evaluate as evaluate_likelihood, subset_log_likelihoods
+from mmjsd.evaluation.likelihood import importance_sampled_log_likelihood
+from mmjsd.evaluation.likelihood_eval import evaluate as evaluate_likelihood, subset_log_weights
 from mmjsd.evaluation.prd import prd_ap_mmjsd
 from mmjsd.evaluation.prd_eval import prd_curves
 from mmjsd.evaluation.runs import EvaluationInputs, Split, derived_seed, encode_rows, load_run, select_rows
@@ -68,8 +70,16 @@ PARAMS = {
 
 TOP_LEVEL_KEYS = {
     "metric", "metric_name", "dataset", "variant", "seed", "values", "std", "protocol", "extra",
-    "versions", "seeds", "run", "device",
+    "alternatives", "versions", "seeds", "run", "device",
 }  # fmt: skip
+
+#: The evaluation departures each MST metric file reports flipped alone (docs/departures.md).
+MST_ALTERNATIVES = {
+    "latent_probe": {"probe_protocol"},
+    "coherence": {"classifier_mode", "generated_image_range", "random_coherence_formula"},
+    "prd": set(),
+    "likelihood": {"importance_sampling_grouping", "mixture_proposal_density"},
+}
 
 MST_KEYS = {
     "latent_probe": set(MST_SUBSETS),
@@ -99,8 +109,12 @@ def params_with(**overrides) -> dict:
 
 
 def save_run(root: Path, dataset: str, variant: str) -> Path:
-    """An untrained run of ``variant`` with the configured dimensions, at ``root/<dataset>/<variant>/seed0``."""
-    config = load_config(REPO / "config.yaml").train_config(dataset, variant)
+    """An untrained run of ``variant`` with the configured dimensions, at ``root/<dataset>/<variant>/seed0``.
+
+    Its recorded training batch is 16, a batch the tiny training splits hold (the official probe
+    protocol refits on the run's last training batch).
+    """
+    config = dataclasses.replace(load_config(REPO / "config.yaml").train_config(dataset, variant), batch_size=16)
     return save_untrained_run(root / dataset / variant / "seed0", dataset, variant, config, Path(f"{dataset}.h5"))
 
 
@@ -134,15 +148,20 @@ def mst_classifiers(tmp_path_factory) -> Path:
     return save_classifiers(tmp_path_factory.mktemp("classifiers"), MST, ("mnist", "svhn", "text"))
 
 
-def cli_args(metric: str, run_dir: Path, data: Path, out: Path, params: dict = PARAMS, classifiers: Path | None = None) -> list[str]:
-    job = metric_job_params(params, metric)
+def cli_args(
+    metric: str, run_dir: Path, data: Path, out: Path, params: dict = PARAMS, classifiers: Path | None = None, switches: dict | None = None
+) -> list[str]:
+    dataset = run_dir.parents[1].name  # save_run's layout: <root>/<dataset>/<variant>/seed0
+    job = metric_job_params(params, metric, dataset, switches or corrected())
     args = ["--metric", metric, "--run-dir", str(run_dir), "--data", str(data), "--params", json.dumps(job)]
     args += ["--out", str(out), "--device", "cpu", "--threads", "1", "--no-progress"]
     return args + (["--classifiers", str(classifiers)] if classifiers is not None else [])
 
 
-def run_metric(metric: str, run_dir: Path, data: Path, out: Path, params: dict = PARAMS, classifiers: Path | None = None) -> dict:
-    evaluate.main(cli_args(metric, run_dir, data, out, params, classifiers))
+def run_metric(
+    metric: str, run_dir: Path, data: Path, out: Path, params: dict = PARAMS, classifiers: Path | None = None, switches: dict | None = None
+) -> dict:
+    evaluate.main(cli_args(metric, run_dir, data, out, params, classifiers, switches))
     return json.loads(out.read_text())
 
 
@@ -182,6 +201,12 @@ def test_metric_file_has_the_documented_keys_and_is_deterministic(metric, mst_ru
     assert set(first["values"]) == MST_KEYS[metric]
     assert {"torch", "numpy", "sklearn", "mmjsd"} <= set(first["versions"])
     assert first["seeds"]["evaluation"] == 0 and first["protocol"]["split"] == "test"
+    assert set(first["alternatives"]) == MST_ALTERNATIVES[metric]
+    assert all(set(alternative) == MST_KEYS[metric] for alternative in first["alternatives"].values())
+    # every switch behind the numbers: the run's training departures and the job's evaluation departures
+    assert first["protocol"]["departures"] == {
+        "text_likelihood": "corrected", "dynamic_prior_epsilon": "corrected", **dict.fromkeys(MST_ALTERNATIVES[metric], "corrected")
+    }  # fmt: skip
     record = load_metric_file(tmp_path / "a.json")  # what the table step reads
     assert record.values == first["values"]
     values = np.array(list(first["values"].values()))
@@ -202,7 +227,7 @@ def test_metric_file_has_the_documented_keys_and_is_deterministic(metric, mst_ru
     if metric == "coherence":
         assert first["protocol"]["classifier_mode"] == "eval" and first["protocol"]["n_test"] == 213
         self_reconstruction = {f"{s}->{m}" for s in MST_SUBSETS for m in s.split("+")}
-        assert self_reconstruction | {"random_mmjsd_formula"} == set(first["extra"])
+        assert self_reconstruction == set(first["extra"])
     if metric == "latent_probe":
         assert set(first["std"]) == MST_KEYS[metric]
         assert first["protocol"]["n_train"] == 50 and first["protocol"]["training_pool"] == 100
@@ -260,7 +285,13 @@ def test_random_coherence_counts_only_samples_where_all_modalities_agree(
     classifiers = save_classifiers(tmp_path / "classifiers", MST, tuple(predictions), constant=predictions)
     document = run_metric("coherence", mst_runs["mmjsd-ms"], mst_h5, tmp_path / "c.json", classifiers=classifiers)
     assert document["values"]["random"] == all_agree
-    assert document["extra"]["random_mmjsd_formula"] == mmjsd_formula
+    assert document["alternatives"]["random_coherence_formula"]["random"] == mmjsd_formula
+    official = run_metric(
+        "coherence", mst_runs["mmjsd-ms"], mst_h5, tmp_path / "o.json", classifiers=classifiers,
+        switches={**corrected(), "random_coherence_formula": "reference"},
+    )  # fmt: skip
+    assert official["values"]["random"] == mmjsd_formula and official["protocol"]["random_coherence"] == "mmjsd_formula"
+    assert official["alternatives"]["random_coherence_formula"]["random"] == all_agree
     labels = load_split(MST, mst_h5, "test").labels.numpy()
     for key, value in document["values"].items():
         if key != "random":
@@ -284,6 +315,7 @@ def single_sample_elbo(run_dir: Path, data: Path, params: dict) -> dict[str, flo
     cfg = params["likelihood"]
     split = load_split(MST, data, "test")
     rows = select_rows(len(split), cfg["n_test"], derived_seed(params["seed"], "likelihood/test_rows"), "n_test")
+    rows = rows[torch.randperm(len(rows), generator=torch.Generator().manual_seed(derived_seed(params["seed"], "likelihood/test_order")))]
     generator = torch.Generator().manual_seed(derived_seed(params["seed"], "likelihood/latent_samples"))
     totals: dict[str, list[torch.Tensor]] = {}
     with torch.no_grad():
@@ -339,7 +371,8 @@ def test_mixture_proposal_estimates_match_an_independent_computation(mst_runs, m
     num_samples, points = 12, 7
     with torch.no_grad():
         encodings = model.encode(batch)
-        estimates = subset_log_likelihoods(model, encodings, batch, subset, num_samples, torch.Generator().manual_seed(5))
+        weights = subset_log_weights(model, encodings, batch, subset, num_samples, torch.Generator().manual_seed(5))
+        estimates = {name: importance_sampled_log_likelihood(w) for name, w in weights["corrected"].items()}
 
         generator = torch.Generator().manual_seed(5)
         z = model.subset_posterior(encodings, subset).sample(num_samples, generator)
@@ -378,7 +411,7 @@ def test_mixture_proposal_estimates_match_an_independent_computation(mst_runs, m
 
 
 def test_importance_samples_must_split_evenly_over_mixture_components(mst_runs, mst_h5):
-    job = metric_job_from_dict(metric_job_params(params_with(likelihood={"num_importance_samples": 4}), "likelihood"))
+    job = metric_job_from_dict(metric_job_params(params_with(likelihood={"num_importance_samples": 4}), "likelihood", MST, corrected()))
     inputs = EvaluationInputs(run=load_run(mst_runs["mmjsd-ms"], torch.device("cpu")), data_path=mst_h5, job=job)
     with pytest.raises(UserError, match=r"num_importance_samples = 4 .* 3 components .*mnist\+svhn\+text"):
         evaluate_likelihood(inputs)
@@ -388,14 +421,14 @@ def test_importance_samples_must_split_evenly_over_mixture_components(mst_runs, 
 def test_prd_reads_cached_real_features_and_refuses_a_stale_file(mst_runs, mst_h5, mst_classifiers, tmp_path):
     reference = tmp_path / "real.npz"
     common = ["--dataset", MST, "--data", str(mst_h5), "--classifiers", str(mst_classifiers), "--device", "cpu"]
-    prd_reference.main(common + ["--params", json.dumps(metric_job_params(PARAMS, "prd")), "--out", str(reference)])
+    prd_reference.main(common + ["--params", json.dumps(metric_job_params(PARAMS, "prd", MST, corrected())), "--out", str(reference)])
     args = cli_args("prd", mst_runs["mvae-ms"], mst_h5, tmp_path / "cached.json", classifiers=mst_classifiers)
     evaluate.main(args + ["--real-features", str(reference)])
     run_metric("prd", mst_runs["mvae-ms"], mst_h5, tmp_path / "fresh.json", classifiers=mst_classifiers)
     assert (tmp_path / "cached.json").read_bytes() == (tmp_path / "fresh.json").read_bytes()
 
     stale = tmp_path / "stale.npz"
-    prd_reference.main(common + ["--params", json.dumps(metric_job_params(params_with(prd={"n_samples": 32}), "prd")), "--out", str(stale)])
+    prd_reference.main(common + ["--params", json.dumps(metric_job_params(params_with(prd={"n_samples": 32}), "prd", MST, corrected())), "--out", str(stale)])
     with pytest.raises(UserError, match=r"stale\.npz does not match .*n_rows"):
         evaluate.main(args + ["--real-features", str(stale)])
 
@@ -519,7 +552,8 @@ def test_celeba_metrics_have_the_documented_keys(metric, celeba_inputs, celeba_h
     assert set(document["values"]) == CELEBA_KEYS[metric]
     assert all(math.isfinite(v) for v in document["values"].values())
     if metric == "coherence":
-        assert {"per_batch:img->text", "per_batch:text->img"} <= set(document["extra"])
+        assert set(document["alternatives"]) == {"classifier_mode", "generated_image_range", "per_batch_average_precision"}
+        assert set(document["alternatives"]["per_batch_average_precision"]) == CELEBA_KEYS[metric]
         assert all(0 <= v <= 1 for v in document["values"].values())
     if metric == "prd":
         assert document["extractor"]["name"] == "clf_penult_640" and document["protocol"]["n_samples"] == 12

@@ -49,6 +49,7 @@ def tiny_config(**overrides) -> TrainConfig:
         compile=False,
         channels_last=True,
         grad_clip_norm=None,
+        departures={},  # no departure switched: the corrected computation
     )
     base.update(overrides)
     return TrainConfig(**base)

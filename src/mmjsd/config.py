@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, TypeVar
 
+from mmjsd import departures as departure_registry
 from mmjsd.errors import UserError
 
 T = TypeVar("T")
@@ -125,6 +126,22 @@ class TrainConfig:
     compile: bool
     channels_last: bool
     grad_clip_norm: Optional[float]
+    #: Values of the training departures that can act on this run (docs/departures.md), filled from the
+    #: top-level ``departures`` block by :func:`resolve_train_config`, not from the ``training`` block.
+    departures: dict[str, str]
+
+    def __post_init__(self) -> None:
+        departure_registry.check_switches(self.departures, "departures", stage=departure_registry.TRAINING)
+
+    def reference(self, departure: str) -> bool:
+        """Whether this run computes ``departure`` (a training departure) as the official code does.
+
+        A departure that cannot act on the run is absent from ``departures``; its corrected
+        and reference computations then coincide, so False is right for it.
+        """
+        if departure_registry.BY_NAME[departure].stage != departure_registry.TRAINING:
+            raise KeyError(f"'{departure}' is not a training departure")
+        return self.departures.get(departure) == departure_registry.REFERENCE
 
 
 @dataclass(frozen=True)
@@ -190,9 +207,10 @@ class EvaluationConfig:
     prd: PRDConfig
     likelihood: LikelihoodConfig
 
-    def job(self, metric: str) -> "MetricJob":
-        """The slice of these settings that ``metric`` depends on (what its pipeline job receives)."""
-        return MetricJob(metric, self.seed, self.batch_size, getattr(self, metric))
+    def job(self, metric: str, dataset: str, departures: dict[str, str]) -> "MetricJob":
+        """The slice of these settings and of the ``departures`` switches that ``metric`` on ``dataset`` depends on."""
+        switches = departure_registry.metric_switches(departures, dataset, metric)
+        return MetricJob(metric, self.seed, self.batch_size, getattr(self, metric), switches)
 
 
 #: Each metric's settings block under ``evaluation``.
@@ -216,11 +234,22 @@ class MetricJob:
     seed: int
     batch_size: int
     settings: Any  # the metric's block, e.g. PRDConfig
+    departures: dict[str, str]  # the evaluation departures that act on this metric (docs/departures.md)
 
 
-def metric_job_params(evaluation: dict, metric: str) -> dict:
-    """The plain-dict slice of the ``evaluation`` config block that ``metric`` depends on."""
-    return {"metric": metric, "seed": evaluation["seed"], "batch_size": evaluation["batch_size"], "settings": evaluation[metric]}
+def metric_job_params(evaluation: dict, metric: str, dataset: str, departures: dict) -> dict:
+    """The plain-dict slice of the ``evaluation`` block and the ``departures`` switches that ``metric`` on ``dataset`` depends on.
+
+    Only the evaluation departures that can change this metric on this dataset are included,
+    so flipping any other switch reruns none of its jobs.
+    """
+    return {
+        "metric": metric,
+        "seed": evaluation["seed"],
+        "batch_size": evaluation["batch_size"],
+        "settings": evaluation[metric],
+        "departures": departure_registry.metric_switches(departures, dataset, metric),
+    }
 
 
 def metric_job_from_dict(params: dict) -> MetricJob:
@@ -229,14 +258,21 @@ def metric_job_from_dict(params: dict) -> MetricJob:
     if metric not in METRIC_SETTINGS:
         raise UserError(f"metric params must name one of {', '.join(METRIC_SETTINGS)} under 'metric', got {metric!r}")
     fields = {key: params.get(key) for key in ("seed", "batch_size")}
-    unknown = sorted(set(params) - {"metric", "seed", "batch_size", "settings"})
+    unknown = sorted(set(params) - {"metric", "seed", "batch_size", "settings", "departures"})
     if unknown:
         raise UserError(f"unknown metric params key '{unknown[0]}'")
+    if "departures" not in params:
+        raise UserError("metric params lack 'departures' (see mmjsd.config.metric_job_params)")
+    switches = departure_registry.check_switches(params["departures"], "departures", stage=departure_registry.EVALUATION)
+    foreign = [name for name in switches if metric not in departure_registry.BY_NAME[name].metrics]
+    if foreign:
+        raise UserError(f"departure '{foreign[0]}' does not act on metric '{metric}'; see docs/departures.md")
     return MetricJob(
         metric=metric,
         seed=_convert(int, fields["seed"], "evaluation.seed"),
         batch_size=_convert(int, fields["batch_size"], "evaluation.batch_size"),
         settings=from_dict(METRIC_SETTINGS[metric], params.get("settings"), f"evaluation.{metric}"),
+        departures=switches,
     )
 
 
@@ -250,6 +286,8 @@ class Config:
     training: dict[str, DatasetTraining]
     classifiers: dict[str, ClassifierConfig]
     evaluation: EvaluationConfig
+    #: One value (corrected or reference) per departure of :mod:`mmjsd.departures`: the switch set of "corrected" runs.
+    departures: dict[str, str]
 
     def variants(self, dataset: str) -> list[str]:
         """Variants trained on ``dataset``, in config order."""
@@ -352,15 +390,19 @@ def resolve_train_config(cfg: Config, dataset: str, variant: str) -> TrainConfig
     """Merge ``defaults`` ← ``ms`` (for ``-ms`` variants) ← ``overrides[variant]``, then type-check.
 
     Non-MS variants get style dimension 0 for every modality, whatever the defaults say.
+    ``departures`` holds the values of the training departures that can act on this run
+    (:func:`mmjsd.departures.training_switches`), so flipping any other switch leaves the
+    run's configuration, and so the run, untouched.
     """
     block = cfg.training[dataset]
     if variant not in block.variants:
         raise UserError(f"variant '{variant}' is not listed under training.{dataset}.variants")
-    _, ms = parse_variant(variant)
+    objective, ms = parse_variant(variant)
     merged = deep_merge(block.defaults, block.ms) if ms else copy.deepcopy(block.defaults)
     merged = deep_merge(merged, block.overrides.get(variant) or {})
     if not ms:
         merged["style_dim"] = {m: 0 for m in MODALITIES[dataset]}
+    merged["departures"] = departure_registry.training_switches(cfg.departures, dataset, objective, ms, merged)
     path = f"training.{dataset} ({variant})"
     train = from_dict(TrainConfig, merged, path)
     for key in ("style_dim", "style_weights", "rec_weights"):
@@ -392,6 +434,7 @@ def config_from_dict(raw: dict) -> Config:
     """Schema-validate then build the typed :class:`Config`, checking cross-key rules."""
     validate_dict(raw)
     cfg = from_dict(Config, raw, "config")
+    departure_registry.check_switches(cfg.departures, "departures", complete=True)
     for dataset in cfg.datasets:
         if dataset not in cfg.evaluation.metrics:
             raise UserError(f"dataset '{dataset}' is listed in 'datasets' but has no 'evaluation.metrics.{dataset}' list")

@@ -41,7 +41,7 @@ from mmjsd.models.distributions import (
     prepend_standard_normal,
     product_of_experts,
 )
-from mmjsd.models.likelihoods import LIKELIHOODS
+from mmjsd.models.likelihoods import build_likelihoods
 from mmjsd.models.networks import NETWORK_BUILDERS, Encoding
 from mmjsd.models.posteriors import GaussianPosterior, MixturePosterior, Posterior
 
@@ -67,7 +67,7 @@ class MultimodalVAE(nn.Module, abc.ABC):
         encoders, decoders = NETWORK_BUILDERS[dataset](self.shared_dim, self.style_dims)
         self.encoders = nn.ModuleDict(encoders)
         self.decoders = nn.ModuleDict(decoders)
-        self.likelihoods = LIKELIHOODS[dataset]
+        self.likelihoods = build_likelihoods(dataset, reference_text=cfg.reference("text_likelihood"))
 
     # ------------------------------------------------------------------ encoding
     @property
@@ -183,10 +183,11 @@ class MultimodalVAE(nn.Module, abc.ABC):
         return {m: self.likelihoods[m].log_likelihood(params, batch[m]) for m, params in decoded.items()}
 
     def generate_means(self, decoded: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Generated data from likelihood parameters, in batch format.
+        """Generated data from likelihood parameters, in batch format: each likelihood's mean.
 
-        Images: the Laplace mean clamped to [0, 1]. Text: the one-hot argmax of the
-        softmax at each position (see :mod:`mmjsd.models.likelihoods`).
+        Images: the Laplace mean (unbounded; consumers clamp). Text: the one-hot argmax of
+        the softmax at each position, or with the ``text_likelihood`` departure at
+        ``reference`` the official categorical's mean p̃ (see :mod:`mmjsd.models.likelihoods`).
         """
         return {m: self.likelihoods[m].generate(params) for m, params in decoded.items()}
 

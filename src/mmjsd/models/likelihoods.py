@@ -2,7 +2,12 @@
 
 Decoders output the likelihood's parameters (an image location, text logits). Each
 likelihood gives the per-row log-density summed over every element of the example, and the
-"generated" data the evaluation classifiers and figures receive.
+"generated" data the evaluation classifiers and figures receive: the likelihood's mean.
+
+Text has two parametrisations, chosen by the ``text_likelihood`` departure
+(docs/departures.md): :class:`CategoricalText` (corrected: the decoder output is the
+categorical's logits) and :class:`LogSoftmaxAsProbabilitiesText` (reference: the official
+code hands the log-softmax of the decoder output to a categorical as its probabilities).
 """
 
 from __future__ import annotations
@@ -21,6 +26,27 @@ def laplace_log_likelihood(x: torch.Tensor, loc: torch.Tensor, scale: float = LA
     """sum over all elements of log Laplace(x; loc, scale) = -log(2·scale) - |x - loc| / scale, per row [N]."""
     log_density = -math.log(2.0 * scale) - (x - loc).abs() / scale
     return log_density.flatten(1).sum(1)
+
+
+def log_softmax_as_probabilities(logits: torch.Tensor) -> torch.Tensor:
+    """p̃ = l / sum_j l_j with l = log_softmax(logits) over the last dimension (REFERENCE.md §2.5).
+
+    The official text likelihood: torch's categorical normalises the (negative) log-softmax
+    values it is given as probabilities by their sum, so p̃_c is proportional to |log p_c|
+    and the softmax's least likely character is p̃'s most likely one.
+    """
+    log_probs = F.log_softmax(logits, dim=-1)
+    return log_probs / log_probs.sum(-1, keepdim=True)
+
+
+def log_softmax_as_probabilities_log_likelihood(one_hot: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """sum over positions of log p̃[target] with p̃ of :func:`log_softmax_as_probabilities`, per row [N].
+
+    p̃ is clamped to [eps, 1 - eps] (eps of the dtype) before the log, as torch's categorical
+    does with the probabilities it is given; an all-zero row of ``one_hot`` contributes 0.
+    """
+    eps = torch.finfo(logits.dtype).eps
+    return (one_hot * torch.log(log_softmax_as_probabilities(logits).clamp(eps, 1.0 - eps))).flatten(1).sum(1)
 
 
 def categorical_log_likelihood(one_hot: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
@@ -43,18 +69,19 @@ class Likelihood(Protocol):
 
 
 class LaplaceImage:
-    """Laplace(loc, 0.75) per pixel. Generated images are the mean (= loc) clamped to [0, 1].
+    """Laplace(loc, 0.75) per pixel. Generated images are the mean (= loc), unbounded as the reference's.
 
-    The reference passes the unclamped mean to its classifiers and clamps only when it
-    writes PNGs; clamping here keeps every consumer (classifiers, PRD, figures) on the
-    pixel range real data has. MNIST locations are already in (0, 1) (sigmoid decoder).
+    Consumers bring them to the pixel range: PRD quantises to uint8 levels (clamping, as a
+    PNG would), figures clamp when drawing, and coherence clamps unless the
+    ``generated_image_range`` departure is at ``reference`` (the official classifiers saw the
+    unbounded mean). MNIST locations are already in (0, 1) (sigmoid decoder).
     """
 
     def log_likelihood(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return laplace_log_likelihood(x, params)
 
     def generate(self, params: torch.Tensor) -> torch.Tensor:
-        return params.clamp(0.0, 1.0)
+        return params
 
 
 class CategoricalText:
@@ -71,8 +98,25 @@ class CategoricalText:
         return F.one_hot(params.argmax(-1), params.shape[-1]).to(params.dtype)
 
 
-#: Likelihood of each modality, per dataset.
-LIKELIHOODS: dict[str, dict[str, Likelihood]] = {
-    "mnist_svhn_text": {"mnist": LaplaceImage(), "svhn": LaplaceImage(), "text": CategoricalText()},
-    "celeba": {"img": LaplaceImage(), "text": CategoricalText()},
-}
+class LogSoftmaxAsProbabilitiesText:
+    """The official text likelihood: a categorical with probabilities p̃ = l / sum(l), l = log_softmax(decoder output).
+
+    Generated text is that categorical's mean p̃ ([N, L, 71], not one-hot), which the
+    official text classifiers receive; it is read as text by its argmax (REFERENCE.md §2.5).
+    """
+
+    def log_likelihood(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return log_softmax_as_probabilities_log_likelihood(x, params)
+
+    def generate(self, params: torch.Tensor) -> torch.Tensor:
+        return log_softmax_as_probabilities(params)
+
+
+def build_likelihoods(dataset: str, reference_text: bool) -> dict[str, Likelihood]:
+    """The likelihood of each modality of ``dataset``; ``reference_text`` picks the official text parametrisation."""
+    text: Likelihood = LogSoftmaxAsProbabilitiesText() if reference_text else CategoricalText()
+    per_dataset: dict[str, dict[str, Likelihood]] = {
+        "mnist_svhn_text": {"mnist": LaplaceImage(), "svhn": LaplaceImage(), "text": text},
+        "celeba": {"img": LaplaceImage(), "text": text},
+    }
+    return per_dataset[dataset]
