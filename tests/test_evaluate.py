@@ -45,6 +45,7 @@ from mmjsd.io import sha256_file
 from mmjsd.metrics_io import load_metric_file
 from mmjsd.models.distributions import subset_key
 from mmjsd.models.likelihoods import LAPLACE_SCALE
+from mmjsd.runtime import last_batch_rows
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -403,11 +404,20 @@ def test_mixture_proposal_estimates_match_an_independent_computation(mst_runs, m
     def log_mean_exp(log_weights: torch.Tensor) -> torch.Tensor:
         return torch.logsumexp(log_weights.double(), 0) - math.log(num_samples)
 
-    expected = {m: log_mean_exp(log_liks[m] + log_weight_z + style_terms.get(m, 0.0)) for m in model.modalities}
-    expected["joint"] = log_mean_exp(sum(log_liks.values()) + log_weight_z + sum(style_terms.values()))
-    assert set(estimates) == set(expected)
-    for name, value in expected.items():
-        torch.testing.assert_close(estimates[name], value, rtol=1e-5, atol=1e-2, msg=name)
+    expected_weights = {m: log_liks[m] + log_weight_z + style_terms.get(m, 0.0) for m in model.modalities}
+    expected_weights["joint"] = sum(log_liks.values()) + log_weight_z + sum(style_terms.values())
+    assert set(estimates) == set(expected_weights)
+    for name, weights in expected_weights.items():
+        torch.testing.assert_close(estimates[name], log_mean_exp(weights), rtol=1e-5, atol=1e-2, msg=name)
+
+    # The official proposal density (mixture_proposal_density reference): draw k came from expert k // (K / |S|),
+    # the stratified blocks of the flat K·B draws, and is scored by that expert alone; nothing else in a weight changes.
+    own_expert = [experts[k // (num_samples // len(subset))] for k in range(num_samples)]
+    log_q_own = torch.stack([q.log_prob(z[k]).sum(-1) for k, q in enumerate(own_expert)])
+    official = subset_log_weights(model, encodings, batch, subset, num_samples, torch.Generator().manual_seed(5), ("reference",))
+    for name, weights in expected_weights.items():
+        torch.testing.assert_close(official["reference"][name], (weights + log_q - log_q_own).double(), rtol=1e-5, atol=1e-2, msg=name)
+    assert not torch.allclose(log_q, log_q_own)
 
 
 def test_importance_samples_must_split_evenly_over_mixture_components(mst_runs, mst_h5):
@@ -604,6 +614,147 @@ def test_celeba_coherence_scores_the_generated_modality_against_the_conditioning
     base_rate = float(attributes[:, present].mean(axis=0).mean())
     other = {"img": "text", "text": "img"}[knowing]
     assert document["values"] == pytest.approx({f"{other}->{knowing}": 1.0, f"{knowing}->{other}": base_rate})
+
+    # The official per-batch AP (batches of 5, 5 and 2 rows): per batch and attribute, a perfect ranking scores 1,
+    # constant scores the batch's base rate, and an attribute without a positive in the batch 0; then the means.
+    batches = [attributes[start : start + 5] for start in range(0, len(attributes), 5)]
+    perfect = np.mean([[float(b[:, a].any()) for a in range(attributes.shape[1])] for b in batches])
+    constant = np.mean([[b[:, a].mean() for a in range(attributes.shape[1])] for b in batches])
+    expected = {f"{other}->{knowing}": perfect, f"{knowing}->{other}": constant}
+    assert document["alternatives"]["per_batch_average_precision"] == pytest.approx(expected, abs=1e-12)
+    official = run_metric(
+        "coherence", run_dir, celeba_h5, tmp_path / "o.json", params, classifiers=tmp_path,
+        switches={**corrected(), "per_batch_average_precision": "reference"},
+    )  # fmt: skip
+    assert official["values"] == pytest.approx(expected, abs=1e-12) and official["protocol"]["average_precision"] == "mean_over_batches"
+
+
+# ------------------------------------------------------------ departures (docs/departures.md)
+@pytest.mark.parametrize("metric", ["latent_probe", "coherence", "likelihood"])
+def test_each_alternative_equals_the_job_with_that_switch_flipped(metric, mst_runs, mst_h5, mst_classifiers, tmp_path):
+    """An alternative is the value of a job whose switch set differs in that departure only, bit for bit:
+    the same encodings, draws and generations, and no dependence on which other settings the job computes."""
+    variant = "mmjsd-ms"  # a mixture: the likelihood's proposal-density switch acts
+    base = run_metric(metric, mst_runs[variant], mst_h5, tmp_path / "base.json", classifiers=mst_classifiers)
+    assert set(base["alternatives"]) == MST_ALTERNATIVES[metric]
+    for name, alternative in base["alternatives"].items():
+        flipped = run_metric(
+            metric, mst_runs[variant], mst_h5, tmp_path / f"{name}.json", classifiers=mst_classifiers,
+            switches={**corrected(), name: "reference"},
+        )  # fmt: skip
+        assert flipped["protocol"]["departures"][name] == "reference"
+        assert flipped["values"] == alternative, name
+        assert flipped["alternatives"][name] == base["values"], name
+        if name != "generated_image_range":  # untrained decoders barely leave [0, 1]: tested on its own below
+            assert flipped["values"] != base["values"], f"{name} moves no number of an untrained {variant}"
+
+
+class OutOfRangeDetector(torch.nn.Module):
+    """A stand-in MST classifier: digit 1 for an input row with a value outside [0, 1], else digit 0."""
+
+    def __init__(self):
+        super().__init__()
+        self.device_anchor = torch.nn.Parameter(torch.zeros(()))  # predict.py reads the device from a parameter
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outside = ((x < 0) | (x > 1)).flatten(1).any(1)
+        return torch.nn.functional.one_hot(outside.long(), 10).float()
+
+
+def test_generated_image_range_decides_whether_classifiers_see_unbounded_means(monkeypatch, mst_runs, mst_h5, tmp_path):
+    """Generation gives every odd row of each batch a pixel of 1.5: the official classifiers saw it, ours see 1.0."""
+
+    def odd_rows_out_of_range(model, encodings, sources, modalities, num_rows, generator):
+        generated = {}
+        for m in modalities:
+            shape = {"mnist": (1, 28, 28), "svhn": (3, 32, 32), "text": (8, 71)}[m]
+            one = torch.full((num_rows, *shape), 0.5)
+            if m != "text":
+                one[1::2, ..., 0] = 1.5
+            generated[m] = torch.cat([one] * len(sources))
+        return generated
+
+    monkeypatch.setattr(generation, "generate_means", odd_rows_out_of_range)
+    monkeypatch.setattr(coherence_eval, "load_classifier", lambda directory, device, **kwargs: OutOfRangeDetector())
+    switches = {**corrected(), "generated_image_range": "reference"}
+    document = run_metric("coherence", mst_runs["mvae-ms"], mst_h5, tmp_path / "c.json", classifiers=tmp_path, switches=switches)
+    labels = load_split(MST, mst_h5, "test").labels.numpy()  # coherence evaluates the whole split in order, batches of 64
+    odd = (np.arange(len(labels)) % 64) % 2 == 1
+    for key, value in document["values"].items():
+        if key == "random":
+            continue
+        image = key.split("->")[1] != "text"
+        expected = np.mean(labels == (odd if image else 0))
+        assert value == pytest.approx(expected, abs=1e-12), key
+        assert document["alternatives"]["generated_image_range"][key] == pytest.approx(np.mean(labels == 0), abs=1e-12), key
+    assert document["protocol"]["generated_data"] == "unbounded"
+
+
+def test_train_mode_classification_is_dropout_and_batch_statistics_per_generated_batch():
+    """The official classifiers ran in train mode: written out here for the SVHN classifier (dropout, then BatchNorm
+    with the statistics of each batch of 6 rows), from the same global-RNG state."""
+    torch.manual_seed(0)
+    classifier = build_classifier(MST, "svhn").eval()
+    before = copy.deepcopy(classifier.state_dict())
+    data = torch.rand(12, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+
+    def logits(module, x, batch_size):
+        return module(x)
+
+    torch.manual_seed(7)
+    got = coherence_eval.classify_in_train_mode(logits, copy.deepcopy(classifier), data, rows=6)
+
+    def by_hand(x: torch.Tensor) -> torch.Tensor:
+        h = x
+        stages = list(classifier.body)[:-1]  # (conv, dropout, batch norm, relu) x 4, then flatten
+        for conv, _, norm, _ in zip(*[iter(stages)] * 4):
+            h = conv(h)
+            h = h * (torch.empty_like(h).bernoulli_(0.5) / 0.5)
+            h = torch.nn.functional.batch_norm(h, None, None, norm.weight, norm.bias, training=True, eps=norm.eps)
+            h = torch.relu(h)
+        return classifier.head(h.flatten(1))
+
+    torch.manual_seed(7)
+    with torch.no_grad():
+        expected = torch.cat([by_hand(part) for part in data.split(6)])
+        assert not torch.allclose(got, classifier(data), atol=1e-3)  # eval mode gives other outputs
+    torch.testing.assert_close(got, expected)
+    assert all(torch.equal(value, before[key]) for key, value in classifier.state_dict().items())  # a copy ran
+    with pytest.raises(UserError, match="at least 2 rows"):
+        coherence_eval.classify_in_train_mode(logits, copy.deepcopy(classifier), data[:3], rows=1)
+
+
+def test_official_probe_refits_on_the_last_training_batch_with_each_rows_drawn_component_mean(mst_runs, mst_h5, tmp_path):
+    """probe_protocol reference, recomputed here: the last training batch of the run (16 rows, final epoch's text
+    offsets), mixture rows laid out by hand in blocks of floor(n / |S|) per expert, one lbfgs fit per subset."""
+    from sklearn.linear_model import LogisticRegression
+
+    switches = {**corrected(), "probe_protocol": "reference"}
+    document = run_metric("latent_probe", mst_runs["mmjsd-ms"], mst_h5, tmp_path / "probe.json", switches=switches)
+    assert document["protocol"]["training_rows"] == "last_training_batch" and document["protocol"]["n_train"] == 16
+    run = load_run(mst_runs["mmjsd-ms"], torch.device("cpu"))
+    train = load_split(MST, mst_h5, "train")
+    train.redraw_text(0, run.epoch)
+    train_data, train_labels = train.batch(last_batch_rows(len(train), 16, 0, run.epoch))
+    test = load_split(MST, mst_h5, "test")
+    test_data, test_labels = test.batch(torch.arange(len(test)))
+
+    def layout(encodings, subset) -> np.ndarray:
+        """Rows in blocks: expert k of S takes floor(n / |S|) consecutive rows, the last expert the rest."""
+        n = len(encodings[subset[0]].content_mu)
+        per = [n // len(subset)] * (len(subset) - 1) + [n - n // len(subset) * (len(subset) - 1)]
+        starts = np.cumsum([0] + per[:-1])
+        return np.concatenate([encodings[m].content_mu[a : a + k].numpy() for m, a, k in zip(subset, starts, per)])
+
+    with torch.no_grad():
+        train_encodings = run.model.encode(train_data)
+        test_encodings = [run.model.encode({m: x[a : a + 64] for m, x in test_data.items()}) for a in range(0, len(test), 64)]
+    for subset in [("mnist",), ("svhn", "text"), ("mnist", "svhn", "text")]:
+        probe = LogisticRegression(solver="lbfgs", max_iter=200, random_state=0).fit(layout(train_encodings, subset), train_labels.numpy())
+        test_latents = np.concatenate([layout(e, subset) for e in test_encodings])
+        accuracy = float(np.mean(probe.predict(test_latents) == test_labels.numpy()))
+        assert document["values"][subset_key(subset)] == pytest.approx(accuracy, abs=1e-12), subset
+        assert document["std"][subset_key(subset)] == 0.0
 
 
 # --------------------------------------------------------------------------- errors

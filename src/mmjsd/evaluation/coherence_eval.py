@@ -24,10 +24,12 @@ Departures (docs/departures.md), each also reported flipped alone in ``alternati
 the same generations:
 
 * ``classifier_mode``: ``corrected`` classifies in eval mode; ``reference`` in train mode, as
-  the official code never calls ``eval()``: dropout active (seeded by
-  ``seeds["classifier_dropout"]``) and BatchNorm normalising by the statistics of each
-  generated batch of one source (``evaluation.batch_size`` rows, 256 in the official loop),
-  on a copy, so the running statistics of the eval-mode classifier stay untouched;
+  the official code never calls ``eval()``: dropout active and BatchNorm normalising by the
+  statistics of each generated batch of one source (``evaluation.batch_size`` rows, 256 in
+  the official loop), on a copy, so the running statistics of the eval-mode classifier stay
+  untouched. Dropout masks come from one seeded stream per image-range setting
+  (:class:`DropoutStreams`, seeded from ``seeds["classifier_dropout"]``), so a number does not
+  depend on which other settings the job also computes;
 * ``generated_image_range``: ``corrected`` clamps generated data to [0, 1] before the
   classifiers (a no-op for text), ``reference`` passes the unbounded Laplace mean;
 * ``random_coherence_formula`` (MST): ``reference`` is the mmjsd formula (coherent when
@@ -38,9 +40,10 @@ the same generations:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -100,6 +103,49 @@ class Classification:
         return cls(train_mode=switches["classifier_mode"] == REFERENCE, clamp=switches["generated_image_range"] != REFERENCE)
 
 
+class DropoutStreams:
+    """One global-RNG stream per key for train-mode dropout, each seeded from ``seed`` and the key and resumed where it stopped.
+
+    Dropout draws from torch's global generator; :meth:`stream` switches it (CPU and the
+    device's CUDA generator) to the key's own state and restores the caller's afterwards.
+    """
+
+    def __init__(self, seed: int, device: torch.device):
+        self.seed, self.device = seed, device
+        self.states: dict[str, tuple[torch.Tensor, torch.Tensor | None]] = {}
+
+    @contextlib.contextmanager
+    def stream(self, key: str) -> Iterator[None]:
+        cuda = self.device.type == "cuda"
+        with torch.random.fork_rng(devices=[self.device] if cuda else []):
+            if key in self.states:
+                cpu_state, cuda_state = self.states[key]
+                torch.set_rng_state(cpu_state)
+                if cuda:
+                    torch.cuda.set_rng_state(cuda_state, self.device)
+            else:
+                torch.manual_seed(derived_seed(self.seed, key))
+            yield
+            self.states[key] = (torch.get_rng_state(), torch.cuda.get_rng_state(self.device) if cuda else None)
+
+
+def classify_in_train_mode(
+    classify: Callable[..., torch.Tensor], classifier: Classifier, data: torch.Tensor, rows: int
+) -> torch.Tensor:
+    """``classify`` of a train-mode ``classifier`` on each block of ``rows`` consecutive rows of ``data`` on its own.
+
+    A block is one generated batch of one source, the batch the official code's train-mode
+    classifiers normalised with their BatchNorm statistics. The classifier's running
+    statistics change: pass a copy.
+    """
+    if rows < 2:
+        raise UserError(
+            "a train-mode classifier (classifier_mode: reference) needs batches of at least 2 rows for BatchNorm; "
+            "choose evaluation.coherence.n_test so that no test batch holds a single row"
+        )
+    return torch.cat([classify(classifier.train(), part, batch_size=rows) for part in data.split(rows)])
+
+
 def load_coherence_classifiers(inputs: EvaluationInputs) -> dict[str, Classifier]:
     """The eval-mode coherence classifier of every modality, from ``<classifiers>/<m>/model.pt``."""
     dataset = inputs.run.dataset
@@ -118,27 +164,25 @@ def classify_generations(
     sources: list[Source],
     classifications: list[Classification],
     generator: torch.Generator,
+    dropout: DropoutStreams,
 ) -> dict[tuple[Source, str], np.ndarray]:
     """Classifier outputs of every (source, modality) over the encoded rows, ``[N, len(classifications), ...]``.
 
     Every generated batch is classified once per entry of ``classifications``; in train mode
-    each source's rows of the batch form their own classifier batch (BatchNorm statistics).
+    each source's rows of the batch form their own classifier batch (BatchNorm statistics),
+    with dropout from ``dropout``'s stream of that image-range setting.
     """
     model = inputs.run.model
     sets = [(source, m) for source in sources for m in model.modalities]
-    train_copies = {m: copy.deepcopy(c).train() for m, c in classifiers.items()} if any(c.train_mode for c in classifications) else {}
+    train_copies = {m: copy.deepcopy(c) for m, c in classifiers.items()} if any(c.train_mode for c in classifications) else {}
 
     def classify_one(m: str, means: torch.Tensor, how: Classification) -> torch.Tensor:
         data = means.clamp(0.0, 1.0) if how.clamp else means
         if not how.train_mode:
             return scoring.classify(classifiers[m], data)
         rows = len(means) // len(sources)  # every source generates every modality, source-major
-        if rows < 2:
-            raise UserError(
-                "a train-mode classifier (classifier_mode: reference) needs batches of at least 2 rows for BatchNorm; "
-                "choose evaluation.coherence.n_test so that no test batch holds a single row"
-            )
-        return torch.cat([scoring.classify(train_copies[m], part, batch_size=rows) for part in data.split(rows)])
+        with dropout.stream(f"coherence/classifier_dropout/{'clamped' if how.clamp else 'unbounded'}"):
+            return classify_in_train_mode(scoring.classify, train_copies[m], data, rows)
 
     def classify(m: str, means: torch.Tensor) -> torch.Tensor:
         return torch.stack([classify_one(m, means, how) for how in classifications], dim=1)
@@ -163,10 +207,8 @@ def evaluate(inputs: EvaluationInputs) -> MetricResult:
     sources: list[Source] = list(model.subsets) + ([RANDOM] if scoring.random_coherence else [])
     classifications = list(dict.fromkeys(Classification.under(s) for s in switch_settings(job.departures).values()))
     generator = torch_generator(seeds["latent_samples"], inputs.device)
-    cuda = [inputs.device] if inputs.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=cuda):  # dropout draws from the global generator: seed it, restore it after
-        torch.manual_seed(seeds["classifier_dropout"])
-        outputs = classify_generations(inputs, encoded, classifiers, scoring, sources, classifications, generator)
+    dropout = DropoutStreams(seeds["classifier_dropout"], inputs.device)
+    outputs = classify_generations(inputs, encoded, classifiers, scoring, sources, classifications, generator, dropout)
     labels = encoded.labels.cpu().numpy()
 
     def scored(subset: Source, m: str, switches: dict[str, str]) -> float:
