@@ -265,3 +265,15 @@ def test_train_config_reference_reads_only_its_own_training_departures():
     assert not cfg.train_config("mnist_svhn_text", "mmvae").reference("dynamic_prior_epsilon")  # cannot act there
     with pytest.raises(KeyError, match="not a training departure"):
         mvae.reference("probe_protocol")
+
+
+def test_docs_list_exactly_the_registry_departures():
+    """docs/departures.md: one row per switch in its table, with every column filled, and no switch that does not exist."""
+    text = (ROOT / "docs" / "departures.md").read_text()
+    table = text.split("## The switches", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    names = [row.split("|")[1].strip().strip("`") for row in rows]
+    assert sorted(names) == sorted(departures.BY_NAME) and len(names) == len(set(names))
+    for row in rows:
+        cells = [cell.strip() for cell in row.strip().strip("|").replace("\\|", "¦").split("|")]
+        assert len(cells) == 6 and all(cells), row[:60]

@@ -20,6 +20,10 @@ The loss (REFERENCE.md §3.1), with every term a batch mean:
 :meth:`forward_loss` returns L and the unweighted terms; :meth:`term_weights` gives each
 term's weight, so that ``loss == sum(term_weights()[k] * terms[k])``.
 
+Departures from the official code are switches in ``cfg.departures`` (docs/departures.md):
+``text_likelihood`` acts on every objective through the likelihoods (:meth:`log_likelihoods`,
+:meth:`generate_means`); the objective-specific ones are named in each subclass's docstring.
+
 Randomness: :meth:`forward_loss` draws from torch's global RNG (the training loop seeds
 it); the evaluation helpers (:meth:`posterior_styles`, :meth:`prior_styles`, and the
 ``sample`` of every posterior from :meth:`subset_posterior` or :meth:`style_posteriors`)
