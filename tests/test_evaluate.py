@@ -724,6 +724,23 @@ def test_train_mode_classification_is_dropout_and_batch_statistics_per_generated
         coherence_eval.classify_in_train_mode(logits, copy.deepcopy(classifier), data[:3], rows=1)
 
 
+def test_dropout_streams_resume_per_key_and_leave_the_global_generator_alone():
+    """A train-mode setting's dropout masks do not depend on which other settings draw in between."""
+    cpu = torch.device("cpu")
+    interleaved, alone = coherence_eval.DropoutStreams(3, cpu), coherence_eval.DropoutStreams(3, cpu)
+    torch.manual_seed(11)
+    before = torch.get_rng_state()
+    draws = []
+    for key in ("a", "b", "a"):
+        with interleaved.stream(key):
+            draws.append(torch.rand(4))
+    assert torch.equal(torch.get_rng_state(), before)
+    for expected in (draws[0], draws[2]):
+        with alone.stream("a"):
+            assert torch.equal(torch.rand(4), expected)
+    assert not torch.equal(draws[0], draws[1])
+
+
 def test_official_probe_refits_on_the_last_training_batch_with_each_rows_drawn_component_mean(mst_runs, mst_h5, tmp_path):
     """probe_protocol reference, recomputed here: the last training batch of the run (16 rows, final epoch's text
     offsets), mixture rows laid out by hand in blocks of floor(n / |S|) per expert, one lbfgs fit per subset."""

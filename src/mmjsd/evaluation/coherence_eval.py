@@ -117,14 +117,17 @@ class DropoutStreams:
     @contextlib.contextmanager
     def stream(self, key: str) -> Iterator[None]:
         cuda = self.device.type == "cuda"
+        if key not in self.states:
+            seed = derived_seed(self.seed, key)
+            self.states[key] = (
+                torch.Generator().manual_seed(seed).get_state(),
+                torch.Generator(device=self.device).manual_seed(seed).get_state() if cuda else None,
+            )
         with torch.random.fork_rng(devices=[self.device] if cuda else []):
-            if key in self.states:
-                cpu_state, cuda_state = self.states[key]
-                torch.set_rng_state(cpu_state)
-                if cuda:
-                    torch.cuda.set_rng_state(cuda_state, self.device)
-            else:
-                torch.manual_seed(derived_seed(self.seed, key))
+            cpu_state, cuda_state = self.states[key]
+            torch.set_rng_state(cpu_state)
+            if cuda:
+                torch.cuda.set_rng_state(cuda_state, self.device)
             yield
             self.states[key] = (torch.get_rng_state(), torch.cuda.get_rng_state(self.device) if cuda else None)
 

@@ -51,6 +51,7 @@ from mmjsd.evaluation.runs import (
     EvaluationInputs,
     LoadedRun,
     MetricResult,
+    Split,
     derived_seed,
     encode_rows,
     load_data_split,
@@ -93,10 +94,13 @@ def drawn_component_means(model: MultimodalVAE, encoded: EncodedRows, subset: tu
     return torch.cat(parts).double().cpu().numpy()
 
 
-def last_training_batch(run: LoadedRun, data_path) -> EncodedRows:
-    """The run's last training batch as the training loop saw it (final epoch's order and text offsets), encoded."""
+def last_training_batch(run: LoadedRun, split: Split) -> EncodedRows:
+    """The run's last training batch as the training loop saw it (final epoch's order and text offsets), encoded.
+
+    ``split`` is the training split; with ``redraw_text`` its texts are redrawn in place to the
+    final epoch's offsets.
+    """
     cfg = run.model.config
-    split = load_data_split(run.dataset, data_path, TRAIN_SPLIT)
     if run.epoch < 1:
         raise UserError(f"the run of {run.variant} records no finished epoch, so it has no last training batch")
     if cfg.redraw_text:
@@ -120,7 +124,7 @@ def evaluate(inputs: EvaluationInputs) -> MetricResult:
     pool_size = min(len(train_split), probe_cfg.n_train * probe_cfg.draws)
     pool_rows = np.random.default_rng(seeds["training_pool"]).choice(len(train_split), size=pool_size, replace=False)
     train = encode_rows(model, train_split, torch.from_numpy(np.sort(pool_rows)), job.batch_size)
-    last_batch = last_training_batch(run, inputs.data_path)
+    last_batch = last_training_batch(run, train_split)  # after the pool: it redraws the split's texts
     train_labels, test_labels = train.labels.cpu().numpy(), test.labels.cpu().numpy()
 
     # Per subset and protocol, the test predictions of every fitted probe (corrected: one per draw).
