@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from mmjsd import registry
+from mmjsd import departures
 from mmjsd.config import (
     DATA_KEYS,
     EVALUATION_KEYS,
@@ -19,8 +20,11 @@ from mmjsd.config import (
     config_from_dict,
     deep_merge,
     load_config,
+    metric_job_from_dict,
+    metric_job_params,
 )
 from mmjsd.errors import UserError
+from mmjsd.io import canonical_json
 from mmjsd.registry import parse_variant
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,8 +83,9 @@ def test_schema_properties_match_dataclass_fields():
     schema = yaml.safe_load(SCHEMA_PATH.read_text())
     mismatches: list[str] = []
     _compare(schema, schema, Config, "config", mismatches)
-    # ``objective`` is resolved from training.<dataset>.objectives.<objective>, not given under defaults
-    resolved = {name for name in typing.get_type_hints(TrainConfig) if name != "objective"}
+    # ``objective`` is resolved from training.<dataset>.objectives.<objective>, and ``departures`` from the
+    # top-level 'departures' block (compared above), neither is given under defaults
+    resolved = {name for name in typing.get_type_hints(TrainConfig) if name not in ("objective", "departures")}
     assert set(schema["$defs"]["train_full"]["properties"]) == resolved
     assert mismatches == []
 
@@ -204,3 +209,119 @@ def test_unknown_plugin_fails_at_config_time_naming_it():
     raw["plugins"] = ["no_such_plugin_module"]
     with pytest.raises(UserError, match="plugin no_such_plugin_module cannot be imported.*No module named 'no_such_plugin_module'"):
         config_from_dict(raw)
+# ------------------------------------------------------------------ departures (docs/departures.md)
+def test_every_departure_is_in_the_schema_and_config_with_a_description():
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())["properties"]["departures"]
+    assert set(schema["properties"]) == set(schema["required"]) == set(departures.BY_NAME)
+    assert all(len(_resolve(yaml.safe_load(SCHEMA_PATH.read_text()), p).get("description", "")) > 40 for p in schema["properties"].values())
+    assert raw_config()["departures"] == departures.corrected()  # the shipped runs are the corrected ones
+    assert set(departures.reference_exact().values()) == {"reference"} and set(departures.reference_exact()) == set(departures.BY_NAME)
+
+
+def test_every_departure_key_is_required():
+    for name in departures.BY_NAME:
+        raw = raw_config()
+        del raw["departures"][name]
+        with pytest.raises(UserError, match=f"'{name}' is a required property"):
+            config_from_dict(raw)
+
+
+@pytest.mark.parametrize("bad", ["official", "Reference", True, None])
+def test_a_bad_departure_value_names_the_key_and_the_allowed_values(bad):
+    raw = raw_config()
+    raw["departures"]["probe_protocol"] = bad
+    with pytest.raises(UserError, match=r"config key 'departures\.probe_protocol'.*\['corrected', 'reference'\]"):
+        config_from_dict(raw)
+    # the same check, without the schema, where switches arrive as JSON (a job's hyper-parameters or metric params)
+    with pytest.raises(UserError, match=r"departures\.probe_protocol' must be one of corrected, reference"):
+        departures.check_switches({"probe_protocol": bad}, "departures")
+
+
+def test_job_parameters_refuse_foreign_departures():
+    cfg = load_config(ROOT / "config.yaml")
+    hparams = dataclasses.asdict(cfg.train_config("mnist_svhn_text", "mmjsd"))
+    with pytest.raises(UserError, match=r"unknown departure 'departures\.probe_protocol'"):
+        from_dict_train({**hparams, "departures": {"probe_protocol": "reference"}})
+    with pytest.raises(UserError, match="'departures.text_likelihood' must be one of corrected, reference"):
+        from_dict_train({**hparams, "departures": {"text_likelihood": "yes"}})
+    params = metric_job_params(raw_config()["evaluation"], "coherence", "mnist_svhn_text", departures.corrected())
+    with pytest.raises(UserError, match="'probe_protocol' does not act on metric 'coherence'"):
+        metric_job_from_dict({**params, "departures": {**params["departures"], "probe_protocol": "corrected"}})
+    with pytest.raises(UserError, match="lack 'departures'"):
+        metric_job_from_dict({k: v for k, v in params.items() if k != "departures"})
+
+
+def from_dict_train(hparams: dict) -> TrainConfig:
+    from mmjsd.config import from_dict
+
+    return from_dict(TrainConfig, hparams, "training.mnist_svhn_text (mmjsd)")
+
+
+#: Where flipping each departure can move a number in the paper configuration, written out by hand from
+#: docs/departures.md: the training runs (dataset, variant) it changes, and the metric jobs (dataset, metric).
+ALL_RUNS = {("mnist_svhn_text", f"{o}{s}") for o in ("mvae", "mmvae", "mmjsd", "mopoe") for s in ("", "-ms")} | {
+    ("celeba", f"{o}-ms") for o in ("mvae", "mmvae", "mmjsd", "mopoe")
+}
+EXPECTED_RUNS = {
+    "text_likelihood": ALL_RUNS,
+    "mvae_unimodal_kl": {("mnist_svhn_text", "mvae"), ("mnist_svhn_text", "mvae-ms"), ("celeba", "mvae-ms")},
+    "mvae_unimodal_style_noise": {("mnist_svhn_text", "mvae-ms"), ("celeba", "mvae-ms")},
+    "dynamic_prior_epsilon": {("mnist_svhn_text", "mmjsd"), ("mnist_svhn_text", "mmjsd-ms"), ("celeba", "mmjsd-ms")},
+    "celeba_mvae_rec_weights": {("celeba", "mvae-ms")},
+    "gradient_clipping": {run for run in ALL_RUNS if run[0] == "celeba"},  # MST has no grad_clip_norm
+}
+EXPECTED_METRIC_JOBS = {
+    "probe_protocol": {("mnist_svhn_text", "latent_probe"), ("celeba", "latent_probe")},
+    "classifier_mode": {("mnist_svhn_text", "coherence"), ("celeba", "coherence")},
+    "generated_image_range": {("mnist_svhn_text", "coherence"), ("celeba", "coherence")},
+    "random_coherence_formula": {("mnist_svhn_text", "coherence")},
+    "per_batch_average_precision": {("celeba", "latent_probe"), ("celeba", "coherence")},
+    "importance_sampling_grouping": {("mnist_svhn_text", "likelihood"), ("celeba", "likelihood")},
+    "mixture_proposal_density": {("mnist_svhn_text", "likelihood"), ("celeba", "likelihood")},
+}
+
+
+@pytest.mark.parametrize("name", list(departures.BY_NAME))
+def test_a_switch_changes_only_the_runs_and_metric_jobs_it_can_act_on(name):
+    """Flipping one switch changes a run's TrainConfig JSON (so retrains it) or a metric job's params (so reruns it)
+    exactly where the departure can move a number, and nowhere else."""
+    raw = raw_config()
+    flipped = deep_merge(raw, {"departures": {name: "reference"}})
+    before, after = config_from_dict(raw), config_from_dict(flipped)
+    changed_runs = {
+        (dataset, variant)
+        for dataset, variant in ALL_RUNS
+        if canonical_json(dataclasses.asdict(before.train_config(dataset, variant)))
+        != canonical_json(dataclasses.asdict(after.train_config(dataset, variant)))
+    }
+    assert changed_runs == EXPECTED_RUNS.get(name, set())
+    changed_jobs = {
+        (dataset, metric)
+        for dataset in ("mnist_svhn_text", "celeba")
+        for metric in ("latent_probe", "coherence", "prd", "likelihood")
+        if metric_job_params(raw["evaluation"], metric, dataset, raw["departures"])
+        != metric_job_params(flipped["evaluation"], metric, dataset, flipped["departures"])
+    }
+    assert changed_jobs == EXPECTED_METRIC_JOBS.get(name, set())
+    assert (name in EXPECTED_RUNS) != (name in EXPECTED_METRIC_JOBS)  # every departure is one or the other
+
+
+def test_train_config_reference_reads_only_its_own_training_departures():
+    cfg = config_from_dict(deep_merge(raw_config(), {"departures": departures.reference_exact()}))
+    mvae = cfg.train_config("celeba", "mvae-ms")
+    assert mvae.reference("celeba_mvae_rec_weights") and mvae.reference("gradient_clipping")
+    assert not cfg.train_config("mnist_svhn_text", "mmvae").reference("dynamic_prior_epsilon")  # cannot act there
+    with pytest.raises(KeyError, match="not a training departure"):
+        mvae.reference("probe_protocol")
+
+
+def test_docs_list_exactly_the_registry_departures():
+    """docs/departures.md: one row per switch in its table, with every column filled, and no switch that does not exist."""
+    text = (ROOT / "docs" / "departures.md").read_text()
+    table = text.split("## The switches", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    names = [row.split("|")[1].strip().strip("`") for row in rows]
+    assert sorted(names) == sorted(departures.BY_NAME) and len(names) == len(set(names))
+    for row in rows:
+        cells = [cell.strip() for cell in row.strip().strip("|").replace("\\|", "¦").split("|")]
+        assert len(cells) == 6 and all(cells), row[:60]

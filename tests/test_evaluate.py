@@ -33,9 +33,11 @@ from mmjsd.classifiers.networks import build_classifier
 from mmjsd.cli import main_guard
 from mmjsd.config import load_config, metric_job_from_dict, metric_job_params
 from mmjsd.data.readers import load_split
+from mmjsd.departures import corrected
 from mmjsd.errors import UserError
 from mmjsd.evaluation import coherence_eval, features, generation
-from mmjsd.evaluation.likelihood_eval import evaluate as evaluate_likelihood, subset_log_likelihoods
+from mmjsd.evaluation.likelihood import importance_sampled_log_likelihood
+from mmjsd.evaluation.likelihood_eval import evaluate as evaluate_likelihood, subset_log_weights
 from mmjsd.evaluation.prd import prd_ap_mmjsd
 from mmjsd.evaluation.prd_eval import prd_curves
 from mmjsd.evaluation.runs import EvaluationInputs, Split, derived_seed, encode_rows, load_run, select_rows
@@ -43,6 +45,7 @@ from mmjsd.io import sha256_file
 from mmjsd.metrics_io import load_metric_file
 from mmjsd.models.distributions import subset_key
 from mmjsd.models.likelihoods import LAPLACE_SCALE
+from mmjsd.runtime import last_batch_rows
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -68,8 +71,16 @@ PARAMS = {
 
 TOP_LEVEL_KEYS = {
     "metric", "metric_name", "dataset", "variant", "seed", "values", "std", "protocol", "extra",
-    "versions", "seeds", "run", "device",
+    "alternatives", "versions", "seeds", "run", "device",
 }  # fmt: skip
+
+#: The evaluation departures each MST metric file reports flipped alone (docs/departures.md).
+MST_ALTERNATIVES = {
+    "latent_probe": {"probe_protocol"},
+    "coherence": {"classifier_mode", "generated_image_range", "random_coherence_formula"},
+    "prd": set(),
+    "likelihood": {"importance_sampling_grouping", "mixture_proposal_density"},
+}
 
 MST_KEYS = {
     "latent_probe": set(MST_SUBSETS),
@@ -99,8 +110,12 @@ def params_with(**overrides) -> dict:
 
 
 def save_run(root: Path, dataset: str, variant: str) -> Path:
-    """An untrained run of ``variant`` with the configured dimensions, at ``root/<dataset>/<variant>/seed0``."""
-    config = load_config(REPO / "config.yaml").train_config(dataset, variant)
+    """An untrained run of ``variant`` with the configured dimensions, at ``root/<dataset>/<variant>/seed0``.
+
+    Its recorded training batch is 16, a batch the tiny training splits hold (the official probe
+    protocol refits on the run's last training batch).
+    """
+    config = dataclasses.replace(load_config(REPO / "config.yaml").train_config(dataset, variant), batch_size=16)
     return save_untrained_run(root / dataset / variant / "seed0", dataset, variant, config, Path(f"{dataset}.h5"))
 
 
@@ -134,15 +149,20 @@ def mst_classifiers(tmp_path_factory) -> Path:
     return save_classifiers(tmp_path_factory.mktemp("classifiers"), MST, ("mnist", "svhn", "text"))
 
 
-def cli_args(metric: str, run_dir: Path, data: Path, out: Path, params: dict = PARAMS, classifiers: Path | None = None) -> list[str]:
-    job = metric_job_params(params, metric)
+def cli_args(
+    metric: str, run_dir: Path, data: Path, out: Path, params: dict = PARAMS, classifiers: Path | None = None, switches: dict | None = None
+) -> list[str]:
+    dataset = run_dir.parents[1].name  # save_run's layout: <root>/<dataset>/<variant>/seed0
+    job = metric_job_params(params, metric, dataset, switches or corrected())
     args = ["--metric", metric, "--run-dir", str(run_dir), "--data", str(data), "--params", json.dumps(job)]
     args += ["--out", str(out), "--device", "cpu", "--threads", "1", "--no-progress"]
     return args + (["--classifiers", str(classifiers)] if classifiers is not None else [])
 
 
-def run_metric(metric: str, run_dir: Path, data: Path, out: Path, params: dict = PARAMS, classifiers: Path | None = None) -> dict:
-    evaluate.main(cli_args(metric, run_dir, data, out, params, classifiers))
+def run_metric(
+    metric: str, run_dir: Path, data: Path, out: Path, params: dict = PARAMS, classifiers: Path | None = None, switches: dict | None = None
+) -> dict:
+    evaluate.main(cli_args(metric, run_dir, data, out, params, classifiers, switches))
     return json.loads(out.read_text())
 
 
@@ -182,6 +202,12 @@ def test_metric_file_has_the_documented_keys_and_is_deterministic(metric, mst_ru
     assert set(first["values"]) == MST_KEYS[metric]
     assert {"torch", "numpy", "sklearn", "mmjsd"} <= set(first["versions"])
     assert first["seeds"]["evaluation"] == 0 and first["protocol"]["split"] == "test"
+    assert set(first["alternatives"]) == MST_ALTERNATIVES[metric]
+    assert all(set(alternative) == MST_KEYS[metric] for alternative in first["alternatives"].values())
+    # every switch behind the numbers: the run's training departures and the job's evaluation departures
+    assert first["protocol"]["departures"] == {
+        "text_likelihood": "corrected", "dynamic_prior_epsilon": "corrected", **dict.fromkeys(MST_ALTERNATIVES[metric], "corrected")
+    }  # fmt: skip
     record = load_metric_file(tmp_path / "a.json")  # what the table step reads
     assert record.values == first["values"]
     values = np.array(list(first["values"].values()))
@@ -202,7 +228,7 @@ def test_metric_file_has_the_documented_keys_and_is_deterministic(metric, mst_ru
     if metric == "coherence":
         assert first["protocol"]["classifier_mode"] == "eval" and first["protocol"]["n_test"] == 213
         self_reconstruction = {f"{s}->{m}" for s in MST_SUBSETS for m in s.split("+")}
-        assert self_reconstruction | {"random_mmjsd_formula"} == set(first["extra"])
+        assert self_reconstruction == set(first["extra"])
     if metric == "latent_probe":
         assert set(first["std"]) == MST_KEYS[metric]
         assert first["protocol"]["n_train"] == 50 and first["protocol"]["training_pool"] == 100
@@ -260,7 +286,13 @@ def test_random_coherence_counts_only_samples_where_all_modalities_agree(
     classifiers = save_classifiers(tmp_path / "classifiers", MST, tuple(predictions), constant=predictions)
     document = run_metric("coherence", mst_runs["mmjsd-ms"], mst_h5, tmp_path / "c.json", classifiers=classifiers)
     assert document["values"]["random"] == all_agree
-    assert document["extra"]["random_mmjsd_formula"] == mmjsd_formula
+    assert document["alternatives"]["random_coherence_formula"]["random"] == mmjsd_formula
+    official = run_metric(
+        "coherence", mst_runs["mmjsd-ms"], mst_h5, tmp_path / "o.json", classifiers=classifiers,
+        switches={**corrected(), "random_coherence_formula": "reference"},
+    )  # fmt: skip
+    assert official["values"]["random"] == mmjsd_formula and official["protocol"]["random_coherence"] == "mmjsd_formula"
+    assert official["alternatives"]["random_coherence_formula"]["random"] == all_agree
     labels = load_split(MST, mst_h5, "test").labels.numpy()
     for key, value in document["values"].items():
         if key != "random":
@@ -284,6 +316,7 @@ def single_sample_elbo(run_dir: Path, data: Path, params: dict) -> dict[str, flo
     cfg = params["likelihood"]
     split = load_split(MST, data, "test")
     rows = select_rows(len(split), cfg["n_test"], derived_seed(params["seed"], "likelihood/test_rows"), "n_test")
+    rows = rows[torch.randperm(len(rows), generator=torch.Generator().manual_seed(derived_seed(params["seed"], "likelihood/test_order")))]
     generator = torch.Generator().manual_seed(derived_seed(params["seed"], "likelihood/latent_samples"))
     totals: dict[str, list[torch.Tensor]] = {}
     with torch.no_grad():
@@ -339,7 +372,8 @@ def test_mixture_proposal_estimates_match_an_independent_computation(mst_runs, m
     num_samples, points = 12, 7
     with torch.no_grad():
         encodings = model.encode(batch)
-        estimates = subset_log_likelihoods(model, encodings, batch, subset, num_samples, torch.Generator().manual_seed(5))
+        weights = subset_log_weights(model, encodings, batch, subset, num_samples, torch.Generator().manual_seed(5))
+        estimates = {name: importance_sampled_log_likelihood(w) for name, w in weights["corrected"].items()}
 
         generator = torch.Generator().manual_seed(5)
         z = model.subset_posterior(encodings, subset).sample(num_samples, generator)
@@ -370,15 +404,24 @@ def test_mixture_proposal_estimates_match_an_independent_computation(mst_runs, m
     def log_mean_exp(log_weights: torch.Tensor) -> torch.Tensor:
         return torch.logsumexp(log_weights.double(), 0) - math.log(num_samples)
 
-    expected = {m: log_mean_exp(log_liks[m] + log_weight_z + style_terms.get(m, 0.0)) for m in model.modalities}
-    expected["joint"] = log_mean_exp(sum(log_liks.values()) + log_weight_z + sum(style_terms.values()))
-    assert set(estimates) == set(expected)
-    for name, value in expected.items():
-        torch.testing.assert_close(estimates[name], value, rtol=1e-5, atol=1e-2, msg=name)
+    expected_weights = {m: log_liks[m] + log_weight_z + style_terms.get(m, 0.0) for m in model.modalities}
+    expected_weights["joint"] = sum(log_liks.values()) + log_weight_z + sum(style_terms.values())
+    assert set(estimates) == set(expected_weights)
+    for name, weights in expected_weights.items():
+        torch.testing.assert_close(estimates[name], log_mean_exp(weights), rtol=1e-5, atol=1e-2, msg=name)
+
+    # The official proposal density (mixture_proposal_density reference): draw k came from expert k // (K / |S|),
+    # the stratified blocks of the flat K·B draws, and is scored by that expert alone; nothing else in a weight changes.
+    own_expert = [experts[k // (num_samples // len(subset))] for k in range(num_samples)]
+    log_q_own = torch.stack([q.log_prob(z[k]).sum(-1) for k, q in enumerate(own_expert)])
+    official = subset_log_weights(model, encodings, batch, subset, num_samples, torch.Generator().manual_seed(5), ("reference",))
+    for name, weights in expected_weights.items():
+        torch.testing.assert_close(official["reference"][name], (weights + log_q - log_q_own).double(), rtol=1e-5, atol=1e-2, msg=name)
+    assert not torch.allclose(log_q, log_q_own)
 
 
 def test_importance_samples_must_split_evenly_over_mixture_components(mst_runs, mst_h5):
-    job = metric_job_from_dict(metric_job_params(params_with(likelihood={"num_importance_samples": 4}), "likelihood"))
+    job = metric_job_from_dict(metric_job_params(params_with(likelihood={"num_importance_samples": 4}), "likelihood", MST, corrected()))
     inputs = EvaluationInputs(run=load_run(mst_runs["mmjsd-ms"], torch.device("cpu")), data_path=mst_h5, job=job)
     with pytest.raises(UserError, match=r"num_importance_samples = 4 .* 3 components .*mnist\+svhn\+text"):
         evaluate_likelihood(inputs)
@@ -388,14 +431,14 @@ def test_importance_samples_must_split_evenly_over_mixture_components(mst_runs, 
 def test_prd_reads_cached_real_features_and_refuses_a_stale_file(mst_runs, mst_h5, mst_classifiers, tmp_path):
     reference = tmp_path / "real.npz"
     common = ["--dataset", MST, "--data", str(mst_h5), "--classifiers", str(mst_classifiers), "--device", "cpu"]
-    prd_reference.main(common + ["--params", json.dumps(metric_job_params(PARAMS, "prd")), "--out", str(reference)])
+    prd_reference.main(common + ["--params", json.dumps(metric_job_params(PARAMS, "prd", MST, corrected())), "--out", str(reference)])
     args = cli_args("prd", mst_runs["mvae-ms"], mst_h5, tmp_path / "cached.json", classifiers=mst_classifiers)
     evaluate.main(args + ["--real-features", str(reference)])
     run_metric("prd", mst_runs["mvae-ms"], mst_h5, tmp_path / "fresh.json", classifiers=mst_classifiers)
     assert (tmp_path / "cached.json").read_bytes() == (tmp_path / "fresh.json").read_bytes()
 
     stale = tmp_path / "stale.npz"
-    prd_reference.main(common + ["--params", json.dumps(metric_job_params(params_with(prd={"n_samples": 32}), "prd")), "--out", str(stale)])
+    prd_reference.main(common + ["--params", json.dumps(metric_job_params(params_with(prd={"n_samples": 32}), "prd", MST, corrected())), "--out", str(stale)])
     with pytest.raises(UserError, match=r"stale\.npz does not match .*n_rows"):
         evaluate.main(args + ["--real-features", str(stale)])
 
@@ -519,7 +562,8 @@ def test_celeba_metrics_have_the_documented_keys(metric, celeba_inputs, celeba_h
     assert set(document["values"]) == CELEBA_KEYS[metric]
     assert all(math.isfinite(v) for v in document["values"].values())
     if metric == "coherence":
-        assert {"per_batch:img->text", "per_batch:text->img"} <= set(document["extra"])
+        assert set(document["alternatives"]) == {"classifier_mode", "generated_image_range", "per_batch_average_precision"}
+        assert set(document["alternatives"]["per_batch_average_precision"]) == CELEBA_KEYS[metric]
         assert all(0 <= v <= 1 for v in document["values"].values())
     if metric == "prd":
         assert document["extractor"]["name"] == "clf_penult_640" and document["protocol"]["n_samples"] == 12
@@ -570,6 +614,164 @@ def test_celeba_coherence_scores_the_generated_modality_against_the_conditioning
     base_rate = float(attributes[:, present].mean(axis=0).mean())
     other = {"img": "text", "text": "img"}[knowing]
     assert document["values"] == pytest.approx({f"{other}->{knowing}": 1.0, f"{knowing}->{other}": base_rate})
+
+    # The official per-batch AP (batches of 5, 5 and 2 rows): per batch and attribute, a perfect ranking scores 1,
+    # constant scores the batch's base rate, and an attribute without a positive in the batch 0; then the means.
+    batches = [attributes[start : start + 5] for start in range(0, len(attributes), 5)]
+    perfect = np.mean([[float(b[:, a].any()) for a in range(attributes.shape[1])] for b in batches])
+    constant = np.mean([[b[:, a].mean() for a in range(attributes.shape[1])] for b in batches])
+    expected = {f"{other}->{knowing}": perfect, f"{knowing}->{other}": constant}
+    assert document["alternatives"]["per_batch_average_precision"] == pytest.approx(expected, abs=1e-12)
+    official = run_metric(
+        "coherence", run_dir, celeba_h5, tmp_path / "o.json", params, classifiers=tmp_path,
+        switches={**corrected(), "per_batch_average_precision": "reference"},
+    )  # fmt: skip
+    assert official["values"] == pytest.approx(expected, abs=1e-12) and official["protocol"]["average_precision"] == "mean_over_batches"
+
+
+# ------------------------------------------------------------ departures (docs/departures.md)
+@pytest.mark.parametrize("metric", ["latent_probe", "coherence", "likelihood"])
+def test_each_alternative_equals_the_job_with_that_switch_flipped(metric, mst_runs, mst_h5, mst_classifiers, tmp_path):
+    """An alternative is the value of a job whose switch set differs in that departure only, bit for bit:
+    the same encodings, draws and generations, and no dependence on which other settings the job computes."""
+    variant = "mmjsd-ms"  # a mixture: the likelihood's proposal-density switch acts
+    base = run_metric(metric, mst_runs[variant], mst_h5, tmp_path / "base.json", classifiers=mst_classifiers)
+    assert set(base["alternatives"]) == MST_ALTERNATIVES[metric]
+    for name, alternative in base["alternatives"].items():
+        flipped = run_metric(
+            metric, mst_runs[variant], mst_h5, tmp_path / f"{name}.json", classifiers=mst_classifiers,
+            switches={**corrected(), name: "reference"},
+        )  # fmt: skip
+        assert flipped["protocol"]["departures"][name] == "reference"
+        assert flipped["values"] == alternative, name
+        assert flipped["alternatives"][name] == base["values"], name
+        if name != "generated_image_range":  # untrained decoders barely leave [0, 1]: tested on its own below
+            assert flipped["values"] != base["values"], f"{name} moves no number of an untrained {variant}"
+
+
+class OutOfRangeDetector(torch.nn.Module):
+    """A stand-in MST classifier: digit 1 for an input row with a value outside [0, 1], else digit 0."""
+
+    def __init__(self):
+        super().__init__()
+        self.device_anchor = torch.nn.Parameter(torch.zeros(()))  # predict.py reads the device from a parameter
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outside = ((x < 0) | (x > 1)).flatten(1).any(1)
+        return torch.nn.functional.one_hot(outside.long(), 10).float()
+
+
+def test_generated_image_range_decides_whether_classifiers_see_unbounded_means(monkeypatch, mst_runs, mst_h5, tmp_path):
+    """Generation gives every odd row of each batch a pixel of 1.5: the official classifiers saw it, ours see 1.0."""
+
+    def odd_rows_out_of_range(model, encodings, sources, modalities, num_rows, generator):
+        generated = {}
+        for m in modalities:
+            shape = {"mnist": (1, 28, 28), "svhn": (3, 32, 32), "text": (8, 71)}[m]
+            one = torch.full((num_rows, *shape), 0.5)
+            if m != "text":
+                one[1::2, ..., 0] = 1.5
+            generated[m] = torch.cat([one] * len(sources))
+        return generated
+
+    monkeypatch.setattr(generation, "generate_means", odd_rows_out_of_range)
+    monkeypatch.setattr(coherence_eval, "load_classifier", lambda directory, device, **kwargs: OutOfRangeDetector())
+    switches = {**corrected(), "generated_image_range": "reference"}
+    document = run_metric("coherence", mst_runs["mvae-ms"], mst_h5, tmp_path / "c.json", classifiers=tmp_path, switches=switches)
+    labels = load_split(MST, mst_h5, "test").labels.numpy()  # coherence evaluates the whole split in order, batches of 64
+    odd = (np.arange(len(labels)) % 64) % 2 == 1
+    for key, value in document["values"].items():
+        if key == "random":
+            continue
+        image = key.split("->")[1] != "text"
+        expected = np.mean(labels == (odd if image else 0))
+        assert value == pytest.approx(expected, abs=1e-12), key
+        assert document["alternatives"]["generated_image_range"][key] == pytest.approx(np.mean(labels == 0), abs=1e-12), key
+    assert document["protocol"]["generated_data"] == "unbounded"
+
+
+def test_train_mode_classification_is_dropout_and_batch_statistics_per_generated_batch():
+    """The official classifiers ran in train mode: written out here for the SVHN classifier (dropout, then BatchNorm
+    with the statistics of each batch of 6 rows), from the same global-RNG state."""
+    torch.manual_seed(0)
+    classifier = build_classifier(MST, "svhn").eval()
+    before = copy.deepcopy(classifier.state_dict())
+    data = torch.rand(12, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+
+    def logits(module, x, batch_size):
+        return module(x)
+
+    torch.manual_seed(7)
+    got = coherence_eval.classify_in_train_mode(logits, copy.deepcopy(classifier), data, rows=6)
+
+    def by_hand(x: torch.Tensor) -> torch.Tensor:
+        h = x
+        stages = list(classifier.body)[:-1]  # (conv, dropout, batch norm, relu) x 4, then flatten
+        for conv, _, norm, _ in zip(*[iter(stages)] * 4):
+            h = conv(h)
+            h = h * (torch.empty_like(h).bernoulli_(0.5) / 0.5)
+            h = torch.nn.functional.batch_norm(h, None, None, norm.weight, norm.bias, training=True, eps=norm.eps)
+            h = torch.relu(h)
+        return classifier.head(h.flatten(1))
+
+    torch.manual_seed(7)
+    with torch.no_grad():
+        expected = torch.cat([by_hand(part) for part in data.split(6)])
+        assert not torch.allclose(got, classifier(data), atol=1e-3)  # eval mode gives other outputs
+    torch.testing.assert_close(got, expected)
+    assert all(torch.equal(value, before[key]) for key, value in classifier.state_dict().items())  # a copy ran
+    with pytest.raises(UserError, match="at least 2 rows"):
+        coherence_eval.classify_in_train_mode(logits, copy.deepcopy(classifier), data[:3], rows=1)
+
+
+def test_dropout_streams_resume_per_key_and_leave_the_global_generator_alone():
+    """A train-mode setting's dropout masks do not depend on which other settings draw in between."""
+    cpu = torch.device("cpu")
+    interleaved, alone = coherence_eval.DropoutStreams(3, cpu), coherence_eval.DropoutStreams(3, cpu)
+    torch.manual_seed(11)
+    before = torch.get_rng_state()
+    draws = []
+    for key in ("a", "b", "a"):
+        with interleaved.stream(key):
+            draws.append(torch.rand(4))
+    assert torch.equal(torch.get_rng_state(), before)
+    for expected in (draws[0], draws[2]):
+        with alone.stream("a"):
+            assert torch.equal(torch.rand(4), expected)
+    assert not torch.equal(draws[0], draws[1])
+
+
+def test_official_probe_refits_on_the_last_training_batch_with_each_rows_drawn_component_mean(mst_runs, mst_h5, tmp_path):
+    """probe_protocol reference, recomputed here: the last training batch of the run (16 rows, final epoch's text
+    offsets), mixture rows laid out by hand in blocks of floor(n / |S|) per expert, one lbfgs fit per subset."""
+    from sklearn.linear_model import LogisticRegression
+
+    switches = {**corrected(), "probe_protocol": "reference"}
+    document = run_metric("latent_probe", mst_runs["mmjsd-ms"], mst_h5, tmp_path / "probe.json", switches=switches)
+    assert document["protocol"]["training_rows"] == "last_training_batch" and document["protocol"]["n_train"] == 16
+    run = load_run(mst_runs["mmjsd-ms"], torch.device("cpu"))
+    train = load_split(MST, mst_h5, "train")
+    train.redraw_text(0, run.epoch)
+    train_data, train_labels = train.batch(last_batch_rows(len(train), 16, 0, run.epoch))
+    test = load_split(MST, mst_h5, "test")
+    test_data, test_labels = test.batch(torch.arange(len(test)))
+
+    def layout(encodings, subset) -> np.ndarray:
+        """Rows in blocks: expert k of S takes floor(n / |S|) consecutive rows, the last expert the rest."""
+        n = len(encodings[subset[0]].content_mu)
+        per = [n // len(subset)] * (len(subset) - 1) + [n - n // len(subset) * (len(subset) - 1)]
+        starts = np.cumsum([0] + per[:-1])
+        return np.concatenate([encodings[m].content_mu[a : a + k].numpy() for m, a, k in zip(subset, starts, per)])
+
+    with torch.no_grad():
+        train_encodings = run.model.encode(train_data)
+        test_encodings = [run.model.encode({m: x[a : a + 64] for m, x in test_data.items()}) for a in range(0, len(test), 64)]
+    for subset in [("mnist",), ("svhn", "text"), ("mnist", "svhn", "text")]:
+        probe = LogisticRegression(solver="lbfgs", max_iter=200, random_state=0).fit(layout(train_encodings, subset), train_labels.numpy())
+        test_latents = np.concatenate([layout(e, subset) for e in test_encodings])
+        accuracy = float(np.mean(probe.predict(test_latents) == test_labels.numpy()))
+        assert document["values"][subset_key(subset)] == pytest.approx(accuracy, abs=1e-12), subset
+        assert document["std"][subset_key(subset)] == 0.0
 
 
 # --------------------------------------------------------------------------- errors

@@ -20,7 +20,9 @@ from mmjsd.evaluation.likelihood import (
     importance_sampled_log_likelihood,
     log_importance_weights,
     log_mean_exp,
+    sample_major_grouped_log_mean_exp,
 )
+from mmjsd.evaluation.likelihood_eval import OfficialGrouping
 from mmjsd.models.posteriors import GaussianPosterior, MixturePosterior
 
 LATENT_DIM, DATA_DIM, SIGMA = 3, 6, 0.7
@@ -196,3 +198,58 @@ def test_each_point_gets_its_own_estimate():
     log_weights = log_importance_weights(model.log_lik_fn(x)(z), log_prior, proposal.log_prob(z))
     misgrouped = log_mean_exp(log_weights.reshape(-1).reshape(batch, num_samples), dim=1).numpy()
     assert np.abs(misgrouped - exact).max() > 10
+
+
+# ----------------------------------------------------- the official code's conventions (docs/departures.md)
+def test_official_grouping_takes_k_consecutive_sample_major_weights_per_row():
+    """Built by hand: the flat index i = k·B + b of sample k of point b; row r of the (B, K) view holds i = r·K … r·K + K − 1."""
+    num_samples, batch = 3, 4
+    log_weights = torch.arange(num_samples * batch, dtype=torch.float64).reshape(num_samples, batch) / 7.0  # [K, B]
+    expected = []
+    for row in range(batch):
+        entries = [log_weights[divmod(i, batch)] for i in range(row * num_samples, (row + 1) * num_samples)]
+        expected.append(math.log(sum(math.exp(float(e)) for e in entries) / num_samples))
+    grouped = sample_major_grouped_log_mean_exp(log_weights)
+    np.testing.assert_allclose(grouped.numpy(), expected, rtol=1e-14)
+    # row 0 mixes points 0-2 of sample 0; row 1 point 3 of sample 0 with points 0-1 of sample 1
+    assert grouped[0].item() == pytest.approx(math.log(sum(math.exp(v / 7.0) for v in (0, 1, 2)) / 3))
+    assert not torch.allclose(grouped, importance_sampled_log_likelihood(log_weights))  # not the per-point estimate
+    with pytest.raises(ValueError, match=r"\[K, B\]"):
+        sample_major_grouped_log_mean_exp(log_weights[0])
+
+
+def test_official_grouping_cuts_points_arriving_in_pieces_into_batches():
+    """Pieces of 3, 5 and 2 points with batches of 4: batches [0, 4), [4, 8) and the short remainder [8, 10)."""
+    weights = torch.randn(6, 10, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    grouping = OfficialGrouping(batch_size=4)
+    for start, end in ((0, 3), (3, 8), (8, 10)):
+        grouping.add(weights[:, start:end])
+    expected = torch.cat([sample_major_grouped_log_mean_exp(weights[:, a:b]) for a, b in ((0, 4), (4, 8), (8, 10))])
+    assert torch.equal(grouping.rows(), expected)
+
+
+def test_component_density_is_that_of_each_draws_own_component():
+    """The official proposal density: draw k of point b scored by the Gaussian it came from, found here by hand."""
+    generator = torch.Generator().manual_seed(0)
+    components, batch, dim, num_samples = 3, 5, 2, 6
+    mus, logvars = torch.randn(components, batch, dim, generator=generator), 0.5 * torch.randn(components, batch, dim, generator=generator)
+    mixture = MixturePosterior(mus, logvars, (1 / 3, 1 / 3, 1 / 3))
+    z = mixture.sample(num_samples, torch.Generator().manual_seed(1))
+    per_block = num_samples * batch // components  # stratified over the flat k·B + b draws: 10 per component
+    for k in range(num_samples):
+        for b in range(batch):
+            c = (k * batch + b) // per_block
+            own = torch.distributions.Normal(mus[c, b], torch.exp(0.5 * logvars[c, b])).log_prob(z[k, b]).sum()
+            torch.testing.assert_close(mixture.component_log_prob(z)[k, b], own)
+    assert not torch.allclose(mixture.component_log_prob(z), mixture.log_prob(z))
+    gaussian = GaussianPosterior(mus[0], logvars[0])
+    assert torch.equal(gaussian.component_log_prob(z), gaussian.log_prob(z))
+
+
+def test_drawn_component_mean_gives_each_row_block_its_components_mean():
+    """The official probe's "joint": with three equal weights at B = 256, rows 0-84, 85-169 and 170-255 take each expert's mean."""
+    mus = torch.stack([torch.full((256, 2), float(c)) for c in range(3)]) + torch.randn(3, 256, 2, generator=torch.Generator().manual_seed(0))
+    mixture = MixturePosterior(mus, torch.zeros_like(mus), (1 / 3, 1 / 3, 1 / 3))
+    drawn = mixture.drawn_component_mean()
+    assert torch.equal(drawn[:85], mus[0, :85]) and torch.equal(drawn[85:170], mus[1, 85:170]) and torch.equal(drawn[170:], mus[2, 170:])
+    assert torch.equal(GaussianPosterior(mus[0], torch.zeros(256, 2)).drawn_component_mean(), mus[0])

@@ -11,6 +11,7 @@ from mmjsd.models.likelihoods import (
     LAPLACE_SCALE,
     CategoricalText,
     LaplaceImage,
+    dataset_likelihoods,
     categorical_log_likelihood,
     laplace_log_likelihood,
 )
@@ -157,6 +158,32 @@ def test_generated_text_is_one_hot_argmax_of_softmax():
     assert torch.equal(generated.argmax(-1), torch.softmax(logits, -1).argmax(-1))
 
 
-def test_generated_images_are_the_location_clamped_to_unit_interval():
+def test_generated_images_are_the_unbounded_location():
+    """The Laplace mean, as the reference's ``.mean``; consumers clamp (coherence by its switch, PRD by quantising)."""
     loc = torch.tensor([[-0.5, 0.25, 1.5]])
-    assert torch.equal(LaplaceImage().generate(loc), torch.tensor([[0.0, 0.25, 1.0]]))
+    assert torch.equal(LaplaceImage().generate(loc), loc)
+
+
+def test_reference_text_likelihood_is_torch_one_hot_categorical_with_log_softmax_as_probs():
+    """The official parametrisation, checked against torch.distributions as the official code calls it."""
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(4, 8, 71, generator=gen, dtype=torch.float64)
+    targets = torch.randint(0, 71, (4, 8), generator=gen)
+    one_hot = torch.nn.functional.one_hot(targets, 71).double()
+    official = torch.distributions.OneHotCategorical(probs=torch.log_softmax(logits, -1))
+    torch.testing.assert_close(CategoricalText(official=True).log_likelihood(logits, one_hot), official.log_prob(one_hot).sum(1), rtol=1e-12, atol=0)
+    generated = CategoricalText(official=True).generate(logits)
+    torch.testing.assert_close(generated, official.mean, rtol=1e-12, atol=0)
+    # the inverted convention: the most likely generated character is the softmax's least likely one
+    assert torch.equal(generated.argmax(-1), torch.softmax(logits, -1).argmin(-1))
+    # and it differs from the corrected likelihood
+    assert not torch.allclose(CategoricalText().log_likelihood(logits, one_hot), official.log_prob(one_hot).sum(1))
+
+
+def test_likelihoods_follow_the_text_likelihood_switch():
+    for dataset, images in (("mnist_svhn_text", ("mnist", "svhn")), ("celeba", ("img",))):
+        for official in (False, True):
+            likelihoods = dataset_likelihoods(dataset, lambda departure: official and departure == "text_likelihood")
+            assert set(likelihoods) == set(images) | {"text"}
+            assert isinstance(likelihoods["text"], CategoricalText) and likelihoods["text"].official is official
+            assert all(isinstance(likelihoods[m], LaplaceImage) for m in images)

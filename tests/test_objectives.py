@@ -11,6 +11,8 @@ import torch
 from torch.distributions import Normal, kl_divergence
 
 from mmjsd.config import TrainConfig
+from mmjsd.registry import parse_variant
+from mmjsd.departures import corrected, reference_exact, training_switches
 from mmjsd.errors import UserError
 from mmjsd import registry
 from mmjsd.models import Encoding, build_model
@@ -50,12 +52,19 @@ def mst_config(ms: bool, **overrides) -> TrainConfig:
         channels_last=True,
         grad_clip_norm=None,
         objective={},
+        departures={},  # no departure switched: the corrected computation
     )
     values.update(overrides)
     return TrainConfig(**values)
 
 
-def celeba_config() -> TrainConfig:
+def official_switches(variant: str, dataset: str = "mnist_svhn_text", **hparams) -> dict[str, str]:
+    """Every training departure that acts on ``variant`` at ``reference`` (as config.yaml + the reference-exact switches give)."""
+    objective, ms = parse_variant(variant)
+    return training_switches(reference_exact(), dataset, objective, ms, hparams)
+
+
+def celeba_config(**overrides) -> TrainConfig:
     return TrainConfig(
         epochs=1,
         lr=5.0e-4,
@@ -75,6 +84,7 @@ def celeba_config() -> TrainConfig:
         channels_last=True,
         grad_clip_norm=None,
         objective={},
+        departures=overrides.get("departures", {}),  # by default no departure switched: the corrected computation
     )
 
 
@@ -258,6 +268,22 @@ def test_term_weights_follow_the_reference_loss():
     )
 
 
+@pytest.mark.parametrize("official", [False, True], ids=["corrected", "reference"])
+def test_celeba_mvae_reconstruction_weights_switch(official, celeba_models):
+    """reference: every CelebA MVAE reconstruction term, joint and unimodal, weighs 0.5 (the official flag default)."""
+    departures = official_switches("mvae-ms", "celeba") if official else {}
+    model = build_model("celeba", "mvae-ms", celeba_config(departures=departures)) if official else celeba_models("mvae-ms")
+    weights = model.term_weights()
+    expected = {"rec/img": 0.5, "rec/text": 0.5} if official else {"rec/img": 1.0, "rec/text": 16.0}
+    unimodal = 0.5 if official else 1.0
+    assert {k: weights[k] for k in expected} == expected
+    assert weights["rec_unimodal/img"] == weights["rec_unimodal/text"] == unimodal
+    assert weights["kl_unimodal/img"] == weights["kl/content"] == 2.5  # the KL weights do not move
+    torch.manual_seed(0)
+    loss, terms = model.forward_loss(random_batch("celeba", 4, torch.Generator().manual_seed(1)))
+    assert_terms_add_up(model, loss, terms, "mvae-ms")
+
+
 def test_same_seed_gives_identical_training():
     def run() -> tuple[list[float], list[torch.Tensor]]:
         torch.manual_seed(7)
@@ -301,26 +327,38 @@ def test_short_training_run_lowers_the_loss(variant):
 
 
 # ---------------------------------------------- divergences on real encoder output
+@pytest.mark.parametrize("official", [False, True], ids=["corrected", "reference"])
 @pytest.mark.parametrize("variant", ["mvae-ms", "mmvae-ms", "mmjsd-ms", "mopoe-ms"])
-def test_logged_kl_terms_match_independent_formulas(variant):
-    """forward_loss's 'kl/content', 'kl/style/<m>' and MVAE's 'kl_unimodal/<m>', recomputed independently."""
+def test_logged_kl_terms_match_independent_formulas(variant, official):
+    """forward_loss's 'kl/content', 'kl/style/<m>' and MVAE's 'kl_unimodal/<m>', recomputed independently.
+
+    With the training departures at ``reference``: mmJSD's dynamic prior takes every expert's
+    variance + 1e-8, and MVAE's unimodal KL is that of the raw q(z | x_m).
+    """
     torch.manual_seed(0)
-    cfg = mst_config(True, div_weights={"prior": 0.1, "mnist": 0.2, "svhn": 0.3, "text": 0.4})
-    model = build_model("mnist_svhn_text", variant, cfg)
-    batch = random_batch("mnist_svhn_text", 8, torch.Generator().manual_seed(3))
+    departures = official_switches(variant) if official else {}
+    cfg = mst_config(True, div_weights={"prior": 0.1, "mnist": 0.2, "svhn": 0.3, "text": 0.4}, departures=departures)
+    model = build_model("mnist_svhn_text", variant, cfg).double()
+    batch = {m: x.double() for m, x in random_batch("mnist_svhn_text", 8, torch.Generator().manual_seed(3)).items()}
+    with torch.no_grad():  # log-variances near -10, where the official +1e-8 moves the dynamic prior by ~1e-4
+        for m in MST:
+            model.encoders[m].content_logvar.bias.fill_(-10.0)
     _, terms = model.forward_loss(batch)
     with torch.no_grad():
         encodings = model.encode(batch)
-    expected = independent_content_divergence(variant.removesuffix("-ms"), encodings, cfg.div_weights)
-    torch.testing.assert_close(terms["kl/content"], expected.mean())
+    expected = independent_content_divergence(variant.removesuffix("-ms"), encodings, cfg.div_weights, 1e-8 if official else 0.0)
+    torch.testing.assert_close(terms["kl/content"], expected.mean(), rtol=1e-9, atol=0.0)
+    if variant == "mmjsd-ms":  # the two conventions differ measurably here
+        other = independent_content_divergence("mmjsd", encodings, cfg.div_weights, 0.0 if official else 1e-8)
+        assert abs(float(other.mean() / expected.mean()) - 1.0) > 1e-6
     for m in MST:
         style = normal(encodings[m].style_mu, encodings[m].style_logvar)
         style_kl = kl_divergence(style, standard_normal_like(style.loc)).sum(-1).mean()
         torch.testing.assert_close(terms[f"kl/style/{m}"], style_kl)
         if variant.startswith("mvae"):
-            unimodal = poe_with_prior(encodings, (m,))
+            unimodal = normal(encodings[m].content_mu, encodings[m].content_logvar) if official else poe_with_prior(encodings, (m,))
             torch.testing.assert_close(
-                terms[f"kl_unimodal/{m}"], kl_divergence(unimodal, standard_normal_like(unimodal.loc)).sum(-1).mean()
+                terms[f"kl_unimodal/{m}"], kl_divergence(unimodal, standard_normal_like(unimodal.loc)).sum(-1).mean(), rtol=1e-6, atol=0.0
             )
 
 
@@ -332,23 +370,31 @@ def stratified_rows(components: list[Normal], counts: list[int]) -> Normal:
     return Normal(loc, scale)
 
 
-def negative_log_likelihood(modality: str, params: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Per row: Laplace(loc, 0.75) for images, a categorical over logits for text (docs/reference-code.md §2.5, docs/design.md §4)."""
+def negative_log_likelihood(modality: str, params: torch.Tensor, target: torch.Tensor, official: bool = False) -> torch.Tensor:
+    """Per row: Laplace(loc, 0.75) for images, a categorical over logits for text (REFERENCE.md §2.5, DESIGN.md §4).
+
+    ``official``: the text categorical of the official code, OneHotCategorical(probs=log_softmax(output)).
+    """
+    if modality == "text" and official:
+        return -torch.distributions.OneHotCategorical(probs=torch.log_softmax(params, -1)).log_prob(target).sum(1)
     if modality == "text":
         return -(target * torch.log_softmax(params, -1)).sum((1, 2))
     return -torch.distributions.Laplace(params, 0.75).log_prob(target).flatten(1).sum(1)
 
 
+@pytest.mark.parametrize("official", [False, True], ids=["corrected", "reference"])
 @pytest.mark.parametrize("variant", MST_VARIANTS)
-def test_reconstruction_terms_match_an_independent_computation(variant):
+def test_reconstruction_terms_match_an_independent_computation(variant, official):
     """rec/<m> (and MVAE's rec_unimodal/<m>): which latent decodes which modality, with which style.
 
     Written out from docs/reference-code.md §3 with torch.distributions, in float64 at batch 256 so the
     stratified blocks are the reference's 85/85/86 (MMVAE, mmJSD) and 6 × 36 + 40 (MoPoE). The
     draws replay the objectives' order from the global RNG: each modality's style sample, then
-    the joint z, then (MVAE) one z per unimodal posterior.
+    the joint z, then (MVAE) one z per unimodal posterior. With the training departures at
+    ``reference`` the text NLL is torch's one-hot categorical with the log-softmax as its
+    probabilities, and each MVAE unimodal pass draws a fresh style sample after its z.
     """
-    cfg = mst_config(variant.endswith("-ms"))
+    cfg = mst_config(variant.endswith("-ms"), departures=official_switches(variant) if official else {})
     torch.manual_seed(0)
     model = build_model("mnist_svhn_text", variant, cfg).double()
     batch = {m: x.double() for m, x in random_batch("mnist_svhn_text", 256, torch.Generator().manual_seed(1)).items()}
@@ -375,32 +421,48 @@ def test_reconstruction_terms_match_an_independent_computation(variant):
             joint = stratified_rows(components, [36] * 6 + [40])
         z = joint.loc + joint.scale * torch.randn_like(joint.loc)
 
-        def reconstruction(m: str, content: torch.Tensor) -> torch.Tensor:
-            latent = torch.cat([styles[m], content], -1) if styles else content
-            return negative_log_likelihood(m, model.decoders[m].body(latent), batch[m]).mean()
+        def reconstruction(m: str, content: torch.Tensor, style: dict[str, torch.Tensor]) -> torch.Tensor:
+            latent = torch.cat([style[m], content], -1) if style else content
+            return negative_log_likelihood(m, model.decoders[m].body(latent), batch[m], official).mean()
 
         for m in MST:
-            torch.testing.assert_close(terms[f"rec/{m}"], reconstruction(m, z), rtol=1e-9, atol=0.0)
+            torch.testing.assert_close(terms[f"rec/{m}"], reconstruction(m, z, styles), rtol=1e-9, atol=0.0)
         if objective == "mvae":
             for m in MST:
                 q = poe_with_prior(encodings, (m,))
                 z_m = q.loc + q.scale * torch.randn_like(q.loc)
-                torch.testing.assert_close(terms[f"rec_unimodal/{m}"], reconstruction(m, z_m), rtol=1e-9, atol=0.0)
+                unimodal_styles = styles
+                if official and styles:  # a fresh style draw of m after its content draw
+                    style = normal(encodings[m].style_mu, encodings[m].style_logvar)
+                    unimodal_styles = {m: style.loc + style.scale * torch.randn_like(style.loc)}
+                    assert not torch.allclose(unimodal_styles[m], styles[m])
+                torch.testing.assert_close(terms[f"rec_unimodal/{m}"], reconstruction(m, z_m, unimodal_styles), rtol=1e-9, atol=0.0)
+
+
+#: Every product of experts of both codes adds this to each expert's variance (REFERENCE.md §3.1).
+POE_VARIANCE_EPS = 1e-8
+
+
+def poe_logvar(logvar: torch.Tensor) -> torch.Tensor:
+    return torch.log(torch.exp(logvar) + POE_VARIANCE_EPS)
 
 
 def poe_without_prior(encodings, subset) -> Normal:
-    return product_of_normals([encodings[m].content_mu for m in subset], [encodings[m].content_logvar for m in subset])
+    return product_of_normals([encodings[m].content_mu for m in subset], [poe_logvar(encodings[m].content_logvar) for m in subset])
 
 
 def poe_with_prior(encodings, subset) -> Normal:
     zero = torch.zeros_like(encodings[subset[0]].content_mu)
     return product_of_normals(
-        [zero] + [encodings[m].content_mu for m in subset], [zero] + [encodings[m].content_logvar for m in subset]
+        [zero] + [encodings[m].content_mu for m in subset], [poe_logvar(zero)] + [poe_logvar(encodings[m].content_logvar) for m in subset]
     )
 
 
-def independent_content_divergence(objective: str, encodings, div_weights) -> torch.Tensor:
-    """D_content per row, written out from docs/reference-code.md §3.2-3.5 with torch.distributions."""
+def independent_content_divergence(objective: str, encodings, div_weights, dynamic_prior_eps: float = 0.0) -> torch.Tensor:
+    """D_content per row, written out from REFERENCE.md §3.2-3.5 with torch.distributions.
+
+    ``dynamic_prior_eps`` is added to every expert's variance inside mmJSD's dynamic prior only (the official code's 1e-8).
+    """
     modalities = tuple(encodings)
     unimodal = {m: normal(encodings[m].content_mu, encodings[m].content_logvar) for m in modalities}
     prior = standard_normal_like(encodings[modalities[0]].content_mu)
@@ -412,7 +474,7 @@ def independent_content_divergence(objective: str, encodings, div_weights) -> to
         total = sum(div_weights.values())
         pi = [div_weights["prior"] / total] + [div_weights[m] / total for m in modalities]
         experts = [prior] + list(unimodal.values())
-        dynamic = product_of_normals([q.loc for q in experts], [2 * q.scale.log() for q in experts], pi)
+        dynamic = product_of_normals([q.loc for q in experts], [torch.log(q.scale**2 + dynamic_prior_eps) for q in experts], pi)
         return sum(p * kl_divergence(q, dynamic).sum(-1) for p, q in zip(pi, experts))
     subsets = [(m,) for m in modalities] + [
         tuple(m for m in modalities if m != left_out) for left_out in reversed(modalities)

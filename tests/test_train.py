@@ -22,8 +22,8 @@ from mmjsd.data.readers import load_split
 from mmjsd.errors import UserError
 from mmjsd.io import sha256_file
 from mmjsd.models import MultimodalVAE, build_model
-from mmjsd.runtime import split_device
-from mmjsd.train import CHECKPOINT_VERSION, RunSpec, clip_gradient_norm, load_checkpoint, overflowed_adam_moments, train
+from mmjsd.runtime import last_batch_rows, split_device
+from mmjsd.train import CHECKPOINT_VERSION, RunSpec, TrainingStep, clip_gradient_norm, load_checkpoint, overflowed_adam_moments, train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -50,6 +50,7 @@ def tiny_config(**overrides) -> TrainConfig:
         channels_last=True,
         grad_clip_norm=None,
         objective={},
+        departures={},  # no departure switched: the corrected computation
     )
     base.update(overrides)
     return TrainConfig(**base)
@@ -209,6 +210,42 @@ def test_gradient_clipping_matches_the_float64_closed_form_also_where_float32_no
     parameters[1].grad = torch.zeros(2, 2)
     clip_gradient_norm(parameters, 10.0)
     assert torch.equal(parameters[0].grad, small)  # within the bound: unchanged
+
+
+@pytest.mark.parametrize("switch", ["corrected", "reference"])
+def test_gradient_clipping_switch(switch, mst_h5):
+    """corrected clips to grad_clip_norm; reference (the official optimiser) leaves the gradients as they are."""
+    cfg = tiny_config(grad_clip_norm=1e-3, departures={"gradient_clipping": switch})
+    torch.manual_seed(0)
+    model = build_model("mnist_svhn_text", "mmjsd", cfg)
+    step = TrainingStep(model, cfg, torch.device("cpu"))
+    data = load_split("mnist_svhn_text", mst_h5, "train")
+    batch, _ = data.batch(torch.arange(32))
+    step(batch)  # gradients stay on the parameters until the next step
+    norm = float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad, dtype=torch.float64) for p in model.parameters()])))
+    if switch == "corrected":
+        assert norm == pytest.approx(1e-3, rel=1e-4)
+    else:
+        assert norm > 1.0  # an unclipped first-step gradient of this loss is far above 1e-3
+
+
+def test_last_batch_rows_are_the_last_batch_training_used(mst_h5, tmp_path, monkeypatch):
+    """The official probe protocol refits on the last training batch: last_batch_rows must name the rows train() fed last."""
+    seen = []
+    original = TrainingStep.__call__
+
+    def recording_step(self, batch):
+        seen.append({m: x.clone() for m, x in batch.items()})
+        return original(self, batch)
+
+    monkeypatch.setattr(TrainingStep, "__call__", recording_step)
+    spec = spec_for(mst_h5, epochs=2, batch_size=48)
+    train(spec, tmp_path / "run", tmp_path / "ckpt" / "last.pt", torch.device("cpu"), progress=False)
+    data = load_split("mnist_svhn_text", mst_h5, "train")
+    data.redraw_text(spec.seed, 2)  # the text offsets of the final epoch
+    expected, _ = data.batch(last_batch_rows(len(data), 48, spec.seed, 2))
+    assert len(seen) == 2 * (len(data) // 48)
+    assert all(torch.equal(seen[-1][m], expected[m]) for m in expected)
 
 
 def test_overflowed_adam_moments_are_named():

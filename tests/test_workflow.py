@@ -142,6 +142,17 @@ def test_one_evaluation_setting_reruns_only_that_metric(workdir):
     assert planned_jobs(workdir, overlay) == {"evaluate": 2, "tables": 1, "table_figures": 1, "summary": 1, "all": 1}
 
 
+def test_a_departure_switch_reruns_only_the_jobs_it_acts_on(workdir):
+    """docs/departures.md: a training switch retrains the runs it can change, an evaluation switch reruns its metric's jobs."""
+    evaluation = write_overlay(workdir, "mode.yaml", {"departures": {"classifier_mode": "reference"}})
+    assert planned_jobs(workdir, evaluation) == {"evaluate": 3, "tables": 1, "table_figures": 1, "summary": 1, "all": 1}
+    training = write_overlay(workdir, "eps.yaml", {"departures": {"dynamic_prior_epsilon": "reference"}})
+    planned = planned_jobs(workdir, training)  # mmjsd on MST and mmjsd-ms on CelebA, not mopoe-ms
+    assert planned["train"] == 2 and planned["evaluate"] == 4 + 3
+    no_mvae = write_overlay(workdir, "mvae.yaml", {"departures": {"mvae_unimodal_kl": "reference"}})
+    assert planned_jobs(workdir, no_mvae) == {}  # the CI preset trains no MVAE
+
+
 def test_code_changes_rerun_only_the_steps_that_import_them(workdir):
     prd_eval = workdir / "src/mmjsd/evaluation/prd_eval.py"
     prd_eval.write_text(prd_eval.read_text().replace('"""', '"""Edited docstring. ', 1) + "\n# a comment\n")

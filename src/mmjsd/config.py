@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Optional, TypeVar
 
 from mmjsd import registry
+from mmjsd import departures as departure_registry
 from mmjsd.errors import UserError
 
 T = TypeVar("T")
@@ -122,6 +123,22 @@ class TrainConfig:
     grad_clip_norm: Optional[float]
     #: The objective's own hyper-parameters (its ObjectiveSpec.settings as a dict; {} when it has none).
     objective: dict[str, Any]
+    #: Values of the training departures that can act on this run (docs/departures.md), filled from the
+    #: top-level ``departures`` block by :func:`resolve_train_config`, not from the ``training`` block.
+    departures: dict[str, str]
+
+    def __post_init__(self) -> None:
+        departure_registry.check_switches(self.departures, "departures", stage=departure_registry.TRAINING)
+
+    def reference(self, departure: str) -> bool:
+        """Whether this run computes ``departure`` (a training departure) as the official code does.
+
+        A departure that cannot act on the run is absent from ``departures``; its corrected
+        and reference computations then coincide, so False is right for it.
+        """
+        if departure_registry.BY_NAME[departure].stage != departure_registry.TRAINING:
+            raise KeyError(f"'{departure}' is not a training departure")
+        return self.departures.get(departure) == departure_registry.REFERENCE
 
 
 @dataclass(frozen=True)
@@ -188,9 +205,10 @@ class EvaluationConfig:
     metrics: dict[str, list[str]]
     settings: dict[str, Any]  # metric -> its MetricSpec.settings (metrics without settings are absent)
 
-    def job(self, metric: str) -> "MetricJob":
-        """The slice of these settings that ``metric`` depends on (what its pipeline job receives)."""
-        return MetricJob(metric, self.seed, self.batch_size, self.settings.get(metric))
+    def job(self, metric: str, dataset: str, departures: dict[str, str]) -> "MetricJob":
+        """The slice of these settings and of the ``departures`` switches that ``metric`` on ``dataset`` depends on."""
+        switches = departure_registry.metric_switches(departures, dataset, metric)
+        return MetricJob(metric, self.seed, self.batch_size, self.settings.get(metric), switches)
 
 
 @dataclass(frozen=True)
@@ -205,11 +223,22 @@ class MetricJob:
     seed: int
     batch_size: int
     settings: Any  # the metric's block, e.g. PRDConfig
+    departures: dict[str, str]  # the evaluation departures that act on this metric (docs/departures.md)
 
 
-def metric_job_params(evaluation: dict, metric: str) -> dict:
-    """The plain-dict slice of the ``evaluation`` config block that ``metric`` depends on."""
-    return {"metric": metric, "seed": evaluation["seed"], "batch_size": evaluation["batch_size"], "settings": evaluation.get(metric)}
+def metric_job_params(evaluation: dict, metric: str, dataset: str, departures: dict) -> dict:
+    """The plain-dict slice of the ``evaluation`` block and the ``departures`` switches that ``metric`` on ``dataset`` depends on.
+
+    Only the evaluation departures that can change this metric on this dataset are included,
+    so flipping any other switch reruns none of its jobs.
+    """
+    return {
+        "metric": metric,
+        "seed": evaluation["seed"],
+        "batch_size": evaluation["batch_size"],
+        "settings": evaluation.get(metric),
+        "departures": departure_registry.metric_switches(departures, dataset, metric),
+    }
 
 
 def metric_job_from_dict(params: dict) -> MetricJob:
@@ -218,14 +247,21 @@ def metric_job_from_dict(params: dict) -> MetricJob:
     if metric not in registry.METRICS:
         raise UserError(f"metric params must name one of {', '.join(registry.METRICS.names())} under 'metric', got {metric!r}")
     fields = {key: params.get(key) for key in ("seed", "batch_size")}
-    unknown = sorted(set(params) - {"metric", "seed", "batch_size", "settings"})
+    unknown = sorted(set(params) - {"metric", "seed", "batch_size", "settings", "departures"})
     if unknown:
         raise UserError(f"unknown metric params key '{unknown[0]}'")
+    if "departures" not in params:
+        raise UserError("metric params lack 'departures' (see mmjsd.config.metric_job_params)")
+    switches = departure_registry.check_switches(params["departures"], "departures", stage=departure_registry.EVALUATION)
+    foreign = [name for name in switches if metric not in departure_registry.BY_NAME[name].metrics]
+    if foreign:
+        raise UserError(f"departure '{foreign[0]}' does not act on metric '{metric}'; see docs/departures.md")
     return MetricJob(
         metric=metric,
         seed=_convert(int, fields["seed"], "evaluation.seed"),
         batch_size=_convert(int, fields["batch_size"], "evaluation.batch_size"),
         settings=metric_settings(metric, params.get("settings")),
+        departures=switches,
     )
 
 
@@ -251,6 +287,8 @@ class Config:
     training: dict[str, DatasetTraining]
     classifiers: dict[str, ClassifierConfig]
     evaluation: EvaluationConfig
+    #: One value (corrected or reference) per departure of :mod:`mmjsd.departures`: the switch set of "corrected" runs.
+    departures: dict[str, str]
 
     def variants(self, dataset: str) -> list[str]:
         """Variants trained on ``dataset``, in config order."""
@@ -343,7 +381,10 @@ def resolve_train_config(cfg: Config, dataset: str, variant: str) -> TrainConfig
     """Merge ``defaults`` ← ``ms`` (for ``-ms`` variants) ← ``overrides[variant]``, then type-check.
 
     Non-MS variants get style dimension 0 for every modality, whatever the defaults say.
-    The objective's own settings come from ``objectives.<objective>``.
+    The objective's own settings come from ``objectives.<objective>``. ``departures`` holds the
+    values of the training departures that can act on this run
+    (:func:`mmjsd.departures.training_switches`), so flipping any other switch leaves the
+    run's configuration, and so the run, untouched.
     """
     block = cfg.training[dataset]
     if variant not in block.variants:
@@ -355,6 +396,7 @@ def resolve_train_config(cfg: Config, dataset: str, variant: str) -> TrainConfig
     if not ms:
         merged["style_dim"] = {m: 0 for m in modalities}
     merged["objective"] = objective_settings(block, dataset, objective)
+    merged["departures"] = departure_registry.training_switches(cfg.departures, dataset, objective, ms, merged)
     path = f"training.{dataset} ({variant})"
     train = from_dict(TrainConfig, merged, path)
     for key in ("style_dim", "style_weights", "rec_weights"):
@@ -478,6 +520,7 @@ def config_from_dict(raw: dict) -> Config:
         data=dataclasses.replace(cfg.data, builds=builds),
         evaluation=dataclasses.replace(cfg.evaluation, settings=settings),
     )
+    departure_registry.check_switches(cfg.departures, "departures", complete=True)
     for dataset in cfg.datasets:
         if dataset not in cfg.evaluation.metrics:
             raise UserError(f"dataset '{dataset}' is listed in 'datasets' but has no 'evaluation.metrics.{dataset}' list")

@@ -22,9 +22,12 @@ plugins add more, docs/extending.md):
   needs no classifiers.
 
 The file holds ``metric``, ``metric_name``, ``dataset``, ``variant``, ``seed``, ``values``,
-``std``, ``protocol``, ``extra``, ``versions``, ``seeds``, ``run`` (model.pt sha256 and
-epoch), ``device`` and, for PRD, ``extractor``. Nothing in it depends on time or paths,
-so the same run, params and seed give an identical file on the CPU.
+``std``, ``protocol``, ``extra``, ``alternatives``, ``versions``, ``seeds``, ``run``
+(model.pt sha256 and epoch), ``device`` and, for PRD, ``extractor``. ``protocol.departures``
+records every departure switch behind the numbers (the run's training switches and the
+job's evaluation switches, docs/departures.md); ``alternatives`` holds ``values`` with each
+evaluation switch flipped alone. Nothing in it depends on time or paths, so the same run,
+params and seed give an identical file on the CPU.
 """
 
 from __future__ import annotations
@@ -54,8 +57,9 @@ def metric_document(metric: str, inputs: EvaluationInputs, result: MetricResult)
         "seed": run.seed,
         "values": result.values,
         "std": result.std,
-        "protocol": result.protocol,
+        "protocol": {**result.protocol, "departures": {**run.model.config.departures, **inputs.job.departures}},
         "extra": result.extra,
+        "alternatives": result.alternatives,
         "versions": evaluation_versions(),
         "seeds": result.seeds,
         "run": {"model_sha256": run.model_sha256, "epoch": run.epoch},
@@ -82,7 +86,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--params",
         required=True,
         type=json_arg,
-        help="the metric's evaluation settings as JSON: metric, seed, batch_size and settings (the metric's config block; mmjsd.config.metric_job_params)",
+        help=(
+            "the metric's evaluation settings as JSON: metric, seed, batch_size, settings (the metric's config block) "
+            "and departures (its evaluation switches); see mmjsd.config.metric_job_params"
+        ),
     )
     parser.add_argument("--out", required=True, type=Path, help="metric file to write (metrics/<metric>.json in the run directory)")
     add_runtime_arguments(parser)

@@ -56,5 +56,17 @@ def epoch_order(num_items: int, seed: int, epoch: int, device: torch.device) -> 
     return torch.randperm(num_items, generator=generator).to(device)
 
 
+def last_batch_rows(num_items: int, batch_size: int, seed: int, epoch: int) -> torch.Tensor:
+    """Items of the last training batch of ``epoch``: batches are consecutive slices of :func:`epoch_order`, the remainder dropped.
+
+    What the official latent probe is fitted on (the ``probe_protocol`` departure); the
+    training loop of :mod:`mmjsd.train` visits its batches in exactly this layout.
+    """
+    steps = num_items // batch_size
+    if steps == 0:
+        raise UserError(f"{num_items} training items make no batch of {batch_size}")
+    return epoch_order(num_items, seed, epoch, torch.device("cpu"))[(steps - 1) * batch_size : steps * batch_size]
+
+
 def library_versions() -> dict[str, str]:
     return {"mmjsd": mmjsd.__version__, "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version()}

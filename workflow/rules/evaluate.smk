@@ -19,7 +19,11 @@ rule prd_reference:
         mem_mb=lambda wildcards, attempt: 8000 * attempt,
         runtime=lambda wildcards, attempt: 60 * attempt,
     params:
-        job=lambda wildcards: shell_json(metric_job_params(config["evaluation"], "prd")),
+        job=lambda wildcards: shell_json(
+            metric_job_params(
+                config["evaluation"], "prd", wildcards.dataset, config["departures"]
+            )
+        ),
         classifiers=lambda wildcards: f"results/classifiers/{wildcards.dataset}",
         device=CFG.device,
         code=lambda wildcards: code_version(
@@ -52,7 +56,12 @@ rule evaluate:
         runtime=lambda wildcards, attempt: 120 * attempt,
     params:
         job=lambda wildcards: shell_json(
-            metric_job_params(config["evaluation"], wildcards.metric)
+            metric_job_params(
+                config["evaluation"],
+                wildcards.metric,
+                wildcards.dataset,
+                config["departures"],
+            )
         ),
         run_dir=lambda wildcards: f"results/runs/{wildcards.dataset}/{wildcards.variant}/seed{wildcards.seed}",
         options=evaluation_options,

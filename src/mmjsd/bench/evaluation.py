@@ -91,7 +91,7 @@ def benchmark(args: argparse.Namespace, workdir: Path) -> list[dict]:
     common = {"dataset": run.dataset, "variant": run.variant}
     rows = []
     for metric in args.metrics:
-        job = config.job(metric)
+        job = config.job(metric, run.dataset, full_config.departures)
         inputs = EvaluationInputs(run=run, data_path=args.data, job=job, classifiers_dir=classifiers)
         if metric == "prd":
             reference = workdir / "real_features.npz"

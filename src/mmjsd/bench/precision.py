@@ -116,7 +116,7 @@ def train_and_score(
     common.update(environment(device))
     rows = []
     for metric in args.metrics:
-        inputs = EvaluationInputs(run=run, data_path=args.data, job=config.evaluation.job(metric), classifiers_dir=args.classifiers)
+        inputs = EvaluationInputs(run=run, data_path=args.data, job=config.evaluation.job(metric, args.dataset, config.departures), classifiers_dir=args.classifiers)
         result = load_evaluator(metric)(inputs)
         rows += [{**common, "value": f"{result.metric_name}/{name}", "score": score} for name, score in result.values.items()]
     print(f"  {variant} {setting} seed {seed}: {samples_per_s:.0f} samples/s, {len(rows)} metric values", file=sys.stderr)

@@ -13,7 +13,8 @@ draws:
 
 :func:`generate_means` stacks the draws of all sources (source-major: source i owns rows
 i·B to (i+1)·B) and runs each decoder **once** on the stack, returning the decoder means
-(``model.generate_means``: clamped Laplace means, one-hot argmax text). Draw order, all from
+(``model.generate_means``: unbounded Laplace means, which the consumers clamp, and text as
+the run's text likelihood generates it). Draw order, all from
 one ``torch.Generator``: per source in the given order, z, then the posterior styles of
 the modalities in S (canonical order), then prior styles for every styled modality.
 """

@@ -10,7 +10,8 @@ log p̂(x) is a lower bound in expectation that tightens as K grows.
 Layout: samples are ``[K, B, D]`` and every log-density ``[K, B]``; the log-mean-exp runs
 over the K axis **separately for each of the B points**. The reference code reshapes a
 sample-major ``[K * B]`` vector to ``(B, K)`` and so averages weights of different data
-points (docs/metrics.md §4.4); that grouping is deliberately not reproduced.
+points (EVALUATION.md §4.4); :func:`sample_major_grouped_log_mean_exp` reproduces that
+grouping for the ``importance_sampling_grouping`` departure (docs/departures.md) only.
 
 A proposal follows the subset-posterior protocol of :mod:`mmjsd.models.posteriors`
 (``sample(K, generator) -> [K, B, D]``, ``log_prob(z) -> [K, B]``). For a mixture
@@ -57,6 +58,22 @@ def importance_sampled_log_likelihood(log_weights: torch.Tensor) -> torch.Tensor
     if log_weights.dim() != 2:
         raise ValueError(f"log importance weights must be [K, B], got shape {tuple(log_weights.shape)}")
     return log_mean_exp(log_weights, dim=0)
+
+
+def sample_major_grouped_log_mean_exp(log_weights: torch.Tensor) -> torch.Tensor:
+    """The official code's grouping of ``[K, B]`` log-weights: ``[B]`` values, each mixing K different points.
+
+    The official sampler lays the weights of one test batch out sample-major (entry k·B + b
+    is sample k of point b) and reshapes them to (B, K) before the log-mean-exp over the
+    second axis (EVALUATION.md §4.4). Row r of that view holds entries r·K to r·K + K − 1,
+    i.e. (k, b) = divmod(i, B): samples of up to K neighbouring points. The values depend
+    on B and estimate no single point's likelihood; only the
+    ``importance_sampling_grouping`` departure uses them.
+    """
+    if log_weights.dim() != 2:
+        raise ValueError(f"log importance weights must be [K, B], got shape {tuple(log_weights.shape)}")
+    num_samples, batch = log_weights.shape
+    return log_mean_exp(log_weights.reshape(batch, num_samples), dim=1)
 
 
 def estimate_log_likelihood(

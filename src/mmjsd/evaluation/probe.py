@@ -1,17 +1,17 @@
 """Linear probe on latent representations (Table 1, Table 5 left; docs/metrics.md §5.4-5.5).
 
-MoPoE protocol (docs/design.md §5): a logistic regression (lbfgs, ``random_state=0``; lbfgs is
-multinomial for more than two classes, which the reference's ``multi_class='auto'``
-selected) is fitted on ``n_train`` randomly drawn training rows of the subset posterior
-means and scored on the whole test split. The draw is repeated ``draws`` times and the
-mean and sample standard deviation over draws are reported.
+A logistic regression (lbfgs, ``random_state=0``; lbfgs is multinomial for more than two
+classes, which the reference's ``multi_class='auto'`` selected) is fitted on latents of
+training rows and predicts the test rows: digits (:func:`predicted_digits`, MST) or one
+probability per attribute (:func:`attribute_scores`, CelebA, one probe per attribute).
+Scores of the predictions are computed by the caller (accuracy; pooled or per-batch AP).
 
-Training rows are drawn **without replacement** (MoPoE uses ``np.random.randint``, i.e.
-with replacement): duplicates only shrink the effective training set, so here every
-draw fits on exactly ``n_train`` distinct rows, and different draws share no row when the
-training rows suffice (:func:`draw_training_rows`). Accuracy and AP are computed once over the pooled
-test split; with the reference's equal-size batches (``drop_last``) the batch-mean
-accuracy is the same number.
+MoPoE protocol (DESIGN.md §5, :func:`draw_predictions`): ``n_train`` randomly drawn training
+rows, repeated ``draws`` times; the mean and sample standard deviation over draws are
+reported (:func:`mean_and_std`). Training rows are drawn **without replacement** (MoPoE uses
+``np.random.randint``, i.e. with replacement): duplicates only shrink the effective
+training set, so here every draw fits on exactly ``n_train`` distinct rows, and different
+draws share no row when the training rows suffice (:func:`draw_training_rows`).
 """
 
 from __future__ import annotations
@@ -23,19 +23,24 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from mmjsd.errors import UserError
-from mmjsd.evaluation.average_precision import mean_average_precision
+
+
+def _check_latents(latents, name: str) -> np.ndarray:
+    """``[N, D]`` finite float64 latents with N > 0, or a UserError naming the split."""
+    latents = np.asarray(latents, dtype=np.float64)
+    if latents.ndim != 2 or latents.shape[0] == 0:
+        raise UserError(f"{name} latents must be a non-empty [N, D] array, got shape {latents.shape}")
+    if not np.all(np.isfinite(latents)):
+        raise UserError(f"{name} latents contain NaN or inf; check the encoder checkpoint")
+    return latents
 
 
 def _check_split(latents, labels, name: str) -> tuple[np.ndarray, np.ndarray]:
     """``[N, D]`` latents with N matching labels (``[N]`` or ``[N, A]``), or a UserError naming the split."""
-    latents = np.asarray(latents, dtype=np.float64)
+    latents = _check_latents(latents, name)
     labels = np.asarray(labels)
-    if latents.ndim != 2 or latents.shape[0] == 0 or labels.shape[:1] != latents.shape[:1]:
-        raise UserError(
-            f"{name} latents must be [N, D] with one label row per latent row, got {latents.shape} and {labels.shape}"
-        )
-    if not np.all(np.isfinite(latents)):
-        raise UserError(f"{name} latents contain NaN or inf; check the encoder checkpoint")
+    if labels.shape[:1] != latents.shape[:1]:
+        raise UserError(f"{name} latents must have one label row per latent row, got {latents.shape} and {labels.shape}")
     return latents, labels
 
 
@@ -65,40 +70,11 @@ def fit_probe(latents: np.ndarray, labels: np.ndarray, max_iter: int) -> Logisti
     return LogisticRegression(solver="lbfgs", max_iter=max_iter, random_state=0).fit(latents, labels)
 
 
-def _mean_std_over_draws(
-    score_draw: Callable[[np.ndarray], float], num_rows: int, n_train: int, draws: int, seed: int
-) -> tuple[float, float]:
-    """Mean and sample std (0 for one draw) of ``score_draw(rows)`` over the seeded :func:`draw_training_rows`."""
-    rows = draw_training_rows(num_rows, n_train, draws, np.random.default_rng(seed))
-    scores = np.array([score_draw(r) for r in rows])
-    return float(scores.mean()), (float(scores.std(ddof=1)) if draws > 1 else 0.0)
-
-
-def probe_accuracy(
-    train_latents,
-    train_labels,
-    test_latents,
-    test_labels,
-    n_train: int = 500,
-    draws: int = 5,
-    seed: int = 0,
-    max_iter: int = 1000,
-) -> tuple[float, float]:
-    """(mean, std) over draws of the test accuracy of a probe fitted on ``n_train`` random training rows.
-
-    MoPoE ``eval_metrics/representation.py`` (docs/metrics.md §5.4). A draw whose rows hold a
-    single class cannot be fitted and raises (increase ``n_train``).
-    """
-    train_latents, train_labels = _check_split(train_latents, train_labels, "training")
-    test_latents, test_labels = _check_split(test_latents, test_labels, "test")
-
-    def accuracy(rows: np.ndarray) -> float:
-        if np.unique(train_labels[rows]).size < 2:
-            raise UserError("the probe's training draw holds a single class; raise evaluation.latent_probe.n_train")
-        probe = fit_probe(train_latents[rows], train_labels[rows], max_iter)
-        return float(np.mean(probe.predict(test_latents) == test_labels))
-
-    return _mean_std_over_draws(accuracy, len(train_latents), n_train, draws, seed)
+def predicted_digits(train_latents: np.ndarray, train_labels: np.ndarray, test_latents: np.ndarray, max_iter: int) -> np.ndarray:
+    """Digits ``[N_test]`` predicted by one probe fitted on the training rows; a single-class training set raises."""
+    if np.unique(train_labels).size < 2:
+        raise UserError("the probe's training rows hold a single class; raise evaluation.latent_probe.n_train")
+    return fit_probe(train_latents, train_labels, max_iter).predict(test_latents)
 
 
 def attribute_scores(
@@ -106,7 +82,8 @@ def attribute_scores(
 ) -> np.ndarray:
     """P(attribute present | latent) for every test row and attribute, ``[N_test, A]``; one probe per attribute.
 
-    An attribute that is constant in the training rows (absent everywhere, or present
+    Scored with ``predict_proba[:, 1]`` as mmjsd (MoPoE's hard ``predict`` is not used). An
+    attribute that is constant in the training rows (absent everywhere, or present
     everywhere) cannot be fitted; it scores every test row with that constant (0 or 1),
     which ranks nothing, so its AP is the test split's base rate.
     """
@@ -119,28 +96,39 @@ def attribute_scores(
     return np.stack(columns, axis=1)
 
 
-def probe_mean_average_precision(
+#: ``predict(train_latents, train_labels, test_latents, max_iter)``: :func:`predicted_digits` or :func:`attribute_scores`.
+Predict = Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]
+
+
+def single_fit_predictions(predict: Predict, train_latents, train_labels, test_latents, max_iter: int) -> np.ndarray:
+    """``predict`` of one probe fitted on all the given training rows (after checking both splits)."""
+    train_latents, train_labels = _check_split(train_latents, train_labels, "training")
+    test_latents = _check_latents(test_latents, "test")
+    return predict(train_latents, train_labels, test_latents, max_iter)
+
+
+def draw_predictions(
+    predict: Predict,
     train_latents,
-    train_attributes,
+    train_labels,
     test_latents,
-    test_attributes,
-    n_train: int = 500,
-    draws: int = 5,
-    seed: int = 0,
-    max_iter: int = 1000,
-) -> tuple[float, float]:
-    """(mean, std) over draws of the mean AP over attributes of per-attribute probes (CelebA).
+    n_train: int,
+    draws: int,
+    seed: int,
+    max_iter: int,
+) -> list[np.ndarray]:
+    """Test predictions of ``draws`` probes, each fitted on a seeded set of ``n_train`` training rows (MoPoE protocol).
 
-    docs/metrics.md §5.5: one LogisticRegression per attribute, scored with
-    ``predict_proba[:, 1]`` (mmjsd; MoPoE's hard ``predict`` is not used), AP pooled over
-    the whole test split per attribute, then the mean over attributes
-    (:func:`~mmjsd.evaluation.average_precision.mean_average_precision`).
+    MoPoE ``eval_metrics/representation.py`` (EVALUATION.md §5.4); the sets come from
+    :func:`draw_training_rows` with ``np.random.default_rng(seed)``.
     """
-    train_latents, train_attributes = _check_split(train_latents, train_attributes, "training")
-    test_latents, test_attributes = _check_split(test_latents, test_attributes, "test")
+    train_latents, train_labels = _check_split(train_latents, train_labels, "training")
+    test_latents = _check_latents(test_latents, "test")
+    rows = draw_training_rows(len(train_latents), n_train, draws, np.random.default_rng(seed))
+    return [predict(train_latents[r], train_labels[r], test_latents, max_iter) for r in rows]
 
-    def mean_ap(rows: np.ndarray) -> float:
-        scores = attribute_scores(train_latents[rows], train_attributes[rows], test_latents, max_iter)
-        return mean_average_precision(scores, test_attributes)
 
-    return _mean_std_over_draws(mean_ap, len(train_latents), n_train, draws, seed)
+def mean_and_std(scores: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof 1; 0 for a single score) of per-draw scores."""
+    values = np.asarray(scores, dtype=np.float64)
+    return float(values.mean()), (float(values.std(ddof=1)) if len(values) > 1 else 0.0)

@@ -10,6 +10,8 @@
   (test subset, latent draws, probe pool, ...), each recorded in the metric file, so the
   same run, parameters and seed give the same metric file on the CPU.
 * :class:`MetricResult` is what an evaluator returns; :mod:`mmjsd.evaluate` writes it.
+* :func:`switch_settings` lists the switch sets a metric job reports: its own (``values``)
+  and each of its evaluation departures flipped alone (``alternatives``, docs/departures.md).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import zlib
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -27,6 +29,7 @@ from tqdm import tqdm
 
 from mmjsd.config import MetricJob, TrainConfig, from_dict
 from mmjsd.data.readers import MSTSplit, CelebASplit, load_split
+from mmjsd.departures import flipped, metric_departures
 from mmjsd.errors import UserError
 from mmjsd.io import sha256_file
 from mmjsd.models import Encoding, Encodings, MultimodalVAE, build_model
@@ -206,6 +209,8 @@ def evaluation_versions() -> dict[str, str]:
 class MetricResult:
     """What an evaluator returns; the fields are those of a metric file (docs/file-formats.md).
 
+    ``alternatives`` maps each evaluation departure of the job to ``values`` recomputed with
+    that switch flipped alone (from the same encodings, draws and generations);
     ``document_extra`` holds further top-level fields (PRD: ``extractor``).
     """
 
@@ -215,7 +220,25 @@ class MetricResult:
     seeds: dict[str, int]
     std: dict[str, float] = field(default_factory=dict)
     extra: dict[str, float] = field(default_factory=dict)
+    alternatives: dict[str, dict[str, float]] = field(default_factory=dict)
     document_extra: dict[str, Any] = field(default_factory=dict)
+
+
+def switch_settings(switches: dict[str, str]) -> dict[str | None, dict[str, str]]:
+    """The switch sets one metric job scores: ``None`` → the job's own, each departure name → that switch flipped alone."""
+    settings: dict[str | None, dict[str, str]] = {None: dict(switches)}
+    for name, value in switches.items():
+        settings[name] = {**switches, name: flipped(value)}
+    return settings
+
+
+def values_and_alternatives(
+    switches: dict[str, str], values_under: Callable[[dict[str, str]], dict[str, float]]
+) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """``values_under(s)`` for the job's switch set and, per departure, for that switch flipped alone."""
+    scored = {name: values_under(setting) for name, setting in switch_settings(switches).items()}
+    values = scored.pop(None)
+    return values, scored
 
 
 @dataclass
@@ -235,6 +258,14 @@ class EvaluationInputs:
     classifiers_dir: Path | None = None
     real_features: Path | None = None
     progress: bool = False
+
+    def __post_init__(self) -> None:
+        expected = metric_departures(self.run.dataset, self.job.metric)
+        if sorted(self.job.departures) != sorted(expected):
+            raise UserError(
+                f"the {self.job.metric} job's departures {sorted(self.job.departures)} are not those acting on "
+                f"{self.run.dataset} ({sorted(expected)}); build the params with mmjsd.config.metric_job_params"
+            )
 
     @property
     def device(self) -> torch.device:

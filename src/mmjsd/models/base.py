@@ -20,6 +20,10 @@ The loss (docs/reference-code.md §3.1), with every term a batch mean:
 :meth:`forward_loss` returns L and the unweighted terms; :meth:`term_weights` gives each
 term's weight, so that ``loss == sum(term_weights()[k] * terms[k])``.
 
+Departures from the official code are switches in ``cfg.departures`` (docs/departures.md):
+``text_likelihood`` acts on every objective through the likelihoods (:meth:`log_likelihoods`,
+:meth:`generate_means`); the objective-specific ones are named in each subclass's docstring.
+
 Randomness: :meth:`forward_loss` draws from torch's global RNG (the training loop seeds
 it); the evaluation helpers (:meth:`posterior_styles`, :meth:`prior_styles`, and the
 ``sample`` of every posterior from :meth:`subset_posterior` or :meth:`style_posteriors`)
@@ -69,7 +73,7 @@ class MultimodalVAE(nn.Module, abc.ABC):
         encoders, decoders = dataset_networks(dataset)(self.shared_dim, self.style_dims)
         self.encoders = nn.ModuleDict(encoders)
         self.decoders = nn.ModuleDict(decoders)
-        self.likelihoods = dataset_likelihoods(dataset)
+        self.likelihoods = dataset_likelihoods(dataset, cfg.reference)
 
     # ------------------------------------------------------------------ encoding
     @property
@@ -185,10 +189,11 @@ class MultimodalVAE(nn.Module, abc.ABC):
         return {m: self.likelihoods[m].log_likelihood(params, batch[m]) for m, params in decoded.items()}
 
     def generate_means(self, decoded: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Generated data from likelihood parameters, in batch format.
+        """Generated data from likelihood parameters, in batch format: each likelihood's mean.
 
-        Images: the Laplace mean clamped to [0, 1]. Text: the one-hot argmax of the
-        softmax at each position (see :mod:`mmjsd.models.likelihoods`).
+        Images: the Laplace mean (unbounded; consumers clamp). Text: the one-hot argmax of
+        the softmax at each position, or with the ``text_likelihood`` departure at
+        ``reference`` the official categorical's mean p̃ (see :mod:`mmjsd.models.likelihoods`).
         """
         return {m: self.likelihoods[m].generate(params) for m, params in decoded.items()}
 

@@ -62,14 +62,19 @@ def product_of_experts(mus: torch.Tensor, logvars: torch.Tensor, eps: float = PO
     return mu, -torch.log(total)
 
 
-def weighted_product_of_experts(mus: torch.Tensor, logvars: torch.Tensor, weights: torch.Tensor) -> Gaussian:
+def weighted_product_of_experts(
+    mus: torch.Tensor, logvars: torch.Tensor, weights: torch.Tensor, eps: float = 0.0
+) -> Gaussian:
     """alpha-weighted PoE, the mmJSD dynamic prior (Sutter et al. 2020, eq. 8; reference ``alpha_poe``).
 
-    precision = sum_k alpha_k / sigma_k^2, mean = (sum_k alpha_k mu_k / sigma_k^2) / precision.
-    ``weights`` has one entry per expert (dim 0) and should sum to 1.
+    precision = sum_k alpha_k / (sigma_k^2 + eps), mean = (sum_k alpha_k mu_k / (sigma_k^2 + eps)) / precision.
+    ``weights`` has one entry per expert (dim 0) and should sum to 1. The paper's equation has
+    eps = 0; the official code adds :data:`POE_EPS` to every variance (the
+    ``dynamic_prior_epsilon`` departure, docs/departures.md).
     """
     shape = (-1,) + (1,) * (mus.dim() - 1)
-    precision = weights.reshape(shape).to(mus) * torch.exp(-logvars)
+    inverse_variance = 1.0 / (torch.exp(logvars) + eps) if eps else torch.exp(-logvars)
+    precision = weights.reshape(shape).to(mus) * inverse_variance
     total = precision.sum(0)
     mu = (mus * precision).sum(0) / total
     return mu, -torch.log(total)
@@ -97,16 +102,17 @@ def weighted_kl_standard_normal(mus: torch.Tensor, logvars: torch.Tensor, weight
 
 
 def jensen_shannon_dynamic_prior(
-    mus: torch.Tensor, logvars: torch.Tensor, weights: torch.Tensor
+    mus: torch.Tensor, logvars: torch.Tensor, weights: torch.Tensor, eps: float = 0.0
 ) -> tuple[torch.Tensor, Gaussian]:
     """JS_pi = sum_k pi_k KL(q_k || f) with the dynamic prior f = alpha-PoE(pi; q_0..q_K), per row.
 
     The multimodal Jensen-Shannon divergence with dynamic prior of Sutter et al. 2020
-    (docs/reference-code.md §3.2). Experts are stacked on dim 0; mmJSD passes [N(0, I), q_1, ..., q_M]
-    so the prior is both inside f and a JS component. ``weights`` (pi) must sum to 1.
-    Returns the divergence [B] and f as ``(mu, logvar)``.
+    (REFERENCE.md §3.2). Experts are stacked on dim 0; mmJSD passes [N(0, I), q_1, ..., q_M]
+    so the prior is both inside f and a JS component. ``weights`` (pi) must sum to 1; ``eps``
+    goes to the variances inside f only (:func:`weighted_product_of_experts`), the KL terms
+    use the raw q_k, as the official code does. Returns the divergence [B] and f as ``(mu, logvar)``.
     """
-    dyn_mu, dyn_logvar = weighted_product_of_experts(mus, logvars, weights)
+    dyn_mu, dyn_logvar = weighted_product_of_experts(mus, logvars, weights, eps)
     kls = torch.stack([kl_gaussians(mus[k], logvars[k], dyn_mu, dyn_logvar) for k in range(mus.shape[0])])
     return (weights.to(kls).reshape(-1, 1) * kls).sum(0), (dyn_mu, dyn_logvar)
 

@@ -8,6 +8,7 @@ import torch
 
 from mmjsd.models.base import Encodings, MultimodalVAE
 from mmjsd.models.distributions import (
+    POE_EPS,
     constant_tensor,
     jensen_shannon_dynamic_prior,
     prepend_standard_normal,
@@ -40,7 +41,13 @@ class MMJSD(MultimodalVAE):
       the paper, and the paper's numbers come from this code;
     * mixture weights for a subset come from the same pi (prior zeroed), as the reference's
       ``moe_fusion``; the MoPoE repository's variant that keeps the prior in the
-      reconstruction mixture (docs/reference-code.md §3.6) is not followed.
+      reconstruction mixture (REFERENCE.md §3.6) is not followed.
+
+    Departure from the official code (docs/departures.md), switch ``dynamic_prior_epsilon``:
+    f is the alpha-weighted product of the experts as they are, the paper's equation; the
+    official code adds 1e-8 to every expert's variance inside f (N(0, I) included), which
+    moves D_content by 1e-8 relative at initialisation but 3.5e-4 at log-variance -10.
+    ``reference`` adds it.
     """
 
     objective = "mmjsd"
@@ -63,5 +70,6 @@ class MMJSD(MultimodalVAE):
         """JS_pi of [N(0, I), q_1, ..., q_M] with the dynamic prior, per row."""
         mus, logvars = self.prior_and_experts(encodings, self.modalities)
         pi = constant_tensor(self.divergence_weights(self.modalities), mus.device, mus.dtype)
-        divergence, _ = jensen_shannon_dynamic_prior(mus, logvars, pi)
+        eps = POE_EPS if self.config.reference("dynamic_prior_epsilon") else 0.0
+        divergence, _ = jensen_shannon_dynamic_prior(mus, logvars, pi, eps)
         return divergence

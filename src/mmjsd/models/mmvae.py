@@ -32,6 +32,9 @@ class MMVAE(MultimodalVAE):
     * beta (2.5) and the rec weights w_m are the reference's hyper-parameters. The
       ``div_weights`` are not used: mmjsd's "moe" renormalises them with the prior zeroed,
       which gives uniform weights in every shipped configuration, and MoPoE's is uniform.
+
+    Departure from the official code in this objective (docs/departures.md): only ``text_likelihood``, shared by
+    every objective (:mod:`mmjsd.models.likelihoods`).
     """
 
     objective = "mmvae"

@@ -35,6 +35,9 @@ class MoPoE(MultimodalVAE):
     * the prior expert joins the product only for the full set, as the code does;
     * beta (2.5) and the rec weights w_m are the reference's hyper-parameters; the
       ``div_weights`` are ignored (uniform subset weights), as in the MoPoE repository.
+
+    Departure from the official code in this objective (docs/departures.md): only ``text_likelihood``, shared by
+    every objective (:mod:`mmjsd.models.likelihoods`).
     """
 
     objective = "mopoe"

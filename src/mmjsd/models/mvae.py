@@ -10,6 +10,10 @@ from mmjsd.models.base import Encodings, MultimodalVAE
 from mmjsd.models.distributions import kl_standard_normal
 from mmjsd.models.posteriors import GaussianPosterior, Posterior
 
+#: The mmjsd CelebA MVAE's reconstruction weight of every term: its flags' default, which its
+#: training script never replaces by the model's weights (REFERENCE.md §3.4).
+OFFICIAL_CELEBA_REC_WEIGHT = 0.5
+
 
 class MVAE(MultimodalVAE):
     """Product-of-experts posterior; joint ELBO plus one ELBO per single modality.
@@ -33,12 +37,22 @@ class MVAE(MultimodalVAE):
       and the joint reconstructions the rec weights w_m (reference hyper-parameters);
     * the unimodal KL is that of the posterior actually sampled, PoE(prior, q_m), as in the
       MoPoE repository; the mmjsd repository used the raw q_m there, inconsistent with the
-      z it decoded (docs/reference-code.md §3.4, §8 item 5). The mmjsd CelebA quirk of rec weights
-      0.5/0.5 is not copied: the configured w_m apply;
+      z it decoded (REFERENCE.md §3.4, §8 item 5). The mmjsd CelebA quirk of rec weights
+      0.5/0.5 is not copied by default: the configured w_m apply;
     * with modality-specific subspaces each ELBO is complete, so modality m's style KL
       appears in the joint ELBO and again in ELBO_m: 'kl/style/<m>' carries twice the
       weight beta·beta_style·s_m. The unimodal ELBOs reuse the joint step's style samples
       (the style posterior of x_m does not depend on which content posterior is used).
+
+    Departures from the official code (docs/departures.md), each a switch whose
+    ``reference`` value restores the official computation:
+
+    * ``mvae_unimodal_kl``: 'kl_unimodal/<m>' is KL(q(z | x_m) || N(0, I)) of the raw encoder
+      posterior, not of the PoE(prior, q_m) the sample came from;
+    * ``mvae_unimodal_style_noise``: each unimodal pass draws its own style sample, after its
+      content sample (the official order within a pass);
+    * ``celeba_mvae_rec_weights``: on CelebA every reconstruction term, joint and unimodal,
+      has the official flag default :data:`OFFICIAL_CELEBA_REC_WEIGHT`.
     """
 
     objective = "mvae"
@@ -57,11 +71,19 @@ class MVAE(MultimodalVAE):
     ) -> dict[str, torch.Tensor]:
         """The joint terms of the base class plus 'rec_unimodal/<m>' and 'kl_unimodal/<m>' per modality."""
         terms = super().loss_terms(encodings, batch, styles)
+        fresh_styles = self.config.reference("mvae_unimodal_style_noise")
+        raw_kl = self.config.reference("mvae_unimodal_kl")
         for m in self.modalities:
             posterior = self.subset_posterior(encodings, (m,))
-            decoded = self.decode(posterior.sample()[0], styles, modalities=(m,))
+            z = posterior.sample()[0]
+            unimodal_styles = self.posterior_styles({m: encodings[m]}) if fresh_styles else styles
+            decoded = self.decode(z, unimodal_styles, modalities=(m,))
             terms[f"rec_unimodal/{m}"] = -self.log_likelihoods(decoded, batch)[m].mean()
-            terms[f"kl_unimodal/{m}"] = kl_standard_normal(posterior.mu, posterior.logvar).mean()
+            if raw_kl:
+                kl = kl_standard_normal(encodings[m].content_mu, encodings[m].content_logvar)
+            else:
+                kl = kl_standard_normal(posterior.mu, posterior.logvar)
+            terms[f"kl_unimodal/{m}"] = kl.mean()
         return terms
 
     def term_weights(self) -> dict[str, float]:
@@ -69,7 +91,10 @@ class MVAE(MultimodalVAE):
         weights = super().term_weights()
         for name in [k for k in weights if k.startswith("kl/style/")]:
             weights[name] *= 2.0
+        official_rec_weights = self.config.reference("celeba_mvae_rec_weights")
         for m in self.modalities:
             weights[f"rec_unimodal/{m}"] = 1.0
             weights[f"kl_unimodal/{m}"] = weights["kl/content"]
+            if official_rec_weights:
+                weights[f"rec/{m}"] = weights[f"rec_unimodal/{m}"] = OFFICIAL_CELEBA_REC_WEIGHT
         return weights

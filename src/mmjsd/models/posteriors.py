@@ -37,6 +37,14 @@ class GaussianPosterior:
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         return log_normal_diag(z, self.mu, self.logvar)
 
+    def component_log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """A Gaussian is its own single component: :meth:`log_prob`."""
+        return self.log_prob(z)
+
+    def drawn_component_mean(self) -> torch.Tensor:
+        """A Gaussian is its own single component: :attr:`mean`."""
+        return self.mu
+
 
 @dataclass
 class MixturePosterior:
@@ -74,15 +82,36 @@ class MixturePosterior:
         batch = self.mus.shape[1]
         return stratified_component_index(self.weights, num_samples * batch, self.mus.device).reshape(num_samples, batch)
 
-    def sample(self, num_samples: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:
+    def drawn_components(self, num_samples: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance of the component of each draw of ``sample(num_samples)``, ``[S, B, D]`` each."""
         comp = self.component_index(num_samples)
         rows = torch.arange(self.mus.shape[1], device=self.mus.device).expand_as(comp)
-        mu, logvar = self.mus[comp, rows], self.logvars[comp, rows]
+        return self.mus[comp, rows], self.logvars[comp, rows]
+
+    def sample(self, num_samples: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:
+        mu, logvar = self.drawn_components(num_samples)
         eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
         return mu + torch.exp(0.5 * logvar) * eps
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         return log_mixture_density(z, self.mus, self.logvars, self.weight_tensor(z))
+
+    def component_log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """log N(z; mu_c, sigma_c^2) of each draw of ``sample(S)`` under the component c it was drawn from, ``[S, B]``.
+
+        The official importance sampler's proposal density (EVALUATION.md §4.2, the
+        ``mixture_proposal_density`` departure): unbiased only per stratum, with more variance
+        than the mixture density of :meth:`log_prob`. ``z`` must be laid out as ``sample(S)``'s.
+        """
+        return log_normal_diag(z, *self.drawn_components(z.shape[0]))
+
+    def drawn_component_mean(self) -> torch.Tensor:
+        """Per row, the mean of the component its single stratified draw comes from, ``[B, D]``.
+
+        The official code's "joint" representation for the latent probe: contiguous blocks of
+        rows carry the means of different components (REFERENCE.md §5(b)).
+        """
+        return self.drawn_components(1)[0][0]
 
 
 Posterior = GaussianPosterior | MixturePosterior
