@@ -234,6 +234,16 @@ def test_metric_file_has_the_documented_keys_and_is_deterministic(metric, mst_ru
         assert first["protocol"]["n_train"] == 50 and first["protocol"]["training_pool"] == 100
 
 
+def test_probe_on_a_training_split_smaller_than_n_train_fits_every_draw_on_all_of_it(mst_runs, mst_h5, tmp_path):
+    """One n_train serves every dataset: a smaller training split is used whole, and the protocol says so."""
+    train_rows = len(load_split(MST, mst_h5, "train"))
+    params = params_with(latent_probe={"n_train": train_rows + 1000, "draws": 2})
+    document = run_metric("latent_probe", mst_runs["mmjsd-ms"], mst_h5, tmp_path / "probe.json", params)
+    assert document["protocol"]["n_train"] == document["protocol"]["training_pool"] == train_rows
+    # both draws fit on the same rows, so they agree exactly
+    assert all(spread == 0.0 for spread in document["std"].values())
+
+
 def test_cli_help_describes_every_metric(capsys):
     with pytest.raises(SystemExit) as exit_info:
         evaluate.main(["--help"])

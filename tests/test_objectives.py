@@ -371,7 +371,7 @@ def stratified_rows(components: list[Normal], counts: list[int]) -> Normal:
 
 
 def negative_log_likelihood(modality: str, params: torch.Tensor, target: torch.Tensor, official: bool = False) -> torch.Tensor:
-    """Per row: Laplace(loc, 0.75) for images, a categorical over logits for text (REFERENCE.md §2.5, DESIGN.md §4).
+    """Per row: Laplace(loc, 0.75) for images, a categorical over logits for text (docs/reference-code.md §2.5, docs/design.md §4).
 
     ``official``: the text categorical of the official code, OneHotCategorical(probs=log_softmax(output)).
     """
@@ -439,7 +439,7 @@ def test_reconstruction_terms_match_an_independent_computation(variant, official
                 torch.testing.assert_close(terms[f"rec_unimodal/{m}"], reconstruction(m, z_m, unimodal_styles), rtol=1e-9, atol=0.0)
 
 
-#: Every product of experts of both codes adds this to each expert's variance (REFERENCE.md §3.1).
+#: Every product of experts of both codes adds this to each expert's variance (docs/reference-code.md §3.1).
 POE_VARIANCE_EPS = 1e-8
 
 
@@ -459,7 +459,7 @@ def poe_with_prior(encodings, subset) -> Normal:
 
 
 def independent_content_divergence(objective: str, encodings, div_weights, dynamic_prior_eps: float = 0.0) -> torch.Tensor:
-    """D_content per row, written out from REFERENCE.md §3.2-3.5 with torch.distributions.
+    """D_content per row, written out from docs/reference-code.md §3.2-3.5 with torch.distributions.
 
     ``dynamic_prior_eps`` is added to every expert's variance inside mmJSD's dynamic prior only (the official code's 1e-8).
     """

@@ -11,12 +11,12 @@ batches of ``evaluation.batch_size`` encoded once:
 MST: ``values["S->m"]`` for m not in S is the accuracy of the predicted digit against the
 conditioning tuple's label (:func:`~mmjsd.evaluation.coherence.conditional_accuracy`);
 ``values["random"]`` is the fraction of prior samples (one per evaluated row) whose
-predicted digits agree across **all** modalities (MoPoE's definition, DESIGN.md §5).
+predicted digits agree across **all** modalities (MoPoE's definition, docs/design.md §5).
 
 CelebA: ``values["img->text"]`` and ``values["text->img"]`` are the mean over attributes of
 the average precision of the generated modality's 40 attribute scores against the
-conditioning sample's attributes, pooled over the evaluated rows (DESIGN.md §5). No random
-coherence: the reference's CelebA version is meaningless (REFERENCE.md §5(c)).
+conditioning sample's attributes, pooled over the evaluated rows (docs/design.md §5). No random
+coherence: the reference's CelebA version is meaningless (docs/reference-code.md §5.3).
 
 Both: ``extra["S->m"]`` for m in S is the self-reconstruction coherence.
 

@@ -10,7 +10,7 @@ log p̂(x) is a lower bound in expectation that tightens as K grows.
 Layout: samples are ``[K, B, D]`` and every log-density ``[K, B]``; the log-mean-exp runs
 over the K axis **separately for each of the B points**. The reference code reshapes a
 sample-major ``[K * B]`` vector to ``(B, K)`` and so averages weights of different data
-points (EVALUATION.md §4.4); :func:`sample_major_grouped_log_mean_exp` reproduces that
+points (docs/metrics.md §4.4); :func:`sample_major_grouped_log_mean_exp` reproduces that
 grouping for the ``importance_sampling_grouping`` departure (docs/departures.md) only.
 
 A proposal follows the subset-posterior protocol of :mod:`mmjsd.models.posteriors`
@@ -65,7 +65,7 @@ def sample_major_grouped_log_mean_exp(log_weights: torch.Tensor) -> torch.Tensor
 
     The official sampler lays the weights of one test batch out sample-major (entry k·B + b
     is sample k of point b) and reshapes them to (B, K) before the log-mean-exp over the
-    second axis (EVALUATION.md §4.4). Row r of that view holds entries r·K to r·K + K − 1,
+    second axis (docs/metrics.md §4.4). Row r of that view holds entries r·K to r·K + K − 1,
     i.e. (k, b) = divmod(i, B): samples of up to K neighbouring points. The values depend
     on B and estimate no single point's likelihood; only the
     ``importance_sampling_grouping`` departure uses them.

@@ -18,7 +18,7 @@ modality m's likelihood and style terms (docs/metrics.md §4.3). ``std`` holds t
 standard deviation of each ``values`` key, ``extra["std:m|S"]`` that of the marginals and
 ``extra["sem:<key>"]`` the standard errors of the means. By default the log-mean-exp is
 over the K axis of each point separately (:mod:`mmjsd.evaluation.likelihood`), not the
-reference's cross-point grouping (EVALUATION.md §4.4). The test points are visited in a
+reference's cross-point grouping (docs/metrics.md §4.4). The test points are visited in a
 seeded random order, as the official test loader shuffles; per-point estimates do not
 depend on it, the official grouping (below) does.
 

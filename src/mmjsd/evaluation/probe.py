@@ -6,7 +6,7 @@ training rows and predicts the test rows: digits (:func:`predicted_digits`, MST)
 probability per attribute (:func:`attribute_scores`, CelebA, one probe per attribute).
 Scores of the predictions are computed by the caller (accuracy; pooled or per-batch AP).
 
-MoPoE protocol (DESIGN.md §5, :func:`draw_predictions`): ``n_train`` randomly drawn training
+MoPoE protocol (docs/design.md §5, :func:`draw_predictions`): ``n_train`` randomly drawn training
 rows, repeated ``draws`` times; the mean and sample standard deviation over draws are
 reported (:func:`mean_and_std`). Training rows are drawn **without replacement** (MoPoE uses
 ``np.random.randint``, i.e. with replacement): duplicates only shrink the effective
@@ -119,7 +119,7 @@ def draw_predictions(
 ) -> list[np.ndarray]:
     """Test predictions of ``draws`` probes, each fitted on a seeded set of ``n_train`` training rows (MoPoE protocol).
 
-    MoPoE ``eval_metrics/representation.py`` (EVALUATION.md §5.4); the sets come from
+    MoPoE ``eval_metrics/representation.py`` (docs/metrics.md §5.4); the sets come from
     :func:`draw_training_rows` with ``np.random.default_rng(seed)``.
     """
     train_latents, train_labels = _check_split(train_latents, train_labels, "training")

@@ -15,7 +15,9 @@ Only a pool of ``min(N_train, n_train · draws)`` training rows, drawn uniformly
 replacement with a seeded RNG, is encoded (the MST training split has ~1.1 M pairs); the
 draws then split the pool into disjoint sets of ``n_train`` rows, so they are independent
 uniform draws of the training split (sets overlap only when the split is smaller than the
-pool would be).
+pool would be). A training split smaller than ``n_train`` (one setting serves every dataset,
+and the demo's CelebA has 64 training images) is used whole by every draw; the protocol's
+``n_train`` records the rows each probe was fitted on.
 
 Departures (docs/departures.md), each also reported flipped alone in ``alternatives``:
 
@@ -123,7 +125,8 @@ def evaluate(inputs: EvaluationInputs) -> MetricResult:
     test_split = inputs.test_split()
     test = encode_rows(model, test_split, torch.arange(len(test_split)), job.batch_size)
     train_split = load_data_split(run.dataset, inputs.data_path, TRAIN_SPLIT)
-    pool_size = min(len(train_split), probe_cfg.n_train * probe_cfg.draws)
+    n_train = min(probe_cfg.n_train, len(train_split))
+    pool_size = min(len(train_split), n_train * probe_cfg.draws)
     pool_rows = np.random.default_rng(seeds["training_pool"]).choice(len(train_split), size=pool_size, replace=False)
     train = encode_rows(model, train_split, torch.from_numpy(np.sort(pool_rows)), job.batch_size)
     last_batch = last_training_batch(run, train_split)  # after the pool: it redraws the split's texts
@@ -138,7 +141,7 @@ def evaluate(inputs: EvaluationInputs) -> MetricResult:
             posterior_means(model, train, subset),
             train_labels,
             posterior_means(model, test, subset),
-            n_train=probe_cfg.n_train,
+            n_train=n_train,
             draws=probe_cfg.draws,
             seed=seeds["probe_draws"],
             max_iter=probe_cfg.max_iter,
@@ -169,7 +172,7 @@ def evaluate(inputs: EvaluationInputs) -> MetricResult:
     protocol = {
         **rows_protocol(test.rows, len(test_split)),
         "train_split": TRAIN_SPLIT,
-        "n_train": len(last_batch) if official else probe_cfg.n_train,
+        "n_train": len(last_batch) if official else n_train,
         "draws": 1 if official else probe_cfg.draws,
         "max_iter": probe_cfg.max_iter,
         "training_pool": pool_size,

@@ -107,7 +107,7 @@ def jensen_shannon_dynamic_prior(
     """JS_pi = sum_k pi_k KL(q_k || f) with the dynamic prior f = alpha-PoE(pi; q_0..q_K), per row.
 
     The multimodal Jensen-Shannon divergence with dynamic prior of Sutter et al. 2020
-    (REFERENCE.md §3.2). Experts are stacked on dim 0; mmJSD passes [N(0, I), q_1, ..., q_M]
+    (docs/reference-code.md §3.2). Experts are stacked on dim 0; mmJSD passes [N(0, I), q_1, ..., q_M]
     so the prior is both inside f and a JS component. ``weights`` (pi) must sum to 1; ``eps``
     goes to the variances inside f only (:func:`weighted_product_of_experts`), the KL terms
     use the raw q_k, as the official code does. Returns the divergence [B] and f as ``(mu, logvar)``.

@@ -31,7 +31,7 @@ def laplace_log_likelihood(x: torch.Tensor, loc: torch.Tensor, scale: float = LA
 
 
 def log_softmax_as_probabilities(logits: torch.Tensor) -> torch.Tensor:
-    """p̃ = l / sum_j l_j with l = log_softmax(logits) over the last dimension (REFERENCE.md §2.5).
+    """p̃ = l / sum_j l_j with l = log_softmax(logits) over the last dimension (docs/reference-code.md §2.5).
 
     The official text likelihood: torch's categorical normalises the (negative) log-softmax
     values it is given as probabilities by their sum, so p̃_c is proportional to |log p_c|

@@ -41,7 +41,7 @@ class MMJSD(MultimodalVAE):
       the paper, and the paper's numbers come from this code;
     * mixture weights for a subset come from the same pi (prior zeroed), as the reference's
       ``moe_fusion``; the MoPoE repository's variant that keeps the prior in the
-      reconstruction mixture (REFERENCE.md §3.6) is not followed.
+      reconstruction mixture (docs/reference-code.md §3.6) is not followed.
 
     Departure from the official code (docs/departures.md), switch ``dynamic_prior_epsilon``:
     f is the alpha-weighted product of the experts as they are, the paper's equation; the

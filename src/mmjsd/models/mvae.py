@@ -11,7 +11,7 @@ from mmjsd.models.distributions import kl_standard_normal
 from mmjsd.models.posteriors import GaussianPosterior, Posterior
 
 #: The mmjsd CelebA MVAE's reconstruction weight of every term: its flags' default, which its
-#: training script never replaces by the model's weights (REFERENCE.md §3.4).
+#: training script never replaces by the model's weights (docs/reference-code.md §3.4).
 OFFICIAL_CELEBA_REC_WEIGHT = 0.5
 
 
@@ -37,7 +37,7 @@ class MVAE(MultimodalVAE):
       and the joint reconstructions the rec weights w_m (reference hyper-parameters);
     * the unimodal KL is that of the posterior actually sampled, PoE(prior, q_m), as in the
       MoPoE repository; the mmjsd repository used the raw q_m there, inconsistent with the
-      z it decoded (REFERENCE.md §3.4, §8 item 5). The mmjsd CelebA quirk of rec weights
+      z it decoded (docs/reference-code.md §3.4, §8 item 5). The mmjsd CelebA quirk of rec weights
       0.5/0.5 is not copied by default: the configured w_m apply;
     * with modality-specific subspaces each ELBO is complete, so modality m's style KL
       appears in the joint ELBO and again in ELBO_m: 'kl/style/<m>' carries twice the

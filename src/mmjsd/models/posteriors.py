@@ -99,7 +99,7 @@ class MixturePosterior:
     def component_log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """log N(z; mu_c, sigma_c^2) of each draw of ``sample(S)`` under the component c it was drawn from, ``[S, B]``.
 
-        The official importance sampler's proposal density (EVALUATION.md §4.2, the
+        The official importance sampler's proposal density (docs/metrics.md §4.2, the
         ``mixture_proposal_density`` departure): unbiased only per stratum, with more variance
         than the mixture density of :meth:`log_prob`. ``z`` must be laid out as ``sample(S)``'s.
         """
@@ -109,7 +109,7 @@ class MixturePosterior:
         """Per row, the mean of the component its single stratified draw comes from, ``[B, D]``.
 
         The official code's "joint" representation for the latent probe: contiguous blocks of
-        rows carry the means of different components (REFERENCE.md §5(b)).
+        rows carry the means of different components (docs/reference-code.md §5.2).
         """
         return self.drawn_components(1)[0][0]
 
