@@ -325,3 +325,29 @@ def test_docs_list_exactly_the_registry_departures():
     for row in rows:
         cells = [cell.strip() for cell in row.strip().strip("|").replace("\\|", "¦").split("|")]
         assert len(cells) == 6 and all(cells), row[:60]
+
+
+def test_resources_block_matches_its_dataclass_and_the_gpu_slots():
+    """resources.<dataset>: the schema's keys are DatasetResources' fields, jobs_per_gpu takes exactly the values a
+    GPU's slot units divide into, and a configured dataset without a resources block is refused by name."""
+    from mmjsd.config import DatasetResources, StageResources
+    from mmjsd.gpu_slots import JOBS_PER_GPU_CHOICES
+
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    mismatches: list[str] = []
+    _compare(schema, schema["$defs"]["dataset_resources"], DatasetResources, "resources.*", mismatches)
+    _compare(schema, schema["$defs"]["stage_resources"], StageResources, "resources.*.*", mismatches)
+    assert mismatches == []
+    assert schema["$defs"]["dataset_resources"]["properties"]["jobs_per_gpu"]["enum"] == list(JOBS_PER_GPU_CHOICES)
+
+    cfg = load_config(ROOT / "config.yaml")
+    assert cfg.resources["mnist_svhn_text"].jobs_per_gpu == 4 and cfg.resources["celeba"].jobs_per_gpu == 1
+    assert cfg.resources["celeba"].train == StageResources(mem_mb=24000, runtime=720)
+    raw = raw_config()
+    del raw["resources"]["celeba"]
+    with pytest.raises(UserError, match="has no 'resources.celeba' block"):
+        config_from_dict(raw)
+    raw = raw_config()
+    raw["resources"]["mnist_svhn_text"]["jobs_per_gpu"] = 5
+    with pytest.raises(UserError, match="config key 'resources.mnist_svhn_text.jobs_per_gpu'"):
+        config_from_dict(raw)

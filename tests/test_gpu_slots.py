@@ -5,6 +5,7 @@ test releases it. Nothing here needs a GPU."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -185,3 +186,83 @@ def test_bad_units_are_refused(tmp_path):
     command = [sys.executable, "-m", "mmjsd.gpu_slots", "--units", "25", "--", "true"]
     res = subprocess.run(command, env=wrapper_env(tmp_path, "0"), capture_output=True, text=True, timeout=30)
     assert res.returncode == 2 and "--units must be between 0 and 24" in res.stderr
+
+
+def test_memory_share_becomes_torchs_cap(monkeypatch):
+    """The share gpu_slots passes is what resolve_device gives torch.cuda.set_per_process_memory_fraction, on the
+    job's device; a whole GPU (share 1) or no share sets no cap, and a CPU job never touches CUDA."""
+    import torch
+
+    from mmjsd import runtime
+
+    calls = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "set_per_process_memory_fraction", lambda fraction, device: calls.append((fraction, device)))
+    monkeypatch.setenv("MMJSD_GPU_MEMORY_FRACTION", f"{job_units(4) / UNITS_PER_GPU:.6g}")
+    assert runtime.resolve_device("auto") == torch.device("cuda")
+    assert runtime.resolve_device("cpu") == torch.device("cpu")
+    assert calls == [(0.25, torch.device("cuda"))]
+    monkeypatch.setenv("MMJSD_GPU_MEMORY_FRACTION", "1")
+    runtime.resolve_device("cuda")
+    monkeypatch.delenv("MMJSD_GPU_MEMORY_FRACTION")
+    runtime.resolve_device("cuda")
+    assert calls == [(0.25, torch.device("cuda"))]
+    with pytest.raises(UserError, match="MMJSD_GPU_MEMORY_FRACTION must be a number in"):
+        runtime.gpu_memory_fraction({"MMJSD_GPU_MEMORY_FRACTION": "a quarter"})
+
+
+def dry_run(tmp_path: Path, devices: str, *args: str) -> str:
+    """`snakemake -n` through the local profile with ``devices`` as the visible GPUs."""
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES=devices)
+    env.pop("SNAKEMAKE_PROFILE", None)
+    command = [sys.executable, "-m", "snakemake", *args, "-n", "--workflow-profile", "workflow/profiles/local",
+               "--directory", str(tmp_path / "wd")]
+    res = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return res.stdout + res.stderr
+
+
+def job_blocks(output: str) -> dict[str, tuple[str, str]]:
+    """First output of each job in a dry run -> (its resources line, its shell command)."""
+    jobs = {}
+    for block in re.split(r"\n(?=\s*rule \w+:)", output):
+        first_output = re.search(r"^\s*output: ([^,\n]+)", block, re.M)
+        shell = re.search(r"^Shell command: (.+)$", block, re.M)
+        if first_output and shell:
+            jobs[first_output.group(1)] = (re.search(r"^\s*resources: (.+)$", block, re.M).group(1), shell.group(1))
+    return jobs
+
+
+def test_workflow_pins_gpu_jobs_to_slots_of_their_dataset(tmp_path):
+    """Dry run of the paper config with 4 injected GPUs: each GPU job starts through the slot wrapper with the units
+    of its dataset (MST: 4 jobs per GPU, 6 units; CelebA: 1, the whole GPU's 24), CPU jobs do not, and the local
+    profile caps the running GPU jobs at the 4 GPUs' 96 units (24 without a GPU). MST training jobs form the
+    group that SLURM packs. The CI preset pins the CPU: 0 units, which the wrapper passes straight through, and
+    no group."""
+    mst_train = "results/runs/mnist_svhn_text/mmjsd/seed0/model.pt"
+    celeba_train = "results/runs/celeba/mmjsd-ms/seed0/model.pt"
+    mst_eval = "results/runs/mnist_svhn_text/mmjsd/seed0/metrics/coherence.json"
+    output = dry_run(tmp_path, "0,1,2,3", mst_eval, celeba_train, "--configfile", "config.yaml")
+    assert "Group job train_4_per_gpu" in output  # MST training jobs are packed on SLURM; CelebA's are not
+    assert re.findall(r"Group job (\w+)", output) == ["train_4_per_gpu"]
+    jobs = job_blocks(output)
+    expected_units = {mst_train: 6, celeba_train: 24, mst_eval: 6, "results/classifiers/mnist_svhn_text/mnist/model.pt": 6}
+    for output, units in expected_units.items():
+        resources, shell = jobs[output]
+        assert f"gpu_units={units}," in resources, (output, resources)
+        assert shell.startswith(f"python -m mmjsd.gpu_slots --units {units} -- python -m mmjsd."), shell
+    cpu_job = jobs["results/datasets/mnist_svhn_text.h5"]
+    assert "gpu_units" not in cpu_job[0] and cpu_job[1].startswith("python -m mmjsd.build_dataset")
+
+    output = dry_run(tmp_path, "0,1,2,3", mst_train, "--configfile", "config.yaml", "workflow/presets/ci.yaml")
+    assert "Group job" not in output
+    jobs = job_blocks(output)
+    assert "gpu_units=0," in jobs[mst_train][0]
+    assert jobs[mst_train][1].startswith("python -m mmjsd.gpu_slots --units 0 -- python -m mmjsd.train")
+
+    for devices, cap in (("0,1,2,3", 96), ("", 24)):
+        env = dict(os.environ, CUDA_VISIBLE_DEVICES=devices, PYTHONPATH=str(ROOT / "src"))
+        script = ("from snakemake.profiles import ProfileConfigFileParser; "
+                  "print(dict(ProfileConfigFileParser().parse(open('workflow/profiles/local/profile.yaml')))['resources'])")
+        res = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+        assert res.stdout.strip() == f"['gpu_units={cap}']", res.stdout + res.stderr

@@ -221,7 +221,7 @@ def test_a_registered_dataset_gets_config_blocks_and_tables_of_its_own(plugin_di
     twin = dataclasses.replace(registry.dataset("mnist_svhn_text"), name="mst_twin", title="MST twin", source="")
     registry.register_dataset(twin)
     raw = config_with_plugin()
-    for block in (raw["data"], raw["training"], raw["classifiers"], raw["evaluation"]["metrics"]):
+    for block in (raw["data"], raw["training"], raw["classifiers"], raw["evaluation"]["metrics"], raw["resources"]):
         block["mst_twin"] = copy.deepcopy(block["mnist_svhn_text"])
     raw["datasets"] = ["mst_twin"]
     cfg = config_from_dict(raw)

@@ -37,6 +37,7 @@ from pathlib import Path
 import pytest
 
 from conftest import copy_project
+from mmjsd.gpu_slots import JOBS_PER_GPU_CHOICES, packed_training_group
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILE_REL = Path("workflow/profiles/slurm")
@@ -141,10 +142,16 @@ def test_profile_defaults_need_no_site_settings(monkeypatch):
     args = render_profile(monkeypatch)
     assert args["executor"] == "slurm"
     assert args["retries"] == "2"
-    assert args["keep-going"] == "True" and args["rerun-incomplete"] == "True"
+    assert args["keep-going"] == "True" and args["rerun-incomplete"] == "True" and args["keep-incomplete"] == "True"
     assert args["default-resources"] == ["mem_mb=4000 * attempt", "runtime=60 * attempt"]
-    # unset settings leave no trace (no literal "$VAR", no empty --set-resources)
-    assert "set-resources" not in args and "slurm-status-command" not in args
+    # training jobs ask for their GPU as a string gres, which k packed members share instead of adding up
+    assert args["set-resources"] == ["train:gpu=0", "train:gres='gpu:1'"]
+    # every packing a GPU's slot units allow, e.g. MNIST-SVHN-Text's jobs_per_gpu 4: four members per packed job
+    assert "train_4_per_gpu=4" in args["group-components"]
+    assert [c.split("=")[0] for c in args["group-components"]] == [
+        packed_training_group(k) for k in JOBS_PER_GPU_CHOICES if k > 1]
+    # unset settings leave no trace (no literal "$VAR")
+    assert "slurm-status-command" not in args
     assert "$" not in repr(args)
 
 
@@ -165,7 +172,9 @@ def test_profile_maps_site_settings(monkeypatch):
     assert "slurm_account='proj1'" in args["default-resources"]
     assert "slurm_partition='all'" in args["default-resources"]
     train = sorted(a.split(":", 1)[1] for a in args["set-resources"] if a.startswith("train:"))
-    assert train == ["constraint='a100|h100'", "cpus_per_gpu=8", "gpu_model='a100'", "slurm_partition='gpu'"]
+    assert train == ["constraint='a100|h100'", "cpus_per_gpu=8", "gpu=0", "gres='gpu:a100:1'", "slurm_partition='gpu'"]
+    evaluate = sorted(a.split(":", 1)[1] for a in args["set-resources"] if a.startswith("evaluate:"))
+    assert evaluate == ["constraint='a100|h100'", "cpus_per_gpu=8", "gpu_model='a100'", "slurm_partition='gpu'"]
 
 
 def test_profile_gres_and_no_gpu_modes(monkeypatch):

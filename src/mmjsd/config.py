@@ -275,6 +275,28 @@ def metric_settings(metric: str, block: Any) -> Any:
     return from_dict(settings_type, block, f"evaluation.{metric}")
 
 
+# ---------------------------------------------------------------------- resources
+@dataclass(frozen=True)
+class StageResources:
+    """Host memory (MB) and wall time (minutes) of one job of a stage, on its first attempt."""
+
+    mem_mb: int
+    runtime: int
+
+
+@dataclass(frozen=True)
+class DatasetResources:
+    """What the jobs of one dataset ask for: GPU sharing and each stage's memory and time."""
+
+    jobs_per_gpu: int
+    build_dataset: StageResources
+    train_classifier: StageResources
+    train: StageResources
+    prd_reference: StageResources
+    evaluate: StageResources
+    samples: StageResources
+
+
 # ------------------------------------------------------------------------- top level
 @dataclass(frozen=True)
 class Config:
@@ -289,6 +311,7 @@ class Config:
     evaluation: EvaluationConfig
     #: One value (corrected or reference) per departure of :mod:`mmjsd.departures`: the switch set of "corrected" runs.
     departures: dict[str, str]
+    resources: dict[str, DatasetResources]
 
     def variants(self, dataset: str) -> list[str]:
         """Variants trained on ``dataset``, in config order."""
@@ -444,6 +467,7 @@ def config_schema(schema_path: Path = SCHEMA_PATH) -> dict:
         _add_block(properties["data"], spec.name, {"type": "object", "description": spec.description}, required=True)
         _add_block(properties["training"], spec.name, {"$ref": "#/$defs/dataset_training"})
         _add_block(properties["classifiers"], spec.name, {"$ref": "#/$defs/classifier"})
+        _add_block(properties["resources"], spec.name, {"$ref": "#/$defs/dataset_resources"})
         _add_block(properties["evaluation"]["properties"]["metrics"], spec.name, {"$ref": "#/$defs/metric_list"})
     for spec in registry.METRICS:
         if spec.settings is not None:
@@ -524,7 +548,7 @@ def config_from_dict(raw: dict) -> Config:
     for dataset in cfg.datasets:
         if dataset not in cfg.evaluation.metrics:
             raise UserError(f"dataset '{dataset}' is listed in 'datasets' but has no 'evaluation.metrics.{dataset}' list")
-        for key in ("training", "classifiers"):
+        for key in ("training", "classifiers", "resources"):
             if dataset not in getattr(cfg, key):
                 raise UserError(f"dataset '{dataset}' is listed in 'datasets' but has no '{key}.{dataset}' block")
         for metric in cfg.evaluation.metrics[dataset]:

@@ -42,16 +42,25 @@ from mmjsd.errors import UserError
 #: Slot units of one GPU; a job of a dataset with ``jobs_per_gpu`` k takes 24 / k of them, so k must divide 24.
 UNITS_PER_GPU = 24
 
+#: The jobs-per-GPU settings a GPU's units divide into (config key resources.<dataset>.jobs_per_gpu).
+JOBS_PER_GPU_CHOICES = tuple(k for k in range(1, UNITS_PER_GPU + 1) if UNITS_PER_GPU % k == 0)
+
 #: Environment variable through which the job learns its share of the GPU (see mmjsd.runtime.resolve_device).
 MEMORY_FRACTION_VARIABLE = "MMJSD_GPU_MEMORY_FRACTION"
 
 
 def job_units(jobs_per_gpu: int) -> int:
     """Units one job takes when ``jobs_per_gpu`` such jobs may share a GPU."""
-    if jobs_per_gpu < 1 or UNITS_PER_GPU % jobs_per_gpu:
-        divisors = [k for k in range(1, UNITS_PER_GPU + 1) if UNITS_PER_GPU % k == 0]
-        raise UserError(f"jobs per GPU must be one of {divisors} (a GPU has {UNITS_PER_GPU} slot units), got {jobs_per_gpu}")
+    if jobs_per_gpu not in JOBS_PER_GPU_CHOICES:
+        raise UserError(f"jobs per GPU must be one of {list(JOBS_PER_GPU_CHOICES)} (a GPU has {UNITS_PER_GPU} slot units), got {jobs_per_gpu}")
     return UNITS_PER_GPU // jobs_per_gpu
+
+
+def packed_training_group(jobs_per_gpu: int) -> str:
+    """The Snakemake group of training jobs that share GPUs ``jobs_per_gpu`` at a time; the SLURM profile packs each
+    such group's jobs ``jobs_per_gpu`` to an allocation with one GPU. The name carries the number, so the profile
+    sets group-components for every choice without reading the config."""
+    return f"train_{jobs_per_gpu}_per_gpu"
 
 
 def visible_gpus(environ: Mapping[str, str] = os.environ) -> list[str]:

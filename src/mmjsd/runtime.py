@@ -2,23 +2,46 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import random
+from typing import Mapping
 
 import numpy as np
 import torch
 
 import mmjsd
 from mmjsd.errors import UserError
+from mmjsd.gpu_slots import MEMORY_FRACTION_VARIABLE
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` → CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
+    """``auto`` → CUDA when available, else CPU; ``cuda`` without a GPU is an error. A job that shares its GPU
+    (:func:`gpu_memory_fraction`) gets its share of the GPU's memory as torch's cap, so that it fails alone with an
+    out-of-memory error rather than starve the other jobs on the GPU."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
         raise UserError("config key 'device' is 'cuda' but no CUDA device is visible; use 'auto' or 'cpu'")
-    return torch.device(name)
+    device = torch.device(name)
+    fraction = gpu_memory_fraction()
+    if device.type == "cuda" and fraction is not None:
+        torch.cuda.set_per_process_memory_fraction(fraction, device)
+    return device
+
+
+def gpu_memory_fraction(environ: Mapping[str, str] = os.environ) -> float | None:
+    """This job's share of its GPU's memory, as ``python -m mmjsd.gpu_slots`` passed it; None for the whole GPU."""
+    value = environ.get(MEMORY_FRACTION_VARIABLE)
+    if not value:
+        return None
+    try:
+        fraction = float(value)
+    except ValueError:
+        fraction = 0.0
+    if not 0.0 < fraction <= 1.0:
+        raise UserError(f"{MEMORY_FRACTION_VARIABLE} must be a number in (0, 1], the job's share of its GPU, got {value!r}")
+    return None if fraction == 1.0 else fraction
 
 
 #: Share of a GPU's free memory the training split may take; the rest is left to the model, Adam's state and the

@@ -16,15 +16,9 @@ rule train_classifier:
         CONDA_ENV
     threads: 1
     resources:
+        **stage_resources("train_classifier"),
         gpu=GPUS_PER_JOB,
-        mem_mb=lambda wildcards, attempt: (
-            4000 if wildcards.dataset == "mnist_svhn_text" else 24000
-        )
-        * attempt,
-        runtime=lambda wildcards, attempt: (
-            60 if wildcards.dataset == "mnist_svhn_text" else 240
-        )
-        * attempt,
+        gpu_units=slot_units(),
     params:
         modality=lambda wildcards: wildcards.classifier.removesuffix("-features"),
         role=lambda wildcards: (
@@ -37,6 +31,6 @@ rule train_classifier:
             *registry.dataset(wildcards.dataset).classifier_modules,
         ),
     shell:
-        "python -m mmjsd.train_classifier --dataset {wildcards.dataset} --modality {params.modality} "
+        "python -m mmjsd.gpu_slots --units {resources.gpu_units} -- python -m mmjsd.train_classifier --dataset {wildcards.dataset} --modality {params.modality} "
         "--role {params.role} --params {params.hparams} --data {input.data} --out-dir $(dirname {output.model}) "
         "--device {params.device} --threads {threads} --no-progress > {log} 2>&1"

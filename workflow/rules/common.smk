@@ -11,6 +11,7 @@ sys.path.insert(0, str(SRC))
 
 from mmjsd import registry
 from mmjsd.config import config_from_dict, metric_job_params, plugin_search_paths
+from mmjsd.gpu_slots import job_units, packed_training_group
 from mmjsd.io import canonical_json
 from mmjsd.outputs import sample_figure_stems
 from mmjsd.provenance import code_version
@@ -48,6 +49,45 @@ CLASSIFIERS = [m for spec in registry.DATASETS for m in spec.modalities] + [
 TABLES = planned_tables({d: CFG.evaluation.metrics[d] for d in CFG.datasets})
 #: GPU jobs ask for one GPU unless the config pins the CPU (the demo), so SLURM never queues them for GPUs they will not use.
 GPUS_PER_JOB = 0 if CFG.device == "cpu" else 1
+
+# The SLURM executor plugin (2.8.0) does not pass --group-components to the snakemake that runs a group job in its
+# allocation, which then splits the group and runs its members one after another (plugin issue #469); passing the
+# group settings on, as the plugin did before, runs the members of a packed training job at once (docs/cluster.md).
+if "snakemake_executor_plugin_slurm" in sys.modules:
+    sys.modules["snakemake_executor_plugin_slurm"].common_settings.pass_group_args = True
+
+
+def stage_resources(stage, dataset=None):
+    """mem_mb and runtime (minutes) of a stage's jobs from config resources.<dataset>.<stage> (the `dataset` wildcard
+    unless given), times the attempt: a retry of a job that ran out of memory or time (SLURM cannot tell which)
+    gets twice, then three times as much."""
+    limits = lambda wildcards: getattr(CFG.resources[dataset or wildcards.dataset], stage)
+    return {
+        "mem_mb": lambda wildcards, attempt: limits(wildcards).mem_mb * attempt,
+        "runtime": lambda wildcards, attempt: limits(wildcards).runtime * attempt,
+    }
+
+
+def slot_units(dataset=None):
+    """The gpu_units resource of a GPU rule: slot units one job takes on a GPU, from config
+    resources.<dataset>.jobs_per_gpu (the `dataset` wildcard unless given); 0 when the config pins the CPU. A
+    workstation caps their sum at its GPUs' units (workflow/profiles/local).
+
+    Every GPU rule's shell command starts with `python -m mmjsd.gpu_slots --units {resources.gpu_units} --`, which
+    pins the job to one GPU with that many free units (python -m mmjsd.gpu_slots --help). With 0 units it runs the
+    command unchanged; it is there either way, so switching `device` leaves the rules' shell commands, and with
+    them Snakemake's code rerun trigger, as they are."""
+    return lambda wildcards: (
+        0 if CFG.device == "cpu" else job_units(CFG.resources[dataset or wildcards.dataset].jobs_per_gpu)
+    )
+
+
+def train_pack(wildcards):
+    """Group of a training job whose dataset shares GPUs (mmjsd.gpu_slots.packed_training_group), which the SLURM
+    profile packs jobs_per_gpu at a time into one allocation with one GPU; None when a job has a GPU to itself or
+    the config pins the CPU. Snakemake ignores groups when it runs jobs itself."""
+    jobs_per_gpu = CFG.resources[wildcards.dataset].jobs_per_gpu
+    return packed_training_group(jobs_per_gpu) if jobs_per_gpu > 1 and CFG.device != "cpu" else None
 
 
 def run_code(step, dataset, variant, *extra):

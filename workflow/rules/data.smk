@@ -38,11 +38,7 @@ rule build_dataset:
         CONDA_ENV
     threads: 2
     resources:
-        mem_mb=lambda wildcards, attempt: (
-            6000 if wildcards.dataset == "mnist_svhn_text" else 16000
-        )
-        * attempt,
-        runtime=lambda wildcards, attempt: 60 * attempt,
+        **stage_resources("build_dataset"),
     params:
         build=lambda wildcards: shell_json(config["data"][wildcards.dataset]),
         code=lambda wildcards: code_version(

@@ -15,9 +15,9 @@ rule prd_reference:
         CONDA_ENV
     threads: 1
     resources:
+        **stage_resources("prd_reference"),
         gpu=GPUS_PER_JOB,
-        mem_mb=lambda wildcards, attempt: 8000 * attempt,
-        runtime=lambda wildcards, attempt: 60 * attempt,
+        gpu_units=slot_units(),
     params:
         job=lambda wildcards: shell_json(
             metric_job_params(
@@ -30,7 +30,7 @@ rule prd_reference:
             "mmjsd.prd_reference", *registry.dataset(wildcards.dataset).data_modules
         ),
     shell:
-        "python -m mmjsd.prd_reference --dataset {wildcards.dataset} --data {input.data} "
+        "python -m mmjsd.gpu_slots --units {resources.gpu_units} -- python -m mmjsd.prd_reference --dataset {wildcards.dataset} --data {input.data} "
         "--classifiers {params.classifiers} --params {params.job} --out {output} "
         "--device {params.device} --threads {threads} > {log} 2>&1"
 
@@ -48,12 +48,9 @@ rule evaluate:
         CONDA_ENV
     threads: 1
     resources:
+        **stage_resources("evaluate"),
         gpu=GPUS_PER_JOB,
-        mem_mb=lambda wildcards, attempt: (
-            8000 if wildcards.dataset == "mnist_svhn_text" else 24000
-        )
-        * attempt,
-        runtime=lambda wildcards, attempt: 120 * attempt,
+        gpu_units=slot_units(),
     params:
         job=lambda wildcards: shell_json(
             metric_job_params(
@@ -68,6 +65,6 @@ rule evaluate:
         device=CFG.device,
         code=evaluation_code,
     shell:
-        "python -m mmjsd.evaluate --metric {wildcards.metric} --run-dir {params.run_dir} --data {input.data} "
+        "python -m mmjsd.gpu_slots --units {resources.gpu_units} -- python -m mmjsd.evaluate --metric {wildcards.metric} --run-dir {params.run_dir} --data {input.data} "
         "{params.options} --params {params.job} --out {output} --device {params.device} --threads {threads} "
         "--no-progress > {log} 2>&1"

@@ -136,9 +136,9 @@ for _dataset in CFG.datasets:
             CONDA_ENV
         threads: 1
         resources:
+            **stage_resources("samples", _dataset),
             gpu=GPUS_PER_JOB,
-            mem_mb=lambda wildcards, attempt: 8000 * attempt,
-            runtime=lambda wildcards, attempt: 30 * attempt,
+            gpu_units=slot_units(_dataset),
         params:
             run_dir=lambda wildcards, input: Path(input.model).parent,
             device=CFG.device,
@@ -150,5 +150,5 @@ for _dataset in CFG.datasets:
                 registry.dataset(dataset).source,
             ),
         shell:
-            "python -m mmjsd.samples --run-dir {params.run_dir} --data {input.data} --out-dir results/figures "
+            "python -m mmjsd.gpu_slots --units {resources.gpu_units} -- python -m mmjsd.samples --run-dir {params.run_dir} --data {input.data} --out-dir results/figures "
             "--seed 0 --device {params.device} --threads {threads} > {log} 2>&1"

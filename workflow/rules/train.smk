@@ -14,17 +14,13 @@ rule train:
         "results/benchmarks/train/{dataset}/{variant}/seed{seed}.tsv"
     conda:
         CONDA_ENV
+    group:
+        train_pack
     threads: 1
     resources:
+        **stage_resources("train"),
         gpu=GPUS_PER_JOB,
-        mem_mb=lambda wildcards, attempt: (
-            6000 if wildcards.dataset == "mnist_svhn_text" else 24000
-        )
-        * attempt,
-        runtime=lambda wildcards, attempt: (
-            90 if wildcards.dataset == "mnist_svhn_text" else 720
-        )
-        * attempt,
+        gpu_units=slot_units(),
     params:
         hparams=lambda wildcards: shell_json(
             train_hparams(wildcards.dataset, wildcards.variant)
@@ -35,6 +31,6 @@ rule train:
             "mmjsd.train", wildcards.dataset, wildcards.variant
         ),
     shell:
-        "python -m mmjsd.train --dataset {wildcards.dataset} --variant {wildcards.variant} --seed {wildcards.seed} "
+        "python -m mmjsd.gpu_slots --units {resources.gpu_units} -- python -m mmjsd.train --dataset {wildcards.dataset} --variant {wildcards.variant} --seed {wildcards.seed} "
         "--hparams {params.hparams} --data {input.data} --out-dir $(dirname {output.model}) "
         "--checkpoint {params.checkpoint} --device {params.device} --threads {threads} > {log} 2>&1"
