@@ -62,6 +62,8 @@ STATUS_CHECK_S = 10
 
 SUBMITTED_RE = re.compile(r"^Job (\d+) has been submitted with SLURM jobid (\d+) \(log: (.+)\)\.$", re.M)
 REMOTE_RULE_RE = re.compile(r"^rule (\w+):$", re.M)
+#: A group job's submission (its id is a UUID)
+SUBMITTED_GROUP_RE = re.compile(r"^Job ([0-9a-f-]{36}) has been submitted with SLURM jobid (\d+) \(log: (.+)\)\.$", re.M)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -219,6 +221,39 @@ def test_gpu_rules_listed_in_slurm_profile(monkeypatch, tmp_path):
     assert not missing, f"GPU rules missing from gpu_rules in {PROFILE_REL}/profile.yaml: {missing}"
 
 
+def test_packed_training_job_asks_for_one_gpu(tmp_path):
+    """The paper config's MST training jobs (4 per GPU) go to SLURM 4 to a packed job: with a stub sbatch that logs
+    its arguments, 5 training jobs make one sbatch of 4 members asking for ONE GPU (the string gres; integer gpu
+    requests of the members would add up to 4), their summed memory and CPUs and one member's time, and one of 1.
+    The job's own snakemake gets the group settings, without which it would run the members one after another."""
+    wd = copy_project(tmp_path / "wf")
+    # existing inputs, older than nothing that needs them: only the training jobs are to run
+    for rel in ("results/manifests/mnist.json", "results/manifests/svhn.json", "results/datasets/mnist_svhn_text.h5"):
+        (wd / rel).parent.mkdir(parents=True, exist_ok=True)
+        (wd / rel).write_text("")
+        time.sleep(0.01)
+    stub = tmp_path / "bin"
+    stub.mkdir()
+    (stub / "sbatch").write_text('#!/bin/sh\necho "$@" >> "$SBATCH_ARGS_LOG"\necho "sbatch: error: stub" >&2\nexit 1\n')
+    (stub / "sbatch").chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MMJSD_SLURM_", "SNAKEMAKE_PROFILE"))}
+    env.update(SBATCH_ARGS_LOG=str(tmp_path / "sbatch.log"), MMJSD_SLURM_ACCOUNT="proj", MMJSD_SLURM_PARTITION="gpu",
+               MMJSD_SLURM_GPU_MODEL="h100", PATH=os.pathsep.join([str(stub), str(Path(sys.executable).parent), env["PATH"]]))
+    targets = [f"results/runs/mnist_svhn_text/{variant}/seed0/model.pt" for variant in ("mvae", "mmvae", "mmjsd", "mopoe")]
+    targets.append("results/runs/mnist_svhn_text/mmjsd/seed1/model.pt")
+    cmd = [sys.executable, "-m", "snakemake", "--workflow-profile", str(wd / PROFILE_REL), "--retries", "0", "--latency-wait", "1",
+           "--slurm-init-seconds-before-status-checks", "1", *targets]
+    run_cmd(cmd, env, timeout=300, cwd=wd)
+    calls = sorted((tmp_path / "sbatch.log").read_text().splitlines(), key=len, reverse=True)
+    assert len(calls) == 2, calls
+    for call, members in zip(calls, (4, 1)):
+        assert "--comment rule_train_4_per_gpu_train" in call
+        assert call.count("'train:dataset=mnist_svhn_text,") == members
+        assert f" --mem {6000 * members} " in call and f" --cpus-per-task={members} " in call and " -t 90 " in call
+        assert " --gres=gpu:h100:1 " in call and "--gpus" not in call
+        assert "--group-components 'train_2_per_gpu=2' 'train_3_per_gpu=3' 'train_4_per_gpu=4'" in call
+
+
 def test_wrapper_refuses_missing_profile(tmp_path):
     env = dict(os.environ, MMJSD_SLURM_PROFILE=str(tmp_path / "no-such-profile"))
     res = run_cmd(["bash", str(ROOT / "scripts/run_slurm.sh"), "-n"], env, cwd=tmp_path)
@@ -305,3 +340,50 @@ def test_workflow_runs_through_slurm(tmp_path):
     # 5. the outputs exist; the fixture's outputs name the SLURM job that made them
     for rel in targets:
         assert (wd / rel).is_file(), f"missing output {rel}\n" + report
+
+
+@pytest.mark.slurm
+def test_packed_training_runs_members_at_once_and_reruns_only_unfinished_ones(tmp_path):
+    """Two MST training runs with jobs_per_gpu 2 (device auto, one simulated GPU: CUDA_VISIBLE_DEVICES=0) on the
+    local SLURM: one sbatch runs both at once, each holding half of the allocation's GPU. One member is made to
+    fail (a directory where its checkpoint goes, so its first save fails); the packed job fails, the finished
+    member's outputs stay. After the obstacle is gone, the next run submits the failed member alone."""
+    env = slurm_env()
+    slurm_or_skip(env)
+    wd = copy_project(tmp_path / "wf")
+    (wd / "pack.yaml").write_text("device: auto\nresources:\n  mnist_svhn_text:\n    jobs_per_gpu: 2\n")
+    runs = {variant: Path(f"results/runs/mnist_svhn_text/{variant}/seed0") for variant in ("mmjsd", "mopoe-ms")}
+    obstacle = wd / "results/checkpoints/mnist_svhn_text/mopoe-ms/seed0/last.pt"
+    obstacle.mkdir(parents=True)
+    env.pop("SNAKEMAKE_PROFILE", None)
+    env.update(PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]), CUDA_VISIBLE_DEVICES="0",
+               MMJSD_GPU_SLOT_DIR=str(tmp_path / "slots"))
+    if not cluster_has_gpus(env):
+        env["MMJSD_SLURM_NO_GPU"] = "1"
+    if accounting_disabled(env):
+        env["MMJSD_SLURM_STATUS_COMMAND"] = "squeue"
+    cmd = [sys.executable, "-m", "snakemake", "--workflow-profile", str(wd / PROFILE_REL),
+           "--configfile", str(wd / PROJECT_CONFIGFILE), str(wd / "pack.yaml"),
+           "--slurm-init-seconds-before-status-checks", str(STATUS_CHECK_S), "--retries", "0",
+           *(str(run / "model.pt") for run in runs.values())]
+
+    first = run_cmd(cmd, env, timeout=RUN_TIMEOUT_S, cwd=wd)
+    out = first.stdout + first.stderr
+    assert first.returncode != 0, out[-4000:]
+    packed = [(sid, log) for _, sid, log in SUBMITTED_GROUP_RE.findall(out) if "/group_train_2_per_gpu_train/" in log]
+    assert len(packed) == 1, out[-4000:]
+    inner = Path(packed[0][1].replace("%j", packed[0][0])).read_text(errors="replace")
+    assert "Execute 2 jobs..." in inner, inner[-4000:]  # the allocation's snakemake started both members together
+    slot_lines = {v: (wd / f"results/logs/train/mnist_svhn_text/{v}/seed0.log").read_text().splitlines()[0] for v in runs}
+    assert all(re.fullmatch(r"gpu_slots: \S+ \S+ GPU 0, 12 of 24 units, after 0 s", line) for line in slot_lines.values()), slot_lines
+    assert (wd / runs["mmjsd"] / "model.pt").is_file() and not (wd / runs["mopoe-ms"] / "model.pt").exists()
+    kept = (wd / runs["mmjsd"] / "model.pt").stat().st_mtime_ns
+
+    obstacle.rmdir()
+    second = run_cmd(cmd, env, timeout=RUN_TIMEOUT_S, cwd=wd)
+    out = second.stdout + second.stderr
+    assert second.returncode == 0, out[-4000:]
+    assert re.findall(r"wildcards: (.+)", out) == ["dataset=mnist_svhn_text, variant=mopoe-ms, seed=0"], out[-4000:]
+    assert len(SUBMITTED_GROUP_RE.findall(out)) == 1 and not SUBMITTED_RE.findall(out)
+    assert (wd / runs["mopoe-ms"] / "model.pt").is_file()
+    assert (wd / runs["mmjsd"] / "model.pt").stat().st_mtime_ns == kept

@@ -158,7 +158,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         for fd in held:
             os.set_inheritable(fd, True)  # the locks must outlive exec: they are the job's claim on the GPU
         env.update(CUDA_VISIBLE_DEVICES=gpu, **{MEMORY_FRACTION_VARIABLE: f"{args.units / UNITS_PER_GPU:.6g}"})
-        print(f"gpu_slots: GPU {gpu}, {args.units} of {UNITS_PER_GPU} units, after {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
+        print(f"gpu_slots: {time.strftime('%Y-%m-%d %H:%M:%S')} GPU {gpu}, {args.units} of {UNITS_PER_GPU} units, "
+              f"after {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
     elif args.units:
         print("gpu_slots: no GPU visible (CUDA_VISIBLE_DEVICES, nvidia-smi -L); the job runs unpinned", file=sys.stderr, flush=True)
     try:
