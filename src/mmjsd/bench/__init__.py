@@ -1,4 +1,4 @@
-"""Benchmark suite: ``python -m mmjsd.bench {training,build,evaluation,memory}``.
+"""Benchmark suite: ``python -m mmjsd.bench {training,build,evaluation,memory,precision,concurrent,gpu-memory,syncs}``.
 
 Every subcommand prints a table and writes a CSV whose rows carry the subcommand's
 settings and the environment of :func:`environment` (device and its name, torch and numpy

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Sequence
 
-from mmjsd.bench import build, evaluation, precision, training
+from mmjsd.bench import build, evaluation, gpu, precision, training
 from mmjsd.cli import main_guard
 
 DESCRIPTION = """\
@@ -25,6 +25,9 @@ shared machine, compare it with the load before starting).
   memory      peak host memory (RSS) of an MST training job on the paper-scale file
   precision   whether bf16, torch.compile and channels-last move the metrics beyond
               seed noise: baseline and switched runs per seed, trained and scored
+  concurrent  aggregate training samples/s of N jobs at once on one GPU (N = 1, 2, 4, 8)
+  gpu-memory  estimated device memory of one training job, against its share of an 80 GB GPU
+  syncs       host syncs during a training epoch (torch.cuda sync debug mode)
 
 Targets (issue "Performance"; measured here, never asserted by tests):
   * 2-core CPU, mmJSD on MST, batch 256: the whole training loop runs at least 3x the
@@ -33,7 +36,8 @@ Targets (issue "Performance"; measured here, never asserted by tests):
   * H100: one MST epoch (4,380 steps of 256) in under 20 s, i.e. training loop mode at
     >= 56,068 samples/s;
   * peak host memory of an MST training job under 3 GB (memory);
-  * paper-scale MST build under 2 minutes and 4 GB on 2 cores (build).
+  * paper-scale MST build under 2 minutes and 4 GB on 2 cores (build);
+  * H100: 4 MST training jobs at once reach at least 3x one job's samples/s (concurrent).
 
 Run `python -m mmjsd.bench <subcommand> --help` for each subcommand's options.
 """
@@ -44,6 +48,9 @@ SUBCOMMANDS = {
     "evaluation": (evaluation.__doc__, evaluation.add_arguments, evaluation.run),
     "memory": (training.MEMORY_DESCRIPTION, training.add_memory_arguments, training.run_memory),
     "precision": (precision.__doc__, precision.add_arguments, precision.run),
+    "concurrent": (gpu.CONCURRENT_DESCRIPTION, gpu.add_concurrent_arguments, gpu.run_concurrent),
+    "gpu-memory": (gpu.MEMORY_DESCRIPTION, gpu.add_memory_arguments, gpu.run_memory),
+    "syncs": (gpu.SYNC_DESCRIPTION, gpu.add_sync_arguments, gpu.run_syncs),
 }
 
 
