@@ -28,6 +28,7 @@ shared machine, compare it with the load before starting).
   concurrent  aggregate training samples/s of N jobs at once on one GPU (N = 1, 2, 4, 8)
   gpu-memory  estimated device memory of one training job, against its share of an 80 GB GPU
   syncs       host syncs during a training epoch (torch.cuda sync debug mode)
+  gpu-summary the Markdown summary of a scripts/gpu_check.sh output directory
 
 Targets (issue "Performance"; measured here, never asserted by tests):
   * 2-core CPU, mmJSD on MST, batch 256: the whole training loop runs at least 3x the
@@ -51,6 +52,7 @@ SUBCOMMANDS = {
     "concurrent": (gpu.CONCURRENT_DESCRIPTION, gpu.add_concurrent_arguments, gpu.run_concurrent),
     "gpu-memory": (gpu.MEMORY_DESCRIPTION, gpu.add_memory_arguments, gpu.run_memory),
     "syncs": (gpu.SYNC_DESCRIPTION, gpu.add_sync_arguments, gpu.run_syncs),
+    "gpu-summary": (gpu.SUMMARY_DESCRIPTION, gpu.add_summary_arguments, gpu.run_summary),
 }
 
 

@@ -268,3 +268,101 @@ def run_syncs(args: argparse.Namespace) -> None:
         print("no CUDA device: the epoch ran without sync debug mode, so no syncs are reported", file=sys.stderr)
     print_table([row], ("variant", "steps", "syncs", "syncs_per_step", "sites"))
     write_csv(args.csv, [row], SYNC_COLUMNS)
+
+
+# ------------------------------------------------------------------------------- gpu-summary
+SUMMARY_DESCRIPTION = """\\
+``gpu-summary``: the Markdown summary of a scripts/gpu_check.sh output directory.
+
+    python -m mmjsd.bench gpu-summary OUT_DIR
+
+Reads the CSVs and logs the check wrote (parts.tsv, training*.csv, epoch_train_log.csv, concurrent.csv,
+concurrent_nvidia_smi.csv, syncs.csv) and prints what they say, against the issue's targets, with the MST
+study projected from the measured throughput (:func:`study_gpu_hours`). A part that did not run is reported as
+missing, never filled in.
+"""
+
+#: The issue's targets on an H100: one MST epoch, packed over one job's throughput, the 40-run MST study.
+TARGET_EPOCH_S = 20.0
+TARGET_PACKED_OVER_ONE = 3.0
+TARGET_STUDY_GPU_HOURS = 8.0
+
+
+def study_gpu_hours(runs: int, epochs: int, items_per_epoch: int, samples_per_s: float) -> float:
+    """GPU-hours to train ``runs`` runs of ``epochs`` epochs over ``items_per_epoch`` items each, at an aggregate
+    ``samples_per_s`` per GPU (several runs sharing a GPU count once, at their summed rate)."""
+    return runs * epochs * items_per_epoch / samples_per_s / 3600
+
+
+def add_summary_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("out_dir", type=Path, help="the directory scripts/gpu_check.sh wrote")
+    parser.add_argument("--config", type=Path, nargs="+", default=[Path("config.yaml")], help="config of the study to project")
+
+
+def _rows(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with open(path, newline="") as stream:
+        return list(csv.DictReader(stream))
+
+
+def _nvidia_smi_memory_mib(path: Path) -> list[float]:
+    """memory.used samples of an ``nvidia-smi --query-gpu=timestamp,memory.used,... --format=csv,nounits`` log."""
+    if not path.is_file():
+        return []
+    with open(path, newline="") as stream:
+        samples = [row[1].strip() for row in csv.reader(stream) if len(row) > 1]
+    return [float(sample) for sample in samples if sample.replace(".", "", 1).isdigit()]
+
+
+def run_summary(args: argparse.Namespace) -> None:
+    out = args.out_dir
+    lines = ["# GPU check (scripts/gpu_check.sh)", ""]
+    environment_text = (out / "environment.txt").read_text() if (out / "environment.txt").is_file() else "(missing)"
+    lines += ["```", environment_text.strip(), "```", "", "| part | status | seconds |", "|---|---|---|"]
+    lines += [f"| {' | '.join(line.split(chr(9)))} |" for line in (out / "parts.tsv").read_text().splitlines()] if (out / "parts.tsv").is_file() else []
+    lines.append("")
+
+    training = _rows(out / "training.csv")
+    if training:
+        row = training[0]
+        lines.append(f"Training loop, {row['variant']}, batch {row['batch_size']}, {row['device_name']}: loop {float(row['loop_samples_per_s']):,.0f} "
+                     f"samples/s, bare {float(row['bare_samples_per_s'] or 'nan'):,.0f}, reference loop {float(row['reference_samples_per_s'] or 'nan'):,.0f} "
+                     f"(loop/reference {float(row['loop_over_reference'] or 'nan'):.2f}).")
+    for path in sorted(out.glob("training_*.csv")):
+        for row in _rows(path):
+            lines.append(f"- loop with bf16={row['amp_bf16']}, compile={row['compile']}: {float(row['loop_samples_per_s']):,.0f} samples/s")
+    epoch = _rows(out / "epoch_train_log.csv")
+    if epoch:
+        lines.append(f"\nOne MST epoch of mmjsd: {epoch[-1]['steps']} steps in {float(epoch[-1]['wall_time_s']):.1f} s "
+                     f"(target: under {TARGET_EPOCH_S:.0f} s for 4,380 steps of 256).")
+
+    concurrent = _rows(out / "concurrent.csv")
+    if concurrent:
+        lines += ["", "| jobs at once | per job samples/s | aggregate samples/s | vs 1 job |", "|---:|---:|---:|---:|"]
+        lines += [f"| {r['jobs']} | {float(r['per_job_samples_per_s']):,.0f} | {float(r['aggregate_samples_per_s']):,.0f} | "
+                  f"{float(r['aggregate_over_one'] or 'nan'):.2f} |" for r in concurrent]
+        lines.append(f"\n(target: at least {TARGET_PACKED_OVER_ONE:.0f}x one job's throughput when packed)")
+    used = _nvidia_smi_memory_mib(out / "concurrent_nvidia_smi.csv")
+    if used:
+        lines.append(f"GPU memory in use during the concurrent part (nvidia-smi, every 0.5 s): peak {max(used):,.0f} MiB.")
+
+    syncs = _rows(out / "syncs.csv")
+    if syncs:
+        row = syncs[0]
+        lines.append(f"\nHost syncs in {row['steps']} steps on {row['device']}: {row['syncs']} ({row['sites'] or 'none'}).")
+
+    config = load_config(*args.config)
+    runs = len(config.variants("mnist_svhn_text")) * len(config.seeds)
+    cfg = config.train_config("mnist_svhn_text", "mmjsd")
+    epochs = cfg.epochs
+    if epoch and concurrent:
+        items = int(epoch[-1]["steps"]) * cfg.batch_size  # the epoch part trains at the configured batch size
+        k = config.resources["mnist_svhn_text"].jobs_per_gpu
+        rates = {int(r["jobs"]): float(r["aggregate_samples_per_s"]) for r in concurrent}
+        lines.append(f"\nMST study projection ({runs} runs x {epochs} epochs x {items:,} items):")
+        for jobs in sorted(rates):
+            tag = " (the configured jobs_per_gpu)" if jobs == k else ""
+            lines.append(f"- {jobs} at once{tag}: {study_gpu_hours(runs, epochs, items, rates[jobs]):.1f} GPU-hours "
+                         f"(target: at most {TARGET_STUDY_GPU_HOURS:.0f})")
+    print("\n".join(lines))
