@@ -123,6 +123,15 @@ def test_reordering_config_keys_reruns_nothing(workdir):
     assert planned_jobs(workdir) == {}
 
 
+def test_resources_rerun_nothing(workdir):
+    """The resources block is no job's params and leaves every shell command as it is: sharing GPUs otherwise
+    (other slot units, another SLURM group) or giving a stage other memory and time reruns nothing."""
+    overlay = write_overlay(workdir, "resources.yaml", {
+        "resources": {"mnist_svhn_text": {"jobs_per_gpu": 2, "train": {"mem_mb": 9000, "runtime": 30}}},
+    })
+    assert planned_jobs(workdir, overlay) == {}
+
+
 def test_one_variant_hyperparameter_reruns_only_that_variant(workdir):
     overlay = write_overlay(workdir, "lr.yaml", {"training": {"mnist_svhn_text": {"overrides": {"mopoe-ms": {"lr": 2.0e-3}}}}})
     assert planned_jobs(workdir, overlay) == {

@@ -75,8 +75,8 @@ def slot_units(dataset=None):
 
     Every GPU rule's shell command starts with `python -m mmjsd.gpu_slots --units {resources.gpu_units} --`, which
     pins the job to one GPU with that many free units (python -m mmjsd.gpu_slots --help). With 0 units it runs the
-    command unchanged; it is there either way, so switching `device` leaves the rules' shell commands, and with
-    them Snakemake's code rerun trigger, as they are."""
+    command unchanged; it is there either way, so the rules' shell commands, which Snakemake's code rerun trigger
+    compares, do not depend on the device or the GPU sharing."""
     return lambda wildcards: (
         0 if CFG.device == "cpu" else job_units(CFG.resources[dataset or wildcards.dataset].jobs_per_gpu)
     )
