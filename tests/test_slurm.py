@@ -212,8 +212,9 @@ def test_gpu_rules_listed_in_slurm_profile(monkeypatch, tmp_path):
     res = run_cmd(cmd, dict(os.environ), timeout=300, cwd=wd)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     gpu_rules = set()
-    for block in re.split(r"\n(?=(?:local)?rule \w+:)", res.stdout):
-        head = re.match(r"(?:local)?rule (\w+):", block)
+    # a packed job's members are printed indented under "Group job ...", so a block starts at any rule line
+    for block in re.split(r"\n(?=\s*(?:local)?rule \w+:)", res.stdout):
+        head = re.match(r"\s*(?:local)?rule (\w+):", block)
         if head and re.search(r"^\s+resources:.*\bgpu=[1-9]", block, re.M):
             gpu_rules.add(head.group(1))
     assert gpu_rules, "the dry run shows no rule with gpu>=1: has the output format changed?\n" + res.stdout[-2000:]

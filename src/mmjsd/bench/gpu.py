@@ -20,8 +20,9 @@ import torch
 
 from mmjsd.bench import ENVIRONMENT_COLUMNS, environment, print_table, write_csv
 from mmjsd.bench.training import BUILD_HINTS, DEFAULT_DATA, ComputeStep, item_count, premade_batches, write_training_subset
-from mmjsd.config import MODALITIES, load_config
-from mmjsd.data.hdf5 import SPECS, read_split
+from mmjsd import registry
+from mmjsd.config import load_config
+from mmjsd.data.hdf5 import dataset_layout, read_split
 from mmjsd.data.readers import load_split
 from mmjsd.errors import UserError
 from mmjsd.gpu_slots import UNITS_PER_GPU, job_units, visible_gpus
@@ -37,7 +38,7 @@ GPU_MEMORY_GIB = 80e9 / 2**30
 
 
 def add_common_arguments(parser: argparse.ArgumentParser, steps: int) -> None:
-    parser.add_argument("--dataset", default="mnist_svhn_text", choices=tuple(MODALITIES))
+    parser.add_argument("--dataset", default="mnist_svhn_text", choices=registry.DATASETS.names())
     parser.add_argument("--data", type=Path, help="HDF5 dataset (default: results/datasets/<dataset>.h5)")
     parser.add_argument("--config", type=Path, nargs="+", default=[Path("config.yaml")], help="config files, later ones win")
     parser.add_argument("--batch-size", type=int, default=256)
@@ -55,7 +56,7 @@ def dataset_file(args: argparse.Namespace) -> Path:
 def training_subset(args: argparse.Namespace, workdir: Path) -> Path:
     """A copy of the dataset file whose training split keeps --steps x --batch-size items."""
     source = dataset_file(args)
-    arrays = read_split(source, SPECS[args.dataset], "train")
+    arrays = read_split(source, dataset_layout(args.dataset), "train")
     needed = args.steps * args.batch_size
     if item_count(arrays, args.dataset) < needed:
         raise UserError(f"{source} has {item_count(arrays, args.dataset)} training items, fewer than --steps x --batch-size = {needed}; "
