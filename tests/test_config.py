@@ -351,3 +351,18 @@ def test_resources_block_matches_its_dataclass_and_the_gpu_slots():
     raw["resources"]["mnist_svhn_text"]["jobs_per_gpu"] = 5
     with pytest.raises(UserError, match="config key 'resources.mnist_svhn_text.jobs_per_gpu'"):
         config_from_dict(raw)
+
+
+def test_classifier_overrides_apply_to_their_modality_only():
+    raw = raw_config()
+    raw["classifiers"]["mnist_svhn_text"]["overrides"] = {"text": {"epochs": 2, "lr": 5.0e-4}}
+    cfg = config_from_dict(raw)
+    text, mnist = cfg.classifier_config("mnist_svhn_text", "text"), cfg.classifier_config("mnist_svhn_text", "mnist")
+    assert (text.epochs, text.lr, text.batch_size) == (2, 5.0e-4, 256)
+    assert dataclasses.asdict(mnist) == {k: v for k, v in raw["classifiers"]["mnist_svhn_text"].items() if k != "overrides"}
+    raw["classifiers"]["mnist_svhn_text"]["overrides"] = {"img": {"epochs": 2}}
+    with pytest.raises(UserError, match="'classifiers.mnist_svhn_text.overrides.img' is not a modality of mnist_svhn_text"):
+        config_from_dict(raw)
+    raw["classifiers"]["mnist_svhn_text"]["overrides"] = {"text": {"epoch": 2}}
+    with pytest.raises(UserError, match="classifiers.mnist_svhn_text.overrides.text"):
+        config_from_dict(raw)

@@ -159,11 +159,25 @@ class DatasetTraining:
 
 @dataclass(frozen=True)
 class ClassifierConfig:
+    """Resolved settings of one modality's classifiers (its coherence classifier and, for images, the feature copy)."""
+
     epochs: int
     lr: float
     batch_size: int
     seed: int
     feature_seed: int
+
+
+@dataclass(frozen=True)
+class DatasetClassifiers(ClassifierConfig):
+    """``classifiers.<dataset>``: the settings of every classifier, and ``overrides`` of some per modality.
+
+    An override is partial, e.g. ``{text: {epochs: 2}}``; each classifier job receives only its
+    modality's resolved :class:`ClassifierConfig`, so an override reruns that modality's
+    classifiers alone.
+    """
+
+    overrides: dict[str, dict[str, Any]]
 
 
 # --------------------------------------------------------------------- evaluation
@@ -307,7 +321,7 @@ class Config:
     device: str
     data: DataConfig
     training: dict[str, DatasetTraining]
-    classifiers: dict[str, ClassifierConfig]
+    classifiers: dict[str, DatasetClassifiers]
     evaluation: EvaluationConfig
     #: One value (corrected or reference) per departure of :mod:`mmjsd.departures`: the switch set of "corrected" runs.
     departures: dict[str, str]
@@ -319,6 +333,12 @@ class Config:
 
     def train_config(self, dataset: str, variant: str) -> TrainConfig:
         return resolve_train_config(self, dataset, variant)
+
+    def classifier_config(self, dataset: str, modality: str) -> ClassifierConfig:
+        """The classifiers of ``modality`` on ``dataset``: the dataset's settings, then its override for ``modality``."""
+        block = dataclasses.asdict(self.classifiers[dataset])
+        override = block.pop("overrides").get(modality) or {}
+        return from_dict(ClassifierConfig, {**block, **override}, f"classifiers.{dataset}.overrides.{modality}")
 
 
 # ------------------------------------------------------------------ construction
@@ -548,6 +568,14 @@ def config_from_dict(raw: dict) -> Config:
     for dataset in cfg.datasets:
         if dataset not in cfg.evaluation.metrics:
             raise UserError(f"dataset '{dataset}' is listed in 'datasets' but has no 'evaluation.metrics.{dataset}' list")
+        unknown = sorted(set(cfg.classifiers[dataset].overrides) - set(registry.modalities(dataset)))
+        if unknown:
+            raise UserError(
+                f"config key 'classifiers.{dataset}.overrides.{unknown[0]}' is not a modality of {dataset}; "
+                f"use one of {', '.join(registry.modalities(dataset))}"
+            )
+        for modality in cfg.classifiers[dataset].overrides:
+            cfg.classifier_config(dataset, modality)
         for key in ("training", "classifiers", "resources"):
             if dataset not in getattr(cfg, key):
                 raise UserError(f"dataset '{dataset}' is listed in 'datasets' but has no '{key}.{dataset}' block")

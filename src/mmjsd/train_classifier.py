@@ -1,7 +1,7 @@
 """Step: train one evaluation classifier on the training split and test it.
 
     python -m mmjsd.train_classifier --dataset mnist_svhn_text --modality svhn --role coherence \\
-        --params '<classifiers.<dataset> config (mmjsd.config.ClassifierConfig) as JSON>' \\
+        --params '<the modality's classifier settings (mmjsd.config.Config.classifier_config) as JSON>' \\
         --data results/datasets/mnist_svhn_text.h5 \\
         --out-dir results/classifiers/mnist_svhn_text/svhn
 
@@ -197,7 +197,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--dataset", required=True, choices=registry.DATASETS.names())
     parser.add_argument("--modality", required=True, help="a modality of the dataset: mnist, svhn or text (mnist_svhn_text); img or text (celeba)")
     parser.add_argument("--role", required=True, choices=ROLES, help="coherence classifier, or the separately seeded PRD feature copy")
-    parser.add_argument("--params", required=True, type=json_arg, help="classifiers.<dataset> config (mmjsd.config.ClassifierConfig) as JSON")
+    parser.add_argument("--params", required=True, type=json_arg, help="the settings of this modality's classifiers (classifiers.<dataset> with its override for the modality; mmjsd.config.Config.classifier_config) as JSON")
     parser.add_argument("--data", required=True, type=Path, help="HDF5 dataset built by mmjsd.build_dataset")
     parser.add_argument("--out-dir", required=True, type=Path, help="directory for model.pt and metrics.json")
     add_runtime_arguments(parser)

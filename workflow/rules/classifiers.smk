@@ -24,7 +24,13 @@ rule train_classifier:
         role=lambda wildcards: (
             "features" if wildcards.classifier.endswith("-features") else "coherence"
         ),
-        hparams=lambda wildcards: shell_json(config["classifiers"][wildcards.dataset]),
+        hparams=lambda wildcards: shell_json(
+            dataclasses.asdict(
+                CFG.classifier_config(
+                    wildcards.dataset, wildcards.classifier.removesuffix("-features")
+                )
+            )
+        ),
         device=CFG.device,
         code=lambda wildcards: code_version(
             "mmjsd.train_classifier",
