@@ -130,9 +130,14 @@ def train_hparams(dataset, variant):
 
 
 def classifier_dirs(dataset):
-    """results/classifiers/<dataset>/<name> for every classifier the dataset needs."""
+    """results/classifiers/<dataset>/<name> for every classifier the dataset's configured metrics read."""
     spec = registry.dataset(dataset)
-    names = list(spec.modalities) + [f"{m}-features" for m in spec.feature_modalities]
+    metrics = [registry.metric(m) for m in CFG.evaluation.metrics[dataset]]
+    names = []
+    if any(metric.coherence_classifiers for metric in metrics):
+        names += list(spec.modalities)
+    if any(feature_classifiers(dataset, metric.name) for metric in metrics):
+        names += [f"{m}-features" for m in spec.feature_modalities]
     return [f"results/classifiers/{dataset}/{name}" for name in names]
 
 
