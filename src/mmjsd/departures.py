@@ -245,6 +245,19 @@ def protocol_switches(protocol: str, configured: Mapping[str, str]) -> dict[str,
     raise UserError(f"unknown protocol '{protocol}': use one of {', '.join(PROTOCOLS)} (config key 'protocols')")
 
 
+def check_protocol(protocol: str, switches: Mapping[str, str], where: str) -> None:
+    """Refuse a job whose switches contradict its protocol: a reference-exact job runs no switch at ``corrected``."""
+    if protocol not in PROTOCOLS:
+        raise UserError(f"{where}: unknown protocol '{protocol}' (use {', '.join(PROTOCOLS)})")
+    corrected_here = [name for name, value in switches.items() if value != REFERENCE]
+    if protocol == REFERENCE_EXACT_PROTOCOL and corrected_here:
+        raise UserError(
+            f"{where}: a {REFERENCE_EXACT_PROTOCOL} job must run every departure at {REFERENCE}, but "
+            f"'{corrected_here[0]}' is {switches[corrected_here[0]]!r}; take its switches from "
+            "mmjsd.departures.protocol_switches"
+        )
+
+
 def comparison_protocol(protocols: Sequence[str]) -> str:
     """The protocol whose runs are set beside the paper: reference-exact when it ran (like for like), else corrected."""
     return REFERENCE_EXACT_PROTOCOL if REFERENCE_EXACT_PROTOCOL in protocols else CORRECTED_PROTOCOL

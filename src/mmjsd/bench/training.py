@@ -64,6 +64,7 @@ from mmjsd import registry
 from mmjsd.config import Config, TrainConfig, load_config
 from mmjsd.data.hdf5 import SPLITS, dataset_layout, read_attrs, read_split, write_dataset_file
 from mmjsd.data.readers import load_split
+from mmjsd.departures import CORRECTED_PROTOCOL
 from mmjsd.errors import UserError
 from mmjsd.io import canonical_json, sha256_file
 from mmjsd.models import build_model
@@ -198,7 +199,7 @@ def prepare_inputs(inputs: BenchInputs) -> None:
 
 def measure_loop(variant: str, cfg: TrainConfig, inputs: BenchInputs) -> float:
     """Samples/s of :func:`mmjsd.train.train`'s second epoch (the first warms up) on the loop's subset file."""
-    spec = RunSpec(inputs.args.dataset, variant, 0, dataclasses.replace(cfg, epochs=2), inputs.subset, sha256_file(inputs.subset))
+    spec = RunSpec(inputs.args.dataset, variant, 0, dataclasses.replace(cfg, epochs=2), inputs.subset, sha256_file(inputs.subset), CORRECTED_PROTOCOL)
     run_dir = inputs.workdir / "runs" / variant
     rows = train(spec, run_dir / "out", run_dir / "last.pt", inputs.device, progress=False)
     return rows[-1]["steps"] * cfg.batch_size / rows[-1]["wall_time_s"]
