@@ -230,6 +230,11 @@ def reference_exact() -> dict[str, str]:
 CORRECTED_PROTOCOL = "corrected"
 REFERENCE_EXACT_PROTOCOL = "reference-exact"
 PROTOCOLS = (CORRECTED_PROTOCOL, REFERENCE_EXACT_PROTOCOL)
+#: What each protocol computes, in words (table captions, the summary).
+PROTOCOL_DESCRIPTIONS = {
+    CORRECTED_PROTOCOL: "the pipeline's corrections of the official code, as the departures block sets them",
+    REFERENCE_EXACT_PROTOCOL: "every departure switch at reference, the official code's computation",
+}
 
 
 def protocol_switches(protocol: str, configured: Mapping[str, str]) -> dict[str, str]:
