@@ -600,7 +600,7 @@ def test_real_data_keeps_the_comparison_and_a_pipeline_check_dataset_is_not_comp
     assert f"{values.mean():.2f} ± {values.std(ddof=1):.2f}** (0.97; {values.mean() - 0.97:+.2f})" in probe
     assert "Ours: the corrected runs" in probe and "Caveat: The mmJSD code fitted its probes" in probe
     celeba = (out_dir / "table5_celeba_vs_paper.md").read_text()
-    assert "Not compared with the paper: CelebA ran only to exercise the pipeline" in celeba
+    assert "Not compared with the paper: a pipeline check: CelebA ran only to exercise the pipeline" in celeba
     assert "its numbers are not results" in celeba and "(0.42;" not in celeba and not BOLD_NUMBER.search(celeba)
     assert pd.read_csv(out_dir / "table5_celeba_vs_paper.csv").paper.isna().all()
     assert "ran only to exercise the pipeline" in (out_dir / "corrected" / "table5_celeba.tex").read_text()

@@ -51,16 +51,22 @@ class ReportContext:
         """Whether ``dataset`` ran only to exercise the pipeline."""
         return dataset in self.pipeline_checks
 
+    def not_results_label(self, dataset: str) -> str:
+        """``a pipeline check`` or ``synthetic data`` when the numbers of ``dataset`` are not results, else ''."""
+        if self.pipeline_check(dataset):
+            return "a pipeline check"
+        return "synthetic data" if self.synthetic else ""
+
     def not_results(self, dataset: str) -> str:
-        """Why the numbers of ``dataset`` are not results ('' when they are): a pipeline check, or synthetic data."""
+        """Why the numbers of ``dataset`` are not results ('' when they are), opening with :meth:`not_results_label`."""
         if self.pipeline_check(dataset):
             return (
-                f"{registry.dataset(dataset).title} ran only to exercise the pipeline (report.pipeline_checks): "
-                "its numbers are not results"
+                f"a pipeline check: {registry.dataset(dataset).title} ran only to exercise the pipeline "
+                "(report.pipeline_checks), so its numbers are not results"
             )
         if self.synthetic:
             return (
-                "synthetic data (data.source: synthetic): the pipeline generated the raw data, so the numbers show "
+                "synthetic data: the pipeline generated the raw data (data.source is synthetic), so the numbers show "
                 "that every stage works, not how the models do on MNIST, SVHN or CelebA"
             )
         return ""
