@@ -4,7 +4,7 @@ The paper's numbers come from the official code (thomassutter/mmjsd; MoPoE's obj
 thomassutter/MoPoE), quirks included. The pipeline corrects some of them by default. Each
 such departure is a :class:`Departure` with two values:
 
-* ``corrected`` (the default, what §4-5 of DESIGN.md describe);
+* ``corrected`` (the default, what docs/design.md §4-5 describe);
 * ``reference``: the official code's behaviour, bit for bit where the golden tests can check it.
 
 ``config.yaml``'s top-level ``departures:`` mapping holds one value per departure (every key
