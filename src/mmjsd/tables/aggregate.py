@@ -3,10 +3,11 @@
 :func:`build_table` fills one :class:`~mmjsd.tables.specs.TableSpec` from the metric files
 of every variant found, all of one protocol (corrected or reference-exact); missing files
 and keys become empty cells with footnotes, and each column gets its chance level (the
-metric spec's ``chance``). :func:`build_tables` builds every table of the selected
-datasets (the paper's and one per metric no paper table covers). Also here: what may be
-compared with the paper (:func:`comparability`), whether best values are marked
-(:func:`marks_best`) and the protocol read from the files (:func:`protocol_items`).
+metric spec's ``chance``). :func:`protocol_tables` builds every table of the selected
+datasets (the paper's and one per metric no paper table covers) for every configured
+protocol. Also here: what may be compared with the paper (:func:`comparability`), whether
+best values are marked (:func:`marks_best`) and the protocol read from the files
+(:func:`protocol_items`).
 """
 
 from __future__ import annotations
@@ -195,16 +196,6 @@ def tables_of(records: Sequence[MetricRecord], datasets: Sequence[str] | None = 
     """The tables of ``datasets`` (default: the datasets that have metric files): the paper's, then ours per metric found."""
     selected = list(datasets) if datasets is not None else sorted({r.dataset for r in records})
     return planned_tables({d: sorted({r.metric for r in records if r.dataset == d}) for d in selected})
-
-
-def build_tables(
-    records: Sequence[MetricRecord],
-    datasets: Sequence[str] | None = None,
-    seeds: Sequence[int] | None = None,
-    context: ReportContext = ReportContext(),
-) -> list[TableResult]:
-    """Every table of ``datasets`` from ``records`` of one protocol (:func:`tables_of`)."""
-    return [build_table(spec, records, seeds, context) for spec in tables_of(records, datasets)]
 
 
 def protocol_tables(
