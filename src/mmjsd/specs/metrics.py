@@ -48,6 +48,7 @@ register_metric(
         description="Logistic-regression probe on each subset's posterior means (Table 1, Table 5 left).",
         precision=2,
         chance=label_chance,
+        caption="Chance of the probe: 1/C for C classes; for a mean AP, the attribute prevalence of the test rows.",
     )
 )
 register_metric(
@@ -60,6 +61,11 @@ register_metric(
         coherence_classifiers=True,
         precision=2,
         chance=coherence_chance,
+        caption=(
+            "Chance of coherence: 1/C for C classes; random coherence of M modalities C^(1-M) when all must agree, "
+            "1/C^2 + (1 - 1/C)^2 under the mmjsd formula (random_coherence_formula: reference); for a mean AP, the "
+            "attribute prevalence of the test rows."
+        ),
     )
 )
 register_metric(

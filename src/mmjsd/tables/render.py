@@ -123,12 +123,7 @@ def caption(result: TableResult, markup: Markup) -> str:
     if result.protocol is not None:
         sentences.append(markup.text(f"Runs: {result.protocol}, {PROTOCOL_DESCRIPTIONS[result.protocol]} (docs/departures.md)."))
     if has_chance_row(result):
-        sentences.append(
-            markup.text(
-                f"{CHANCE_ROW}: what predictions that ignore the input score (1/C for C classes; random coherence: "
-                "the modalities agreeing by chance under the recorded formula; mean AP: the attribute prevalence)."
-            )
-        )
+        sentences.append(markup.text(f"{CHANCE_ROW}: what predictions that ignore the input score."))
     for metric in spec.metrics:
         records = [r for r in result.records if r.metric == metric]
         items = protocol_items(records)
