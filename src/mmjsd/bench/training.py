@@ -398,7 +398,7 @@ def run_memory(args: argparse.Namespace) -> None:
     cfg = dataclasses.replace(cfg, epochs=1, batch_size=args.batch_size, log_every=1)
     with tempfile.TemporaryDirectory(prefix="mmjsd-bench-memory-") as workdir:
         command = [
-            sys.executable, "-m", "mmjsd.train", "--dataset", dataset, "--variant", args.variant, "--seed", "0",
+            sys.executable, "-m", "mmjsd.train", "--dataset", dataset, "--variant", args.variant, "--seed", "0", "--protocol", CORRECTED_PROTOCOL,
             "--hparams", canonical_json(dataclasses.asdict(cfg)), "--data", str(args.data),
             "--out-dir", f"{workdir}/run", "--checkpoint", f"{workdir}/last.pt", "--device", args.device, "--threads", str(args.threads),
         ]
