@@ -2,6 +2,7 @@
 #
 #   snakemake --cores all                                        # the paper config (config.yaml)
 #   snakemake --cores all --configfile workflow/presets/demo.yaml   # synthetic demo, CPU, minutes
+#   snakemake --cores all --configfile workflow/presets/reference-exact.yaml   # as published and as corrected
 #
 # The results tree is described in results/README.md. `rule all` must live in this file:
 # Snakemake ignores a default target defined in an included file.
@@ -20,6 +21,7 @@ include: "workflow/rules/common.smk"
 
 
 wildcard_constraints:
+    protocol="|".join(PROTOCOLS),
     dataset="|".join(CFG.datasets),
     raw="|".join(RAW_DATASETS),
     variant="|".join(VARIANTS),

@@ -99,10 +99,10 @@ def copy_project(dest: Path) -> Path:
     return dest
 
 
-def save_untrained_run(run_dir: Path, dataset: str, variant: str, cfg: TrainConfig, data: Path) -> Path:
-    """An untrained model (seed 0) written to ``run_dir`` as ``mmjsd.train`` writes a finished run of ``data``."""
+def save_untrained_run(run_dir: Path, dataset: str, variant: str, cfg: TrainConfig, data: Path, protocol: str = "corrected") -> Path:
+    """An untrained model (seed 0) written to ``run_dir`` as ``mmjsd.train`` writes a finished run of ``data`` under ``protocol``."""
     torch.manual_seed(0)
     model = build_model(dataset, variant, cfg)
-    spec = RunSpec(dataset, variant, 0, cfg, data, "0" * 64)
+    spec = RunSpec(dataset, variant, 0, cfg, data, "0" * 64, protocol)
     write_outputs(run_dir, spec, model, [{"epoch": 1, "loss": 0.0}], torch.device("cpu"), 0.0)
     return run_dir

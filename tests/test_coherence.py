@@ -9,6 +9,7 @@ from mmjsd.errors import UserError
 from mmjsd.evaluation.average_precision import (
     average_precision_per_attribute,
     batch_mean_average_precision,
+    chance_mean_average_precision,
     mean_average_precision,
 )
 from mmjsd.evaluation.coherence import (
@@ -83,6 +84,11 @@ def test_random_scores_give_the_base_rate():
     rng = np.random.default_rng(1)
     labels = (rng.random((20_000, 3)) < [0.1, 0.3, 0.6]).astype(int)
     assert mean_average_precision(rng.random((20_000, 3)), labels) == pytest.approx(labels.mean(), abs=0.01)
+    # the chance level the metric files record: the prevalence, averaged over attributes with positives
+    assert chance_mean_average_precision(labels) == pytest.approx(labels.mean())
+    with_empty = np.concatenate([labels, np.zeros((20_000, 1), dtype=int)], axis=1)
+    assert chance_mean_average_precision(with_empty) == pytest.approx(labels.mean())
+    assert mean_average_precision(rng.random((20_000, 4)), with_empty) == pytest.approx(labels.mean(), abs=0.01)
 
 
 def test_average_precision_input_errors():

@@ -315,6 +315,46 @@ def test_train_config_reference_reads_only_its_own_training_departures():
         mvae.reference("probe_protocol")
 
 
+# ------------------------------------------------------------------- protocols (docs/departures.md)
+def test_schema_protocols_are_the_ones_the_code_knows():
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())["properties"]
+    assert schema["protocols"]["items"]["enum"] == list(departures.PROTOCOLS)
+    assert raw_config()["protocols"] == ["corrected"]
+
+
+@pytest.mark.parametrize("base", [None, "ci.yaml", "demo.yaml"])
+def test_the_reference_exact_overlay_adds_the_reference_exact_protocol(base):
+    paths = [ROOT / "config.yaml"] + ([ROOT / "workflow/presets" / base] if base else [])
+    cfg = load_config(*paths, ROOT / "workflow/presets/reference-exact.yaml")
+    assert cfg.protocols == ["corrected", "reference-exact"]
+    assert cfg.departures == load_config(*paths).departures  # the corrected runs keep their switches
+
+
+def test_reference_exact_runs_use_every_switch_at_reference_whatever_the_departures_block_says():
+    raw = deep_merge(raw_config(), {"protocols": ["corrected", "reference-exact"]})
+    flipped = deep_merge(raw, {"departures": {"dynamic_prior_epsilon": "reference", "text_likelihood": "reference"}})
+    before, after = config_from_dict(raw), config_from_dict(flipped)
+    for dataset, variant in sorted(ALL_RUNS):
+        exact = after.train_config(dataset, variant, "reference-exact")
+        assert exact == before.train_config(dataset, variant, "reference-exact")
+        assert set(exact.departures.values()) == {"reference"}
+        assert set(exact.departures) == set(before.train_config(dataset, variant).departures)
+    assert after.train_config("mnist_svhn_text", "mmjsd").departures == {"text_likelihood": "reference", "dynamic_prior_epsilon": "reference"}
+    assert after.switches("reference-exact") == departures.reference_exact()
+    assert after.switches("corrected") == flipped["departures"]
+    assert departures.comparison_protocol(["corrected"]) == "corrected"
+    assert departures.comparison_protocol(["reference-exact", "corrected"]) == "reference-exact"
+
+
+def test_an_unknown_protocol_or_pipeline_check_names_the_key():
+    with pytest.raises(UserError, match=r"config key 'protocols\.0'.*'exact' is not one of \['corrected', 'reference-exact'\]"):
+        config_from_dict({**raw_config(), "protocols": ["exact"]})
+    with pytest.raises(UserError, match=r"config key 'report\.pipeline_checks\.0'.*'mnist' is not one of"):
+        config_from_dict({**raw_config(), "report": {"pipeline_checks": ["mnist"]}})
+    with pytest.raises(UserError, match="unknown protocol 'exact'"):
+        departures.protocol_switches("exact", departures.corrected())
+
+
 def test_docs_list_exactly_the_registry_departures():
     """docs/departures.md: one row per switch in its table, with every column filled, and no switch that does not exist."""
     text = (ROOT / "docs" / "departures.md").read_text()

@@ -33,7 +33,7 @@ from mmjsd.classifiers.networks import build_classifier
 from mmjsd.cli import main_guard
 from mmjsd.config import load_config, metric_job_from_dict, metric_job_params
 from mmjsd.data.readers import load_split
-from mmjsd.departures import corrected
+from mmjsd.departures import corrected, reference_exact
 from mmjsd.errors import UserError
 from mmjsd.evaluation import coherence_eval, features, generation
 from mmjsd.evaluation.likelihood import importance_sampled_log_likelihood
@@ -208,6 +208,7 @@ def test_metric_file_has_the_documented_keys_and_is_deterministic(metric, mst_ru
     assert first["protocol"]["departures"] == {
         "text_likelihood": "corrected", "dynamic_prior_epsilon": "corrected", **dict.fromkeys(MST_ALTERNATIVES[metric], "corrected")
     }  # fmt: skip
+    assert first["protocol"]["name"] == "corrected"  # the run's protocol, from its model.pt
     record = load_metric_file(tmp_path / "a.json")  # what the table step reads
     assert record.values == first["values"]
     values = np.array(list(first["values"].values()))
@@ -624,6 +625,7 @@ def test_celeba_coherence_scores_the_generated_modality_against_the_conditioning
     base_rate = float(attributes[:, present].mean(axis=0).mean())
     other = {"img": "text", "text": "img"}[knowing]
     assert document["values"] == pytest.approx({f"{other}->{knowing}": 1.0, f"{knowing}->{other}": base_rate})
+    assert document["extra"]["attribute_prevalence"] == pytest.approx(base_rate)  # the chance level the tables show
 
     # The official per-batch AP (batches of 5, 5 and 2 rows): per batch and attribute, a perfect ranking scores 1,
     # constant scores the batch's base rate, and an attribute without a positive in the batch 0; then the means.
@@ -657,6 +659,18 @@ def test_each_alternative_equals_the_job_with_that_switch_flipped(metric, mst_ru
         assert flipped["alternatives"][name] == base["values"], name
         if name != "generated_image_range":  # untrained decoders barely leave [0, 1]: tested on its own below
             assert flipped["values"] != base["values"], f"{name} moves no number of an untrained {variant}"
+
+
+def test_a_reference_exact_run_is_evaluated_with_reference_switches_only(mst_h5, tmp_path):
+    """The metric file inherits the run's protocol; a corrected evaluation switch on a reference-exact run is refused."""
+    config = dataclasses.replace(load_config(REPO / "config.yaml").train_config(MST, "mmvae", "reference-exact"), batch_size=16)
+    assert set(config.departures.values()) == {"reference"}
+    run_dir = save_untrained_run(tmp_path / "runs" / MST / "mmvae" / "seed0", MST, "mmvae", config, mst_h5, "reference-exact")
+    with pytest.raises(UserError, match="reference-exact job must run every departure at reference, but 'importance_sampling_grouping'"):
+        run_metric("likelihood", run_dir, mst_h5, tmp_path / "no.json")  # corrected evaluation switches
+    assert not (tmp_path / "no.json").exists()
+    document = run_metric("likelihood", run_dir, mst_h5, tmp_path / "l.json", switches=reference_exact())
+    assert document["protocol"]["name"] == "reference-exact" and set(document["protocol"]["departures"].values()) == {"reference"}
 
 
 class OutOfRangeDetector(torch.nn.Module):

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "extending.md"
 FILE_BLOCK = re.compile(r"<!-- file: (\S+) -->\n```\w*\n(.*?)```\n", re.S)
 MVTCAE, ACTIVE_UNITS = "examples/plugins/mvtcae", "examples/plugins/active_units"
-RUN = "results/runs/mnist_svhn_text/mvtcae/seed0"
+RUN = "results/runs/corrected/mnist_svhn_text/mvtcae/seed0"
 
 
 def doc_files() -> dict[str, str]:
@@ -116,7 +116,7 @@ def test_plugin_objective_and_metric_from_the_page_run_through_the_workflow(tmp_
     assert {"kl/cvib/mnist", "kl/cvib/svhn", "kl/cvib/text", "kl/content"} <= set(log.columns)
     tables = workdir / "results" / "tables"
     for table, columns in (("table1_latent_probe", 7), ("table4_likelihood", 7)):
-        tidy = pd.read_csv(tables / f"{table}.csv")
+        tidy = pd.read_csv(tables / "corrected" / f"{table}.csv")
         means = tidy[(tidy.model == "MVTCAE") & (tidy.statistic == "mean")]
         assert len(means) == columns and np.isfinite(means.value.astype(float)).all(), table
     assert "MVTCAE" in (tables / "table1_latent_probe_vs_paper.md").read_text()
@@ -130,7 +130,7 @@ def test_plugin_objective_and_metric_from_the_page_run_through_the_workflow(tmp_
     test_pairs = len(load_split("mnist_svhn_text", workdir / "results/datasets/mnist_svhn_text.h5", "test"))
     assert record.values == expected and record.protocol["n_test"] == test_pairs
     assert max(expected.values()) > 0
-    tidy = pd.read_csv(tables / "mnist_svhn_text_active_units.csv")
+    tidy = pd.read_csv(tables / "corrected" / "mnist_svhn_text_active_units.csv")
     means = tidy[(tidy.model == "MVTCAE") & (tidy.statistic == "mean")]
     assert dict(zip(means.key, means.value.astype(float))) == {key: float(value) for key, value in expected.items()}
     assert not (tables / "mnist_svhn_text_active_units_vs_paper.csv").exists()

@@ -235,3 +235,5 @@ def test_a_registered_dataset_gets_config_blocks_and_tables_of_its_own(plugin_di
         registry.register_dataset(dataclasses.replace(twin, name="mst_bad", labels="regression"))
     with pytest.raises(UserError, match="sample figure 'conditional_img' names a modality the dataset lacks"):
         registry.register_dataset(dataclasses.replace(twin, name="mst_bad", sample_figures=("conditional_img",)))
+    with pytest.raises(UserError, match="'num_labels' \\(classes or attributes\\) must be an integer of at least 2, got 1"):
+        registry.register_dataset(dataclasses.replace(twin, name="mst_bad", num_labels=1))

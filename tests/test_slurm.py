@@ -49,8 +49,8 @@ LOCAL_SLURM_CONF = Path(os.environ.get("MMJSD_SLURM_DIR", "/tmp/mmjsd-slurm")) /
 PROJECT_TARGETS: list[str] = [
     # data (acquire_raw x2, build_dataset) -> train -> evaluate -> report (training_curves):
     # one path through every stage, kept short because each SLURM round trip costs seconds
-    "results/runs/mnist_svhn_text/mmjsd/seed0/metrics/latent_probe.json",
-    "results/figures/training_curves_mnist_svhn_text_mmjsd.png",
+    "results/runs/corrected/mnist_svhn_text/mmjsd/seed0/metrics/latent_probe.json",
+    "results/figures/corrected/training_curves_mnist_svhn_text_mmjsd.png",
 ]
 #: Config file of the project run, relative to the repository root.
 PROJECT_CONFIGFILE = "workflow/presets/ci.yaml"

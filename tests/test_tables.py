@@ -13,16 +13,19 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as scipy_stats
 
 from mmjsd import metrics_io, registry
 from mmjsd.errors import UserError
 from mmjsd.metrics_io import load_metric_file, load_metric_files
 from mmjsd.paper import load_paper_table, paper_csv_text
-from mmjsd.tables import aggregate, cli, compare, markup, render, specs
+from mmjsd.tables import aggregate, cli, compare, departures, markup, render, specs
+from mmjsd.tables.context import ReportContext
 
 MST = "mnist_svhn_text"
 CLF_EXTRACTOR = "clf_penult_128"
@@ -32,6 +35,8 @@ VARIANT_OFFSETS = {"mvae": 0.0, "mmjsd": 0.10, "mopoe": 0.05, "mmjsd-ms": 0.20}
 
 #: The one cell whose per-seed values the aggregation tests check by hand.
 PROBE_MMJSD_MNIST = {0: 0.91, 1: 0.95, 2: 0.96}
+#: The mean attribute prevalence the CelebA metric files record (the chance level of a mean AP).
+CELEBA_PREVALENCE = 0.213
 
 
 def write_json(path: Path, document: dict) -> Path:
@@ -41,10 +46,25 @@ def write_json(path: Path, document: dict) -> Path:
     return path
 
 
+def run_dir(root: Path, dataset: str, variant: str, seed: int, protocol: str = "corrected") -> Path:
+    """``root/runs/<protocol>/<dataset>/<variant>/seed<k>``, as the workflow lays runs out."""
+    return root / "runs" / protocol / dataset / variant / f"seed{seed}"
+
+
 def write_metric_file(
-    root: Path, dataset: str, variant: str, seed: int, metric: str, values: dict, protocol: dict, extractor=None
+    root: Path,
+    dataset: str,
+    variant: str,
+    seed: int,
+    metric: str,
+    values: dict,
+    protocol: dict,
+    extractor=None,
+    protocol_name: str = "corrected",
+    alternatives: dict | None = None,
+    extra: dict | None = None,
 ) -> Path:
-    """One ``runs/<dataset>/<variant>/seed<k>/metrics/<metric>.json`` as the evaluation writes it."""
+    """One ``runs/<protocol>/<dataset>/<variant>/seed<k>/metrics/<metric>.json`` as the evaluation writes it."""
     document = {
         "metric": metric,
         "metric_name": f"prd_ap_mmjsd[{extractor}]" if extractor else metric,
@@ -52,14 +72,15 @@ def write_metric_file(
         "variant": variant,
         "seed": seed,
         "values": values,
-        "protocol": protocol,
-        "extra": {},
+        "protocol": {**protocol, "name": protocol_name},
+        "extra": extra or {},
+        "alternatives": alternatives or {},
         "versions": {"mmjsd": "0.1.0"},
         "seeds": {"evaluation": 0},
     }
     if extractor:
         document["extractor"] = {"name": extractor, "sha256": "0" * 64, "seed": 200}
-    return write_json(root / "runs" / dataset / variant / f"seed{seed}" / "metrics" / f"{metric}.json", document)
+    return write_json(run_dir(root, dataset, variant, seed, protocol_name) / "metrics" / f"{metric}.json", document)
 
 
 def spec_values(spec: specs.TableSpec, metric: str, offset: float, seed: int) -> dict[str, float]:
@@ -81,20 +102,26 @@ PROTOCOLS = {
 }
 
 
-def write_demo_results(root: Path, extractor: str = CLF_EXTRACTOR) -> Path:
-    """A results tree with known gaps; returns ``root``.
+def no_shift(metric: str, seed: int) -> float:
+    return 0.0
+
+
+def write_demo_results(
+    root: Path, extractor: str = CLF_EXTRACTOR, protocol_name: str = "corrected", shift: Callable[[str, int], float] = no_shift
+) -> Path:
+    """A results tree of ``protocol_name``'s runs with known gaps; returns ``root``.
 
     MNIST-SVHN-Text: mvae, mmjsd, mopoe, mmjsd-ms with seeds 0-2, except: mopoe has no
     seed 2 at all, mmjsd-ms has no PRD file for seed 1, and mvae's seed-0 likelihood file
     lacks ``joint|text``. mmjsd's latent probe on ``mnist`` is :data:`PROBE_MMJSD_MNIST`.
     CelebA: mvae-ms and mmjsd-ms with seeds 0-1. Plus classifier metrics, run configs and
-    training logs.
+    training logs. ``shift(metric, seed)`` is added to every value of that metric and seed.
     """
     for variant, offset in VARIANT_OFFSETS.items():
         for seed in (0, 1, 2):
             if variant == "mopoe" and seed == 2:
                 continue
-            write_run_config(root, MST, variant, seed)
+            write_run_config(root, MST, variant, seed, protocol_name)
             for spec in specs.TABLES[:4]:
                 metric = spec.metrics[0]
                 if variant == "mmjsd-ms" and seed == 1 and metric == "prd":
@@ -104,32 +131,35 @@ def write_demo_results(root: Path, extractor: str = CLF_EXTRACTOR) -> Path:
                     values["mnist"] = PROBE_MMJSD_MNIST[seed]
                 if variant == "mvae" and seed == 0 and metric == "likelihood":
                     del values["joint|text"]
+                values = {key: value + shift(metric, seed) for key, value in values.items()}
                 write_metric_file(
-                    root, MST, variant, seed, metric, values, PROTOCOLS[metric], extractor if metric == "prd" else None
+                    root, MST, variant, seed, metric, values, PROTOCOLS[metric], extractor if metric == "prd" else None, protocol_name
                 )
     celeba = specs.TABLES_BY_NAME["table5_celeba"]
     for variant in ("mvae-ms", "mmjsd-ms"):
         for seed in (0, 1):
-            write_run_config(root, "celeba", variant, seed)
+            write_run_config(root, "celeba", variant, seed, protocol_name)
             offset = 0.1 if variant == "mmjsd-ms" else 0.0
             for metric in celeba.metrics:
-                values = spec_values(celeba, metric, offset, seed)
-                write_metric_file(root, "celeba", variant, seed, metric, values, PROTOCOLS[metric])
+                values = {key: value + shift(metric, seed) for key, value in spec_values(celeba, metric, offset, seed).items()}
+                extra = {"attribute_prevalence": CELEBA_PREVALENCE}
+                write_metric_file(root, "celeba", variant, seed, metric, values, PROTOCOLS[metric], None, protocol_name, extra=extra)
     write_classifier_metrics(root)
     return root
 
 
-def write_run_config(root: Path, dataset: str, variant: str, seed: int) -> Path:
+def write_run_config(root: Path, dataset: str, variant: str, seed: int, protocol_name: str = "corrected") -> Path:
     """A run's as-run ``config.json`` with the hyper-parameters nested as the trainer may write them."""
     document = {
         "dataset": dataset,
         "variant": variant,
         "seed": seed,
+        "protocol": protocol_name,
         "device": "cpu",
         "train_config": {"epochs": 3, "lr": 0.0005, "batch_size": 64, "beta": 2.5, "shared_dim": 20},
         "wall_time_s": 12.5,
     }
-    return write_json(root / "runs" / dataset / variant / f"seed{seed}" / "config.json", document)
+    return write_json(run_dir(root, dataset, variant, seed, protocol_name) / "config.json", document)
 
 
 CLASSIFIER_SCORES = {
@@ -158,8 +188,8 @@ def write_classifier_metrics(root: Path) -> None:
 
 
 def write_train_log(root: Path, dataset: str, variant: str, seed: int, epochs: int = 5) -> Path:
-    """A ``train_log.csv`` with a decreasing loss and two terms."""
-    path = root / "runs" / dataset / variant / f"seed{seed}" / "train_log.csv"
+    """A ``train_log.csv`` of a corrected run with a decreasing loss and two terms."""
+    path = run_dir(root, dataset, variant, seed) / "train_log.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = ["epoch,steps,loss,rec/mnist,kl/content,wall_time_s"]
     for epoch in range(1, epochs + 1):
@@ -282,8 +312,8 @@ def test_missing_run_is_an_empty_footnoted_cell(demo):
 
 
 def test_variant_without_any_file_of_a_metric_is_empty_not_zero(demo):
-    (demo / "runs" / MST / "mopoe" / "seed0" / "metrics" / "prd.json").unlink()
-    (demo / "runs" / MST / "mopoe" / "seed1" / "metrics" / "prd.json").unlink()
+    (demo / "runs" / "corrected" / MST / "mopoe" / "seed0" / "metrics" / "prd.json").unlink()
+    (demo / "runs" / "corrected" / MST / "mopoe" / "seed1" / "metrics" / "prd.json").unlink()
     result = result_for(demo, "table3_prd")
     markdown = render.to_markdown(result)
     mopoe_row = next(line for line in markdown.splitlines() if line.startswith("| MoPoE |"))
@@ -354,7 +384,7 @@ def compile_latex(latex: str, directory: Path) -> None:
 
 def test_latex_is_compile_safe_with_special_characters(demo, tmp_path):
     nasty = {"split": "test_50%", "note&#": "a~b^c{d}", "path": r"C:\x$y"}
-    for path in (demo / "runs" / MST).glob("*/seed*/metrics/coherence.json"):
+    for path in (demo / "runs" / "corrected" / MST).glob("*/seed*/metrics/coherence.json"):
         document = json.loads(path.read_text())
         document["protocol"].update(nasty)
         path.write_text(json.dumps(document))
@@ -457,7 +487,7 @@ def test_prd_with_inception_features_is_compared(tmp_path):
 
 
 def test_mixed_extractors_are_refused(demo):
-    path = demo / "runs" / MST / "mvae" / "seed0" / "metrics" / "prd.json"
+    path = demo / "runs" / "corrected" / MST / "mvae" / "seed0" / "metrics" / "prd.json"
     document = json.loads(path.read_text())
     document["extractor"]["name"] = metrics_io.INCEPTION_EXTRACTOR
     path.write_text(json.dumps(document))
@@ -466,21 +496,26 @@ def test_mixed_extractors_are_refused(demo):
 
 
 # ----------------------------------------------------------------------- files, CLI
+def written_files(out_dir: Path) -> set[str]:
+    """Every file below ``out_dir``, relative to it."""
+    return {path.relative_to(out_dir).as_posix() for path in out_dir.rglob("*") if path.is_file()}
+
+
 def test_cli_writes_every_table_file(demo, tmp_path, capsys):
     out_dir = tmp_path / "tables"
     cli.main(["--out-dir", str(out_dir), "--metrics", str(demo / "runs")])
-    for spec in specs.TABLES:
-        for name in spec.file_names:
-            assert (out_dir / name).is_file(), name
-    assert {path.name for path in out_dir.iterdir()} == {name for spec in specs.TABLES for name in spec.file_names}
-    tidy = pd.read_csv(out_dir / "table1_latent_probe.csv")
-    assert set(tidy.statistic) == {"mean", "std", "n_seeds"}
+    expected = specs.table_files(specs.TABLES, ["corrected"])
+    assert written_files(out_dir) == set(expected) and len(expected) == len(set(expected))
+    assert {f"corrected/{name}" for spec in specs.TABLES for name in spec.file_names} <= written_files(out_dir)
+    assert "departures/evaluation.md" in expected and not any(f.startswith("departures/table") for f in expected)
+    tidy = pd.read_csv(out_dir / "corrected" / "table1_latent_probe.csv")
+    assert set(tidy.statistic) == {"mean", "std", "n_seeds"} and set(tidy.protocol) == {"corrected"}
     assert len(tidy) == 4 * 7 * 3
-    assert not list(out_dir.glob(".*tmp*")), "temporary files left behind"
+    assert not list(out_dir.rglob(".*tmp*")), "temporary files left behind"
 
 
 def test_malformed_metric_file_names_the_file(demo):
-    bad = demo / "runs" / MST / "mvae" / "seed0" / "metrics" / "coherence.json"
+    bad = demo / "runs" / "corrected" / MST / "mvae" / "seed0" / "metrics" / "coherence.json"
     bad.write_text("{not json")
     with pytest.raises(UserError, match=re.escape(str(bad))):
         load_metric_files([demo / "runs"])
@@ -496,8 +531,184 @@ def test_malformed_metric_file_names_the_file(demo):
 def test_cli_reports_malformed_file_as_error(demo, tmp_path, capsys):
     from mmjsd.cli import main_guard
 
-    (demo / "runs" / MST / "mvae" / "seed0" / "metrics" / "prd.json").write_text("[]")
+    (demo / "runs" / "corrected" / MST / "mvae" / "seed0" / "metrics" / "prd.json").write_text("[]")
     with pytest.raises(SystemExit) as exit_info:
         main_guard(cli.main, ["--out-dir", str(tmp_path / "t"), "--metrics", str(demo / "runs")])
     assert exit_info.value.code == 2
     assert "prd.json must hold a JSON object" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ chance levels
+def test_chance_levels_derive_from_the_number_of_classes_the_formula_and_the_prevalence(demo):
+    probe = result_for(demo, "table1_latent_probe")
+    assert probe.chance == {label: pytest.approx(1 / 10) for label in probe.chance}
+    coherence = result_for(demo, "table2_coherence")
+    assert coherence.chance["random"] == pytest.approx(1 / 100)  # all three of ten digits agree: 10 * 10^-3
+    assert coherence.chance["S->M"] == pytest.approx(1 / 10)
+    assert all(level is None for level in result_for(demo, "table4_likelihood").chance.values())
+    assert all(level is None for level in result_for(demo, "table3_prd").chance.values())
+    celeba = [c.label for c in specs.TABLES_BY_NAME["table5_celeba"].columns]
+    assert result_for(demo, "table5_celeba").chance == {label: pytest.approx(CELEBA_PREVALENCE) for label in celeba}
+    # the mmjsd formula (M == S) == (M == T) scores uniform guesses 0.1^2 + 0.9^2
+    for path in (demo / "runs" / "corrected" / MST).glob("*/seed*/metrics/coherence.json"):
+        document = json.loads(path.read_text())
+        document["protocol"]["departures"] = {"random_coherence_formula": "reference"}
+        path.write_text(json.dumps(document))
+    assert result_for(demo, "table2_coherence").chance["random"] == pytest.approx(0.82)
+    # shown as the last row and in the tidy CSV
+    markdown = render.to_markdown(coherence)
+    chance_line = next(line for line in markdown.splitlines() if line.startswith("| Chance |"))
+    assert chance_line.split("|")[3].strip() == "0.01" and chance_line.split("|")[4].strip() == "0.10"
+    tidy = render.tidy_frame(coherence)
+    assert list(tidy[tidy.column == "random"].chance) == pytest.approx([0.01] * 3 * len(coherence.variants))
+    assert "Chance" not in render.to_markdown(result_for(demo, "table4_likelihood"))
+
+
+def test_prd_captions_carry_the_ceiling(demo):
+    assert "0.7204" in render.caption(result_for(demo, "table3_prd"), markup.MARKDOWN)
+
+
+# ------------------------------------------------------------------ synthetic data, pipeline checks
+BOLD_NUMBER = re.compile(r"\*\*-?\d|\\textbf\{")
+
+
+def test_synthetic_data_gets_no_paper_values_no_best_marks_and_chance_levels(demo, tmp_path):
+    out_dir = tmp_path / "tables"
+    cli.main(["--out-dir", str(out_dir), "--metrics", str(demo / "runs"), "--data-source", "synthetic"])
+    for name in written_files(out_dir):
+        text = (out_dir / name).read_text()
+        assert not BOLD_NUMBER.search(text), name
+    for spec in specs.TABLES:
+        frame = pd.read_csv(out_dir / f"{spec.name}_vs_paper.csv")
+        assert frame.paper.isna().all() and frame.difference.isna().all() and not frame.comparable.any()
+        assert frame.ours_mean.notna().any() and frame.note.str.contains("synthetic data").all()
+        markdown = (out_dir / f"{spec.name}_vs_paper.md").read_text()
+        assert "Not compared with the paper: synthetic data" in markdown
+        assert not re.search(r"\(-?\d+\.?\d*; [+-]", markdown), spec.name  # no "(paper; ours - paper)" cell
+    probe = (out_dir / "table1_latent_probe_vs_paper.md").read_text()
+    assert "(0.97;" not in probe and "| Chance |  | 0.10 |" in probe
+    assert "| Chance |  | 0.01 | 0.10 |" in (out_dir / "corrected" / "table2_coherence.md").read_text()
+    assert "No best value is marked." in (out_dir / "corrected" / "table2_coherence.md").read_text()
+    assert "Not comparable with the paper: synthetic data" in (out_dir / "corrected" / "table1_latent_probe.tex").read_text()
+
+
+def test_real_data_keeps_the_comparison_and_a_pipeline_check_dataset_is_not_compared(demo, tmp_path):
+    out_dir = tmp_path / "tables"
+    cli.main(["--out-dir", str(out_dir), "--metrics", str(demo / "runs"), "--data-source", "download", "--pipeline-checks", "celeba"])
+    probe = (out_dir / "table1_latent_probe_vs_paper.md").read_text()
+    values = np.array(list(PROBE_MMJSD_MNIST.values()))
+    assert f"{values.mean():.2f} ± {values.std(ddof=1):.2f}** (0.97; {values.mean() - 0.97:+.2f})" in probe
+    assert "Ours: the corrected runs" in probe and "Caveat: The mmJSD code fitted its probes" in probe
+    celeba = (out_dir / "table5_celeba_vs_paper.md").read_text()
+    assert "Not compared with the paper: a pipeline check: CelebA ran only to exercise the pipeline" in celeba
+    assert "its numbers are not results" in celeba and "(0.42;" not in celeba and not BOLD_NUMBER.search(celeba)
+    assert pd.read_csv(out_dir / "table5_celeba_vs_paper.csv").paper.isna().all()
+    assert "ran only to exercise the pipeline" in (out_dir / "corrected" / "table5_celeba.tex").read_text()
+
+
+# ------------------------------------------------------------------ protocols and departures
+def reference_shift(metric: str, seed: int) -> float:
+    """What the reference-exact files subtract: a clear effect on the probe, seed noise on coherence."""
+    return {"latent_probe": -(0.02 + 0.001 * seed), "coherence": -0.01 * (seed - 1)}.get(metric, -0.5)
+
+
+@pytest.fixture
+def both(tmp_path: Path) -> Path:
+    """Corrected runs (:func:`write_demo_results`) and reference-exact runs shifted by :func:`reference_shift`."""
+    root = write_demo_results(tmp_path / "results")
+    return write_demo_results(root, protocol_name="reference-exact", shift=reference_shift)
+
+
+def test_both_protocols_give_their_tables_the_comparison_from_reference_exact_and_the_departures(both, tmp_path):
+    out_dir = tmp_path / "tables"
+    cli.main(["--out-dir", str(out_dir), "--metrics", str(both / "runs"), "--protocols", "corrected", "reference-exact"])
+    assert written_files(out_dir) == set(specs.table_files(specs.TABLES, ["corrected", "reference-exact"]))
+    exact = pd.read_csv(out_dir / "reference-exact" / "table1_latent_probe.csv")
+    cell = exact[(exact.variant == "mmjsd") & (exact.column == "M")].set_index("statistic").value
+    corrected = np.array(list(PROBE_MMJSD_MNIST.values()))
+    reference = corrected + np.array([reference_shift("latent_probe", seed) for seed in (0, 1, 2)])
+    assert float(cell["mean"]) == pytest.approx(reference.mean())
+
+    # the paper comparison: the reference-exact runs, like for like (no protocol caveat)
+    frame = pd.read_csv(out_dir / "table1_latent_probe_vs_paper.csv")
+    row = frame[(frame.variant == "mmjsd") & (frame.column == "M")].iloc[0]
+    assert row.protocol == "reference-exact" and row.ours_mean == pytest.approx(reference.mean())
+    assert row.difference == pytest.approx(reference.mean() - 0.97) and frame.note.isna().all()
+    markdown = (out_dir / "table1_latent_probe_vs_paper.md").read_text()
+    assert "Ours: the reference-exact runs" in markdown and "Caveat" not in markdown
+
+    # corrected - reference-exact per cell: paired by seed, seed spread, paired t-test
+    differences = pd.read_csv(out_dir / "departures" / "table1_latent_probe.csv")
+    stats = differences[(differences.variant == "mmjsd") & (differences.column == "M")].set_index("statistic").value
+    paired = corrected - reference
+    assert float(stats["mean"]) == pytest.approx(paired.mean()) and float(stats["std"]) == pytest.approx(paired.std(ddof=1))
+    assert int(stats["n_seeds"]) == 3 and stats["exceeds_seed_noise"] == "yes"
+    assert float(stats["p_value"]) == pytest.approx(scipy_stats.ttest_rel(corrected, reference).pvalue)
+    coherence = pd.read_csv(out_dir / "departures" / "table2_coherence.csv")
+    mopoe = coherence[(coherence.variant == "mopoe") & (coherence.column == "random")].set_index("statistic").value
+    assert float(mopoe["mean"]) == pytest.approx(-0.005) and int(mopoe["n_seeds"]) == 2  # seeds 0, 1: +0.01 - ... = -0.01, 0
+    assert mopoe["exceeds_seed_noise"] == "no"
+    text = (out_dir / "departures" / "table1_latent_probe.md").read_text()
+    assert f"| mmJSD | 3 | {paired.mean():+.3f} ± {paired.std(ddof=1):.3f}† |" in text
+    assert "paired two-sided t-test" in text and "**" not in text.split("\n\n", 2)[2]
+
+
+def test_evaluation_departures_are_each_switch_alone_on_the_corrected_runs(demo, tmp_path):
+    effect = {0: 0.03, 1: 0.05, 2: 0.04}
+    for path in (demo / "runs" / "corrected" / MST).glob("mmjsd/seed*/metrics/coherence.json"):
+        document = json.loads(path.read_text())
+        seed = document["seed"]
+        document["protocol"]["departures"] = {"classifier_mode": "corrected", "random_coherence_formula": "corrected"}
+        document["alternatives"] = {
+            "classifier_mode": {k: v - effect[seed] for k, v in document["values"].items()},
+            "random_coherence_formula": {**document["values"], "random": 0.8},
+        }
+        if seed == 2:  # a user flipped the switch for this run: its values are the reference, alternatives corrected
+            document["protocol"]["departures"]["classifier_mode"] = "reference"
+            document["alternatives"]["classifier_mode"] = {k: v + effect[seed] for k, v in document["values"].items()}
+        path.write_text(json.dumps(document))
+    out_dir = tmp_path / "tables"
+    cli.main(["--out-dir", str(out_dir), "--metrics", str(demo / "runs")])
+    frame = pd.read_csv(out_dir / "departures" / "evaluation.csv")
+    assert set(frame.departure) == {"classifier_mode", "random_coherence_formula"}
+    mode = frame[(frame.departure == "classifier_mode") & (frame.variant == "mmjsd") & (frame.column == "S->M")].set_index("statistic").value
+    assert float(mode["mean"]) == pytest.approx(0.04) and float(mode["std"]) == pytest.approx(0.01) and int(mode["n_seeds"]) == 3
+    assert float(mode["p_value"]) == pytest.approx(scipy_stats.ttest_1samp([0.03, 0.05, 0.04], 0.0).pvalue)
+    formula = frame[(frame.departure == "random_coherence_formula") & (frame.variant == "mmjsd")]
+    means = formula[formula.statistic == "mean"].set_index("column").value.astype(float)
+    values = [0.5 + 0.10 + 0.01 * seed for seed in (0, 1, 2)]  # spec_values of "random" (column 0)
+    assert means["random"] == pytest.approx(np.mean(values) - 0.8)
+    assert (means.drop("random") == 0).all()  # the formula moves no conditional coherence
+    assert set(formula[(formula.statistic == "exceeds_seed_noise") & (formula.column != "random")].value) == {"no"}
+    text = (out_dir / "departures" / "evaluation.md").read_text()
+    assert "## `classifier_mode`" in text and "## `random_coherence_formula`" in text and "## `probe_protocol`" not in text
+
+
+def test_seed_noise_test_is_the_paired_t_test():
+    rng = np.random.default_rng(3)
+    for n in (2, 3, 5):
+        sample = rng.normal(0.01, 0.02, size=n)
+        test = departures.seed_noise_test(list(sample))
+        assert test.p_value == pytest.approx(scipy_stats.ttest_1samp(sample, 0.0).pvalue)
+        assert test.verdict == ("yes" if test.p_value < 0.05 else "no")
+    assert departures.seed_noise_test([0.2]) == departures.NoiseTest(None, "n/a (1 seed)")
+    assert departures.seed_noise_test([0.0, 0.0]).verdict == "no" and departures.seed_noise_test([0.1, 0.1]).verdict == "yes"
+
+
+def test_protocols_are_never_mixed(both, tmp_path):
+    records = load_metric_files([both / "runs"])
+    with pytest.raises(UserError, match="one table cannot mix protocols"):
+        aggregate.build_table(specs.TABLES_BY_NAME["table1_latent_probe"], records)
+    with pytest.raises(UserError, match="metric files of protocol 'reference-exact' were given"):
+        cli.main(["--out-dir", str(tmp_path / "t"), "--metrics", str(both / "runs"), "--protocols", "corrected"])
+    # a file in the other protocol's tree
+    path = both / "runs" / "corrected" / MST / "mvae" / "seed0" / "metrics" / "prd.json"
+    document = json.loads(path.read_text())
+    document["protocol"]["name"] = "reference-exact"
+    path.write_text(json.dumps(document))
+    with pytest.raises(UserError, match="records protocol 'reference-exact' but lies in the 'corrected' results tree"):
+        load_metric_file(path)
+    del document["protocol"]["name"]
+    path.write_text(json.dumps(document))
+    with pytest.raises(UserError, match="'protocol.name' must be one of corrected, reference-exact"):
+        load_metric_file(path)

@@ -57,7 +57,7 @@ def tiny_config(**overrides) -> TrainConfig:
 
 
 def spec_for(mst_h5: Path, variant: str = "mmjsd", seed: int = 0, **overrides) -> RunSpec:
-    return RunSpec("mnist_svhn_text", variant, seed, tiny_config(**overrides), mst_h5, sha256_file(mst_h5))
+    return RunSpec("mnist_svhn_text", variant, seed, tiny_config(**overrides), mst_h5, sha256_file(mst_h5), "corrected")
 
 
 def run(spec: RunSpec, root: Path, **kwargs) -> tuple[list[dict], dict]:
@@ -101,7 +101,7 @@ def test_killed_process_resumes_from_its_checkpoint(mst_h5, tmp_path):
     _, uninterrupted = run(spec, tmp_path / "full")
     checkpoint = tmp_path / "killed/ckpt/last.pt"
     cmd = [
-        sys.executable, "-m", "mmjsd.train", "--dataset", "mnist_svhn_text", "--variant", "mmjsd", "--seed", "0",
+        sys.executable, "-m", "mmjsd.train", "--dataset", "mnist_svhn_text", "--variant", "mmjsd", "--seed", "0", "--protocol", "corrected",
         "--hparams", json.dumps(dataclasses.asdict(spec.config)), "--data", str(mst_h5),
         "--out-dir", str(tmp_path / "killed/run"), "--checkpoint", str(checkpoint), "--device", "cpu", "--threads", "1", "--no-progress",
     ]
@@ -170,6 +170,15 @@ def test_outputs_record_the_run(mst_h5, tmp_path):
     assert {"loss", "rec/mnist", "rec/svhn", "rec/text", "kl/content", "wall_time_s"} <= set(rows[0])
     model = torch.load(tmp_path / "run/model.pt", weights_only=False)
     assert model["variant"] == "mmjsd" and model["epoch"] == 2
+    assert config["protocol"] == model["protocol"] == "corrected"
+
+
+def test_a_reference_exact_run_refuses_a_corrected_switch(mst_h5):
+    corrected = dataclasses.replace(tiny_config(), departures={"text_likelihood": "corrected", "dynamic_prior_epsilon": "corrected"})
+    with pytest.raises(UserError, match="reference-exact job must run every departure at reference, but 'text_likelihood'"):
+        RunSpec("mnist_svhn_text", "mmjsd", 0, corrected, mst_h5, sha256_file(mst_h5), "reference-exact")
+    exact = dataclasses.replace(corrected, departures={name: "reference" for name in corrected.departures})
+    assert RunSpec("mnist_svhn_text", "mmjsd", 0, exact, mst_h5, sha256_file(mst_h5), "reference-exact").protocol == "reference-exact"
 
 
 def test_nan_loss_stops_with_epoch_step_and_term(mst_h5, tmp_path, monkeypatch):

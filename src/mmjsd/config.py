@@ -309,6 +309,17 @@ class DatasetResources:
     prd_reference: StageResources
     evaluate: StageResources
     samples: StageResources
+# ------------------------------------------------------------------------- report
+@dataclass(frozen=True)
+class ReportConfig:
+    """``report``: how the tables, figures and summary present the numbers.
+
+    ``pipeline_checks`` lists datasets that run only to exercise the pipeline (the demo's
+    CelebA, whose networks cannot learn in minutes on a CPU): their numbers are labelled as
+    not being results and are never set beside the paper's.
+    """
+
+    pipeline_checks: list[str]
 
 
 # ------------------------------------------------------------------------- top level
@@ -326,13 +337,21 @@ class Config:
     #: One value (corrected or reference) per departure of :mod:`mmjsd.departures`: the switch set of "corrected" runs.
     departures: dict[str, str]
     resources: dict[str, DatasetResources]
+    #: The protocols that run (:data:`mmjsd.departures.PROTOCOLS`), each in its own results tree.
+    protocols: list[str]
+    report: ReportConfig
 
     def variants(self, dataset: str) -> list[str]:
         """Variants trained on ``dataset``, in config order."""
         return list(self.training[dataset].variants)
 
-    def train_config(self, dataset: str, variant: str) -> TrainConfig:
-        return resolve_train_config(self, dataset, variant)
+    def switches(self, protocol: str) -> dict[str, str]:
+        """The departure switch set of ``protocol`` (:func:`mmjsd.departures.protocol_switches`)."""
+        return departure_registry.protocol_switches(protocol, self.departures)
+
+    def train_config(self, dataset: str, variant: str, protocol: str = departure_registry.CORRECTED_PROTOCOL) -> TrainConfig:
+        """The resolved hyper-parameters of (dataset, variant) under ``protocol``'s switches."""
+        return resolve_train_config(self, dataset, variant, self.switches(protocol))
 
     def classifier_config(self, dataset: str, modality: str) -> ClassifierConfig:
         """The classifiers of ``modality`` on ``dataset``: the dataset's settings, then its override for ``modality``."""
@@ -420,14 +439,14 @@ def deep_merge(base: dict, override: dict) -> dict:
     return merged
 
 
-def resolve_train_config(cfg: Config, dataset: str, variant: str) -> TrainConfig:
+def resolve_train_config(cfg: Config, dataset: str, variant: str, switches: dict[str, str]) -> TrainConfig:
     """Merge ``defaults`` ← ``ms`` (for ``-ms`` variants) ← ``overrides[variant]``, then type-check.
 
     Non-MS variants get style dimension 0 for every modality, whatever the defaults say.
     The objective's own settings come from ``objectives.<objective>``. ``departures`` holds the
-    values of the training departures that can act on this run
-    (:func:`mmjsd.departures.training_switches`), so flipping any other switch leaves the
-    run's configuration, and so the run, untouched.
+    values of ``switches`` (a protocol's switch set) for the training departures that can act
+    on this run (:func:`mmjsd.departures.training_switches`), so flipping any other switch
+    leaves the run's configuration, and so the run, untouched.
     """
     block = cfg.training[dataset]
     if variant not in block.variants:
@@ -439,7 +458,7 @@ def resolve_train_config(cfg: Config, dataset: str, variant: str) -> TrainConfig
     if not ms:
         merged["style_dim"] = {m: 0 for m in modalities}
     merged["objective"] = objective_settings(block, dataset, objective)
-    merged["departures"] = departure_registry.training_switches(cfg.departures, dataset, objective, ms, merged)
+    merged["departures"] = departure_registry.training_switches(switches, dataset, objective, ms, merged)
     path = f"training.{dataset} ({variant})"
     train = from_dict(TrainConfig, merged, path)
     for key in ("style_dim", "style_weights", "rec_weights"):
@@ -483,6 +502,7 @@ def config_schema(schema_path: Path = SCHEMA_PATH) -> dict:
     defs["metric_list"]["items"]["enum"] = list(registry.METRICS.names())
     defs["dataset_training"]["properties"]["objectives"]["propertyNames"]["enum"] = list(registry.OBJECTIVES.names())
     properties["datasets"]["items"]["enum"] = list(registry.DATASETS.names())
+    properties["report"]["properties"]["pipeline_checks"]["items"]["enum"] = list(registry.DATASETS.names())
     for spec in registry.DATASETS:
         _add_block(properties["data"], spec.name, {"type": "object", "description": spec.description}, required=True)
         _add_block(properties["training"], spec.name, {"$ref": "#/$defs/dataset_training"})
@@ -565,6 +585,9 @@ def config_from_dict(raw: dict) -> Config:
         evaluation=dataclasses.replace(cfg.evaluation, settings=settings),
     )
     departure_registry.check_switches(cfg.departures, "departures", complete=True)
+    unknown = [p for p in cfg.protocols if p not in departure_registry.PROTOCOLS]
+    if unknown:
+        raise UserError(f"config key 'protocols': unknown protocol '{unknown[0]}' (use {', '.join(departure_registry.PROTOCOLS)})")
     for dataset in cfg.datasets:
         if dataset not in cfg.evaluation.metrics:
             raise UserError(f"dataset '{dataset}' is listed in 'datasets' but has no 'evaluation.metrics.{dataset}' list")
@@ -583,7 +606,8 @@ def config_from_dict(raw: dict) -> Config:
             if not registry.metric(metric).applies_to(dataset):
                 raise UserError(f"config key 'evaluation.metrics.{dataset}': metric '{metric}' does not apply to {dataset}")
         for variant in cfg.variants(dataset):
-            resolve_train_config(cfg, dataset, variant)
+            for protocol in cfg.protocols:
+                cfg.train_config(dataset, variant, protocol)
     return cfg
 
 

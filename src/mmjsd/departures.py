@@ -4,13 +4,15 @@ The paper's numbers come from the official code (thomassutter/mmjsd; MoPoE's obj
 thomassutter/MoPoE), quirks included. The pipeline corrects some of them by default. Each
 such departure is a :class:`Departure` with two values:
 
-* ``corrected`` (the default, what §4-5 of docs/design.md describe);
+* ``corrected`` (the default, what docs/design.md §4-5 describe);
 * ``reference``: the official code's behaviour, bit for bit where the golden tests can check it.
 
 ``config.yaml``'s top-level ``departures:`` mapping holds one value per departure (every key
 present). It is the switch set of the runs called "corrected"; :func:`reference_exact` gives
-the switch set that reproduces the official computation. Everything else derives from this
-registry: config validation (:func:`check_switches`), which departures reach a training job
+the switch set that reproduces the official computation. The config key ``protocols`` lists
+which of the two :data:`PROTOCOLS` run (:func:`protocol_switches` gives each one's switch
+set); their results live side by side under ``results/runs/<protocol>/``. Everything else
+derives from this registry: config validation (:func:`check_switches`), which departures reach a training job
 (:func:`training_switches`, through ``TrainConfig.departures``) and which reach a metric job
 (:func:`metric_switches`, through ``MetricJob.departures``), and the test that
 ``docs/departures.md`` lists exactly these departures.
@@ -26,7 +28,7 @@ This module stays free of torch: the Snakefile reads it at parse time.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from mmjsd.errors import UserError
 
@@ -221,6 +223,49 @@ def corrected() -> dict[str, str]:
 def reference_exact() -> dict[str, str]:
     """Every switch at ``reference``: the official code's computation."""
     return {d.name: REFERENCE for d in DEPARTURES}
+
+
+#: The protocols a configuration can run (config key ``protocols``), in the order tables list them:
+#: ``corrected`` uses the ``departures:`` block, ``reference-exact`` every switch at ``reference``.
+CORRECTED_PROTOCOL = "corrected"
+REFERENCE_EXACT_PROTOCOL = "reference-exact"
+PROTOCOLS = (CORRECTED_PROTOCOL, REFERENCE_EXACT_PROTOCOL)
+#: What each protocol computes, in words (table captions, the summary).
+PROTOCOL_DESCRIPTIONS = {
+    CORRECTED_PROTOCOL: "the pipeline's corrections of the official code, as the departures block sets them",
+    REFERENCE_EXACT_PROTOCOL: "every departure switch at reference, the official code's computation",
+}
+
+
+def protocol_switches(protocol: str, configured: Mapping[str, str]) -> dict[str, str]:
+    """The switch set of ``protocol``: the configured ``departures`` block, or every switch at ``reference``.
+
+    The reference-exact set is derived, never configured, so no setting can make a
+    "reference-exact" run depart from the official computation.
+    """
+    if protocol == CORRECTED_PROTOCOL:
+        return dict(configured)
+    if protocol == REFERENCE_EXACT_PROTOCOL:
+        return reference_exact()
+    raise UserError(f"unknown protocol '{protocol}': use one of {', '.join(PROTOCOLS)} (config key 'protocols')")
+
+
+def check_protocol(protocol: str, switches: Mapping[str, str], where: str) -> None:
+    """Refuse a job whose switches contradict its protocol: a reference-exact job runs no switch at ``corrected``."""
+    if protocol not in PROTOCOLS:
+        raise UserError(f"{where}: unknown protocol '{protocol}' (use {', '.join(PROTOCOLS)})")
+    corrected_here = [name for name, value in switches.items() if value != REFERENCE]
+    if protocol == REFERENCE_EXACT_PROTOCOL and corrected_here:
+        raise UserError(
+            f"{where}: a {REFERENCE_EXACT_PROTOCOL} job must run every departure at {REFERENCE}, but "
+            f"'{corrected_here[0]}' is {switches[corrected_here[0]]!r}; take its switches from "
+            "mmjsd.departures.protocol_switches"
+        )
+
+
+def comparison_protocol(protocols: Sequence[str]) -> str:
+    """The protocol whose runs are set beside the paper: reference-exact when it ran (like for like), else corrected."""
+    return REFERENCE_EXACT_PROTOCOL if REFERENCE_EXACT_PROTOCOL in protocols else CORRECTED_PROTOCOL
 
 
 def flipped(value: str) -> str:

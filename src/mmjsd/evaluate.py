@@ -1,11 +1,11 @@
 """Step: one metric of one trained run, written as a metric file (docs/file-formats.md).
 
     python -m mmjsd.evaluate --metric coherence \\
-        --run-dir results/runs/mnist_svhn_text/mmjsd/seed0 \\
+        --run-dir results/runs/corrected/mnist_svhn_text/mmjsd/seed0 \\
         --data results/datasets/mnist_svhn_text.h5 \\
         --classifiers results/classifiers/mnist_svhn_text \\
         --params '{"metric": "coherence", "seed": 0, "batch_size": 256, "settings": {"n_test": null}}' \\
-        --out results/runs/mnist_svhn_text/mmjsd/seed0/metrics/coherence.json
+        --out results/runs/corrected/mnist_svhn_text/mmjsd/seed0/metrics/coherence.json
 
 Metrics (one per call; each metric's spec in :mod:`mmjsd.registry` names its evaluator, and
 plugins add more, docs/extending.md):
@@ -23,9 +23,10 @@ plugins add more, docs/extending.md):
 
 The file holds ``metric``, ``metric_name``, ``dataset``, ``variant``, ``seed``, ``values``,
 ``std``, ``protocol``, ``extra``, ``alternatives``, ``versions``, ``seeds``, ``run``
-(model.pt sha256 and epoch), ``device`` and, for PRD, ``extractor``. ``protocol.departures``
-records every departure switch behind the numbers (the run's training switches and the
-job's evaluation switches, docs/departures.md); ``alternatives`` holds ``values`` with each
+(model.pt sha256 and epoch), ``device`` and, for PRD, ``extractor``. ``protocol.name`` is the
+run's protocol (corrected or reference-exact) and ``protocol.departures`` every departure
+switch behind the numbers (the run's training switches and the job's evaluation switches,
+docs/departures.md); a reference-exact run evaluated with a corrected switch is refused; ``alternatives`` holds ``values`` with each
 evaluation switch flipped alone. Nothing in it depends on time or paths, so the same run,
 params and seed give an identical file on the CPU.
 """
@@ -40,6 +41,7 @@ from typing import Any, Sequence
 from mmjsd.cli import add_runtime_arguments, json_arg, main_guard
 from mmjsd.config import metric_job_from_dict
 from mmjsd import registry
+from mmjsd.departures import check_protocol
 from mmjsd.evaluation import load_evaluator
 from mmjsd.evaluation.runs import EvaluationInputs, MetricResult, evaluation_versions, load_run
 from mmjsd.errors import UserError
@@ -49,6 +51,8 @@ from mmjsd.runtime import resolve_device, set_threads
 def metric_document(metric: str, inputs: EvaluationInputs, result: MetricResult) -> dict[str, Any]:
     """The metric file's JSON object (docs/file-formats.md)."""
     run = inputs.run
+    switches = {**run.model.config.departures, **inputs.job.departures}
+    check_protocol(run.protocol, switches, f"evaluation of {run.dataset}/{run.variant} seed {run.seed}")
     return {
         "metric": metric,
         "metric_name": result.metric_name,
@@ -57,7 +61,7 @@ def metric_document(metric: str, inputs: EvaluationInputs, result: MetricResult)
         "seed": run.seed,
         "values": result.values,
         "std": result.std,
-        "protocol": {**result.protocol, "departures": {**run.model.config.departures, **inputs.job.departures}},
+        "protocol": {**result.protocol, "name": run.protocol, "departures": switches},
         "extra": result.extra,
         "alternatives": result.alternatives,
         "versions": evaluation_versions(),
@@ -78,7 +82,7 @@ def evaluate(metric: str, inputs: EvaluationInputs, out: Path) -> dict[str, Any]
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m mmjsd.evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--metric", required=True, choices=registry.METRICS.names(), help="the metric (its spec names the evaluator)")
-    parser.add_argument("--run-dir", required=True, type=Path, help="results/runs/<dataset>/<variant>/seed<k> (holds model.pt)")
+    parser.add_argument("--run-dir", required=True, type=Path, help="results/runs/<protocol>/<dataset>/<variant>/seed<k> (holds model.pt)")
     parser.add_argument("--data", required=True, type=Path, help="HDF5 dataset built by mmjsd.build_dataset")
     parser.add_argument("--classifiers", type=Path, help="results/classifiers/<dataset> (coherence; prd without Inception weights)")
     parser.add_argument("--real-features", type=Path, help="prd only: real-image feature file of mmjsd.prd_reference")

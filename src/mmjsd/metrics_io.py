@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from mmjsd import registry
+from mmjsd.departures import BY_NAME, PROTOCOLS
 from mmjsd.errors import UserError
 
 #: Glob patterns (relative to a directory given on the command line) of each file kind.
@@ -37,7 +38,13 @@ _SEED_DIR = re.compile(r"^seed(\d+)$")
 
 @dataclass(frozen=True)
 class MetricRecord:
-    """One metric file of one run: the headline ``values`` and how they were measured."""
+    """One metric file of one run: the headline ``values``, how they were measured, and the side numbers the tables use.
+
+    ``protocol_name`` is the run's protocol (``protocol.name``: corrected or reference-exact);
+    ``protocol`` the rest of the ``protocol`` block (measurement settings and the departure
+    switches). ``alternatives`` holds ``values`` with each evaluation switch flipped alone,
+    ``attribute_prevalence`` the chance level of a mean AP (CelebA; ``extra``).
+    """
 
     path: Path
     metric: str
@@ -47,11 +54,19 @@ class MetricRecord:
     values: dict[str, float | None]
     protocol: dict[str, Any]
     extractor_name: str | None
+    protocol_name: str
+    alternatives: dict[str, dict[str, float | None]]
+    attribute_prevalence: float | None
 
     @property
     def run(self) -> tuple[str, str, int]:
         """The run the file belongs to: ``(dataset, variant, seed)``."""
         return self.dataset, self.variant, self.seed
+
+    @property
+    def departures(self) -> dict[str, str]:
+        """The departure switches behind ``values`` (``protocol.departures``)."""
+        return dict(self.protocol.get("departures", {}))
 
 
 @dataclass(frozen=True)
@@ -126,32 +141,68 @@ def _check_run_identity(dataset: Any, variant: Any, seed: Any, path: Path) -> No
         raise UserError(f"{path}: 'seed' must be an integer, got {seed!r}")
 
 
+def protocol_from_document(document: dict[str, Any], path: Path) -> str:
+    """The protocol a run config (``protocol``) or metric file (``protocol.name``) records, checked against its location.
+
+    A file inside ``<protocol>/<dataset>/<variant>/seed<k>/`` (the results tree) must record
+    the protocol its directory names, so a run copied into the other tree is caught.
+    """
+    recorded = document["protocol"].get("name") if isinstance(document.get("protocol"), dict) else document.get("protocol")
+    if recorded not in PROTOCOLS:
+        key = "protocol.name" if isinstance(document.get("protocol"), dict) else "protocol"
+        raise UserError(
+            f"{path}: '{key}' must be one of {', '.join(PROTOCOLS)}, got {recorded!r}; a file written before protocols "
+            "existed must be recomputed (delete it and rerun snakemake)"
+        )
+    seed_dir = path.parent.parent if path.parent.name == "metrics" else path.parent
+    tree = seed_dir.parents[2].name if _SEED_DIR.match(seed_dir.name) and len(seed_dir.parents) > 2 else None
+    if tree in PROTOCOLS and tree != recorded:
+        raise UserError(
+            f"{path} records protocol '{recorded}' but lies in the '{tree}' results tree; "
+            f"move it to the '{recorded}' tree or recompute it there"
+        )
+    return recorded
+
+
+def _values(values: Any, where: str, path: Path) -> dict[str, float | None]:
+    """A ``values``-like object: key -> finite number or null."""
+    if not isinstance(values, dict):
+        raise UserError(f"{path}: '{where}' must be an object of key -> number")
+    return {str(k): _number_or_none(v, f"{where}[{k!r}]", path) for k, v in values.items()}
+
+
 def load_metric_file(path: str | Path) -> MetricRecord:
     """Read and check one ``metrics/<metric>.json`` file."""
     path = Path(path)
     document = read_json_object(path)
-    require_keys(document, ("metric", "dataset", "variant", "seed", "values"), path)
+    require_keys(document, ("metric", "dataset", "variant", "seed", "values", "protocol"), path)
     _check_run_identity(document["dataset"], document["variant"], document["seed"], path)
     if not isinstance(document["metric"], str):
         raise UserError(f"{path}: 'metric' must be a string, got {document['metric']!r}")
-    values = document["values"]
-    if not isinstance(values, dict):
-        raise UserError(f"{path}: 'values' must be an object of key -> number")
-    protocol = document.get("protocol", {})
+    protocol = document["protocol"]
     if not isinstance(protocol, dict):
         raise UserError(f"{path}: 'protocol' must be an object")
+    name = protocol_from_document(document, path)
     extractor = document.get("extractor")
     if extractor is not None and not (isinstance(extractor, dict) and isinstance(extractor.get("name"), str)):
         raise UserError(f"{path}: 'extractor' must be an object with a string 'name'")
+    alternatives = document.get("alternatives", {})
+    if not isinstance(alternatives, dict) or not set(alternatives) <= set(BY_NAME):
+        raise UserError(f"{path}: 'alternatives' must be an object of departure name -> values")
+    extra = document.get("extra", {})
+    prevalence = extra.get("attribute_prevalence") if isinstance(extra, dict) else None
     return MetricRecord(
         path=path,
         metric=document["metric"],
         dataset=document["dataset"],
         variant=document["variant"],
         seed=document["seed"],
-        values={str(k): _number_or_none(v, f"values[{k!r}]", path) for k, v in values.items()},
-        protocol=protocol,
+        values=_values(document["values"], "values", path),
+        protocol={key: value for key, value in protocol.items() if key != "name"},
         extractor_name=extractor["name"] if extractor else None,
+        protocol_name=name,
+        alternatives={d: _values(v, f"alternatives.{d}", path) for d, v in alternatives.items()},
+        attribute_prevalence=_number_or_none(prevalence, "extra['attribute_prevalence']", path),
     )
 
 
@@ -161,24 +212,25 @@ def load_metric_files(paths: Iterable[str | Path]) -> list[MetricRecord]:
     records = [load_metric_file(p) for p in expand_paths(paths, METRIC_FILE_PATTERN)]
     if not records:
         raise UserError(f"no metric files found in {', '.join(str(p) for p in paths)}")
-    seen: dict[tuple[str, str, str, int], Path] = {}
+    seen: dict[tuple[str, str, str, str, int], Path] = {}
     for record in records:
-        key = (record.metric, *record.run)
+        key = (record.protocol_name, record.metric, *record.run)
         if key in seen:
             raise UserError(
                 f"{record.path} and {seen[key]} both hold '{record.metric}' for "
-                f"{record.dataset}/{record.variant}/seed {record.seed}; pass only one"
+                f"{record.protocol_name}/{record.dataset}/{record.variant}/seed {record.seed}; pass only one"
             )
         seen[key] = record.path
     return records
 
 
 def load_run_config(path: str | Path) -> dict[str, Any]:
-    """Read a run's as-run ``config.json``; it must name its dataset, variant and seed."""
+    """Read a run's as-run ``config.json``; it must name its dataset, variant, seed and protocol."""
     path = Path(path)
     document = read_json_object(path)
-    require_keys(document, ("dataset", "variant", "seed"), path)
+    require_keys(document, ("dataset", "variant", "seed", "protocol"), path)
     _check_run_identity(document["dataset"], document["variant"], document["seed"], path)
+    protocol_from_document(document, path)
     return document
 
 
@@ -198,7 +250,7 @@ def load_classifier_metrics(path: str | Path) -> dict[str, Any]:
 
 
 def run_identity_from_path(path: Path) -> tuple[str, str, int]:
-    """``(dataset, variant, seed)`` of a file inside ``runs/<dataset>/<variant>/seed<k>/``."""
+    """``(dataset, variant, seed)`` of a file inside ``<dataset>/<variant>/seed<k>/`` (``runs/<protocol>/`` above it)."""
     seed_dir, variant_dir, dataset_dir = path.parent, path.parent.parent, path.parent.parent.parent
     match = _SEED_DIR.match(seed_dir.name)
     if match is None:

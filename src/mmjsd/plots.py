@@ -1,10 +1,13 @@
 """Figures: each paper table as ours-vs-paper points per column, and training curves per run group.
 
 Both kinds are written as PNG and PDF through matplotlib's object-oriented API on the Agg
-canvas (no pyplot, no display). Command lines::
+canvas (no pyplot, no display). The table figures show the runs the paper comparison uses
+(reference-exact when that protocol ran, else corrected; the title says which), the
+paper's values only where the comparison shows them, and each column's chance level as a
+dashed line. Command lines::
 
-    python -m mmjsd.plots tables --out-dir results/figures --metrics results/runs
-    python -m mmjsd.plots curves --out-dir results/figures --logs results/runs
+    python -m mmjsd.plots tables --out-dir results/figures --metrics results/runs --data-source synthetic
+    python -m mmjsd.plots curves --out-dir results/figures/corrected --logs results/runs/corrected
 """
 
 from __future__ import annotations
@@ -21,20 +24,22 @@ from matplotlib.lines import Line2D
 
 from mmjsd import registry
 from mmjsd.cli import main_guard
+from mmjsd.departures import REFERENCE_EXACT_PROTOCOL
 from mmjsd.errors import UserError
 from mmjsd.figures import save_figure
 from mmjsd.metrics_io import TRAIN_LOG_PATTERN, TrainLog, expand_paths, load_metric_files, load_train_log
 from mmjsd.paper import PaperTable, load_paper_table
 from mmjsd.registry import variant_label, variant_sort_key
-from mmjsd.tables.aggregate import TableResult, build_tables, comparability
+from mmjsd.tables.aggregate import TableResult, by_protocol, comparability, paper_withheld, protocol_tables
 from mmjsd.tables.cli import add_selection_arguments
+from mmjsd.tables.context import add_context_arguments, context_from_arguments
 from mmjsd.tables.render import direction_text
 from mmjsd.tables.specs import Column
 
 MAX_PANELS_PER_ROW = 5
 #: Columns of ``train_log.csv`` that are bookkeeping, not curves.
 NON_CURVE_COLUMNS = ("epoch", "steps", "wall_time_s")
-OURS_COLOR, PAPER_COLOR, SEED_COLOR = "tab:blue", "tab:red", "0.55"
+OURS_COLOR, PAPER_COLOR, SEED_COLOR, CHANCE_COLOR = "tab:blue", "tab:red", "0.55", "0.3"
 #: Horizontal offsets of the seed dots, our mean and the paper marker around each model's tick.
 SEED_OFFSET, OURS_OFFSET, PAPER_OFFSET = -0.22, -0.05, 0.18
 
@@ -68,6 +73,8 @@ def plot_column(axes: Axes, result: TableResult, column: Column, paper: PaperTab
         paper_value = paper.get((variant_label(variant), column.label)) if paper is not None else None
         if paper_value is not None:
             axes.plot(x + PAPER_OFFSET, paper_value, "D", color=PAPER_COLOR, markersize=6, zorder=3)
+    if result.chance.get(column.label) is not None and result.variants:
+        axes.axhline(result.chance[column.label], color=CHANCE_COLOR, linestyle="--", linewidth=1, zorder=1)
     axes.set_title(display_label(column.label), fontsize=10)
     axes.set_xticks(range(len(result.variants)), [variant_label(v) for v in result.variants])
     axes.tick_params(axis="x", labelrotation=40, labelsize=8)
@@ -86,10 +93,13 @@ def table_figure(result: TableResult, paper: PaperTable | None) -> Figure:
         plot_column(axes, result, column, shown)
         if axes.get_subplotspec().is_first_col():
             axes.set_ylabel(spec.value_label, fontsize=9)
-    title = f"{spec.heading}: {spec.title}\n{registry.dataset(spec.dataset).title}, {direction_text(spec)}"
-    if paper is not None and shown is None:
+    runs = f"{result.protocol} runs" if result.protocol else "no runs"
+    title = f"{spec.heading}: {spec.title}\n{registry.dataset(spec.dataset).title}, {direction_text(spec)}; {runs}"
+    if paper_withheld(result):
+        title += f"\n(not compared with the paper: {result.context.not_results_label(spec.dataset)})"
+    elif paper is not None and shown is None:
         title += " (paper values not shown: different PRD feature extractor, not comparable)"
-    elif shown is not None and spec.comparison_caveat:
+    elif shown is not None and spec.comparison_caveat and result.protocol != REFERENCE_EXACT_PROTOCOL:
         title += " (protocols differ from the paper's: see the caveat in the comparison table)"
     figure.suptitle(title, fontsize=11)
     handles = [
@@ -98,12 +108,17 @@ def table_figure(result: TableResult, paper: PaperTable | None) -> Figure:
     ]
     if shown is not None:
         handles.append(Line2D([], [], marker="D", linestyle="", color=PAPER_COLOR, label="paper"))
+    if result.variants and any(level is not None for level in result.chance.values()):
+        handles.append(Line2D([], [], linestyle="--", color=CHANCE_COLOR, label="chance"))
     figure.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=9)
     return figure
 
 
 def write_table_figures(results: Sequence[TableResult], out_dir: Path) -> list[Path]:
-    """``<table>_vs_paper.{png,pdf}`` for every paper table, ``<table>.{png,pdf}`` for the others (TableSpec.figure_stem)."""
+    """``<table>_vs_paper.{png,pdf}`` for every paper table, ``<table>.{png,pdf}`` for the others (TableSpec.figure_stem).
+
+    ``results`` are the tables of the protocol the paper comparison uses.
+    """
     paths = []
     for result in results:
         paper = load_paper_table(result.spec.paper_csv) if result.spec.compared else None
@@ -158,20 +173,23 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m mmjsd.plots",
         description="Figures as PNG and PDF. 'tables': one figure per table, ours (mean ± std over seeds, "
-        "single seeds as dots) beside the paper's value per column, written as <table>_vs_paper.{png,pdf} "
-        "(<table>.{png,pdf} for tables the paper does not have). "
+        "single seeds as dots, chance as a dashed line) beside the paper's value per column, written as "
+        "<table>_vs_paper.{png,pdf} (<table>.{png,pdf} for tables the paper does not have), from the runs the "
+        "paper comparison uses (reference-exact when listed in --protocols, else corrected); the paper's values are "
+        "left out for synthetic data, pipeline checks and PRD without Inception features. "
         "'curves': training curves (loss and each logged term against epoch, one line per seed) per "
         "(dataset, variant), written as training_curves_<dataset>_<variant>.{png,pdf}.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     table_parser = commands.add_parser("tables", help="ours vs paper, one figure per table")
     add_selection_arguments(table_parser)
+    add_context_arguments(table_parser)
     curve_parser = commands.add_parser("curves", help="training curves from train_log.csv files")
     curve_parser.add_argument(
         "--logs",
         nargs="+",
         required=True,
-        help="train_log.csv files inside runs/<dataset>/<variant>/seed<k>/, or directories searched for them",
+        help="train_log.csv files inside runs/<protocol>/<dataset>/<variant>/seed<k>/ (one protocol), or directories searched for them",
     )
     for sub in (table_parser, curve_parser):
         sub.add_argument("--out-dir", required=True, type=Path, help="directory for the figure files")
@@ -183,7 +201,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     if args.command == "tables":
         records = load_metric_files(args.metrics)
-        write_table_figures(build_tables(records, args.datasets, args.seeds), args.out_dir)
+        context = context_from_arguments(args, list(by_protocol(records)))
+        results = protocol_tables(records, context, args.datasets, args.seeds)
+        write_table_figures(results[context.comparison_protocol], args.out_dir)
     else:
         logs = [load_train_log(path) for path in expand_paths(args.logs, TRAIN_LOG_PATTERN)]
         if not logs:

@@ -89,6 +89,27 @@ def never(settings: Any) -> bool:
 
 
 @dataclass(frozen=True)
+class ChanceQuery:
+    """What the chance level of one value depends on (a metric's :attr:`MetricSpec.chance`).
+
+    ``dataset`` is the spec of the dataset evaluated, ``key`` the value key (``random``,
+    ``svhn->mnist``), ``departures`` the switches recorded behind the value (the formula of
+    random coherence is one), and ``attribute_prevalence`` the mean prevalence of the
+    attributes in the evaluated test rows, recorded by the evaluators of attribute datasets.
+    """
+
+    dataset: "DatasetSpec"
+    key: str
+    departures: Mapping[str, str]
+    attribute_prevalence: float | None
+
+
+def no_chance(query: ChanceQuery) -> float | None:
+    """A metric without a chance level (likelihoods, PRD)."""
+    return None
+
+
+@dataclass(frozen=True)
 class MetricSpec:
     """One metric: ``python -m mmjsd.evaluate --metric <name>`` writes ``metrics/<name>.json`` per run.
 
@@ -103,7 +124,10 @@ class MetricSpec:
 
     A metric that no paper table covers gets a table of its own per dataset, one column
     per value key in its metric files, titled ``label``, with ``precision`` decimals and
-    the best mean in bold by ``higher_is_better``.
+    the best mean in bold by ``higher_is_better``. ``chance`` gives the value a model that
+    ignores its input would score (:class:`ChanceQuery` → number, or None where there is
+    no such level); every table shows it in a row of its own. ``caption`` is a sentence that
+    every table caption with this metric carries (e.g. its range).
     """
 
     name: str
@@ -117,6 +141,8 @@ class MetricSpec:
     real_features: bool = False
     higher_is_better: bool = True
     precision: int = 3
+    chance: Callable[[ChanceQuery], float | None] = no_chance
+    caption: str = ""
     source: str = ""
 
     @property
@@ -149,7 +175,8 @@ class DatasetSpec:
     Declarations: ``title`` (tables, figures), ``modalities`` (canonical order of subsets,
     columns and keys), ``raw_sources`` (raw datasets of :mod:`mmjsd.acquire` it is built
     from, in that order), ``build_settings`` (dataclass of the config block
-    ``data.<name>``), ``labels`` (one of :data:`LABEL_KINDS`),
+    ``data.<name>``), ``labels`` (one of :data:`LABEL_KINDS`), ``num_labels`` (the number
+    of classes, or of attributes: chance levels derive from it),
     ``feature_modalities`` (image modalities with a feature classifier for PRD),
     ``sample_figures`` (figure kinds of :mod:`mmjsd.samples`: ``conditional_<m>``,
     ``<text modality>_to_<m>``, ``random``), ``figure_layout`` and ``caveats`` (summary
@@ -171,6 +198,7 @@ class DatasetSpec:
     raw_sources: tuple[str, ...]
     build_settings: type
     labels: str
+    num_labels: int
     likelihoods: Mapping[str, str]
     classifiers: Mapping[str, str]
     feature_modalities: tuple[str, ...]
@@ -323,6 +351,8 @@ def register_metric(spec: MetricSpec) -> MetricSpec:
     _check_settings(spec, "metric", "settings")
     if not callable(spec.feature_classifiers):
         raise UserError(f"metric '{spec.name}' of {spec.source}: 'feature_classifiers' must be a function of the settings")
+    if not callable(spec.chance):
+        raise UserError(f"metric '{spec.name}' of {spec.source}: 'chance' must be a function of a ChanceQuery")
     if isinstance(spec.precision, bool) or not isinstance(spec.precision, int) or not 0 <= spec.precision <= 10:
         raise UserError(f"metric '{spec.name}' of {spec.source}: 'precision' must be an integer from 0 to 10")
     load_builtins()
@@ -352,6 +382,8 @@ def _check_dataset_declarations(spec: DatasetSpec) -> None:
         raise UserError(f"{where}: 'modalities' must be distinct lower-case names, got {modalities!r}")
     if spec.labels not in LABEL_KINDS:
         raise UserError(f"{where}: 'labels' must be one of {', '.join(LABEL_KINDS)}, got {spec.labels!r}")
+    if isinstance(spec.num_labels, bool) or not isinstance(spec.num_labels, int) or spec.num_labels < 2:
+        raise UserError(f"{where}: 'num_labels' (classes or attributes) must be an integer of at least 2, got {spec.num_labels!r}")
     for key in ("likelihoods", "classifiers"):
         paths = getattr(spec, key)
         if set(paths) != set(modalities):
@@ -576,6 +608,7 @@ def load_object(path: str, what: str) -> Any:
 
 
 __all__ = [
+    "ChanceQuery",
     "DATASETS",
     "DatasetSpec",
     "FigureLayout",

@@ -1,7 +1,7 @@
 """Step: the paper's qualitative figures from one trained run (Figures 1 and 2, random samples).
 
-    python -m mmjsd.samples --run-dir results/runs/mnist_svhn_text/mmjsd/seed0 \\
-        --data results/datasets/mnist_svhn_text.h5 --out-dir results/figures --seed 0
+    python -m mmjsd.samples --run-dir results/runs/corrected/mnist_svhn_text/mmjsd/seed0 \\
+        --data results/datasets/mnist_svhn_text.h5 --out-dir results/figures/corrected --seed 0
 
 Writes PNG and PDF per figure into --out-dir, one figure per kind the dataset's spec
 lists (``DatasetSpec.sample_figures``), named ``<dataset>_<variant>_<kind>``
@@ -325,7 +325,7 @@ def write_figures(run_dir: Path, data: Path, out_dir: Path, seed: int, device: t
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Command-line arguments of ``python -m mmjsd.samples``."""
     parser = argparse.ArgumentParser(prog="python -m mmjsd.samples", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run-dir", required=True, type=Path, help="training run directory holding model.pt (runs/<dataset>/<variant>/seed<k>)")
+    parser.add_argument("--run-dir", required=True, type=Path, help="training run directory holding model.pt (runs/<protocol>/<dataset>/<variant>/seed<k>)")
     parser.add_argument("--data", required=True, type=Path, help="HDF5 dataset of the run's dataset (its test split is used)")
     parser.add_argument("--out-dir", required=True, type=Path, help="directory for the figure files")
     parser.add_argument("--seed", type=int, default=0, help="seed of the test items and latent draws")

@@ -1,9 +1,12 @@
 """``results/summary.md``: the page to read first.
 
-What ran (datasets, variants, seeds, key settings from the runs' ``config.json`` and the
-metric files' protocols), every paper table with each cell's distance from the paper, the
-classifiers' test scores, and the caveats that decide how far the numbers can be trusted.
-Command line::
+What ran (datasets, variants, seeds and protocols, key settings from the runs' ``config.json``
+and the metric files' protocols), every paper table beside the paper (from the
+reference-exact runs when that protocol ran, else the corrected runs; it says which), what
+the corrections change when both protocols ran, the classifiers' test scores, and the
+caveats that decide how far the numbers can be trusted. On synthetic data, and for a
+dataset that ran only as a pipeline check, nothing is set beside the paper and no best value
+is marked: our numbers are shown with the chance level of each metric. Command line::
 
     python -m mmjsd.summary --out results/summary.md --metrics results/runs \\
         --run-configs results/runs --classifier-metrics results/classifiers --data-source synthetic
@@ -18,7 +21,7 @@ from typing import Any, Sequence
 
 from mmjsd import registry
 from mmjsd.cli import main_guard
-from mmjsd.errors import UserError
+from mmjsd.departures import CORRECTED_PROTOCOL, PROTOCOL_DESCRIPTIONS, REFERENCE_EXACT_PROTOCOL
 from mmjsd.io import write_text
 from mmjsd.metrics_io import (
     CLASSIFIER_METRICS_PATTERN,
@@ -29,18 +32,17 @@ from mmjsd.metrics_io import (
     load_classifier_metrics,
     load_metric_files,
     load_run_config,
-    read_json_object,
 )
 from mmjsd.paper import load_paper_table
 from mmjsd.registry import variant_label, variant_sort_key
-from mmjsd.tables.aggregate import TableResult, build_tables, comparability, compact_value, protocol_items
+from mmjsd.tables.aggregate import TableResult, by_protocol, comparability, compact_value, protocol_items, protocol_tables
 from mmjsd.tables.cli import add_selection_arguments
 from mmjsd.tables.compare import comparison_markdown
+from mmjsd.tables.context import ReportContext, add_context_arguments, context_from_arguments
+from mmjsd.tables.departures import evaluation_differences, exceeding_cells, protocol_differences
 from mmjsd.tables.markup import markdown_escape, markdown_grid
 from mmjsd.tables.render import to_markdown
-from mmjsd.tables.specs import LIKELIHOOD_CAVEAT, NOT_COMPARABLE
-
-DATA_SOURCES = ("download", "directory", "synthetic")
+from mmjsd.tables.specs import DEPARTURES_DIR, EVALUATION_DEPARTURES, LIKELIHOOD_CAVEAT, NOT_COMPARABLE
 
 #: Settings shown per (dataset, variant): ``(key searched for in config.json, column header)``.
 RUN_SETTINGS = (
@@ -79,25 +81,26 @@ def _seed_text(seeds: Sequence[int]) -> str:
 
 
 def runs_table(dataset: str, records: Sequence[MetricRecord], configs: Sequence[dict[str, Any]]) -> str:
-    """Markdown table of the variants of ``dataset``: seeds with results and their key settings.
+    """Markdown table of the runs of ``dataset``, one row per (protocol, variant): seeds with results and key settings.
 
     Settings that no config of the dataset records are left out.
     """
     dataset_configs = [c for c in configs if c["dataset"] == dataset]
-    variants = sorted(
-        {r.variant for r in records if r.dataset == dataset} | {c["variant"] for c in dataset_configs},
-        key=variant_sort_key,
+    rows_of = sorted(
+        {(r.protocol_name, r.variant) for r in records if r.dataset == dataset}
+        | {(c["protocol"], c["variant"]) for c in dataset_configs},
+        key=lambda row: (row[0], variant_sort_key(row[1])),
     )
     settings = [
         (key, header) for key, header in RUN_SETTINGS if any(find_setting(c, key) is not None for c in dataset_configs)
     ]
-    rows = [["Variant", "seeds with configs", "seeds with metrics"] + [header for _, header in settings]]
-    for variant in variants:
-        run_configs = [c for c in dataset_configs if c["variant"] == variant]
+    rows = [["Variant", "protocol", "seeds with configs", "seeds with metrics"] + [header for _, header in settings]]
+    for protocol, variant in rows_of:
+        run_configs = [c for c in dataset_configs if (c["protocol"], c["variant"]) == (protocol, variant)]
         config_seeds = sorted({c["seed"] for c in run_configs})
-        metric_seeds = sorted({r.seed for r in records if (r.dataset, r.variant) == (dataset, variant)})
+        metric_seeds = sorted({r.seed for r in records if (r.dataset, r.variant, r.protocol_name) == (dataset, variant, protocol)})
         rows.append(
-            [markdown_escape(variant_label(variant)), _seed_text(config_seeds), _seed_text(metric_seeds)]
+            [markdown_escape(variant_label(variant)), protocol, _seed_text(config_seeds), _seed_text(metric_seeds)]
             + [setting_text([find_setting(c, key) for c in run_configs]) for key, _ in settings]
         )
     return markdown_grid(rows)
@@ -117,28 +120,97 @@ def protocol_lines(dataset: str, records: Sequence[MetricRecord]) -> list[str]:
     return lines
 
 
-def what_ran_section(datasets: Sequence[str], records: Sequence[MetricRecord], configs: Sequence[dict]) -> str:
-    """``## What ran``: per dataset, the runs table and the evaluation protocols."""
-    parts = ["## What ran"]
+def what_ran_section(
+    datasets: Sequence[str], records: Sequence[MetricRecord], configs: Sequence[dict], context: ReportContext
+) -> str:
+    """``## What ran``: the protocols, then per dataset the runs table and each protocol's evaluation protocol."""
+    protocols = "; ".join(f"`{p}`: {PROTOCOL_DESCRIPTIONS[p]}" for p in context.protocols)
+    parts = ["## What ran", f"Protocols (docs/departures.md): {markdown_escape(protocols)}."]
+    groups = by_protocol(records)
     for dataset in datasets:
-        parts += [
-            f"### {registry.dataset(dataset).title} (`{dataset}`)",
-            runs_table(dataset, records, configs),
-            "Evaluation protocol, from the metric files:\n\n" + "\n".join(protocol_lines(dataset, records)),
-        ]
+        heading = f"### {registry.dataset(dataset).title} (`{dataset}`)"
+        if context.pipeline_check(dataset):
+            heading += ": a pipeline check, its numbers are not results"
+        parts += [heading, runs_table(dataset, records, configs)]
+        for protocol in context.protocols:
+            lines = protocol_lines(dataset, groups.get(protocol, []))
+            if lines:
+                parts.append(f"Evaluation protocol of the {protocol} runs, from the metric files:\n\n" + "\n".join(lines))
     return "\n\n".join(parts)
 
 
 # ----------------------------------------------------------------------------- tables
-def tables_section(results: Sequence[TableResult]) -> str:
-    """``## Tables``: each paper table with the paper's value and ours − paper per cell, then our other tables."""
-    parts = ["## Tables vs the paper"]
+def tables_section(results: Sequence[TableResult], context: ReportContext) -> str:
+    """``## Tables``: each paper table beside the paper where that is meaningful, then our other tables.
+
+    Synthetic data compare nothing with the paper (the heading says so); otherwise the
+    section says which runs the comparison uses.
+    """
+    runs = f"the {context.comparison_protocol} runs"
+    if context.synthetic:
+        parts = [
+            "## Tables (not compared with the paper: synthetic data)",
+            f"Our numbers from {runs}, with the chance level of each metric; no best value is marked. Every protocol's "
+            "tables are under `results/tables/<protocol>/`.",
+        ]
+    else:
+        like_for_like = (
+            " (every departure switch at reference: the official computation, like for like)"
+            if context.comparison_protocol == REFERENCE_EXACT_PROTOCOL
+            else " (no reference-exact runs were configured, so each comparison carries its protocol caveat)"
+        )
+        parts = [
+            f"## Tables vs the paper ({runs})",
+            f"The paper comparison uses {runs}{like_for_like}. Every protocol's tables are under `results/tables/<protocol>/`.",
+        ]
     parts += [
         comparison_markdown(result, load_paper_table(result.spec.paper_csv)).rstrip()
         if result.spec.compared
         else to_markdown(result).rstrip()
         for result in results
     ]
+    return "\n\n".join(parts)
+
+
+def departures_section(results: dict[str, list[TableResult]], context: ReportContext) -> str | None:
+    """``## Departures``: how many cells each correction moves beyond seed noise, and where the tables are.
+
+    Corrected − reference-exact per table when both protocols ran, and each evaluation
+    switch alone on the corrected runs (docs/departures.md); None without corrected runs.
+    """
+    if CORRECTED_PROTOCOL not in results:
+        return None
+    where = f"results/tables/{DEPARTURES_DIR}"
+    parts = ["## Departures"]
+    if context.both_protocols:
+        lines = []
+        for corrected, reference in zip(results[CORRECTED_PROTOCOL], results[REFERENCE_EXACT_PROTOCOL]):
+            exceeding, total = exceeding_cells(protocol_differences(corrected, reference))
+            lines.append(
+                f"- {corrected.spec.heading} ({markdown_escape(corrected.spec.title)}, {registry.dataset(corrected.spec.dataset).title}): "
+                f"{exceeding} of {total} cells differ beyond seed noise (`{where}/{corrected.spec.name}.md`)"
+            )
+        parts.append(
+            "What the corrections change: corrected minus reference-exact per table cell, paired by seed, with the seed "
+            "spread and a paired t-test against seed noise (5% level; not possible with one seed). The training "
+            "departures act together there.\n\n" + "\n".join(lines)
+        )
+    else:
+        parts.append(
+            "Only the corrected runs ran, so the training departures are not measured; "
+            "`--configfile workflow/presets/reference-exact.yaml` adds the reference-exact runs (docs/departures.md)."
+        )
+    effects = evaluation_differences(results[CORRECTED_PROTOCOL])
+    counts = [
+        f"`{departure}` {sum(exceeding_cells(t)[0] for t in tables)} of {sum(exceeding_cells(t)[1] for t in tables)}"
+        for departure, tables in effects.items()
+    ]
+    parts.append(
+        f"Each evaluation switch flipped alone on the corrected runs (`{where}/{EVALUATION_DEPARTURES}.md`), cells beyond "
+        "seed noise: " + ("; ".join(counts) if counts else "no metric file carries an alternative") + "."
+    )
+    if context.synthetic:
+        parts.append("On synthetic data these differences show that the switches act, not how large they are on real data.")
     return "\n\n".join(parts)
 
 
@@ -185,16 +257,27 @@ def data_caveat(data_source: str | None) -> str:
         return (
             "**Synthetic data.** The raw data were generated by the pipeline (`data.source: synthetic`), "
             "not the real MNIST, SVHN and CelebA: the numbers show that the pipeline works and are not "
-            "comparable with the paper's."
+            "comparable with the paper's, so no table here sets them beside the paper or marks a best value; "
+            "each table's Chance row says what guessing scores."
         )
     if data_source is None:
         return "**Data source not recorded** (run with `--data-source`); check that the real datasets were used."
     return f"Data: the official datasets (`data.source: {data_source}`)."
 
 
+def pipeline_check_caveat(dataset: str) -> str:
+    """The statement that ``dataset`` ran only to exercise the pipeline."""
+    title = registry.dataset(dataset).title
+    return (
+        f"**{title} is a pipeline check** (`report.pipeline_checks`): it ran only to exercise the pipeline's "
+        f"{title} path, at a size at which its networks cannot learn; its numbers are not results and are not "
+        "compared with the paper."
+    )
+
+
 def prd_caveat(results: Sequence[TableResult]) -> str | None:
     """Which PRD features were used, and whether that allows comparing with the paper."""
-    prd = [r for r in results if r.spec.paper_extractor is not None]
+    prd = [r for r in results if r.spec.paper_extractor is not None and not r.context.not_results(r.spec.dataset)]
     if not prd:
         return None
     reasons = [comparability(r) for r in prd]
@@ -223,22 +306,42 @@ def classifier_mode_caveat(records: Sequence[MetricRecord]) -> str:
 RANDOM_COHERENCE_CAVEAT = (
     "**Random coherence** counts a random sample as coherent only when the classifiers of all "
     "modalities agree (the MoPoE definition); the mmJSD reference code used a looser formula, "
-    "kept in the metric files' `extra` block where logged."
+    "kept in the metric files' `alternatives` (`random_coherence_formula`)."
 )
 
 
-def caveats_section(
-    data_source: str | None, datasets: Sequence[str], results: Sequence[TableResult], records: Sequence[MetricRecord]
-) -> str:
-    """``## Caveats``: what to keep in mind before comparing numbers (the data, the tables shown, each dataset's own)."""
-    bullets = [data_caveat(data_source), prd_caveat(results)]
-    if any(result.spec.comparison_caveat == LIKELIHOOD_CAVEAT for result in results):
+REFERENCE_EXACT_CAVEAT = (
+    "**Reference-exact runs** compute every departure with a switch as the official code does; the departures "
+    "without a switch remain (docs/departures.md): seeded randomness, classifiers trained by the pipeline instead "
+    "of the authors' downloaded ones, and, without Inception weights, other PRD features."
+)
+
+
+def protocol_caveats(results: Sequence[TableResult]) -> list[str]:
+    """How our protocol differs from the paper's, for the tables compared with it: what no switch reproduces for
+    reference-exact runs, each correction's effect for corrected runs."""
+    compared = [r for r in results if not r.context.not_results(r.spec.dataset)]
+    if any(r.protocol == REFERENCE_EXACT_PROTOCOL for r in compared):
+        return [REFERENCE_EXACT_CAVEAT]
+    compared = [r for r in compared if r.protocol == CORRECTED_PROTOCOL]
+    records = [record for r in compared for record in r.records]
+    bullets = []
+    if any(result.spec.comparison_caveat == LIKELIHOOD_CAVEAT for result in compared):
         bullets.append(likelihood_caveat(records))
-    coherence_datasets = {result.spec.dataset for result in results if "coherence" in result.spec.metrics}
+    coherence_datasets = {result.spec.dataset for result in compared if "coherence" in result.spec.metrics}
     if coherence_datasets:
         bullets.append(classifier_mode_caveat(records))
     if any(registry.dataset(d).labels == "classes" for d in coherence_datasets):
         bullets.append(RANDOM_COHERENCE_CAVEAT)
+    return bullets
+
+
+def caveats_section(context: ReportContext, datasets: Sequence[str], results: Sequence[TableResult]) -> str:
+    """``## Caveats``: what to keep in mind before comparing numbers (the data, the tables shown, each dataset's own)."""
+    bullets = [data_caveat(context.data_source)]
+    bullets += [pipeline_check_caveat(dataset) for dataset in datasets if context.pipeline_check(dataset)]
+    bullets.append(prd_caveat(results))
+    bullets += protocol_caveats(results)
     bullets += [caveat for dataset in datasets for caveat in registry.dataset(dataset).caveats]
     bullets.append(
         "Mean ± std are over training seeds with the sample standard deviation (ddof=1); "
@@ -259,40 +362,35 @@ def summary_markdown(
     records: Sequence[MetricRecord],
     configs: Sequence[dict[str, Any]],
     classifiers: Sequence[dict[str, Any]],
-    data_source: str | None,
+    context: ReportContext,
     datasets: Sequence[str],
     seeds: Sequence[int] | None = None,
     figures: Sequence[Path] = (),
     out: Path = Path("summary.md"),
 ) -> str:
     """The whole summary page."""
-    results = build_tables(records, datasets, seeds)
+    results = protocol_tables(records, context, datasets, seeds)
+    compared = results[context.comparison_protocol]
     intro = (
         "# mmJSD reproduction: summary\n\n"
         "Reproduction of Sutter, Daunhawer and Vogt, *Multimodal Generative Learning Utilizing "
         "Jensen-Shannon Divergence* (NeurIPS 2020), Tables 1-5, from "
-        f"{len(records)} metric files, {len(configs)} run configs and {len(classifiers)} classifier metric files. "
-        "Full tables (CSV, LaTeX, Markdown) and figures are under `results/tables/` and `results/figures/`."
+        f"{len(records)} metric files, {len(configs)} run configs and {len(classifiers)} classifier metric files "
+        f"of the protocol(s) {', '.join(context.protocols)}. "
+        "Full tables (CSV, LaTeX, Markdown) are under `results/tables/<protocol>/`, the paper comparisons under "
+        "`results/tables/`, figures under `results/figures/`."
     )
     sections = [
         intro,
-        caveats_section(data_source, datasets, results, records),
-        what_ran_section(datasets, records, configs),
-        tables_section(results),
+        caveats_section(context, datasets, compared),
+        what_ran_section(datasets, records, configs, context),
+        tables_section(compared, context),
+        departures_section(results, context),
         classifiers_section(classifiers),
     ]
     if figures:
         sections.append(figures_section(figures, out))
-    return "\n\n".join(sections) + "\n"
-
-
-def data_source_from_file(path: Path) -> str:
-    """The ``source`` recorded in a JSON file (for example a raw-data manifest)."""
-    document = read_json_object(path)
-    source = document.get("source")
-    if source not in DATA_SOURCES:
-        raise UserError(f"{path} must have a 'source' key with one of {', '.join(DATA_SOURCES)}, got {source!r}")
-    return source
+    return "\n\n".join(section for section in sections if section) + "\n"
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -300,8 +398,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m mmjsd.summary",
         description="Write results/summary.md, the page to read first: caveats, what ran (datasets, variants, "
-        "seeds, key settings from the runs' config.json and the metric files' protocols), Tables 1-5 with the "
-        "paper's value and ours - paper per cell, and the classifiers' test scores.",
+        "seeds, protocols, key settings from the runs' config.json and the metric files' protocols), Tables 1-5 "
+        "with the paper's value and ours - paper per cell (reference-exact runs when that protocol ran; nothing of "
+        "the paper for synthetic data or pipeline checks, whose tables show chance levels instead), what the "
+        "corrections change (departures), and the classifiers' test scores.",
     )
     parser.add_argument("--out", required=True, type=Path, help="the Markdown file to write")
     parser.add_argument(
@@ -313,13 +413,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=[],
         help="classifier metrics.json files, or directories searched for metrics.json",
     )
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--data-source", choices=DATA_SOURCES, help="the config's data.source")
-    source.add_argument(
-        "--data-source-file", type=Path, help="a JSON file with a 'source' key (e.g. a raw-data manifest)"
-    )
     parser.add_argument("--figures", nargs="+", type=Path, default=[], help="image files to link in a Figures section")
     add_selection_arguments(parser)
+    add_context_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -330,9 +426,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     configs = [load_run_config(p) for p in expand_paths(args.run_configs, RUN_CONFIG_PATTERN)]
     classifier_files = expand_paths(args.classifier_metrics, CLASSIFIER_METRICS_PATTERN)
     classifiers = [load_classifier_metrics(p) for p in classifier_files]
-    data_source = data_source_from_file(args.data_source_file) if args.data_source_file else args.data_source
+    context = context_from_arguments(args, list(by_protocol(records)))
     datasets = args.datasets or [d for d in registry.DATASETS.names() if any(r.dataset == d for r in records)]
-    text = summary_markdown(records, configs, classifiers, data_source, datasets, args.seeds, args.figures, args.out)
+    text = summary_markdown(records, configs, classifiers, context, datasets, args.seeds, args.figures, args.out)
     write_text(args.out, text)
 
 

@@ -1,13 +1,14 @@
 """Step: train one (dataset, variant, seed) multimodal VAE, resumably.
 
-    python -m mmjsd.train --dataset mnist_svhn_text --variant mmjsd --seed 0 \\
+    python -m mmjsd.train --dataset mnist_svhn_text --variant mmjsd --seed 0 --protocol corrected \\
         --hparams '<resolved training config as JSON>' \\
         --data results/datasets/mnist_svhn_text.h5 \\
-        --out-dir results/runs/mnist_svhn_text/mmjsd/seed0 \\
-        --checkpoint results/checkpoints/mnist_svhn_text/mmjsd/seed0/last.pt
+        --out-dir results/runs/corrected/mnist_svhn_text/mmjsd/seed0 \\
+        --checkpoint results/checkpoints/corrected/mnist_svhn_text/mmjsd/seed0/last.pt
 
 Writes ``model.pt``, ``config.json`` (the as-run config) and ``train_log.csv`` (one row per
-epoch: every loss term, wall time) into --out-dir. After every epoch the full training
+epoch: every loss term, wall time) into --out-dir. Both JSON and model file record the
+protocol (docs/departures.md), which the metric files inherit. After every epoch the full training
 state (model, optimiser, RNG, log) goes to --checkpoint, a file Snakemake does not
 manage; rerunning after a kill resumes from it and ends bit-identical (on CPU) to an
 uninterrupted run. A NaN or inf loss stops the job with the epoch, step and loss term,
@@ -39,6 +40,7 @@ from mmjsd import registry
 from mmjsd.cli import add_runtime_arguments, json_arg, main_guard
 from mmjsd.config import TrainConfig, from_dict
 from mmjsd.data.readers import load_split
+from mmjsd.departures import PROTOCOLS, check_protocol
 from mmjsd.errors import UserError
 from mmjsd.io import atomic_path, canonical_json, sha256_file, write_json, write_text
 from mmjsd.runtime import epoch_order, library_versions, resolve_device, seed_everything, set_threads, split_device
@@ -60,11 +62,23 @@ class RunSpec:
     config: TrainConfig
     data_path: Path
     data_sha256: str
+    #: corrected or reference-exact (mmjsd.departures.PROTOCOLS): which results tree the run belongs to.
+    protocol: str
+
+    def __post_init__(self) -> None:
+        check_protocol(self.protocol, self.config.departures, f"training.{self.dataset} ({self.variant})")
 
     def identity(self) -> str:
-        """What a checkpoint must match to be resumed (hyper-parameters, seed, data)."""
+        """What a checkpoint must match to be resumed (protocol, hyper-parameters, seed, data)."""
         return canonical_json(
-            {"dataset": self.dataset, "variant": self.variant, "seed": self.seed, "config": dataclasses.asdict(self.config), "data": self.data_sha256}
+            {
+                "dataset": self.dataset,
+                "variant": self.variant,
+                "seed": self.seed,
+                "protocol": self.protocol,
+                "config": dataclasses.asdict(self.config),
+                "data": self.data_sha256,
+            }
         )
 
 
@@ -240,6 +254,7 @@ def write_outputs(out_dir: Path, spec: RunSpec, model: MultimodalVAE, rows: list
                 "dataset": spec.dataset,
                 "variant": spec.variant,
                 "seed": spec.seed,
+                "protocol": spec.protocol,
                 "train_config": dataclasses.asdict(spec.config),
                 "epoch": len(rows),
             },
@@ -251,6 +266,7 @@ def write_outputs(out_dir: Path, spec: RunSpec, model: MultimodalVAE, rows: list
             "dataset": spec.dataset,
             "variant": spec.variant,
             "seed": spec.seed,
+            "protocol": spec.protocol,
             "train_config": dataclasses.asdict(spec.config),
             "data": {"path": str(spec.data_path), "sha256": spec.data_sha256},
             "device": str(device),
@@ -347,6 +363,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--dataset", required=True, choices=registry.DATASETS.names())
     parser.add_argument("--variant", required=True, choices=registry.variant_names(), help="an objective, optionally with -ms")
     parser.add_argument("--seed", required=True, type=int, help="run seed (data order, initialisation, latent samples)")
+    parser.add_argument(
+        "--protocol",
+        required=True,
+        choices=PROTOCOLS,
+        help="the run's protocol, recorded in its outputs (reference-exact: every switch in --hparams must be reference)",
+    )
     parser.add_argument("--hparams", required=True, type=json_arg, help="resolved training config (mmjsd.config.TrainConfig) as JSON")
     parser.add_argument("--data", required=True, type=Path, help="HDF5 dataset built by mmjsd.build_dataset")
     parser.add_argument("--out-dir", required=True, type=Path, help="run directory for model.pt, config.json, train_log.csv")
@@ -359,7 +381,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     set_threads(args.threads)
     cfg = from_dict(TrainConfig, args.hparams, f"training.{args.dataset} ({args.variant})")
-    spec = RunSpec(args.dataset, args.variant, args.seed, cfg, args.data, sha256_file(args.data))
+    spec = RunSpec(args.dataset, args.variant, args.seed, cfg, args.data, sha256_file(args.data), args.protocol)
     train(spec, args.out_dir, args.checkpoint, resolve_device(args.device), progress=not args.no_progress)
 
 

@@ -12,10 +12,11 @@ sys.path.insert(0, str(SRC))
 from mmjsd import registry
 from mmjsd.config import config_from_dict, metric_job_params, plugin_search_paths
 from mmjsd.gpu_slots import job_units, packed_training_group
+from mmjsd.departures import PROTOCOLS
 from mmjsd.io import canonical_json
 from mmjsd.outputs import sample_figure_stems
 from mmjsd.provenance import code_version
-from mmjsd.tables.specs import planned_tables
+from mmjsd.tables.specs import planned_tables, table_files
 
 # Loads the plugins (config keys plugins, plugin_paths) first: they decide what is valid.
 CFG = config_from_dict(config)
@@ -45,8 +46,9 @@ VARIANTS = sorted({v for dataset in CFG.datasets for v in CFG.variants(dataset)}
 CLASSIFIERS = [m for spec in registry.DATASETS for m in spec.modalities] + [
     f"{m}-features" for spec in registry.DATASETS for m in spec.feature_modalities
 ]
-#: The tables of the configured datasets and metrics (file stems under results/tables/).
+#: The tables of the configured datasets and metrics, and their files under results/tables/ (every protocol).
 TABLES = planned_tables({d: CFG.evaluation.metrics[d] for d in CFG.datasets})
+TABLE_FILES = table_files(TABLES, CFG.protocols)
 #: GPU jobs ask for one GPU unless the config pins the CPU (the demo), so SLURM never queues them for GPUs they will not use.
 GPUS_PER_JOB = 0 if CFG.device == "cpu" else 1
 
@@ -124,9 +126,19 @@ def synthetic_option(wildcards):
     )
 
 
-def train_hparams(dataset, variant):
-    """Resolved hyper-parameters of one (dataset, variant) as a plain dict (see mmjsd.config.resolve_train_config)."""
-    return dataclasses.asdict(CFG.train_config(dataset, variant))
+def train_hparams(dataset, variant, protocol):
+    """Resolved hyper-parameters of one (dataset, variant) under a protocol's switches, as a plain dict (mmjsd.config.resolve_train_config)."""
+    return dataclasses.asdict(CFG.train_config(dataset, variant, protocol))
+
+
+def metric_job(wildcards):
+    """The metric job's settings and the protocol's evaluation switches that act on it (mmjsd.config.metric_job_params)."""
+    return metric_job_params(
+        config["evaluation"],
+        wildcards.metric,
+        wildcards.dataset,
+        CFG.switches(wildcards.protocol),
+    )
 
 
 def classifier_dirs(dataset):
@@ -163,7 +175,7 @@ def feature_classifiers(dataset, metric):
 def evaluation_inputs(wildcards):
     """Model and data of the run, plus the classifiers and cached real features the metric's spec says it reads."""
     dataset, spec = wildcards.dataset, registry.metric(wildcards.metric)
-    run = f"results/runs/{dataset}/{wildcards.variant}/seed{wildcards.seed}"
+    run = f"results/runs/{wildcards.protocol}/{dataset}/{wildcards.variant}/seed{wildcards.seed}"
     inputs = {"model": f"{run}/model.pt", "data": f"results/datasets/{dataset}.h5"}
     classifiers = feature_classifiers(dataset, wildcards.metric)
     if spec.coherence_classifiers:
@@ -197,49 +209,64 @@ def evaluation_code(wildcards):
     return run_code(evaluator, wildcards.dataset, wildcards.variant, *others)
 
 
-def variant_runs(dataset, variant):
-    """results/runs/<dataset>/<variant>/seed<k> for every configured seed."""
-    return [f"results/runs/{dataset}/{variant}/seed{seed}" for seed in CFG.seeds]
+def variant_runs(protocol, dataset, variant):
+    """results/runs/<protocol>/<dataset>/<variant>/seed<k> for every configured seed."""
+    return [f"results/runs/{protocol}/{dataset}/{variant}/seed{seed}" for seed in CFG.seeds]
 
 
-def run_dirs():
-    """Every configured run directory."""
+def run_groups():
+    """Every configured (protocol, dataset, variant)."""
     return [
-        run
+        (protocol, dataset, variant)
+        for protocol in CFG.protocols
         for dataset in CFG.datasets
         for variant in CFG.variants(dataset)
-        for run in variant_runs(dataset, variant)
     ]
 
 
+def run_dirs():
+    """Every configured run directory, of every protocol."""
+    return [run for group in run_groups() for run in variant_runs(*group)]
+
+
 def metric_files():
-    """Every configured metric file."""
+    """Every configured metric file, of every protocol."""
     return [
         f"{run}/metrics/{metric}.json"
-        for dataset in CFG.datasets
-        for variant in CFG.variants(dataset)
-        for run in variant_runs(dataset, variant)
+        for protocol, dataset, variant in run_groups()
+        for run in variant_runs(protocol, dataset, variant)
         for metric in CFG.evaluation.metrics[dataset]
     ]
 
 
-def table_selection(wildcards):
-    """--datasets/--seeds of the table, figure and summary CLIs: what was configured, so missing runs are footnoted."""
-    return f"--datasets {' '.join(CFG.datasets)} --seeds {' '.join(str(s) for s in CFG.seeds)}"
+#: The raw-data manifest the report steps read data.source from (every manifest records it).
+DATA_SOURCE_MANIFEST = f"results/manifests/{RAW_DATASETS[0]}.json"
+
+
+def report_context(wildcards):
+    """--datasets/--seeds/--protocols/--pipeline-checks of the table, figure and summary CLIs: what was configured, so
+    missing runs are footnoted; the data source comes from the manifest (input ``manifest``)."""
+    options = [
+        f"--datasets {' '.join(CFG.datasets)}",
+        f"--seeds {' '.join(str(s) for s in CFG.seeds)}",
+        f"--protocols {' '.join(CFG.protocols)}",
+        f"--data-source-file {DATA_SOURCE_MANIFEST}",
+    ]
+    checks = [d for d in CFG.report.pipeline_checks if d in CFG.datasets]
+    if checks:
+        options.append(f"--pipeline-checks {' '.join(checks)}")
+    return " ".join(options)
 
 
 def figure_files():
-    """Every PNG figure of the run (linked from the summary)."""
+    """Every PNG figure of the run (linked from the summary): table figures, then each protocol's curves and samples."""
     tables = [f"results/figures/{table.figure_stem}.png" for table in TABLES]
     curves = [
-        f"results/figures/training_curves_{d}_{v}.png"
-        for d in CFG.datasets
-        for v in CFG.variants(d)
+        f"results/figures/{p}/training_curves_{d}_{v}.png" for p, d, v in run_groups()
     ]
     samples = [
-        f"results/figures/{stem}.png"
-        for d in CFG.datasets
-        for v in CFG.variants(d)
+        f"results/figures/{p}/{stem}.png"
+        for p, d, v in run_groups()
         for stem in sample_figure_stems(d, v)
     ]
     return tables + curves + samples
@@ -248,7 +275,7 @@ def figure_files():
 def final_outputs():
     """Every file `rule all` asks for."""
     datasets = expand("results/datasets/{dataset}.h5", dataset=CFG.datasets)
-    tables = [f"results/tables/{table.name}.csv" for table in TABLES]
+    tables = [f"results/tables/{name}" for name in TABLE_FILES]
     return (
         datasets
         + classifier_metrics()

@@ -1,4 +1,5 @@
-# Evaluation stage: one job per (run, metric), plus the real-image PRD features per dataset.
+# Evaluation stage: one job per (run, metric) of every protocol, plus the real-image PRD features per dataset
+# (shared by the protocols: no departure acts on them).
 
 
 rule prd_reference:
@@ -39,11 +40,11 @@ rule evaluate:
     input:
         unpack(evaluation_inputs),
     output:
-        "results/runs/{dataset}/{variant}/seed{seed}/metrics/{metric}.json",
+        "results/runs/{protocol}/{dataset}/{variant}/seed{seed}/metrics/{metric}.json",
     log:
-        "results/logs/evaluate/{dataset}/{variant}/seed{seed}/{metric}.log",
+        "results/logs/evaluate/{protocol}/{dataset}/{variant}/seed{seed}/{metric}.log",
     benchmark:
-        "results/benchmarks/evaluate/{dataset}/{variant}/seed{seed}/{metric}.tsv"
+        "results/benchmarks/evaluate/{protocol}/{dataset}/{variant}/seed{seed}/{metric}.tsv"
     conda:
         CONDA_ENV
     threads: 1
@@ -52,15 +53,8 @@ rule evaluate:
         gpu=GPUS_PER_JOB,
         gpu_units=slot_units(),
     params:
-        job=lambda wildcards: shell_json(
-            metric_job_params(
-                config["evaluation"],
-                wildcards.metric,
-                wildcards.dataset,
-                config["departures"],
-            )
-        ),
-        run_dir=lambda wildcards: f"results/runs/{wildcards.dataset}/{wildcards.variant}/seed{wildcards.seed}",
+        job=lambda wildcards: shell_json(metric_job(wildcards)),
+        run_dir=lambda wildcards: f"results/runs/{wildcards.protocol}/{wildcards.dataset}/{wildcards.variant}/seed{wildcards.seed}",
         options=evaluation_options,
         device=CFG.device,
         code=evaluation_code,

@@ -1,42 +1,39 @@
-# Report stage: Tables 1-5 (and a table per metric no paper table covers), figures, the summary page. `snakemake --report results/report.html`
-# (or --report-after-run) collects every output marked report() below.
+# Report stage: Tables 1-5 (and a table per metric no paper table covers) per protocol, the paper comparisons, the
+# departures tables, figures, the summary page. `snakemake --report results/report.html` (or --report-after-run)
+# collects every output marked report() below.
 
 
 rule tables:
     input:
         metrics=metric_files(),
+        manifest=DATA_SOURCE_MANIFEST,
     output:
         [
             report(
                 f"results/tables/{name}",
                 category="Tables",
-                subcategory=table.name,
+                subcategory=name.rsplit(".", 1)[0],
                 caption="../report/tables.rst",
             )
-            for table in TABLES
-            for name in table.file_names
+            for name in TABLE_FILES
             if name.endswith(".csv")
         ],
-        [
-            f"results/tables/{name}"
-            for table in TABLES
-            for name in table.file_names
-            if not name.endswith(".csv")
-        ],
+        [f"results/tables/{name}" for name in TABLE_FILES if not name.endswith(".csv")],
     log:
         "results/logs/tables.log",
     conda:
         CONDA_ENV
     params:
-        selection=table_selection,
+        context=report_context,
         code=report_code("mmjsd.tables.cli"),
     shell:
-        "python -m mmjsd.tables --out-dir results/tables --metrics {input.metrics} {params.selection} > {log} 2>&1"
+        "python -m mmjsd.tables --out-dir results/tables --metrics {input.metrics} {params.context} > {log} 2>&1"
 
 
 rule table_figures:
     input:
         metrics=metric_files(),
+        manifest=DATA_SOURCE_MANIFEST,
     output:
         [
             report(
@@ -53,34 +50,36 @@ rule table_figures:
     conda:
         CONDA_ENV
     params:
-        selection=table_selection,
+        context=report_context,
         code=report_code("mmjsd.plots"),
     shell:
-        "python -m mmjsd.plots tables --out-dir results/figures --metrics {input.metrics} {params.selection} > {log} 2>&1"
+        "python -m mmjsd.plots tables --out-dir results/figures --metrics {input.metrics} {params.context} > {log} 2>&1"
 
 
 rule training_curves:
     input:
         logs=lambda wildcards: [
             f"{run}/train_log.csv"
-            for run in variant_runs(wildcards.dataset, wildcards.variant)
+            for run in variant_runs(
+                wildcards.protocol, wildcards.dataset, wildcards.variant
+            )
         ],
     output:
         png=report(
-            "results/figures/training_curves_{dataset}_{variant}.png",
+            "results/figures/{protocol}/training_curves_{dataset}_{variant}.png",
             category="Figures",
             subcategory="Training curves",
             caption="../report/training_curves.rst",
         ),
-        pdf="results/figures/training_curves_{dataset}_{variant}.pdf",
+        pdf="results/figures/{protocol}/training_curves_{dataset}_{variant}.pdf",
     log:
-        "results/logs/training_curves/{dataset}_{variant}.log",
+        "results/logs/training_curves/{protocol}/{dataset}_{variant}.log",
     conda:
         CONDA_ENV
     params:
         code=report_code("mmjsd.plots"),
     shell:
-        "python -m mmjsd.plots curves --out-dir results/figures --logs {input.logs} > {log} 2>&1"
+        "python -m mmjsd.plots curves --out-dir $(dirname {output.png}) --logs {input.logs} > {log} 2>&1"
 
 
 rule summary:
@@ -88,7 +87,7 @@ rule summary:
         metrics=metric_files(),
         run_configs=[f"{run}/config.json" for run in run_dirs()],
         classifiers=classifier_metrics(),
-        manifest=f"results/manifests/{RAW_DATASETS[0]}.json",
+        manifest=DATA_SOURCE_MANIFEST,
         figures=figure_files(),
     output:
         report(
@@ -99,12 +98,11 @@ rule summary:
     conda:
         CONDA_ENV
     params:
-        selection=table_selection,
+        context=report_context,
         code=report_code("mmjsd.summary"),
     shell:
         "python -m mmjsd.summary --out {output} --metrics {input.metrics} --run-configs {input.run_configs} "
-        "--classifier-metrics {input.classifiers} --data-source-file {input.manifest} "
-        "--figures {input.figures} {params.selection} > {log} 2>&1"
+        "--classifier-metrics {input.classifiers} --figures {input.figures} {params.context} > {log} 2>&1"
 
 
 # One rule per dataset: the figures differ (MST: a conditional grid per modality; CelebA: text -> image).
@@ -114,12 +112,12 @@ for _dataset in CFG.datasets:
         name:
             f"samples_{_dataset}"
         input:
-            model=f"results/runs/{_dataset}/{{variant}}/seed{CFG.seeds[0]}/model.pt",
+            model=f"results/runs/{{protocol}}/{_dataset}/{{variant}}/seed{CFG.seeds[0]}/model.pt",
             data=f"results/datasets/{_dataset}.h5",
         output:
             png=[
                 report(
-                    f"results/figures/{stem}.png",
+                    f"results/figures/{{protocol}}/{stem}.png",
                     category="Figures",
                     subcategory="Generated samples",
                     caption="../report/samples.rst",
@@ -127,11 +125,11 @@ for _dataset in CFG.datasets:
                 for stem in sample_figure_stems(_dataset, "{variant}")
             ],
             pdf=[
-                f"results/figures/{stem}.pdf"
+                f"results/figures/{{protocol}}/{stem}.pdf"
                 for stem in sample_figure_stems(_dataset, "{variant}")
             ],
         log:
-            f"results/logs/samples/{_dataset}_{{variant}}.log",
+            f"results/logs/samples/{{protocol}}/{_dataset}_{{variant}}.log",
         conda:
             CONDA_ENV
         threads: 1
@@ -150,5 +148,6 @@ for _dataset in CFG.datasets:
                 registry.dataset(dataset).source,
             ),
         shell:
-            "python -m mmjsd.gpu_slots --units {resources.gpu_units} -- python -m mmjsd.samples --run-dir {params.run_dir} --data {input.data} --out-dir results/figures "
+            "python -m mmjsd.gpu_slots --units {resources.gpu_units} -- python -m mmjsd.samples --run-dir {params.run_dir} --data {input.data} "
+            "--out-dir results/figures/{wildcards.protocol} "
             "--seed 0 --device {params.device} --threads {threads} > {log} 2>&1"

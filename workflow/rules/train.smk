@@ -1,17 +1,17 @@
-# Training stage: one resumable job per (dataset, variant, seed).
+# Training stage: one resumable job per (protocol, dataset, variant, seed).
 
 
 rule train:
     input:
         data="results/datasets/{dataset}.h5",
     output:
-        model="results/runs/{dataset}/{variant}/seed{seed}/model.pt",
-        config="results/runs/{dataset}/{variant}/seed{seed}/config.json",
-        log_csv="results/runs/{dataset}/{variant}/seed{seed}/train_log.csv",
+        model="results/runs/{protocol}/{dataset}/{variant}/seed{seed}/model.pt",
+        config="results/runs/{protocol}/{dataset}/{variant}/seed{seed}/config.json",
+        log_csv="results/runs/{protocol}/{dataset}/{variant}/seed{seed}/train_log.csv",
     log:
-        "results/logs/train/{dataset}/{variant}/seed{seed}.log",
+        "results/logs/train/{protocol}/{dataset}/{variant}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/train/{dataset}/{variant}/seed{seed}.tsv"
+        "results/benchmarks/train/{protocol}/{dataset}/{variant}/seed{seed}.tsv"
     conda:
         CONDA_ENV
     group:
@@ -23,14 +23,15 @@ rule train:
         gpu_units=slot_units(),
     params:
         hparams=lambda wildcards: shell_json(
-            train_hparams(wildcards.dataset, wildcards.variant)
+            train_hparams(wildcards.dataset, wildcards.variant, wildcards.protocol)
         ),
-        checkpoint="results/checkpoints/{dataset}/{variant}/seed{seed}/last.pt",
+        checkpoint="results/checkpoints/{protocol}/{dataset}/{variant}/seed{seed}/last.pt",
         device=CFG.device,
         code=lambda wildcards: run_code(
             "mmjsd.train", wildcards.dataset, wildcards.variant
         ),
     shell:
         "python -m mmjsd.gpu_slots --units {resources.gpu_units} -- python -m mmjsd.train --dataset {wildcards.dataset} --variant {wildcards.variant} --seed {wildcards.seed} "
+        "--protocol {wildcards.protocol} "
         "--hparams {params.hparams} --data {input.data} --out-dir $(dirname {output.model}) "
         "--checkpoint {params.checkpoint} --device {params.device} --threads {threads} > {log} 2>&1"

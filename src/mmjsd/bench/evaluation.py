@@ -32,6 +32,7 @@ from mmjsd.classifiers.loading import save_classifier
 from mmjsd.classifiers.networks import build_classifier
 from mmjsd import registry
 from mmjsd.config import Config, EvaluationConfig, load_config
+from mmjsd.departures import CORRECTED_PROTOCOL
 from mmjsd.evaluation import load_evaluator
 from mmjsd.evaluation.runs import EvaluationInputs, LoadedRun, load_run
 from mmjsd.models import build_model
@@ -45,7 +46,7 @@ def random_run(config: Config, dataset: str, variant: str, device: torch.device)
     """A run whose model has seeded random weights and the configured dimensions."""
     torch.manual_seed(0)
     model = build_model(dataset, variant, config.train_config(dataset, variant))
-    return LoadedRun(model.to(device).eval(), dataset, variant, 0, 0, "random-weights")
+    return LoadedRun(model.to(device).eval(), dataset, variant, 0, 0, "random-weights", CORRECTED_PROTOCOL)
 
 
 def random_classifiers(root: Path, dataset: str) -> Path:
@@ -91,7 +92,7 @@ def benchmark(args: argparse.Namespace, workdir: Path) -> list[dict]:
     common = {"dataset": run.dataset, "variant": run.variant}
     rows = []
     for metric in args.metrics:
-        job = config.job(metric, run.dataset, full_config.departures)
+        job = config.job(metric, run.dataset, full_config.switches(run.protocol))
         inputs = EvaluationInputs(run=run, data_path=args.data, job=job, classifiers_dir=classifiers)
         if metric == "prd":
             reference = workdir / "real_features.npz"

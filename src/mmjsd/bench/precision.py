@@ -40,6 +40,7 @@ import torch
 from mmjsd.bench import ENVIRONMENT_COLUMNS, environment, print_table, write_csv
 from mmjsd import registry
 from mmjsd.config import Config, TrainConfig, load_config
+from mmjsd.departures import CORRECTED_PROTOCOL
 from mmjsd.errors import UserError
 from mmjsd.evaluation import load_evaluator
 from mmjsd.evaluation.runs import EvaluationInputs, load_run
@@ -108,7 +109,7 @@ def train_and_score(
     """Train one run of ``setting`` and score it; one row per metric value."""
     cfg = setting_config(config.train_config(args.dataset, variant), setting, args.epochs, args.batch_size)
     run_dir = workdir / variant / setting / f"seed{seed}"
-    spec = RunSpec(args.dataset, variant, seed, cfg, args.data, sha256_file(args.data))
+    spec = RunSpec(args.dataset, variant, seed, cfg, args.data, sha256_file(args.data), CORRECTED_PROTOCOL)
     log_rows = train(spec, run_dir, run_dir / "last.pt", device, progress=False)
     samples_per_s = log_rows[-1]["steps"] * cfg.batch_size / log_rows[-1]["wall_time_s"]
     run = load_run(run_dir, device)

@@ -64,6 +64,7 @@ from mmjsd import registry
 from mmjsd.config import Config, TrainConfig, load_config
 from mmjsd.data.hdf5 import SPLITS, dataset_layout, read_attrs, read_split, write_dataset_file
 from mmjsd.data.readers import load_split
+from mmjsd.departures import CORRECTED_PROTOCOL
 from mmjsd.errors import UserError
 from mmjsd.io import canonical_json, sha256_file
 from mmjsd.models import build_model
@@ -198,7 +199,7 @@ def prepare_inputs(inputs: BenchInputs) -> None:
 
 def measure_loop(variant: str, cfg: TrainConfig, inputs: BenchInputs) -> float:
     """Samples/s of :func:`mmjsd.train.train`'s second epoch (the first warms up) on the loop's subset file."""
-    spec = RunSpec(inputs.args.dataset, variant, 0, dataclasses.replace(cfg, epochs=2), inputs.subset, sha256_file(inputs.subset))
+    spec = RunSpec(inputs.args.dataset, variant, 0, dataclasses.replace(cfg, epochs=2), inputs.subset, sha256_file(inputs.subset), CORRECTED_PROTOCOL)
     run_dir = inputs.workdir / "runs" / variant
     rows = train(spec, run_dir / "out", run_dir / "last.pt", inputs.device, progress=False)
     return rows[-1]["steps"] * cfg.batch_size / rows[-1]["wall_time_s"]
@@ -397,7 +398,7 @@ def run_memory(args: argparse.Namespace) -> None:
     cfg = dataclasses.replace(cfg, epochs=1, batch_size=args.batch_size, log_every=1)
     with tempfile.TemporaryDirectory(prefix="mmjsd-bench-memory-") as workdir:
         command = [
-            sys.executable, "-m", "mmjsd.train", "--dataset", dataset, "--variant", args.variant, "--seed", "0",
+            sys.executable, "-m", "mmjsd.train", "--dataset", dataset, "--variant", args.variant, "--seed", "0", "--protocol", CORRECTED_PROTOCOL,
             "--hparams", canonical_json(dataclasses.asdict(cfg)), "--data", str(args.data),
             "--out-dir", f"{workdir}/run", "--checkpoint", f"{workdir}/last.pt", "--device", args.device, "--threads", str(args.threads),
         ]

@@ -65,6 +65,23 @@ def mean_average_precision(scores, labels) -> float:
     return float(np.nanmean(per_attribute))
 
 
+def chance_mean_average_precision(labels) -> float:
+    """The mean AP of scores that ignore the data: per attribute its prevalence, mean over attributes with positives.
+
+    A ranking independent of the labels has an expected average precision equal to the
+    fraction of positive rows (up to O(log N / N)), so this is the chance level of
+    :func:`mean_average_precision` on these labels (and, nearly, of the per-batch variant).
+    Metric files record it as ``extra["attribute_prevalence"]``; the tables show it as the
+    chance row of CelebA's columns (docs/metrics.md §5.5).
+    """
+    labels = np.asarray(labels)
+    prevalence = labels.mean(axis=0)
+    present = prevalence > 0
+    if not present.any():
+        raise UserError("no attribute has a positive label in this split, so average precision is undefined")
+    return float(prevalence[present].mean())
+
+
 def batch_mean_average_precision(scores, labels, batch_size: int) -> float:
     """The reference's variant: AP per attribute per batch, mean over batches, then over attributes.
 

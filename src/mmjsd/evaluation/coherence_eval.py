@@ -53,7 +53,7 @@ from mmjsd.classifiers.networks import Classifier
 from mmjsd.classifiers.predict import attribute_scores, predict_labels
 from mmjsd.departures import REFERENCE
 from mmjsd.errors import UserError
-from mmjsd.evaluation.average_precision import batch_mean_average_precision, mean_average_precision
+from mmjsd.evaluation.average_precision import batch_mean_average_precision, chance_mean_average_precision, mean_average_precision
 from mmjsd.evaluation.coherence import conditional_accuracy, random_coherence_all_agree, random_coherence_mmjsd_formula
 from mmjsd.evaluation.generation import RANDOM, Source, generation_key, map_generations
 from mmjsd import registry
@@ -246,6 +246,7 @@ def evaluate(inputs: EvaluationInputs) -> MetricResult:
     if scoring.per_batch is not None:
         per_batch = job.departures["per_batch_average_precision"] == REFERENCE
         protocol["average_precision"] = "mean_over_batches" if per_batch else "pooled_over_split"
+        extra["attribute_prevalence"] = chance_mean_average_precision(labels)
     return MetricResult(
         metric_name="coherence", values=values, protocol=protocol, seeds=seeds, extra=extra, alternatives=alternatives
     )

@@ -46,7 +46,7 @@ import torch
 from mmjsd import registry
 from mmjsd.departures import CORRECTED, REFERENCE
 from mmjsd.errors import UserError
-from mmjsd.evaluation.average_precision import batch_mean_average_precision, mean_average_precision
+from mmjsd.evaluation.average_precision import batch_mean_average_precision, chance_mean_average_precision, mean_average_precision
 from mmjsd.evaluation.coherence import conditional_accuracy
 from mmjsd.evaluation.probe import Predict, attribute_scores, draw_predictions, mean_and_std, predicted_digits, single_fit_predictions
 from mmjsd.evaluation.runs import (
@@ -180,9 +180,11 @@ def evaluate(inputs: EvaluationInputs) -> MetricResult:
         "representation": "drawn_component_mean" if official else "posterior_mean",
         "score": probe.score_name,
     }
+    extra = {}
     if probe.per_batch is not None:
         per_batch = job.departures["per_batch_average_precision"] == REFERENCE
         protocol["average_precision"] = "mean_over_batches" if per_batch else "pooled_over_split"
+        extra["attribute_prevalence"] = chance_mean_average_precision(test_labels)
     return MetricResult(
-        metric_name="latent_probe", values=values, std=std, protocol=protocol, seeds=seeds, alternatives=alternatives
+        metric_name="latent_probe", values=values, std=std, protocol=protocol, seeds=seeds, extra=extra, alternatives=alternatives
     )

@@ -52,6 +52,8 @@ class LoadedRun:
     seed: int
     epoch: int
     model_sha256: str
+    #: corrected or reference-exact (docs/departures.md), as the training step recorded it.
+    protocol: str
 
     @property
     def device(self) -> torch.device:
@@ -66,11 +68,14 @@ def load_run(run_dir: str | Path, device: torch.device) -> LoadedRun:
         raise UserError(f"model file {path} does not exist; train the run first (snakemake runs mmjsd.train)")
     try:
         record = torch.load(path, map_location=device, weights_only=True)
-        keys_present = all(key in record for key in ("state_dict", "dataset", "variant", "seed", "train_config"))
+        keys_present = all(key in record for key in ("state_dict", "dataset", "variant", "seed", "protocol", "train_config"))
     except Exception as err:  # a truncated or foreign file is a user-fixable problem, whatever torch raises
         raise UserError(f"model file {path} is unreadable ({err}); delete it and retrain") from err
     if not keys_present:
-        raise UserError(f"model file {path} lacks state_dict/dataset/variant/seed/train_config (see docs/file-formats.md)")
+        raise UserError(
+            f"model file {path} lacks state_dict/dataset/variant/seed/protocol/train_config (see docs/file-formats.md); "
+            "delete it and retrain"
+        )
     train_config = from_dict(TrainConfig, record["train_config"], f"{path}:train_config")
     model = build_model(record["dataset"], record["variant"], train_config)
     model.load_state_dict(record["state_dict"])
@@ -81,6 +86,7 @@ def load_run(run_dir: str | Path, device: torch.device) -> LoadedRun:
         seed=int(record["seed"]),
         epoch=int(record.get("epoch", 0)),
         model_sha256=sha256_file(path),
+        protocol=record["protocol"],
     )
 
 

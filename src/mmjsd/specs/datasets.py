@@ -14,6 +14,7 @@ register_dataset(
         raw_sources=("mnist", "svhn"),
         build_settings=MSTBuildConfig,
         labels="classes",
+        num_labels=10,
         likelihoods={"mnist": "mmjsd.models.likelihoods:LaplaceImage", "svhn": "mmjsd.models.likelihoods:LaplaceImage", "text": "mmjsd.models.likelihoods:CategoricalText"},
         classifiers={
             "mnist": "mmjsd.classifiers.networks:mnist_classifier",
@@ -46,6 +47,7 @@ register_dataset(
         raw_sources=("celeba",),
         build_settings=CelebABuildConfig,
         labels="attributes",
+        num_labels=40,
         likelihoods={"img": "mmjsd.models.likelihoods:LaplaceImage", "text": "mmjsd.models.likelihoods:CategoricalText"},
         classifiers={"img": "mmjsd.classifiers.networks:celeba_image_classifier", "text": "mmjsd.classifiers.networks:celeba_text_classifier"},
         feature_modalities=("img",),

@@ -1,10 +1,13 @@
 """Aggregation: metric files → cells of mean, sample std (ddof=1) and seeds, with footnotes for gaps.
 
 :func:`build_table` fills one :class:`~mmjsd.tables.specs.TableSpec` from the metric files
-of every variant found; missing files and keys become empty cells with footnotes.
-:func:`build_tables` builds every table of the selected datasets (the paper's and one per
-metric no paper table covers). Also here: what may be compared with the paper
-(:func:`comparability`) and the protocol read from the files (:func:`protocol_items`).
+of every variant found, all of one protocol (corrected or reference-exact); missing files
+and keys become empty cells with footnotes, and each column gets its chance level (the
+metric spec's ``chance``). :func:`protocol_tables` builds every table of the selected
+datasets (the paper's and one per metric no paper table covers) for every configured
+protocol. Also here: what may be compared with the paper (:func:`comparability`), whether
+best values are marked (:func:`marks_best`) and the protocol read from the files
+(:func:`protocol_items`).
 """
 
 from __future__ import annotations
@@ -12,15 +15,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 
+from mmjsd import registry
 from mmjsd.errors import UserError
 from mmjsd.metrics_io import MetricRecord
-from mmjsd.registry import variant_label, variant_sort_key
+from mmjsd.registry import ChanceQuery, variant_label, variant_sort_key
+from mmjsd.tables.context import ReportContext
 from mmjsd.tables.specs import Column, TableSpec, columns, planned_tables
 
 
@@ -50,7 +55,14 @@ class Cell:
 
 @dataclass(frozen=True)
 class TableResult:
-    """One aggregated table: rows (variants), cells and the metric files they came from."""
+    """One aggregated table: rows (variants), cells and the metric files they came from.
+
+    ``protocol`` is the protocol of those files (None without files), ``context`` what the
+    configuration says about the data (:class:`~mmjsd.tables.context.ReportContext`),
+    ``chance`` the chance level per column label (None where the metric has none).
+    ``differences`` marks a table whose cells are differences between two computations
+    (:mod:`mmjsd.tables.departures`): no best value, no chance level.
+    """
 
     spec: TableSpec
     seeds: tuple[int, ...]
@@ -58,6 +70,10 @@ class TableResult:
     row_seeds: dict[str, tuple[int, ...]]
     cells: dict[tuple[str, str], Cell]
     records: tuple[MetricRecord, ...]
+    protocol: str | None = None
+    context: ReportContext = ReportContext()
+    chance: dict[str, float | None] = field(default_factory=dict)
+    differences: bool = False
 
     def cell(self, variant: str, column: Column) -> Cell:
         """The cell of ``variant`` under ``column``."""
@@ -112,8 +128,44 @@ def value_key_columns(metric: str, records: Sequence[MetricRecord]) -> tuple[Col
     return columns(metric, {key: key for key in keys})
 
 
-def build_table(spec: TableSpec, records: Sequence[MetricRecord], seeds: Sequence[int] | None = None) -> TableResult:
-    """Aggregate one table from all metric files given.
+def single_protocol(records: Sequence[MetricRecord]) -> str | None:
+    """The one protocol of ``records`` (None for none); files of two protocols are never averaged together."""
+    found = {r.protocol_name: r.path for r in records}
+    if len(found) > 1:
+        listing = "; ".join(f"{name} (e.g. {path})" for name, path in sorted(found.items()))
+        raise UserError(f"one table cannot mix protocols: {listing}. Pass the metric files of one protocol")
+    return next(iter(found), None)
+
+
+def by_protocol(records: Sequence[MetricRecord]) -> dict[str, list[MetricRecord]]:
+    """The records of each protocol found."""
+    groups: dict[str, list[MetricRecord]] = {}
+    for record in records:
+        groups.setdefault(record.protocol_name, []).append(record)
+    return groups
+
+
+def chance_level(column: Column, dataset: str, records: Sequence[MetricRecord]) -> float | None:
+    """The chance level of ``column`` (its metric spec's ``chance``), averaged over the files that report it.
+
+    The level may depend on what each file records (its switches, the attribute prevalence
+    of its test rows); None when the metric has none or no file reports the column.
+    """
+    spec, dataset_spec = registry.metric(column.metric), registry.dataset(dataset)
+    levels = [
+        spec.chance(ChanceQuery(dataset_spec, column.key, record.departures, record.attribute_prevalence))
+        for record in records
+        if record.metric == column.metric and record.values.get(column.key) is not None
+    ]
+    if not levels or any(level is None for level in levels):
+        return None
+    return float(np.mean(levels))
+
+
+def build_table(
+    spec: TableSpec, records: Sequence[MetricRecord], seeds: Sequence[int] | None = None, context: ReportContext = ReportContext()
+) -> TableResult:
+    """Aggregate one table from all metric files given (all of one protocol).
 
     Rows are the variants with any metric file of the table's dataset; expected seeds are
     ``seeds`` or, when not given, every seed seen in that dataset. Files of other seeds
@@ -134,16 +186,45 @@ def build_table(spec: TableSpec, records: Sequence[MetricRecord], seeds: Sequenc
         row_seeds={v: tuple(s for s in expected if any((v, s, m) in files for m in spec.metrics)) for v in variants},
         cells={(v, c.label): build_cell(files, v, c, expected) for v in variants for c in spec.columns},
         records=used,
+        protocol=single_protocol(dataset_records),
+        context=context,
+        chance={c.label: chance_level(c, spec.dataset, used) for c in spec.columns},
     )
 
 
-def build_tables(
-    records: Sequence[MetricRecord], datasets: Sequence[str] | None = None, seeds: Sequence[int] | None = None
-) -> list[TableResult]:
-    """Every table of ``datasets`` (default: the datasets that have metric files): the paper's, then ours per metric."""
+def tables_of(records: Sequence[MetricRecord], datasets: Sequence[str] | None = None) -> list[TableSpec]:
+    """The tables of ``datasets`` (default: the datasets that have metric files): the paper's, then ours per metric found."""
     selected = list(datasets) if datasets is not None else sorted({r.dataset for r in records})
-    metrics = {d: sorted({r.metric for r in records if r.dataset == d}) for d in selected}
-    return [build_table(spec, records, seeds) for spec in planned_tables(metrics)]
+    return planned_tables({d: sorted({r.metric for r in records if r.dataset == d}) for d in selected})
+
+
+def protocol_tables(
+    records: Sequence[MetricRecord], context: ReportContext, datasets: Sequence[str] | None = None, seeds: Sequence[int] | None = None
+) -> dict[str, list[TableResult]]:
+    """Every table of every configured protocol (``context.protocols``), each from that protocol's files.
+
+    The same tables for every protocol, planned from all files; files of a protocol that is
+    not configured are refused, so no result is silently left out.
+    """
+    groups = by_protocol(records)
+    unexpected = sorted(set(groups) - set(context.protocols))
+    if unexpected:
+        example = groups[unexpected[0]][0].path
+        raise UserError(
+            f"metric files of protocol '{unexpected[0]}' were given (e.g. {example}), but the configured protocols are "
+            f"{', '.join(context.protocols)}; pass --protocols with every protocol whose files you pass"
+        )
+    specs = tables_of(records, datasets)
+    return {p: [build_table(spec, groups.get(p, []), seeds, context) for spec in specs] for p in context.protocols}
+
+
+def marks_best(result: TableResult) -> bool:
+    """Whether the best mean per column is marked: not among differences, synthetic data or a pipeline check.
+
+    On synthetic data and in a pipeline check the rows differ by noise around chance, so a
+    "best" mark would claim a result that is not there.
+    """
+    return not result.differences and not result.context.not_results(result.spec.dataset)
 
 
 def best_variants(result: TableResult, column: Column) -> set[str]:
@@ -166,8 +247,16 @@ def footnote_markers(result: TableResult) -> dict[str, str]:
     return {note: letters[i % 26] * (i // 26 + 1) for i, note in enumerate(notes)}
 
 
+def paper_withheld(result: TableResult) -> bool:
+    """Whether the paper's values must not appear beside ``result`` at all (synthetic data, a pipeline check)."""
+    return bool(result.context.not_results(result.spec.dataset))
+
+
 def comparability(result: TableResult) -> str:
-    """Why ``result`` must not be compared with the paper ('' when it may be)."""
+    """Why ``result`` must not be compared with the paper ('' when it may be): its data, or its PRD features."""
+    not_results = result.context.not_results(result.spec.dataset)
+    if not_results:
+        return not_results
     required = result.spec.paper_extractor
     if required is None:
         return ""

@@ -1,8 +1,9 @@
 """Writers of one aggregated table: LaTeX (booktabs), Markdown and the tidy CSV frame.
 
 Every writer renders the same rows (:func:`table_rows`): ``mean ± std`` per cell, the
-best mean in bold, footnote markers for gaps, and a caption with the aggregation and the
-protocol read from the metric files.
+best mean in bold (on real data only, :func:`~mmjsd.tables.aggregate.marks_best`), footnote
+markers for gaps, a row of chance levels, and a caption with the aggregation, the protocol
+of the runs and the measurement protocol read from the metric files.
 """
 
 from __future__ import annotations
@@ -13,7 +14,17 @@ import pandas as pd
 
 from mmjsd import registry
 from mmjsd.registry import variant_label
-from mmjsd.tables.aggregate import Cell, TableResult, best_variants, comparability, footnote_markers, protocol_items, seed_list
+from mmjsd.departures import PROTOCOL_DESCRIPTIONS
+from mmjsd.tables.aggregate import (
+    Cell,
+    TableResult,
+    best_variants,
+    comparability,
+    footnote_markers,
+    marks_best,
+    protocol_items,
+    seed_list,
+)
 from mmjsd.tables.markup import LATEX, MARKDOWN, Markup, format_number, latex_escape, markdown_escape, markdown_grid
 from mmjsd.tables.specs import NOT_COMPARABLE, Column, TableSpec
 
@@ -31,15 +42,33 @@ def mean_std_text(cell: Cell, precision: int, markup: Markup) -> str:
 CellRenderer = Callable[[str, Column, str], str]
 
 
+#: Label of the row of chance levels.
+CHANCE_ROW = "Chance"
+
+
+def has_chance_row(result: TableResult) -> bool:
+    """Whether the table shows a row of chance levels (some column has one, and there are rows to compare)."""
+    return bool(result.variants) and any(level is not None for level in result.chance.values())
+
+
+def chance_row(result: TableResult, markup: Markup) -> list[str]:
+    """``Chance`` and each column's chance level (empty where the metric has none)."""
+    return [markup.text(CHANCE_ROW), ""] + [
+        "" if result.chance.get(column.label) is None else format_number(result.chance[column.label], result.spec.precision, markup.minus)
+        for column in result.spec.columns
+    ]
+
+
 def table_rows(result: TableResult, markup: Markup, decorate: CellRenderer | None = None) -> list[list[str]]:
     """Header and body rows shared by the LaTeX and Markdown writers.
 
-    Each cell is ``mean ± std`` (bold when best) followed by its footnote markers;
-    ``decorate(variant, column, text)`` may append to the text (the paper comparison).
+    Each cell is ``mean ± std`` (bold when best and best values are marked) followed by its
+    footnote markers; ``decorate(variant, column, text)`` may rewrite the text (the paper
+    comparison, the departures tables). A last row gives the chance levels, if any.
     """
     spec = result.spec
     markers = footnote_markers(result)
-    best = {column.label: best_variants(result, column) for column in spec.columns}
+    best = {column.label: best_variants(result, column) if marks_best(result) else set() for column in spec.columns}
     header = ["Model", "n"] + [markup.label(column.label) for column in spec.columns]
     rows = [header]
     for variant in result.variants:
@@ -55,6 +84,8 @@ def table_rows(result: TableResult, markup: Markup, decorate: CellRenderer | Non
                 text += markup.marker(",".join(markers[note] for note in cell.notes))
             row.append(text)
         rows.append(row)
+    if has_chance_row(result):
+        rows.append(chance_row(result, markup))
     return rows
 
 
@@ -77,14 +108,22 @@ def caption(result: TableResult, markup: Markup) -> str:
     """How the table was aggregated and the protocol read from the metric files (title excluded)."""
     spec = result.spec
     seeds = seed_list(result.seeds) or "none found"
+    if marks_best(result):
+        best = " Best mean per column (at the shown precision) in bold."
+    else:
+        best = "" if result.differences else " No best value is marked."
     sentences = [
         markup.text("Mean")
         + markup.plus_minus
         + markup.text(
             f"sample standard deviation (ddof=1) over seeds {seeds}; the std is shown only when n > 1; "
-            "n = seeds with results per row. Best mean per column (at the shown precision) in bold."
+            f"n = seeds with results per row.{best}"
         ),
     ]
+    if result.protocol is not None:
+        sentences.append(markup.text(f"Runs: {result.protocol}, {PROTOCOL_DESCRIPTIONS[result.protocol]} (docs/departures.md)."))
+    if has_chance_row(result):
+        sentences.append(markup.text(f"{CHANCE_ROW}: what predictions that ignore the input score."))
     for metric in spec.metrics:
         records = [r for r in result.records if r.metric == metric]
         items = protocol_items(records)
@@ -97,6 +136,8 @@ def caption(result: TableResult, markup: Markup) -> str:
             sentences.append(
                 markup.text("Feature extractor: ") + ", ".join(markup.code(name) for name in extractors) + "."
             )
+        if registry.metric(metric).caption:
+            sentences.append(markup.text(registry.metric(metric).caption))
     reason = comparability(result)
     if reason:
         sentences.append(markup.text(f"{NOT_COMPARABLE}: {reason}."))
@@ -151,6 +192,7 @@ def to_markdown(result: TableResult) -> str:
 
 TIDY_COLUMNS = [
     "table",
+    "protocol",
     "dataset",
     "variant",
     "model",
@@ -159,13 +201,14 @@ TIDY_COLUMNS = [
     "key",
     "statistic",
     "value",
+    "chance",
     "seeds",
     "notes",
 ]
 
 
 def tidy_frame(result: TableResult) -> pd.DataFrame:
-    """One row per model x column x statistic (mean, std, n_seeds); empty values are missing."""
+    """One row per model x column x statistic (mean, std, n_seeds), with the column's chance level; empty values are missing."""
     rows = []
     for variant in result.variants:
         for column in result.spec.columns:
@@ -174,6 +217,7 @@ def tidy_frame(result: TableResult) -> pd.DataFrame:
                 rows.append(
                     {
                         "table": result.spec.name,
+                        "protocol": result.protocol,
                         "dataset": result.spec.dataset,
                         "variant": variant,
                         "model": variant_label(variant),
@@ -182,6 +226,7 @@ def tidy_frame(result: TableResult) -> pd.DataFrame:
                         "key": column.key,
                         "statistic": statistic,
                         "value": value,
+                        "chance": result.chance.get(column.label),
                         "seeds": " ".join(str(seed) for seed in cell.seeds),
                         "notes": "; ".join(cell.notes),
                     }

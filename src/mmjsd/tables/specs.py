@@ -5,8 +5,9 @@ key)``, direction, precision, the bundled paper CSV). A metric of the registry t
 paper table of a dataset reads (a plugin's metric, or PRD on CelebA) gets a table of its
 own, :func:`metric_table`, whose columns are the value keys found in its metric files
 and which has no paper comparison. :func:`planned_tables` lists what a configuration
-produces; the Snakefile reads it at parse time, so this module imports neither torch,
-numpy nor pandas.
+produces and :func:`table_files` the files of the tables step under ``results/tables/``:
+each table per protocol, the paper comparisons, the departures tables. The Snakefile reads
+them at parse time, so this module imports neither torch, numpy nor pandas.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 from mmjsd import registry
+from mmjsd.departures import CORRECTED_PROTOCOL, PROTOCOLS
 from mmjsd.metrics_io import INCEPTION_EXTRACTOR
 
 #: Opening of every statement that a table must not be set beside the paper's.
@@ -103,11 +105,18 @@ class TableSpec:
 
     @property
     def file_names(self) -> tuple[str, ...]:
-        """The files the tables step writes for this table."""
-        names = [f"{self.name}.csv", f"{self.name}.tex", f"{self.name}.md"]
-        if self.compared:
-            names += [f"{self.name}_vs_paper.csv", f"{self.name}_vs_paper.md"]
-        return tuple(names)
+        """The files of this table for one protocol (under ``results/tables/<protocol>/``)."""
+        return (f"{self.name}.csv", f"{self.name}.tex", f"{self.name}.md")
+
+    @property
+    def comparison_file_names(self) -> tuple[str, ...]:
+        """The files of its paper comparison (under ``results/tables/``; none without a paper CSV)."""
+        return (f"{self.name}_vs_paper.csv", f"{self.name}_vs_paper.md") if self.compared else ()
+
+    @property
+    def departure_file_names(self) -> tuple[str, ...]:
+        """The files of its corrected − reference-exact table (under ``results/tables/departures/``)."""
+        return (f"{self.name}.csv", f"{self.name}.md")
 
     @property
     def figure_stem(self) -> str:
@@ -243,6 +252,30 @@ def metric_table(dataset: str, metric: str) -> TableSpec:
 def covered_metrics(dataset: str) -> set[str]:
     """Metrics that some paper table of ``dataset`` reads."""
     return {metric for spec in TABLES if spec.dataset == dataset for metric in spec.metrics}
+
+
+#: Directory (under ``results/tables/``) of the tables of differences between protocols and switches.
+DEPARTURES_DIR = "departures"
+#: Stem of the table of each evaluation switch flipped alone (``results/tables/departures/evaluation.{csv,md}``).
+EVALUATION_DEPARTURES = "evaluation"
+
+
+def table_files(tables: Sequence[TableSpec], protocols: Sequence[str]) -> list[str]:
+    """Every file the tables step writes, relative to ``results/tables/``.
+
+    ``<protocol>/<table>.{csv,tex,md}`` for each configured protocol;
+    ``<table>_vs_paper.{csv,md}`` for the paper's tables (from one protocol's runs);
+    ``departures/<table>.{csv,md}`` when both protocols run; and
+    ``departures/evaluation.{csv,md}`` (each evaluation switch flipped alone on the corrected
+    runs) when the corrected protocol runs.
+    """
+    files = [f"{protocol}/{name}" for protocol in PROTOCOLS if protocol in protocols for t in tables for name in t.file_names]
+    files += [name for t in tables for name in t.comparison_file_names]
+    if set(PROTOCOLS) <= set(protocols):
+        files += [f"{DEPARTURES_DIR}/{name}" for t in tables for name in t.departure_file_names]
+    if CORRECTED_PROTOCOL in protocols:
+        files += [f"{DEPARTURES_DIR}/{EVALUATION_DEPARTURES}.{suffix}" for suffix in ("csv", "md")]
+    return files
 
 
 def planned_tables(metrics_by_dataset: Mapping[str, Sequence[str]]) -> list[TableSpec]:
