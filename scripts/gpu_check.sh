@@ -38,7 +38,7 @@ START=$SECONDS
 if ((SMOKE)); then
     DEVICE=cpu CI_DEVICE=auto SCALE=0.01 STEPS=2 BATCH=16 JOBS="1 2" SYNC_STEPS=2
     TRAIN_EXTRA=(--workers 0 --threads 1) SWITCHES=("--bf16")
-    CI_TARGETS=(results/runs/mnist_svhn_text/mmjsd/seed0/metrics/latent_probe.json)
+    CI_TARGETS=(results/runs/corrected/mnist_svhn_text/mmjsd/seed0/metrics/latent_probe.json)
 else
     DEVICE=cuda CI_DEVICE=cuda SCALE=1 STEPS=200 BATCH=256 JOBS="1 2 4 8" SYNC_STEPS=200
     TRAIN_EXTRA=() SWITCHES=("--bf16" "--compile" "--bf16 --compile")
@@ -99,7 +99,7 @@ cfg = load_config("config.yaml").train_config("mnist_svhn_text", "mmjsd")
 print(canonical_json(dataclasses.asdict(dataclasses.replace(cfg, epochs=1))))
 EOF
 )"
-run_part epoch 60 "$PYTHON" -m mmjsd.train --dataset mnist_svhn_text --variant mmjsd --seed 0 --hparams "$epoch_hparams" \
+run_part epoch 60 "$PYTHON" -m mmjsd.train --dataset mnist_svhn_text --variant mmjsd --seed 0 --protocol corrected --hparams "$epoch_hparams" \
     --data "$MST" --out-dir "$WORK/epoch" --checkpoint "$WORK/epoch/last.pt" --device "$DEVICE" --threads 1 --no-progress
 cp "$WORK/epoch/train_log.csv" "$OUT/epoch_train_log.csv" 2>/dev/null
 

@@ -239,9 +239,9 @@ def test_workflow_pins_gpu_jobs_to_slots_of_their_dataset(tmp_path):
     profile caps the running GPU jobs at the 4 GPUs' 96 units (24 without a GPU). MST training jobs form the
     group that SLURM packs. The CI preset pins the CPU: 0 units, which the wrapper passes straight through, and
     no group."""
-    mst_train = "results/runs/mnist_svhn_text/mmjsd/seed0/model.pt"
-    celeba_train = "results/runs/celeba/mmjsd-ms/seed0/model.pt"
-    mst_eval = "results/runs/mnist_svhn_text/mmjsd/seed0/metrics/coherence.json"
+    mst_train = "results/runs/corrected/mnist_svhn_text/mmjsd/seed0/model.pt"
+    celeba_train = "results/runs/corrected/celeba/mmjsd-ms/seed0/model.pt"
+    mst_eval = "results/runs/corrected/mnist_svhn_text/mmjsd/seed0/metrics/coherence.json"
     output = dry_run(tmp_path, "0,1,2,3", mst_eval, celeba_train, "--configfile", "config.yaml")
     assert "Group job train_4_per_gpu" in output  # MST training jobs are packed on SLURM; CelebA's are not
     assert re.findall(r"Group job (\w+)", output) == ["train_4_per_gpu"]

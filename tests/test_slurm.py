@@ -240,8 +240,8 @@ def test_packed_training_job_asks_for_one_gpu(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MMJSD_SLURM_", "SNAKEMAKE_PROFILE"))}
     env.update(SBATCH_ARGS_LOG=str(tmp_path / "sbatch.log"), MMJSD_SLURM_ACCOUNT="proj", MMJSD_SLURM_PARTITION="gpu",
                MMJSD_SLURM_GPU_MODEL="h100", PATH=os.pathsep.join([str(stub), str(Path(sys.executable).parent), env["PATH"]]))
-    targets = [f"results/runs/mnist_svhn_text/{variant}/seed0/model.pt" for variant in ("mvae", "mmvae", "mmjsd", "mopoe")]
-    targets.append("results/runs/mnist_svhn_text/mmjsd/seed1/model.pt")
+    targets = [f"results/runs/corrected/mnist_svhn_text/{variant}/seed0/model.pt" for variant in ("mvae", "mmvae", "mmjsd", "mopoe")]
+    targets.append("results/runs/corrected/mnist_svhn_text/mmjsd/seed1/model.pt")
     cmd = [sys.executable, "-m", "snakemake", "--workflow-profile", str(wd / PROFILE_REL), "--retries", "0", "--latency-wait", "1",
            "--slurm-init-seconds-before-status-checks", "1", *targets]
     run_cmd(cmd, env, timeout=300, cwd=wd)
@@ -249,7 +249,7 @@ def test_packed_training_job_asks_for_one_gpu(tmp_path):
     assert len(calls) == 2, calls
     for call, members in zip(calls, (4, 1)):
         assert "--comment rule_train_4_per_gpu_train" in call
-        assert call.count("'train:dataset=mnist_svhn_text,") == members
+        assert call.count("'train:protocol=corrected,dataset=mnist_svhn_text,") == members
         assert f" --mem {6000 * members} " in call and f" --cpus-per-task={members} " in call and " -t 90 " in call
         assert " --gres=gpu:h100:1 " in call and "--gpus" not in call
         assert "--group-components 'train_2_per_gpu=2' 'train_3_per_gpu=3' 'train_4_per_gpu=4'" in call
@@ -353,8 +353,8 @@ def test_packed_training_runs_members_at_once_and_reruns_only_unfinished_ones(tm
     slurm_or_skip(env)
     wd = copy_project(tmp_path / "wf")
     (wd / "pack.yaml").write_text("device: auto\nresources:\n  mnist_svhn_text:\n    jobs_per_gpu: 2\n")
-    runs = {variant: Path(f"results/runs/mnist_svhn_text/{variant}/seed0") for variant in ("mmjsd", "mopoe-ms")}
-    obstacle = wd / "results/checkpoints/mnist_svhn_text/mopoe-ms/seed0/last.pt"
+    runs = {variant: Path(f"results/runs/corrected/mnist_svhn_text/{variant}/seed0") for variant in ("mmjsd", "mopoe-ms")}
+    obstacle = wd / "results/checkpoints/corrected/mnist_svhn_text/mopoe-ms/seed0/last.pt"
     obstacle.mkdir(parents=True)
     env.pop("SNAKEMAKE_PROFILE", None)
     env.update(PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]), CUDA_VISIBLE_DEVICES="0",
@@ -375,7 +375,7 @@ def test_packed_training_runs_members_at_once_and_reruns_only_unfinished_ones(tm
     assert len(packed) == 1, out[-4000:]
     inner = Path(packed[0][1].replace("%j", packed[0][0])).read_text(errors="replace")
     assert "Execute 2 jobs..." in inner, inner[-4000:]  # the allocation's snakemake started both members together
-    slot_lines = {v: (wd / f"results/logs/train/mnist_svhn_text/{v}/seed0.log").read_text().splitlines()[0] for v in runs}
+    slot_lines = {v: (wd / f"results/logs/train/corrected/mnist_svhn_text/{v}/seed0.log").read_text().splitlines()[0] for v in runs}
     assert all(re.fullmatch(r"gpu_slots: \S+ \S+ GPU 0, 12 of 24 units, after 0 s", line) for line in slot_lines.values()), slot_lines
     assert (wd / runs["mmjsd"] / "model.pt").is_file() and not (wd / runs["mopoe-ms"] / "model.pt").exists()
     kept = (wd / runs["mmjsd"] / "model.pt").stat().st_mtime_ns

@@ -24,6 +24,7 @@ from mmjsd import registry
 from mmjsd.config import load_config
 from mmjsd.data.hdf5 import dataset_layout, read_split
 from mmjsd.data.readers import load_split
+from mmjsd.departures import CORRECTED_PROTOCOL
 from mmjsd.errors import UserError
 from mmjsd.gpu_slots import UNITS_PER_GPU, job_units, visible_gpus
 from mmjsd.io import canonical_json, sha256_file
@@ -110,7 +111,7 @@ def run_jobs_at_once(count: int, hparams: dict, args: argparse.Namespace, subset
     processes = [
         subprocess.Popen(
             [sys.executable, "-m", "mmjsd.gpu_slots", "--units", str(job_units(count)), "--poll-seconds", "0.2", "--",
-             sys.executable, "-m", "mmjsd.train", "--dataset", args.dataset, "--variant", args.variant, "--seed", str(index),
+             sys.executable, "-m", "mmjsd.train", "--dataset", args.dataset, "--variant", args.variant, "--seed", str(index), "--protocol", CORRECTED_PROTOCOL,
              "--hparams", canonical_json(hparams), "--data", str(subset), "--out-dir", str(run), "--checkpoint", str(run / "last.pt"),
              "--device", args.device, "--threads", str(args.threads), "--no-progress"],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
@@ -250,7 +251,7 @@ def run_syncs(args: argparse.Namespace) -> None:
     cfg = dataclasses.replace(cfg, epochs=1, batch_size=args.batch_size)
     with tempfile.TemporaryDirectory(prefix="mmjsd-bench-syncs-") as workdir:
         subset = training_subset(args, Path(workdir))
-        spec = RunSpec(args.dataset, args.variant, 0, cfg, subset, sha256_file(subset))
+        spec = RunSpec(args.dataset, args.variant, 0, cfg, subset, sha256_file(subset), CORRECTED_PROTOCOL)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             if device.type == "cuda":
