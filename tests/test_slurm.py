@@ -384,7 +384,7 @@ def test_packed_training_runs_members_at_once_and_reruns_only_unfinished_ones(tm
     second = run_cmd(cmd, env, timeout=RUN_TIMEOUT_S, cwd=wd)
     out = second.stdout + second.stderr
     assert second.returncode == 0, out[-4000:]
-    assert re.findall(r"wildcards: (.+)", out) == ["dataset=mnist_svhn_text, variant=mopoe-ms, seed=0"], out[-4000:]
+    assert re.findall(r"wildcards: (.+)", out) == ["protocol=corrected, dataset=mnist_svhn_text, variant=mopoe-ms, seed=0"], out[-4000:]
     assert len(SUBMITTED_GROUP_RE.findall(out)) == 1 and not SUBMITTED_RE.findall(out)
     assert (wd / runs["mopoe-ms"] / "model.pt").is_file()
     assert (wd / runs["mmjsd"] / "model.pt").stat().st_mtime_ns == kept

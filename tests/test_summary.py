@@ -150,3 +150,10 @@ def test_malformed_inputs_name_the_file(demo):
     classifier.write_text(json.dumps({"dataset": MST, "modality": "svhn", "test_accuracy": "high"}))
     with pytest.raises(UserError, match=str(classifier)):
         run_summary(demo)
+
+
+def test_a_run_whose_metrics_read_no_classifier_names_none(demo):
+    """The workflow passes an empty --classifier-metrics when no configured metric reads a classifier."""
+    out = demo / "summary.md"
+    summary.main(["--out", str(out), "--metrics", str(demo / "runs"), "--run-configs", str(demo / "runs"), "--classifier-metrics"])
+    assert "## Classifiers" in out.read_text() and "_No classifier metrics were given._" in out.read_text()

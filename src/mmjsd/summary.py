@@ -409,9 +409,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--classifier-metrics",
-        nargs="+",
+        nargs="*",
         default=[],
-        help="classifier metrics.json files, or directories searched for metrics.json",
+        help="classifier metrics.json files, or directories searched for metrics.json "
+        "(none when no configured metric reads a classifier)",
     )
     parser.add_argument("--figures", nargs="+", type=Path, default=[], help="image files to link in a Figures section")
     add_selection_arguments(parser)
