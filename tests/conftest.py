@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from mmjsd import acquire, build_dataset
-from mmjsd.config import TrainConfig
+from mmjsd.core.config import TrainConfig
 from mmjsd.data import synthetic
 from mmjsd.models import build_model
 from mmjsd.train import RunSpec, write_outputs

@@ -15,8 +15,8 @@ import torch
 
 from mmjsd.bench import build, evaluation, precision, training
 from mmjsd.bench.__main__ import main
-from mmjsd.config import load_config
-from mmjsd.errors import UserError
+from mmjsd.core.config import load_config
+from mmjsd.core.errors import UserError
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

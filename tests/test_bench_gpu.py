@@ -11,8 +11,8 @@ import torch
 
 from mmjsd.bench import gpu
 from mmjsd.bench.__main__ import main
-from mmjsd.config import load_config
-from mmjsd.errors import UserError
+from mmjsd.core.config import load_config
+from mmjsd.core.errors import UserError
 from mmjsd.models import build_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

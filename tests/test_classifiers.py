@@ -16,14 +16,14 @@ import pytest
 import torch
 
 from mmjsd.classifiers.loading import load_classifier
-from mmjsd import registry
+from mmjsd.core import registry
 from mmjsd.classifiers.networks import build_classifier
 from mmjsd.classifiers.predict import attribute_scores, penultimate_features, predict_labels
-from mmjsd.cli import main_guard
+from mmjsd.core.cli import main_guard
 from mmjsd.data import alphabet
 from mmjsd.data.hdf5 import CELEBA_SPEC, MST_SPEC, write_dataset_file
 from mmjsd.data.readers import text_one_hot
-from mmjsd.errors import UserError
+from mmjsd.core.errors import UserError
 from mmjsd.train_classifier import main
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

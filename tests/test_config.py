@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mmjsd import registry
-from mmjsd import departures
-from mmjsd.config import (
+from mmjsd.core import registry
+from mmjsd.core import departures
+from mmjsd.core.config import (
     DATA_KEYS,
     EVALUATION_KEYS,
     Config,
@@ -23,9 +23,9 @@ from mmjsd.config import (
     metric_job_from_dict,
     metric_job_params,
 )
-from mmjsd.errors import UserError
-from mmjsd.io import canonical_json
-from mmjsd.registry import parse_variant
+from mmjsd.core.errors import UserError
+from mmjsd.core.io import canonical_json
+from mmjsd.core.registry import parse_variant
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = sorted((ROOT / "workflow" / "presets").glob("*.yaml"))
@@ -179,7 +179,7 @@ def test_modality_keys_are_checked():
 
 
 def test_from_dict_refuses_unknown_and_wrong_types():
-    from mmjsd.config import MSTBuildConfig, from_dict
+    from mmjsd.core.config import MSTBuildConfig, from_dict
 
     good = {"seed": 0, "pairs_per_image": 20, "max_per_class": 10000, "text_length": 8}
     assert from_dict(MSTBuildConfig, good).pairs_per_image == 20
@@ -252,7 +252,7 @@ def test_job_parameters_refuse_foreign_departures():
 
 
 def from_dict_train(hparams: dict) -> TrainConfig:
-    from mmjsd.config import from_dict
+    from mmjsd.core.config import from_dict
 
     return from_dict(TrainConfig, hparams, "training.mnist_svhn_text (mmjsd)")
 
@@ -370,7 +370,7 @@ def test_docs_list_exactly_the_registry_departures():
 def test_resources_block_matches_its_dataclass_and_the_gpu_slots():
     """resources.<dataset>: the schema's keys are DatasetResources' fields, jobs_per_gpu takes exactly the values a
     GPU's slot units divide into, and a configured dataset without a resources block is refused by name."""
-    from mmjsd.config import DatasetResources, StageResources
+    from mmjsd.core.config import DatasetResources, StageResources
     from mmjsd.gpu_slots import JOBS_PER_GPU_CHOICES
 
     schema = yaml.safe_load(SCHEMA_PATH.read_text())

@@ -24,8 +24,8 @@ from mmjsd import acquire
 from mmjsd.data import alphabet
 from mmjsd.data.hdf5 import CELEBA_SPEC, MST_SPEC, open_dataset_file, read_attrs, read_split
 from mmjsd.data.readers import ModalityDataset, load_split
-from mmjsd.errors import UserError
-from mmjsd.io import sha256_file
+from mmjsd.core.errors import UserError
+from mmjsd.core.io import sha256_file
 
 DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
@@ -355,7 +355,7 @@ def test_killed_writer_leaves_no_file_under_the_final_name(tmp_path):
     script = textwrap.dedent(
         f"""
         import os, signal
-        from mmjsd.io import atomic_path
+        from mmjsd.core.io import atomic_path
         with atomic_path({str(final)!r}) as tmp:
             tmp.write_bytes(b"half")
             os.kill(os.getpid(), signal.SIGKILL)

@@ -27,25 +27,25 @@ from torch.distributions import Categorical, Laplace, Normal
 
 from conftest import save_untrained_run
 from mmjsd import evaluate, prd_reference
-from mmjsd import registry
+from mmjsd.core import registry
 from mmjsd.classifiers.loading import save_classifier
 from mmjsd.classifiers.networks import build_classifier
-from mmjsd.cli import main_guard
-from mmjsd.config import load_config, metric_job_from_dict, metric_job_params
+from mmjsd.core.cli import main_guard
+from mmjsd.core.config import load_config, metric_job_from_dict, metric_job_params
 from mmjsd.data.readers import load_split
-from mmjsd.departures import corrected, reference_exact
-from mmjsd.errors import UserError
+from mmjsd.core.departures import corrected, reference_exact
+from mmjsd.core.errors import UserError
 from mmjsd.evaluation import coherence_eval, features, generation
 from mmjsd.evaluation.likelihood import importance_sampled_log_likelihood
 from mmjsd.evaluation.likelihood_eval import evaluate as evaluate_likelihood, subset_log_weights
 from mmjsd.evaluation.prd import prd_ap_mmjsd
 from mmjsd.evaluation.prd_eval import prd_curves
 from mmjsd.evaluation.runs import EvaluationInputs, Split, derived_seed, encode_rows, load_run, select_rows
-from mmjsd.io import sha256_file
-from mmjsd.metrics_io import load_metric_file
+from mmjsd.core.io import sha256_file
+from mmjsd.reporting.metrics_io import load_metric_file
 from mmjsd.models.distributions import subset_key
 from mmjsd.models.likelihoods import LAPLACE_SCALE
-from mmjsd.runtime import last_batch_rows
+from mmjsd.core.runtime import last_batch_rows
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

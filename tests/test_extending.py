@@ -25,10 +25,10 @@ import torch
 import yaml
 
 from conftest import copy_project
-from mmjsd import registry
+from mmjsd.core import registry
 from mmjsd.data.readers import load_split
 from mmjsd.evaluation.runs import load_run
-from mmjsd.metrics_io import load_metric_file
+from mmjsd.reporting.metrics_io import load_metric_file
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "extending.md"

@@ -24,8 +24,8 @@ import pytest
 import torch
 import yaml
 
-from mmjsd.config import config_from_dict
-from mmjsd.departures import corrected, reference_exact
+from mmjsd.core.config import config_from_dict
+from mmjsd.core.departures import corrected, reference_exact
 from mmjsd.models import build_model
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "golden"

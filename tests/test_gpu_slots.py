@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mmjsd.errors import UserError
+from mmjsd.core.errors import UserError
 from mmjsd.gpu_slots import UNITS_PER_GPU, job_units, slot_directory, visible_gpus
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -193,7 +193,7 @@ def test_memory_share_becomes_torchs_cap(monkeypatch):
     job's device; a whole GPU (share 1) or no share sets no cap, and a CPU job never touches CUDA."""
     import torch
 
-    from mmjsd import runtime
+    from mmjsd.core import runtime
 
     calls = []
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)

@@ -14,7 +14,7 @@ import pytest
 import torch
 from scipy import stats
 
-from mmjsd.errors import UserError
+from mmjsd.core.errors import UserError
 from mmjsd.evaluation.likelihood import (
     estimate_log_likelihood,
     importance_sampled_log_likelihood,

@@ -16,9 +16,9 @@ import torch
 import yaml
 from torch.distributions import Normal, kl_divergence
 
-from mmjsd import registry
-from mmjsd.config import config_from_dict, deep_merge, load_config
-from mmjsd.errors import UserError
+from mmjsd.core import registry
+from mmjsd.core.config import config_from_dict, deep_merge, load_config
+from mmjsd.core.errors import UserError
 from mmjsd.models import build_model
 from test_objectives import MST, assert_every_network_gets_gradient, mst_config, negative_log_likelihood, normal, random_batch
 

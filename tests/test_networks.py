@@ -15,7 +15,7 @@ from mmjsd.models.likelihoods import (
     categorical_log_likelihood,
     laplace_log_likelihood,
 )
-from mmjsd import registry
+from mmjsd.core import registry
 from mmjsd.models.networks import celeba, data_shapes, dataset_networks, mst
 
 

@@ -10,11 +10,11 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from mmjsd.config import TrainConfig
-from mmjsd.registry import parse_variant
-from mmjsd.departures import corrected, reference_exact, training_switches
-from mmjsd.errors import UserError
-from mmjsd import registry
+from mmjsd.core.config import TrainConfig
+from mmjsd.core.registry import parse_variant
+from mmjsd.core.departures import corrected, reference_exact, training_switches
+from mmjsd.core.errors import UserError
+from mmjsd.core import registry
 from mmjsd.models import Encoding, build_model
 from mmjsd.models.mmjsd import MMJSD
 from mmjsd.models.mmvae import MMVAE

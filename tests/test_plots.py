@@ -9,9 +9,9 @@ from matplotlib.lines import Line2D
 
 from mmjsd import plots
 from mmjsd.tables import aggregate, specs
-from mmjsd.errors import UserError
-from mmjsd.metrics_io import load_metric_files, load_train_log
-from mmjsd.paper import load_paper_table
+from mmjsd.core.errors import UserError
+from mmjsd.reporting.metrics_io import load_metric_files, load_train_log
+from mmjsd.reporting.paper import load_paper_table
 from mmjsd.tables.context import ReportContext
 from test_tables import MST, write_demo_results, write_train_log
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from mmjsd.errors import UserError
+from mmjsd.core.errors import UserError
 from mmjsd.evaluation.prd import (
     cluster_into_histograms,
     compute_prd,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mmjsd.errors import UserError
+from mmjsd.core.errors import UserError
 from mmjsd.evaluation.average_precision import mean_average_precision
 from mmjsd.evaluation.coherence import conditional_accuracy
 from mmjsd.evaluation.probe import attribute_scores, draw_predictions, draw_training_rows, mean_and_std, predicted_digits

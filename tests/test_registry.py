@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from mmjsd import registry
-from mmjsd.config import config_from_dict
-from mmjsd.errors import UserError
+from mmjsd.core import registry
+from mmjsd.core.config import config_from_dict
+from mmjsd.core.errors import UserError
 from mmjsd.models import objective_model_class
-from mmjsd.provenance import import_closure
+from mmjsd.core.provenance import import_closure
 from mmjsd.tables.specs import planned_tables
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,7 +69,7 @@ def test_samples_code_version_does_not_cover_the_table_and_plot_modules():
     """A caption edit in the tables package (or a plot tweak) must not rerun the GPU sample-figure jobs."""
     closure = import_closure("mmjsd.samples", "mmjsd.models.mopoe", *registry.dataset("mnist_svhn_text").model_modules)
     assert not [m for m in closure if m.startswith(("mmjsd.tables", "mmjsd.plots", "mmjsd.summary"))]
-    assert "mmjsd.figures" in closure
+    assert "mmjsd.reporting.figures" in closure
     train = import_closure("mmjsd.train", "mmjsd.models.mopoe", *registry.dataset("mnist_svhn_text").model_modules)
     assert not [m for m in train if m.startswith(("mmjsd.models.mvae", "mmjsd.models.mmjsd", "mmjsd.specs", "mmjsd.models.networks.celeba"))]
 
@@ -90,7 +90,7 @@ def plugin_dir(tmp_path, monkeypatch):
 
 
 OBJECTIVE_PLUGIN = """
-    from mmjsd.registry import ObjectiveSpec, register_objective
+    from mmjsd.core.registry import ObjectiveSpec, register_objective
     register_objective(ObjectiveSpec(name={name!r}, label="Mine", model={model!r}, description="a test objective"))
 """
 
@@ -181,9 +181,9 @@ def test_example_plugins_load_without_torch_and_their_edits_version_only_their_j
             target.write_text(source.read_text())
     script = textwrap.dedent(f"""
         import sys
-        from mmjsd import registry
-        from mmjsd.config import config_from_dict, deep_merge
-        from mmjsd.provenance import code_version
+        from mmjsd.core import registry
+        from mmjsd.core.config import config_from_dict, deep_merge
+        from mmjsd.core.provenance import code_version
         import yaml
         raw = {{}}
         for path in {[str(ROOT / "config.yaml"), str(ROOT / "workflow/presets/ci.yaml"), str(ROOT / "examples/plugins/mvtcae/config.yaml"), str(ROOT / "examples/plugins/active_units/config.yaml")]!r}:

@@ -11,12 +11,12 @@ import torch
 from mmjsd import samples
 from mmjsd.data import alphabet
 from mmjsd.data.readers import load_split
-from mmjsd.outputs import sample_figure_stems
-from mmjsd.errors import UserError
+from mmjsd.reporting.outputs import sample_figure_stems
+from mmjsd.core.errors import UserError
 from mmjsd.evaluation.runs import load_run
 from mmjsd.models import build_model
 from mmjsd.models.posteriors import GaussianPosterior
-from mmjsd.figures import save_figure
+from mmjsd.reporting.figures import save_figure
 from conftest import save_untrained_run
 from test_objectives import MST, celeba_config, mst_config
 

@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mmjsd import registry
-from mmjsd.config import load_config
+from mmjsd.core import registry
+from mmjsd.core.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 

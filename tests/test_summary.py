@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mmjsd import summary
-from mmjsd.errors import UserError
+from mmjsd.core.errors import UserError
 from test_tables import MST, PROBE_MMJSD_MNIST, reference_shift, write_demo_results
 
 

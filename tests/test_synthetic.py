@@ -23,7 +23,7 @@ from mmjsd.data.synthetic import (MNIST_TRAIN_COUNTS, SVHN_TRAIN_COUNTS, class_c
 from mmjsd.data.synthetic.digits import STYLES, glyph_coverage, render_mnist_digits, render_svhn_digits
 from mmjsd.data.synthetic.faces import CELEBA_ATTRIBUTES, VISIBLE_ATTRIBUTES, render_faces, sample_attributes
 from mmjsd.data.synthetic.formats import write_celeba_files, write_svhn_mat
-from mmjsd.errors import UserError
+from mmjsd.core.errors import UserError
 
 OFFICIAL_NAMES = (
     "5_o_Clock_Shadow Arched_Eyebrows Attractive Bags_Under_Eyes Bald Bangs Big_Lips Big_Nose Black_Hair "

@@ -20,10 +20,11 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from mmjsd import metrics_io, registry
-from mmjsd.errors import UserError
-from mmjsd.metrics_io import load_metric_file, load_metric_files
-from mmjsd.paper import load_paper_table, paper_csv_text
+from mmjsd.core import registry
+from mmjsd.reporting import metrics_io
+from mmjsd.core.errors import UserError
+from mmjsd.reporting.metrics_io import load_metric_file, load_metric_files
+from mmjsd.reporting.paper import load_paper_table, paper_csv_text
 from mmjsd.tables import aggregate, cli, compare, departures, markup, render, specs
 from mmjsd.tables.context import ReportContext
 
@@ -529,7 +530,7 @@ def test_malformed_metric_file_names_the_file(demo):
 
 
 def test_cli_reports_malformed_file_as_error(demo, tmp_path, capsys):
-    from mmjsd.cli import main_guard
+    from mmjsd.core.cli import main_guard
 
     (demo / "runs" / "corrected" / MST / "mvae" / "seed0" / "metrics" / "prd.json").write_text("[]")
     with pytest.raises(SystemExit) as exit_info:

@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from mmjsd.config import TrainConfig
+from mmjsd.core.config import TrainConfig
 from mmjsd.data.hdf5 import MST_SPEC, read_split
 from mmjsd.data.readers import load_split
-from mmjsd.errors import UserError
-from mmjsd.io import sha256_file
+from mmjsd.core.errors import UserError
+from mmjsd.core.io import sha256_file
 from mmjsd.models import MultimodalVAE, build_model
-from mmjsd.runtime import last_batch_rows, split_device
+from mmjsd.core.runtime import last_batch_rows, split_device
 from mmjsd.train import CHECKPOINT_VERSION, RunSpec, TrainingStep, clip_gradient_norm, load_checkpoint, overflowed_adam_moments, train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -25,7 +25,7 @@ import torch
 import yaml
 
 from conftest import copy_project
-from mmjsd.config import load_config
+from mmjsd.core.config import load_config
 from mmjsd.tables import specs
 
 pytestmark = pytest.mark.workflow

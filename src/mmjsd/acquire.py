@@ -18,12 +18,12 @@ import logging
 from pathlib import Path
 from typing import Sequence
 
-from mmjsd.cli import json_arg, main_guard
-from mmjsd.config import SyntheticConfig, from_dict
+from mmjsd.core.cli import json_arg, main_guard
+from mmjsd.core.config import SyntheticConfig, from_dict
 from mmjsd.data import raw
 from mmjsd.data.build_celeba import hash_all_images, partition_digests
 from mmjsd.data.manifest import RAW_DATASETS, write_manifest
-from mmjsd.errors import UserError
+from mmjsd.core.errors import UserError
 
 log = logging.getLogger("mmjsd.acquire")
 

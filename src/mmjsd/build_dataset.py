@@ -17,13 +17,13 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from mmjsd import registry
-from mmjsd.cli import json_arg, main_guard
-from mmjsd.config import from_dict
+from mmjsd.core import registry
+from mmjsd.core.cli import json_arg, main_guard
+from mmjsd.core.config import from_dict
 from mmjsd.data.hdf5 import BuiltDataset, dataset_layout, write_dataset_file
 from mmjsd.data.manifest import check_sources, read_manifest
-from mmjsd.errors import UserError
-from mmjsd.io import canonical_json
+from mmjsd.core.errors import UserError
+from mmjsd.core.io import canonical_json
 
 log = logging.getLogger("mmjsd.build_dataset")
 

@@ -7,7 +7,7 @@
         --params '{"metric": "coherence", "seed": 0, "batch_size": 256, "settings": {"n_test": null}}' \\
         --out results/runs/corrected/mnist_svhn_text/mmjsd/seed0/metrics/coherence.json
 
-Metrics (one per call; each metric's spec in :mod:`mmjsd.registry` names its evaluator, and
+Metrics (one per call; each metric's spec in :mod:`mmjsd.core.registry` names its evaluator, and
 plugins add more, docs/extending.md):
 
 * ``latent_probe`` (Tables 1, 5): logistic regression on subset posterior means
@@ -38,15 +38,15 @@ from pathlib import Path
 from typing import Any, Sequence
 
 
-from mmjsd.cli import add_runtime_arguments, json_arg, main_guard
-from mmjsd.config import metric_job_from_dict
-from mmjsd import registry
-from mmjsd.departures import check_protocol
+from mmjsd.core.cli import add_runtime_arguments, json_arg, main_guard
+from mmjsd.core.config import metric_job_from_dict
+from mmjsd.core import registry
+from mmjsd.core.departures import check_protocol
 from mmjsd.evaluation import load_evaluator
 from mmjsd.evaluation.runs import EvaluationInputs, MetricResult, evaluation_versions, load_run
-from mmjsd.errors import UserError
-from mmjsd.io import write_json
-from mmjsd.runtime import resolve_device, set_threads
+from mmjsd.core.errors import UserError
+from mmjsd.core.io import write_json
+from mmjsd.core.runtime import resolve_device, set_threads
 
 def metric_document(metric: str, inputs: EvaluationInputs, result: MetricResult) -> dict[str, Any]:
     """The metric file's JSON object (docs/file-formats.md)."""
@@ -92,7 +92,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=json_arg,
         help=(
             "the metric's evaluation settings as JSON: metric, seed, batch_size, settings (the metric's config block) "
-            "and departures (its evaluation switches); see mmjsd.config.metric_job_params"
+            "and departures (its evaluation switches); see mmjsd.core.config.metric_job_params"
         ),
     )
     parser.add_argument("--out", required=True, type=Path, help="metric file to write (metrics/<metric>.json in the run directory)")

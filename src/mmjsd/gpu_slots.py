@@ -15,7 +15,7 @@ free units waits (logging once why) and takes the GPU with the most free units a
 Which GPUs: ``CUDA_VISIBLE_DEVICES`` when set (so ``CUDA_VISIBLE_DEVICES=0,1 snakemake ...`` restricts a run
 to two GPUs), else every GPU ``nvidia-smi -L`` lists. With none, or with ``--units 0`` (a config that pins
 the CPU), COMMAND runs unchanged. The job also gets ``MMJSD_GPU_MEMORY_FRACTION`` = its share of the GPU,
-which :func:`mmjsd.runtime.resolve_device` turns into a cap on torch's memory, so that one job cannot starve
+which :func:`mmjsd.core.runtime.resolve_device` turns into a cap on torch's memory, so that one job cannot starve
 the others on its GPU.
 
 Lock files live in ``$MMJSD_GPU_SLOT_DIR`` (default ``<tmp>/mmjsd-gpu-slots-<uid>``, on the machine's own
@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from mmjsd.errors import UserError
+from mmjsd.core.errors import UserError
 
 #: Slot units of one GPU; a job of a dataset with ``jobs_per_gpu`` k takes 24 / k of them, so k must divide 24.
 UNITS_PER_GPU = 24
@@ -45,7 +45,7 @@ UNITS_PER_GPU = 24
 #: The jobs-per-GPU settings a GPU's units divide into (config key resources.<dataset>.jobs_per_gpu).
 JOBS_PER_GPU_CHOICES = tuple(k for k in range(1, UNITS_PER_GPU + 1) if UNITS_PER_GPU % k == 0)
 
-#: Environment variable through which the job learns its share of the GPU (see mmjsd.runtime.resolve_device).
+#: Environment variable through which the job learns its share of the GPU (see mmjsd.core.runtime.resolve_device).
 MEMORY_FRACTION_VARIABLE = "MMJSD_GPU_MEMORY_FRACTION"
 
 
@@ -169,6 +169,6 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    from mmjsd.cli import main_guard
+    from mmjsd.core.cli import main_guard
 
     main_guard(main)

@@ -22,14 +22,14 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from mmjsd import registry
-from mmjsd.cli import main_guard
-from mmjsd.departures import REFERENCE_EXACT_PROTOCOL
-from mmjsd.errors import UserError
-from mmjsd.figures import save_figure
-from mmjsd.metrics_io import TRAIN_LOG_PATTERN, TrainLog, expand_paths, load_metric_files, load_train_log
-from mmjsd.paper import PaperTable, load_paper_table
-from mmjsd.registry import variant_label, variant_sort_key
+from mmjsd.core import registry
+from mmjsd.core.cli import main_guard
+from mmjsd.core.departures import REFERENCE_EXACT_PROTOCOL
+from mmjsd.core.errors import UserError
+from mmjsd.reporting.figures import save_figure
+from mmjsd.reporting.metrics_io import TRAIN_LOG_PATTERN, TrainLog, expand_paths, load_metric_files, load_train_log
+from mmjsd.reporting.paper import PaperTable, load_paper_table
+from mmjsd.core.registry import variant_label, variant_sort_key
 from mmjsd.tables.aggregate import TableResult, by_protocol, comparability, paper_withheld, protocol_tables
 from mmjsd.tables.cli import add_selection_arguments
 from mmjsd.tables.context import add_context_arguments, context_from_arguments

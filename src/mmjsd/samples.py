@@ -40,18 +40,18 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from mmjsd import registry
-from mmjsd.cli import add_runtime_arguments, main_guard
+from mmjsd.core import registry
+from mmjsd.core.cli import add_runtime_arguments, main_guard
 from mmjsd.data import alphabet
 from mmjsd.data.readers import CelebASplit, MSTSplit
-from mmjsd.errors import UserError
+from mmjsd.core.errors import UserError
 from mmjsd.evaluation.generation import RANDOM, generate_means
 from mmjsd.evaluation.runs import TEST_SPLIT, load_data_split, load_run
-from mmjsd.figures import FIGURE_FORMATS, save_figure
+from mmjsd.reporting.figures import FIGURE_FORMATS, save_figure
 from mmjsd.models import MultimodalVAE
-from mmjsd.outputs import sample_figure_stems
-from mmjsd.registry import FigureLayout
-from mmjsd.runtime import resolve_device, set_threads
+from mmjsd.reporting.outputs import sample_figure_stems
+from mmjsd.core.registry import FigureLayout
+from mmjsd.core.runtime import resolve_device, set_threads
 
 #: Figure 1: one test item per class (columns) and the number of draws (rows).
 CONDITIONAL_ITEMS, CONDITIONAL_DRAWS = 10, 5
@@ -210,7 +210,7 @@ def build_figure(
 
 
 def build_figures(model: MultimodalVAE, variant: str, split: MSTSplit | CelebASplit, seed: int, device: torch.device) -> list[SampleFigure]:
-    """Every figure of a run of ``variant`` with ``model`` (in eval mode), in :func:`~mmjsd.outputs.sample_figure_stems` order."""
+    """Every figure of a run of ``variant`` with ``model`` (in eval mode), in :func:`~mmjsd.reporting.outputs.sample_figure_stems` order."""
     if len(split) == 0:
         raise UserError("the test split is empty; there are no items to condition on")
     kinds = registry.dataset(model.dataset).sample_figures

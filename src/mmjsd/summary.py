@@ -19,11 +19,11 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
-from mmjsd import registry
-from mmjsd.cli import main_guard
-from mmjsd.departures import CORRECTED_PROTOCOL, PROTOCOL_DESCRIPTIONS, REFERENCE_EXACT_PROTOCOL
-from mmjsd.io import write_text
-from mmjsd.metrics_io import (
+from mmjsd.core import registry
+from mmjsd.core.cli import main_guard
+from mmjsd.core.departures import CORRECTED_PROTOCOL, PROTOCOL_DESCRIPTIONS, REFERENCE_EXACT_PROTOCOL
+from mmjsd.core.io import write_text
+from mmjsd.reporting.metrics_io import (
     CLASSIFIER_METRICS_PATTERN,
     CLASSIFIER_SCORES,
     RUN_CONFIG_PATTERN,
@@ -33,8 +33,8 @@ from mmjsd.metrics_io import (
     load_metric_files,
     load_run_config,
 )
-from mmjsd.paper import load_paper_table
-from mmjsd.registry import variant_label, variant_sort_key
+from mmjsd.reporting.paper import load_paper_table
+from mmjsd.core.registry import variant_label, variant_sort_key
 from mmjsd.tables.aggregate import TableResult, by_protocol, comparability, compact_value, protocol_items, protocol_tables
 from mmjsd.tables.cli import add_selection_arguments
 from mmjsd.tables.compare import comparison_markdown

@@ -36,14 +36,14 @@ from typing import Callable, Sequence
 
 import torch
 
-from mmjsd import registry
-from mmjsd.cli import add_runtime_arguments, json_arg, main_guard
-from mmjsd.config import TrainConfig, from_dict
+from mmjsd.core import registry
+from mmjsd.core.cli import add_runtime_arguments, json_arg, main_guard
+from mmjsd.core.config import TrainConfig, from_dict
 from mmjsd.data.readers import load_split
-from mmjsd.departures import PROTOCOLS, check_protocol
-from mmjsd.errors import UserError
-from mmjsd.io import atomic_path, canonical_json, sha256_file, write_json, write_text
-from mmjsd.runtime import epoch_order, library_versions, resolve_device, seed_everything, set_threads, split_device
+from mmjsd.core.departures import PROTOCOLS, check_protocol
+from mmjsd.core.errors import UserError
+from mmjsd.core.io import atomic_path, canonical_json, sha256_file, write_json, write_text
+from mmjsd.core.runtime import epoch_order, library_versions, resolve_device, seed_everything, set_threads, split_device
 from mmjsd.models import MultimodalVAE, build_model
 
 log = logging.getLogger("mmjsd.train")
@@ -62,7 +62,7 @@ class RunSpec:
     config: TrainConfig
     data_path: Path
     data_sha256: str
-    #: corrected or reference-exact (mmjsd.departures.PROTOCOLS): which results tree the run belongs to.
+    #: corrected or reference-exact (mmjsd.core.departures.PROTOCOLS): which results tree the run belongs to.
     protocol: str
 
     def __post_init__(self) -> None:
@@ -369,7 +369,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         choices=PROTOCOLS,
         help="the run's protocol, recorded in its outputs (reference-exact: every switch in --hparams must be reference)",
     )
-    parser.add_argument("--hparams", required=True, type=json_arg, help="resolved training config (mmjsd.config.TrainConfig) as JSON")
+    parser.add_argument("--hparams", required=True, type=json_arg, help="resolved training config (mmjsd.core.config.TrainConfig) as JSON")
     parser.add_argument("--data", required=True, type=Path, help="HDF5 dataset built by mmjsd.build_dataset")
     parser.add_argument("--out-dir", required=True, type=Path, help="run directory for model.pt, config.json, train_log.csv")
     parser.add_argument("--checkpoint", required=True, type=Path, help="resume state, rewritten every epoch (not a pipeline output)")

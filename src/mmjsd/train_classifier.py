@@ -1,7 +1,7 @@
 """Step: train one evaluation classifier on the training split and test it.
 
     python -m mmjsd.train_classifier --dataset mnist_svhn_text --modality svhn --role coherence \\
-        --params '<the modality's classifier settings (mmjsd.config.Config.classifier_config) as JSON>' \\
+        --params '<the modality's classifier settings (mmjsd.core.config.Config.classifier_config) as JSON>' \\
         --data results/datasets/mnist_svhn_text.h5 \\
         --out-dir results/classifiers/mnist_svhn_text/svhn
 
@@ -33,18 +33,18 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from mmjsd import registry
+from mmjsd.core import registry
 from mmjsd.classifiers import ROLES
 from mmjsd.classifiers.data import Examples, load_examples
 from mmjsd.classifiers.loading import save_classifier
 from mmjsd.classifiers.networks import Classifier, architecture_name, build_classifier
 from mmjsd.classifiers.predict import attribute_scores, predict_labels
-from mmjsd.cli import add_runtime_arguments, json_arg, main_guard
-from mmjsd.config import ClassifierConfig, from_dict
-from mmjsd.errors import UserError
+from mmjsd.core.cli import add_runtime_arguments, json_arg, main_guard
+from mmjsd.core.config import ClassifierConfig, from_dict
+from mmjsd.core.errors import UserError
 from mmjsd.evaluation.average_precision import mean_average_precision
-from mmjsd.io import sha256_file, write_json
-from mmjsd.runtime import epoch_order, library_versions, resolve_device, seed_everything, set_threads
+from mmjsd.core.io import sha256_file, write_json
+from mmjsd.core.runtime import epoch_order, library_versions, resolve_device, seed_everything, set_threads
 
 log = logging.getLogger("mmjsd.train_classifier")
 
@@ -197,7 +197,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--dataset", required=True, choices=registry.DATASETS.names())
     parser.add_argument("--modality", required=True, help="a modality of the dataset: mnist, svhn or text (mnist_svhn_text); img or text (celeba)")
     parser.add_argument("--role", required=True, choices=ROLES, help="coherence classifier, or the separately seeded PRD feature copy")
-    parser.add_argument("--params", required=True, type=json_arg, help="the settings of this modality's classifiers (classifiers.<dataset> with its override for the modality; mmjsd.config.Config.classifier_config) as JSON")
+    parser.add_argument("--params", required=True, type=json_arg, help="the settings of this modality's classifiers (classifiers.<dataset> with its override for the modality; mmjsd.core.config.Config.classifier_config) as JSON")
     parser.add_argument("--data", required=True, type=Path, help="HDF5 dataset built by mmjsd.build_dataset")
     parser.add_argument("--out-dir", required=True, type=Path, help="directory for model.pt and metrics.json")
     add_runtime_arguments(parser)

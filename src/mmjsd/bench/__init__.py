@@ -28,7 +28,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import torch
 
-from mmjsd.io import write_text
+from mmjsd.core.io import write_text
 
 #: Where ``build`` writes the paper-scale MST file by default, and where ``memory`` reads it.
 PAPER_MST_FILE = Path(tempfile.gettempdir()) / "mmjsd-paper-mst" / "mnist_svhn_text.h5"

@@ -6,7 +6,7 @@ import argparse
 from typing import Sequence
 
 from mmjsd.bench import build, evaluation, gpu, precision, training
-from mmjsd.cli import main_guard
+from mmjsd.core.cli import main_guard
 
 DESCRIPTION = """\
 Benchmarks of the pipeline (issue "Performance"). Each subcommand prints a table and

@@ -27,10 +27,10 @@ import torch
 
 from mmjsd import acquire
 from mmjsd.bench import ENVIRONMENT_COLUMNS, PAPER_MST_FILE, environment, print_table, run_child, write_csv
-from mmjsd.config import PAPER_SCALE_COUNTS, SyntheticCounts
+from mmjsd.core.config import PAPER_SCALE_COUNTS, SyntheticCounts
 from mmjsd.data import synthetic
 from mmjsd.data.raw import MNIST_FILES, SVHN_FILES
-from mmjsd.errors import UserError
+from mmjsd.core.errors import UserError
 
 COLUMNS = (
     "scale", "pairs_per_image", "mnist_train", "svhn_train", "raw_generation_s", "build_s", "peak_rss_gib", "output_mib", "output",

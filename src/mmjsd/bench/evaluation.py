@@ -27,17 +27,17 @@ from pathlib import Path
 import torch
 
 from mmjsd.bench import ENVIRONMENT_COLUMNS, environment, print_table, write_csv
-from mmjsd.cli import add_runtime_arguments
+from mmjsd.core.cli import add_runtime_arguments
 from mmjsd.classifiers.loading import save_classifier
 from mmjsd.classifiers.networks import build_classifier
-from mmjsd import registry
-from mmjsd.config import Config, EvaluationConfig, load_config
-from mmjsd.departures import CORRECTED_PROTOCOL
+from mmjsd.core import registry
+from mmjsd.core.config import Config, EvaluationConfig, load_config
+from mmjsd.core.departures import CORRECTED_PROTOCOL
 from mmjsd.evaluation import load_evaluator
 from mmjsd.evaluation.runs import EvaluationInputs, LoadedRun, load_run
 from mmjsd.models import build_model
 from mmjsd.prd_reference import write_real_features
-from mmjsd.runtime import resolve_device, set_threads
+from mmjsd.core.runtime import resolve_device, set_threads
 
 COLUMNS = ("metric", "seconds", "n", "dataset", "variant") + ENVIRONMENT_COLUMNS
 

@@ -20,15 +20,15 @@ import torch
 
 from mmjsd.bench import ENVIRONMENT_COLUMNS, environment, print_table, write_csv
 from mmjsd.bench.training import BUILD_HINTS, DEFAULT_DATA, ComputeStep, item_count, premade_batches, write_training_subset
-from mmjsd import registry
-from mmjsd.config import load_config
+from mmjsd.core import registry
+from mmjsd.core.config import load_config
 from mmjsd.data.hdf5 import dataset_layout, read_split
 from mmjsd.data.readers import load_split
-from mmjsd.departures import CORRECTED_PROTOCOL
-from mmjsd.errors import UserError
+from mmjsd.core.departures import CORRECTED_PROTOCOL
+from mmjsd.core.errors import UserError
 from mmjsd.gpu_slots import UNITS_PER_GPU, job_units, visible_gpus
-from mmjsd.io import canonical_json, sha256_file
-from mmjsd.runtime import resolve_device
+from mmjsd.core.io import canonical_json, sha256_file
+from mmjsd.core.runtime import resolve_device
 from mmjsd.train import RunSpec, train, without_speed_switches
 
 #: Device memory of a CUDA context with cuBLAS/cuDNN loaded, per process (an assumption: typically 0.3-0.6 GiB).

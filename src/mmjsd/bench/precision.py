@@ -38,14 +38,14 @@ from typing import Mapping, Sequence
 import torch
 
 from mmjsd.bench import ENVIRONMENT_COLUMNS, environment, print_table, write_csv
-from mmjsd import registry
-from mmjsd.config import Config, TrainConfig, load_config
-from mmjsd.departures import CORRECTED_PROTOCOL
-from mmjsd.errors import UserError
+from mmjsd.core import registry
+from mmjsd.core.config import Config, TrainConfig, load_config
+from mmjsd.core.departures import CORRECTED_PROTOCOL
+from mmjsd.core.errors import UserError
 from mmjsd.evaluation import load_evaluator
 from mmjsd.evaluation.runs import EvaluationInputs, load_run
-from mmjsd.io import sha256_file
-from mmjsd.runtime import resolve_device, set_threads
+from mmjsd.core.io import sha256_file
+from mmjsd.core.runtime import resolve_device, set_threads
 from mmjsd.train import RunSpec, train, without_speed_switches
 
 #: What each switch sets on top of the baseline (every switch off).

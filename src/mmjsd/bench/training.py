@@ -60,15 +60,15 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from mmjsd.bench import ENVIRONMENT_COLUMNS, PAPER_MST_FILE, environment, print_table, run_child, write_csv
 from mmjsd.bench.reference_loop import logged_compute, reference_loader, reference_steps
-from mmjsd import registry
-from mmjsd.config import Config, TrainConfig, load_config
+from mmjsd.core import registry
+from mmjsd.core.config import Config, TrainConfig, load_config
 from mmjsd.data.hdf5 import SPLITS, dataset_layout, read_attrs, read_split, write_dataset_file
 from mmjsd.data.readers import load_split
-from mmjsd.departures import CORRECTED_PROTOCOL
-from mmjsd.errors import UserError
-from mmjsd.io import canonical_json, sha256_file
+from mmjsd.core.departures import CORRECTED_PROTOCOL
+from mmjsd.core.errors import UserError
+from mmjsd.core.io import canonical_json, sha256_file
 from mmjsd.models import build_model
-from mmjsd.runtime import resolve_device
+from mmjsd.core.runtime import resolve_device
 from mmjsd.train import RunSpec, TrainingStep, train, without_speed_switches
 
 Batch = dict[str, torch.Tensor]

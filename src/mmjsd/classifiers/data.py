@@ -15,7 +15,7 @@ from typing import Callable
 
 import torch
 
-from mmjsd import registry
+from mmjsd.core import registry
 from mmjsd.data.hdf5 import CELEBA_SPEC, MST_SPEC, FileSpec, open_dataset_file
 from mmjsd.data.readers import MSTSplit, pixels_to_float, text_one_hot
 

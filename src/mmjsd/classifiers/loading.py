@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 
 from mmjsd.classifiers.networks import Classifier, architecture_name, build_classifier
-from mmjsd.errors import UserError
-from mmjsd.io import atomic_path
+from mmjsd.core.errors import UserError
+from mmjsd.core.io import atomic_path
 
 MODEL_FILE = "model.pt"
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mmjsd import registry
-from mmjsd.errors import UserError
+from mmjsd.core import registry
+from mmjsd.core.errors import UserError
 from mmjsd.models.networks import celeba
 from mmjsd.models.networks.blocks import ALPHABET_SIZE, ResidualBlock, Transpose
 

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from mmjsd.config import CelebABuildConfig
+from mmjsd.core.config import CelebABuildConfig
 from mmjsd.data import alphabet
 from mmjsd.data.hdf5 import BuiltDataset
 from mmjsd.data.raw import CELEBA_IMAGE_DIR, CelebAImageStore, read_celeba_index
-from mmjsd.errors import UserError
+from mmjsd.core.errors import UserError
 
 #: PIL crop box (left, upper, right, lower) = cols 15:163, rows 35:183.
 CROP_BOX = (15, 35, 163, 183)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mmjsd.config import MSTBuildConfig
+from mmjsd.core.config import MSTBuildConfig
 from mmjsd.data import alphabet
 from mmjsd.data.hdf5 import BuiltDataset
 from mmjsd.data.raw import SPLITS, read_mnist, read_svhn

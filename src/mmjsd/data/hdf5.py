@@ -15,10 +15,10 @@ from typing import Any
 import h5py
 import numpy as np
 
-from mmjsd import registry
+from mmjsd.core import registry
 from mmjsd.data.alphabet import ALPHABET
-from mmjsd.errors import UserError
-from mmjsd.io import atomic_path
+from mmjsd.core.errors import UserError
+from mmjsd.core.io import atomic_path
 
 #: Bump when the builders' output changes for the same inputs (invalidates old files).
 BUILDER_VERSION = "1"

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mmjsd.errors import UserError
-from mmjsd.io import write_json
+from mmjsd.core.errors import UserError
+from mmjsd.core.io import write_json
 
 RAW_DATASETS = ("mnist", "svhn", "celeba")
 

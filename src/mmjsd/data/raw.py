@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mmjsd.errors import UserError
+from mmjsd.core.errors import UserError
 
 SPLITS = ("train", "test")
 

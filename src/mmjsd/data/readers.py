@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mmjsd import registry
+from mmjsd.core import registry
 from mmjsd.data import alphabet
 from mmjsd.data.hdf5 import CELEBA_SPEC, MST_SPEC, read_split
 

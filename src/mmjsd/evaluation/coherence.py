@@ -18,7 +18,7 @@ from typing import Mapping
 
 import numpy as np
 
-from mmjsd.errors import UserError
+from mmjsd.core.errors import UserError
 
 
 def _as_label_vector(labels, name: str) -> np.ndarray:

@@ -51,12 +51,12 @@ import torch
 from mmjsd.classifiers.loading import load_classifier
 from mmjsd.classifiers.networks import Classifier
 from mmjsd.classifiers.predict import attribute_scores, predict_labels
-from mmjsd.departures import REFERENCE
-from mmjsd.errors import UserError
+from mmjsd.core.departures import REFERENCE
+from mmjsd.core.errors import UserError
 from mmjsd.evaluation.average_precision import batch_mean_average_precision, chance_mean_average_precision, mean_average_precision
 from mmjsd.evaluation.coherence import conditional_accuracy, random_coherence_all_agree, random_coherence_mmjsd_formula
 from mmjsd.evaluation.generation import RANDOM, Source, generation_key, map_generations
-from mmjsd import registry
+from mmjsd.core import registry
 from mmjsd.evaluation.runs import (
     EncodedRows,
     EvaluationInputs,

@@ -39,13 +39,13 @@ from unittest import mock
 import numpy as np
 import torch
 
-from mmjsd import registry
+from mmjsd.core import registry
 from mmjsd.classifiers.loading import MODEL_FILE, load_classifier
 from mmjsd.classifiers.predict import penultimate_features
-from mmjsd.errors import UserError
+from mmjsd.core.errors import UserError
 from mmjsd.evaluation.runs import Split, classifiers_directory, derived_seed, select_rows
-from mmjsd.io import atomic_path, sha256_file
-from mmjsd.metrics_io import INCEPTION_EXTRACTOR
+from mmjsd.core.io import atomic_path, sha256_file
+from mmjsd.reporting.metrics_io import INCEPTION_EXTRACTOR
 
 
 #: Leading hex digits of the sha256 of pytorch-fid's FID Inception weights.

@@ -27,7 +27,7 @@ from typing import Callable
 
 import torch
 
-from mmjsd.errors import UserError
+from mmjsd.core.errors import UserError
 from mmjsd.models.distributions import log_standard_normal
 from mmjsd.models.posteriors import Posterior
 

@@ -49,8 +49,8 @@ import math
 import numpy as np
 import torch
 
-from mmjsd.departures import CORRECTED, REFERENCE
-from mmjsd.errors import UserError
+from mmjsd.core.departures import CORRECTED, REFERENCE
+from mmjsd.core.errors import UserError
 from mmjsd.evaluation.likelihood import (
     importance_sampled_log_likelihood,
     log_importance_weights,

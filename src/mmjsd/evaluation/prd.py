@@ -25,7 +25,7 @@ import numbers
 import numpy as np
 from sklearn.cluster import MiniBatchKMeans
 
-from mmjsd.errors import UserError
+from mmjsd.core.errors import UserError
 
 #: Valid range of the angle-grid size, both ends included (docs/metrics.md §1.4).
 MIN_NUM_ANGLES = 3

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-from mmjsd import registry
+from mmjsd.core import registry
 from mmjsd.evaluation.features import (
     FeatureExtractor,
     build_extractor,
@@ -55,7 +55,7 @@ from mmjsd.evaluation.runs import (
     rows_kind,
     torch_generator,
 )
-from mmjsd.io import sha256_file
+from mmjsd.core.io import sha256_file
 from mmjsd.models import MultimodalVAE
 
 

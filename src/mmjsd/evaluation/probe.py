@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from mmjsd.errors import UserError
+from mmjsd.core.errors import UserError
 
 
 def _check_latents(latents, name: str) -> np.ndarray:

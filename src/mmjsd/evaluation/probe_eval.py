@@ -23,7 +23,7 @@ Departures (docs/departures.md), each also reported flipped alone in ``alternati
 
 * ``probe_protocol``: ``reference`` is the official protocol. One probe per subset is fitted
   on the run's last training batch (the rows of the final epoch's last batch, with that
-  epoch's text offsets, :func:`~mmjsd.runtime.last_batch_rows`; encoded by the final model in
+  epoch's text offsets, :func:`~mmjsd.core.runtime.last_batch_rows`; encoded by the final model in
   eval mode, where the official code used the means of that step's train-mode forward
   pass). The representation of every row, in that batch and in each test batch of
   ``evaluation.batch_size`` rows, is the mean of the component its stratified draw comes
@@ -43,9 +43,9 @@ from typing import Callable
 import numpy as np
 import torch
 
-from mmjsd import registry
-from mmjsd.departures import CORRECTED, REFERENCE
-from mmjsd.errors import UserError
+from mmjsd.core import registry
+from mmjsd.core.departures import CORRECTED, REFERENCE
+from mmjsd.core.errors import UserError
 from mmjsd.evaluation.average_precision import batch_mean_average_precision, chance_mean_average_precision, mean_average_precision
 from mmjsd.evaluation.coherence import conditional_accuracy
 from mmjsd.evaluation.probe import Predict, attribute_scores, draw_predictions, mean_and_std, predicted_digits, single_fit_predictions
@@ -63,7 +63,7 @@ from mmjsd.evaluation.runs import (
 )
 from mmjsd.models import MultimodalVAE
 from mmjsd.models.distributions import subset_key
-from mmjsd.runtime import last_batch_rows
+from mmjsd.core.runtime import last_batch_rows
 
 TRAIN_SPLIT = "train"
 

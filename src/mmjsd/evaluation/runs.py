@@ -27,13 +27,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from mmjsd.config import MetricJob, TrainConfig, from_dict
+from mmjsd.core.config import MetricJob, TrainConfig, from_dict
 from mmjsd.data.readers import MSTSplit, CelebASplit, load_split
-from mmjsd.departures import flipped, metric_departures
-from mmjsd.errors import UserError
-from mmjsd.io import sha256_file
+from mmjsd.core.departures import flipped, metric_departures
+from mmjsd.core.errors import UserError
+from mmjsd.core.io import sha256_file
 from mmjsd.models import Encoding, Encodings, MultimodalVAE, build_model
-from mmjsd.runtime import library_versions
+from mmjsd.core.runtime import library_versions
 
 Split = MSTSplit | CelebASplit
 
@@ -270,7 +270,7 @@ class EvaluationInputs:
         if sorted(self.job.departures) != sorted(expected):
             raise UserError(
                 f"the {self.job.metric} job's departures {sorted(self.job.departures)} are not those acting on "
-                f"{self.run.dataset} ({sorted(expected)}); build the params with mmjsd.config.metric_job_params"
+                f"{self.run.dataset} ({sorted(expected)}); build the params with mmjsd.core.config.metric_job_params"
             )
 
     @property

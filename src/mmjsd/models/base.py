@@ -38,8 +38,8 @@ from typing import ClassVar, Mapping, Sequence
 import torch
 from torch import nn
 
-from mmjsd import registry
-from mmjsd.config import TrainConfig
+from mmjsd.core import registry
+from mmjsd.core.config import TrainConfig
 from mmjsd.models.distributions import (
     kl_standard_normal,
     nonempty_subsets,

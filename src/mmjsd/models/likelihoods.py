@@ -18,7 +18,7 @@ from typing import Callable, Protocol
 import torch
 import torch.nn.functional as F
 
-from mmjsd import registry
+from mmjsd.core import registry
 
 #: Fixed scale of every image Laplace likelihood (reference decoders return (loc, 0.75)).
 LAPLACE_SCALE = 0.75
@@ -99,7 +99,7 @@ class CategoricalText:
       text by its argmax, the softmax's argmin (docs/reference-code.md §2.5).
     """
 
-    #: The switch that picks the parametrisation (mmjsd.departures); see :func:`dataset_likelihoods`.
+    #: The switch that picks the parametrisation (mmjsd.core.departures); see :func:`dataset_likelihoods`.
     departure = "text_likelihood"
 
     def __init__(self, official: bool = False):

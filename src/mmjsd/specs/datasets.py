@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from mmjsd.config import CelebABuildConfig, MSTBuildConfig
-from mmjsd.registry import DatasetSpec, FigureLayout, register_dataset
+from mmjsd.core.config import CelebABuildConfig, MSTBuildConfig
+from mmjsd.core.registry import DatasetSpec, FigureLayout, register_dataset
 
 register_dataset(
     DatasetSpec(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from mmjsd.config import CoherenceConfig, LikelihoodConfig, PRDConfig, ProbeConfig
-from mmjsd.departures import REFERENCE
-from mmjsd.registry import ChanceQuery, MetricSpec, register_metric
+from mmjsd.core.config import CoherenceConfig, LikelihoodConfig, PRDConfig, ProbeConfig
+from mmjsd.core.departures import REFERENCE
+from mmjsd.core.registry import ChanceQuery, MetricSpec, register_metric
 
 
 def without_inception_weights(settings: PRDConfig) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mmjsd.registry import ObjectiveSpec, register_objective
+from mmjsd.core.registry import ObjectiveSpec, register_objective
 
 register_objective(
     ObjectiveSpec(

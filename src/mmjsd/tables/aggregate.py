@@ -21,10 +21,10 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from mmjsd import registry
-from mmjsd.errors import UserError
-from mmjsd.metrics_io import MetricRecord
-from mmjsd.registry import ChanceQuery, variant_label, variant_sort_key
+from mmjsd.core import registry
+from mmjsd.core.errors import UserError
+from mmjsd.reporting.metrics_io import MetricRecord
+from mmjsd.core.registry import ChanceQuery, variant_label, variant_sort_key
 from mmjsd.tables.context import ReportContext
 from mmjsd.tables.specs import Column, TableSpec, columns, planned_tables
 

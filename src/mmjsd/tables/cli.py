@@ -17,11 +17,11 @@ from typing import Callable, Sequence
 
 import pandas as pd
 
-from mmjsd import registry
-from mmjsd.departures import CORRECTED_PROTOCOL, REFERENCE_EXACT_PROTOCOL
-from mmjsd.io import write_text
-from mmjsd.metrics_io import load_metric_files
-from mmjsd.paper import load_paper_table
+from mmjsd.core import registry
+from mmjsd.core.departures import CORRECTED_PROTOCOL, REFERENCE_EXACT_PROTOCOL
+from mmjsd.core.io import write_text
+from mmjsd.reporting.metrics_io import load_metric_files
+from mmjsd.reporting.paper import load_paper_table
 from mmjsd.tables.aggregate import TableResult, by_protocol, protocol_tables
 from mmjsd.tables.compare import comparison_frame, comparison_markdown
 from mmjsd.tables.context import ReportContext, add_context_arguments, context_from_arguments

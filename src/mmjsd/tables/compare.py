@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from mmjsd.departures import REFERENCE_EXACT_PROTOCOL
-from mmjsd.paper import PaperTable
-from mmjsd.registry import variant_label
+from mmjsd.core.departures import REFERENCE_EXACT_PROTOCOL
+from mmjsd.reporting.paper import PaperTable
+from mmjsd.core.registry import variant_label
 from mmjsd.tables.aggregate import TableResult, comparability, paper_withheld
 from mmjsd.tables.markup import format_number, markdown_escape
 from mmjsd.tables.render import markdown_table_block, table_title

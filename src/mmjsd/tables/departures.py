@@ -28,9 +28,9 @@ from typing import Sequence
 import pandas as pd
 from scipy import stats
 
-from mmjsd.departures import BY_NAME, CORRECTED, DEPARTURES, EVALUATION
-from mmjsd.metrics_io import MetricRecord
-from mmjsd.registry import variant_label, variant_sort_key
+from mmjsd.core.departures import BY_NAME, CORRECTED, DEPARTURES, EVALUATION
+from mmjsd.reporting.metrics_io import MetricRecord
+from mmjsd.core.registry import variant_label, variant_sort_key
 from mmjsd.tables.aggregate import Cell, TableResult, seed_list
 from mmjsd.tables.markup import MARKDOWN, format_number, markdown_escape
 from mmjsd.tables.render import TIDY_COLUMNS, markdown_table_block, table_title, tidy_frame

@@ -12,9 +12,9 @@ from typing import Callable
 
 import pandas as pd
 
-from mmjsd import registry
-from mmjsd.registry import variant_label
-from mmjsd.departures import PROTOCOL_DESCRIPTIONS
+from mmjsd.core import registry
+from mmjsd.core.registry import variant_label
+from mmjsd.core.departures import PROTOCOL_DESCRIPTIONS
 from mmjsd.tables.aggregate import (
     Cell,
     TableResult,

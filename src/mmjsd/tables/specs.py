@@ -15,9 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-from mmjsd import registry
-from mmjsd.departures import CORRECTED_PROTOCOL, PROTOCOLS
-from mmjsd.metrics_io import INCEPTION_EXTRACTOR
+from mmjsd.core import registry
+from mmjsd.core.departures import CORRECTED_PROTOCOL, PROTOCOLS
+from mmjsd.reporting.metrics_io import INCEPTION_EXTRACTOR
 
 #: Opening of every statement that a table must not be set beside the paper's.
 NOT_COMPARABLE = "Not comparable with the paper"

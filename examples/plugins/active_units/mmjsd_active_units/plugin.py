@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from mmjsd.registry import MetricSpec, register_metric
+from mmjsd.core.registry import MetricSpec, register_metric
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ from typing import Mapping, Sequence
 
 import torch
 
-from mmjsd import registry
-from mmjsd.config import TrainConfig, from_dict
+from mmjsd.core import registry
+from mmjsd.core.config import TrainConfig, from_dict
 from mmjsd.models.base import Encodings, MultimodalVAE
 from mmjsd.models.distributions import kl_gaussians, kl_standard_normal
 from mmjsd.models.posteriors import GaussianPosterior, Posterior

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mmjsd.errors import UserError
-from mmjsd.registry import ObjectiveSpec, register_objective
+from mmjsd.core.errors import UserError
+from mmjsd.core.registry import ObjectiveSpec, register_objective
 
 
 @dataclass(frozen=True)

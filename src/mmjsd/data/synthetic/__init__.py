@@ -28,7 +28,7 @@ import numpy as np
 from mmjsd.data.synthetic.digits import render_mnist_digits, render_svhn_digits
 from mmjsd.data.synthetic.faces import render_face, sample_attributes
 from mmjsd.data.synthetic.formats import write_celeba_files, write_idx_images, write_idx_labels, write_svhn_mat
-from mmjsd.errors import UserError
+from mmjsd.core.errors import UserError
 
 __all__ = ["generate_mnist", "generate_svhn", "generate_celeba"]
 

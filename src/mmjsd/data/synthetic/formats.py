@@ -19,7 +19,7 @@ import numpy as np
 import scipy.io
 from PIL import Image
 
-from mmjsd.io import atomic_dir, atomic_path
+from mmjsd.core.io import atomic_dir, atomic_path
 
 MNIST_SHAPE = (28, 28)
 SVHN_SHAPE = (32, 32, 3)

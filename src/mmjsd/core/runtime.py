@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 import mmjsd
-from mmjsd.errors import UserError
+from mmjsd.core.errors import UserError
 from mmjsd.gpu_slots import MEMORY_FRACTION_VARIABLE
 
 

@@ -2,7 +2,7 @@
 
 Per-run metric files, run ``config.json`` files, classifier ``metrics.json`` files and
 ``train_log.csv`` files are read here and nowhere else, so a malformed file always fails
-the same way: a :class:`~mmjsd.errors.UserError` that names the file and what is wrong.
+the same way: a :class:`~mmjsd.core.errors.UserError` that names the file and what is wrong.
 Only the standard library (and the torch-free registry) is imported, so the table and summary steps stay cheap.
 """
 
@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from mmjsd import registry
-from mmjsd.departures import BY_NAME, PROTOCOLS
-from mmjsd.errors import UserError
+from mmjsd.core import registry
+from mmjsd.core.departures import BY_NAME, PROTOCOLS
+from mmjsd.core.errors import UserError
 
 #: Glob patterns (relative to a directory given on the command line) of each file kind.
 METRIC_FILE_PATTERN = "metrics/*.json"

@@ -6,14 +6,14 @@ dataclasses below give the steps typed access. A test keeps the schema's propert
 the dataclass fields identical.
 
 The allowed datasets, variants and metrics come from the registries
-(:mod:`mmjsd.registry`): :func:`config_schema` writes them into the schema before
+(:mod:`mmjsd.core.registry`): :func:`config_schema` writes them into the schema before
 validating, so the plugins named under ``plugins`` (loaded first, from the Python path
 and ``plugin_paths``) validate like the built-ins. The blocks keyed by a registered name
 (``data.<dataset>``, ``evaluation.<metric>``, ``training.<dataset>.objectives.<objective>``)
 are typed by that spec's settings dataclass.
 
 Pipeline steps receive their slice of the config as one canonical JSON string (see
-:func:`mmjsd.io.canonical_json`) and rebuild the dataclass with :func:`from_dict`, which
+:func:`mmjsd.core.io.canonical_json`) and rebuild the dataclass with :func:`from_dict`, which
 refuses unknown keys and wrong types with the dotted key path in the message.
 """
 
@@ -28,13 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, TypeVar
 
-from mmjsd import registry
-from mmjsd import departures as departure_registry
-from mmjsd.errors import UserError
+from mmjsd.core import registry
+from mmjsd.core import departures as departure_registry
+from mmjsd.core.errors import UserError
 
 T = TypeVar("T")
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA_PATH = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
 
 
 # --------------------------------------------------------------------------- data
@@ -265,7 +265,7 @@ def metric_job_from_dict(params: dict) -> MetricJob:
     if unknown:
         raise UserError(f"unknown metric params key '{unknown[0]}'")
     if "departures" not in params:
-        raise UserError("metric params lack 'departures' (see mmjsd.config.metric_job_params)")
+        raise UserError("metric params lack 'departures' (see mmjsd.core.config.metric_job_params)")
     switches = departure_registry.check_switches(params["departures"], "departures", stage=departure_registry.EVALUATION)
     foreign = [name for name in switches if metric not in departure_registry.BY_NAME[name].metrics]
     if foreign:
@@ -334,10 +334,10 @@ class Config:
     training: dict[str, DatasetTraining]
     classifiers: dict[str, DatasetClassifiers]
     evaluation: EvaluationConfig
-    #: One value (corrected or reference) per departure of :mod:`mmjsd.departures`: the switch set of "corrected" runs.
+    #: One value (corrected or reference) per departure of :mod:`mmjsd.core.departures`: the switch set of "corrected" runs.
     departures: dict[str, str]
     resources: dict[str, DatasetResources]
-    #: The protocols that run (:data:`mmjsd.departures.PROTOCOLS`), each in its own results tree.
+    #: The protocols that run (:data:`mmjsd.core.departures.PROTOCOLS`), each in its own results tree.
     protocols: list[str]
     report: ReportConfig
 
@@ -346,7 +346,7 @@ class Config:
         return list(self.training[dataset].variants)
 
     def switches(self, protocol: str) -> dict[str, str]:
-        """The departure switch set of ``protocol`` (:func:`mmjsd.departures.protocol_switches`)."""
+        """The departure switch set of ``protocol`` (:func:`mmjsd.core.departures.protocol_switches`)."""
         return departure_registry.protocol_switches(protocol, self.departures)
 
     def train_config(self, dataset: str, variant: str, protocol: str = departure_registry.CORRECTED_PROTOCOL) -> TrainConfig:
@@ -445,7 +445,7 @@ def resolve_train_config(cfg: Config, dataset: str, variant: str, switches: dict
     Non-MS variants get style dimension 0 for every modality, whatever the defaults say.
     The objective's own settings come from ``objectives.<objective>``. ``departures`` holds the
     values of ``switches`` (a protocol's switch set) for the training departures that can act
-    on this run (:func:`mmjsd.departures.training_switches`), so flipping any other switch
+    on this run (:func:`mmjsd.core.departures.training_switches`), so flipping any other switch
     leaves the run's configuration, and so the run, untouched.
     """
     block = cfg.training[dataset]

@@ -3,7 +3,7 @@
 Every objective, metric and dataset is declared once, as a frozen spec
 (:class:`ObjectiveSpec`, :class:`MetricSpec`, :class:`DatasetSpec`), and everything else
 reads the registries: config validation and the schema's allowed values
-(:mod:`mmjsd.config`), the Snakefile's targets and inputs, the steps' choices, the
+(:mod:`mmjsd.core.config`), the Snakefile's targets and inputs, the steps' choices, the
 tables, figures and summary, and the tests. Adding one is a plugin: a module that calls
 :func:`register_objective`, :func:`register_metric` or :func:`register_dataset` when it
 is imported, named in the config key ``plugins`` (docs/extending.md). The built-ins are
@@ -14,12 +14,12 @@ This module and every declaring module stay free of torch: the Snakefile reads t
 at parse time. The heavy parts (model classes, evaluators, networks, readers) are named
 by ``"module:attribute"`` strings and imported only by the steps that run them
 (:func:`load_object`); a spec's :attr:`~ObjectiveSpec.modules` are what the Snakefile
-hashes into the code versions of the jobs that use it (:mod:`mmjsd.provenance`).
+hashes into the code versions of the jobs that use it (:mod:`mmjsd.core.provenance`).
 
 Plugins reach the steps through the environment: the Snakefile sets
 :data:`PLUGINS_VARIABLE` (and ``PYTHONPATH``), which every job inherits, SLURM jobs
 included, and every step loads them before it parses its arguments
-(:func:`mmjsd.cli.main_guard`).
+(:func:`mmjsd.core.cli.main_guard`).
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Generic, Iterator, Mapping, Sequence, TypeVar
 
-from mmjsd.errors import UserError
-from mmjsd.provenance import module_source
+from mmjsd.core.errors import UserError
+from mmjsd.core.provenance import module_source
 
 #: Names of objectives, metrics and datasets: they become file names, wildcards and config keys.
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -343,7 +343,7 @@ def register_objective(spec: ObjectiveSpec) -> ObjectiveSpec:
 
 def register_metric(spec: MetricSpec) -> MetricSpec:
     """Add a metric; ``evaluation.metrics.<dataset>`` may then list it, and it gets its own table."""
-    from mmjsd.config import EVALUATION_KEYS  # the evaluation block's own keys sit beside the metrics' blocks
+    from mmjsd.core.config import EVALUATION_KEYS  # the evaluation block's own keys sit beside the metrics' blocks
 
     spec = dataclasses.replace(spec, source=spec.source or _registering_module())
     _check_common(spec, "metric", reserved=EVALUATION_KEYS)
@@ -364,7 +364,7 @@ def register_metric(spec: MetricSpec) -> MetricSpec:
 
 def register_dataset(spec: DatasetSpec) -> DatasetSpec:
     """Add a dataset; it may then be listed under ``datasets`` (docs/extending.md says what it must provide)."""
-    from mmjsd.config import DATA_KEYS  # the data block's own keys sit beside the datasets' blocks
+    from mmjsd.core.config import DATA_KEYS  # the data block's own keys sit beside the datasets' blocks
 
     spec = dataclasses.replace(spec, source=spec.source or _registering_module())
     _check_common(spec, "dataset", ("title", "description"), reserved=DATA_KEYS)

@@ -8,7 +8,7 @@ changes rerun nothing, and steps that do not import the edited module are untouc
 
 Followed imports are those of ``mmjsd`` and of the plugin packages whose modules are
 named (a plugin's sibling modules count for it). Implementations the registry imports by
-name (:mod:`mmjsd.registry`: model classes, evaluators, networks) are not imports in the
+name (:mod:`mmjsd.core.registry`: model classes, evaluators, networks) are not imports in the
 syntax tree: the Snakefile names them, per job, from the specs the job uses, so editing
 one objective's model reruns that objective's jobs only. Nothing is imported to compute
 a version (no torch at Snakefile parse time): sources are found on ``sys.path`` as the

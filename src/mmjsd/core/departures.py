@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from mmjsd.errors import UserError
+from mmjsd.core.errors import UserError
 
 #: The two values of every switch.
 CORRECTED = "corrected"
@@ -259,7 +259,7 @@ def check_protocol(protocol: str, switches: Mapping[str, str], where: str) -> No
         raise UserError(
             f"{where}: a {REFERENCE_EXACT_PROTOCOL} job must run every departure at {REFERENCE}, but "
             f"'{corrected_here[0]}' is {switches[corrected_here[0]]!r}; take its switches from "
-            "mmjsd.departures.protocol_switches"
+            "mmjsd.core.departures.protocol_switches"
         )
 
 
