@@ -5,14 +5,13 @@ Speed and memory targets are what the benchmarks measure; they are never asserte
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import math
-from pathlib import Path
 
 import pytest
 import torch
 
+from helpers import DEMO_CONFIG, read_csv
 from mmjsd.bench import build, evaluation, precision, training
 from mmjsd.bench.__main__ import main
 from mmjsd.core.config import load_config
@@ -20,20 +19,9 @@ from mmjsd.core.errors import UserError
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFIG = [str(ROOT / "config.yaml"), str(ROOT / "workflow" / "presets" / "demo.yaml")]
-
-
-def read_csv(path: Path) -> tuple[list[str], list[dict]]:
-    """Header and rows of a CSV file."""
-    with path.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        return list(reader.fieldnames), list(reader)
-
-
 def test_training_measures_every_mode_and_ratio(mst_h5, tmp_path):
     out = tmp_path / "training.csv"
-    main(["training", "--data", str(mst_h5), "--config", *CONFIG, "--variants", "mmjsd", "mvae-ms", "--steps", "2", "--warmup", "1",
+    main(["training", "--data", str(mst_h5), "--config", *DEMO_CONFIG, "--variants", "mmjsd", "mvae-ms", "--steps", "2", "--warmup", "1",
           "--batch-size", "16", "--threads", "1", "--workers", "0", "--device", "cpu", "--csv", str(out)])
     header, rows = read_csv(out)
     assert tuple(header) == training.TRAINING_COLUMNS
@@ -80,7 +68,7 @@ def module_flop_counts(model: torch.nn.Module) -> dict[str, float]:
 def test_flop_per_sample_of_a_training_step_matches_a_count_from_layer_shapes(mst_h5, variant):
     """The aten-level count equals 3× the layers' forward FLOPs (forward, input and weight gradients) less the input
     gradients never computed: an independent count from module hooks."""
-    cfg = dataclasses.replace(load_config(*CONFIG).train_config("mnist_svhn_text", variant), batch_size=8)
+    cfg = dataclasses.replace(load_config(*DEMO_CONFIG).train_config("mnist_svhn_text", variant), batch_size=8)
     step = training.ComputeStep("mnist_svhn_text", variant, cfg, torch.device("cpu"))
     batch = training.premade_batches("mnist_svhn_text", mst_h5, 8, torch.device("cpu"))[0]
     counts = module_flop_counts(step.model)
@@ -92,7 +80,7 @@ def test_flop_per_sample_of_a_training_step_matches_a_count_from_layer_shapes(ms
 
 def test_training_refuses_a_file_too_small_for_the_steps(mst_h5, tmp_path):
     with pytest.raises(UserError, match="fewer than"):
-        main(["training", "--data", str(mst_h5), "--config", *CONFIG, "--variants", "mmjsd", "--steps", "1000", "--device", "cpu",
+        main(["training", "--data", str(mst_h5), "--config", *DEMO_CONFIG, "--variants", "mmjsd", "--steps", "1000", "--device", "cpu",
               "--csv", str(tmp_path / "t.csv")])
 
 
@@ -108,7 +96,7 @@ def test_build_reports_time_and_peak_memory(tmp_path):
 
 def test_evaluation_reports_seconds_per_metric(mst_h5, tmp_path):
     out = tmp_path / "evaluation.csv"
-    main(["evaluation", "--data", str(mst_h5), "--config", *CONFIG, "--metrics", "coherence", "likelihood", "--n-test", "16",
+    main(["evaluation", "--data", str(mst_h5), "--config", *DEMO_CONFIG, "--metrics", "coherence", "likelihood", "--n-test", "16",
           "--threads", "1", "--device", "cpu", "--csv", str(out)])
     header, rows = read_csv(out)
     assert tuple(header) == evaluation.COLUMNS
@@ -117,7 +105,7 @@ def test_evaluation_reports_seconds_per_metric(mst_h5, tmp_path):
 
 def test_memory_stops_the_training_job_and_reports_its_peak(mst_h5, tmp_path):
     out = tmp_path / "memory.csv"
-    main(["memory", "--data", str(mst_h5), "--config", *CONFIG, "--steps", "1", "--batch-size", "16", "--device", "cpu", "--csv", str(out)])
+    main(["memory", "--data", str(mst_h5), "--config", *DEMO_CONFIG, "--steps", "1", "--batch-size", "16", "--device", "cpu", "--csv", str(out)])
     header, rows = read_csv(out)
     assert tuple(header) == training.MEMORY_COLUMNS
     assert int(rows[0]["steps_seen"]) >= 1
@@ -151,7 +139,7 @@ def test_precision_comparison_without_spread_and_with_too_few_seeds():
 
 
 def test_precision_settings_turn_on_one_switch_over_an_all_off_baseline():
-    base = dataclasses.replace(load_config(*CONFIG).train_config("mnist_svhn_text", "mmjsd"), amp_bf16=True, compile=True, channels_last=True)
+    base = dataclasses.replace(load_config(*DEMO_CONFIG).train_config("mnist_svhn_text", "mmjsd"), amp_bf16=True, compile=True, channels_last=True)
     baseline = precision.setting_config(base, precision.BASELINE, epochs=4)
     assert (baseline.amp_bf16, baseline.compile, baseline.channels_last, baseline.epochs) == (False, False, False, 4)
     assert precision.setting_config(base, "bf16", 4).amp_bf16 and not precision.setting_config(base, "bf16", 4).compile
@@ -161,7 +149,7 @@ def test_precision_settings_turn_on_one_switch_over_an_all_off_baseline():
 
 def test_precision_trains_and_scores_every_setting_and_seed(mst_h5, tmp_path, capsys):
     out = tmp_path / "precision.csv"
-    main(["precision", "--data", str(mst_h5), "--config", *CONFIG, "--switches", "channels_last", "--seeds", "0", "1", "--epochs", "1",
+    main(["precision", "--data", str(mst_h5), "--config", *DEMO_CONFIG, "--switches", "channels_last", "--seeds", "0", "1", "--epochs", "1",
           "--batch-size", "16", "--metrics", "latent_probe", "--device", "cpu", "--csv", str(out)])
     header, rows = read_csv(out)
     assert tuple(header) == precision.COLUMNS

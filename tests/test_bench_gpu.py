@@ -3,12 +3,11 @@ and the activation count behind the memory estimate equals a closed form. Figure
 
 from __future__ import annotations
 
-import csv
-from pathlib import Path
 
 import pytest
 import torch
 
+from helpers import DEMO_CONFIG, read_csv
 from mmjsd.bench import gpu
 from mmjsd.bench.__main__ import main
 from mmjsd.core.config import load_config
@@ -16,16 +15,6 @@ from mmjsd.core.errors import UserError
 from mmjsd.models import build_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-ROOT = Path(__file__).resolve().parents[1]
-CONFIG = [str(ROOT / "config.yaml"), str(ROOT / "workflow" / "presets" / "demo.yaml")]
-
-
-def read_csv(path: Path) -> tuple[list[str], list[dict]]:
-    with path.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        return list(reader.fieldnames), list(reader)
-
 
 def test_saved_activations_of_a_small_network_are_the_closed_form():
     """Linear(10, 20) keeps its input (b x 10), ReLU its output (b x 20), which the second Linear keeps too (the
@@ -38,10 +27,10 @@ def test_saved_activations_of_a_small_network_are_the_closed_form():
 
 def test_gpu_memory_estimates_every_variant(mst_h5, tmp_path):
     out = tmp_path / "gpu_memory.csv"
-    main(["gpu-memory", "--data", str(mst_h5), "--config", *CONFIG, "--variants", "mmjsd", "mvae-ms", "--csv", str(out)])
+    main(["gpu-memory", "--data", str(mst_h5), "--config", *DEMO_CONFIG, "--variants", "mmjsd", "mvae-ms", "--csv", str(out)])
     header, rows = read_csv(out)
     assert tuple(header) == gpu.MEMORY_COLUMNS
-    config = load_config(*CONFIG)
+    config = load_config(*DEMO_CONFIG)
     for row in rows:
         model = build_model("mnist_svhn_text", row["variant"], config.train_config("mnist_svhn_text", row["variant"]))
         assert int(row["parameters"]) == sum(p.numel() for p in model.parameters())
@@ -54,7 +43,7 @@ def test_gpu_memory_estimates_every_variant(mst_h5, tmp_path):
 
 def test_concurrent_runs_jobs_through_the_slot_wrapper(mst_h5, tmp_path):
     out = tmp_path / "concurrent.csv"
-    main(["concurrent", "--data", str(mst_h5), "--config", *CONFIG, "--jobs", "1", "2", "--steps", "2", "--batch-size", "16",
+    main(["concurrent", "--data", str(mst_h5), "--config", *DEMO_CONFIG, "--jobs", "1", "2", "--steps", "2", "--batch-size", "16",
           "--device", "cpu", "--csv", str(out)])
     header, rows = read_csv(out)
     assert tuple(header) == gpu.CONCURRENT_COLUMNS
@@ -67,7 +56,7 @@ def test_concurrent_runs_jobs_through_the_slot_wrapper(mst_h5, tmp_path):
 
 def test_syncs_runs_an_epoch_and_reports_none_on_a_cpu(mst_h5, tmp_path):
     out = tmp_path / "syncs.csv"
-    main(["syncs", "--data", str(mst_h5), "--config", *CONFIG, "--steps", "2", "--batch-size", "16", "--device", "cpu", "--csv", str(out)])
+    main(["syncs", "--data", str(mst_h5), "--config", *DEMO_CONFIG, "--steps", "2", "--batch-size", "16", "--device", "cpu", "--csv", str(out)])
     header, rows = read_csv(out)
     assert tuple(header) == gpu.SYNC_COLUMNS
     assert rows[0]["syncs"] == "0" and rows[0]["device"] == "cpu"

@@ -19,7 +19,7 @@ import scipy.io
 import torch
 from PIL import Image
 
-from conftest import CELEBA_PARAMS, MST_PARAMS, build
+from helpers import CELEBA_PARAMS, MST_PARAMS, build
 from mmjsd import acquire
 from mmjsd.data import alphabet
 from mmjsd.data.hdf5 import CELEBA_SPEC, MST_SPEC, open_dataset_file, read_attrs, read_split

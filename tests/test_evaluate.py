@@ -25,7 +25,7 @@ import pytest
 import torch
 from torch.distributions import Categorical, Laplace, Normal
 
-from conftest import save_untrained_run
+from helpers import save_untrained_run
 from mmjsd import evaluate, prd_reference
 from mmjsd.core import registry
 from mmjsd.classifiers.loading import save_classifier

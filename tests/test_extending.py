@@ -24,7 +24,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import copy_project
+from helpers import copy_project
 from mmjsd.core import registry
 from mmjsd.data.readers import load_split
 from mmjsd.evaluation.runs import load_run

@@ -98,3 +98,27 @@ def test_every_step_explains_itself_with_help():
     for step, result in results.items():
         assert result["code"] in (0, None), f"{step} --help exited with {result['code']}"
         assert result["help"].startswith("usage:") and "-h, --help" in result["help"], f"{step}: {result['help'][:300]!r}"
+
+
+TESTS_DIR = Path(__file__).parent
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Top-level names of the modules ``path`` imports (absolute imports)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_test_modules_share_builders_through_helpers_only():
+    """Shared builders live in helpers.py (fixtures in conftest.py): no test module, nor helpers, imports a test
+    module or conftest, whose collection side effects and fixtures pytest owns."""
+    modules = sorted(TESTS_DIR.glob("*.py"))
+    assert TESTS_DIR / "helpers.py" in modules
+    for path in modules:
+        wrong = {name for name in imported_modules(path) if name.startswith("test_") or name == "conftest"}
+        assert not wrong, f"tests/{path.name} imports {sorted(wrong)}; move what it shares into tests/helpers.py"

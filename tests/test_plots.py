@@ -13,14 +13,11 @@ from mmjsd.core.errors import UserError
 from mmjsd.reporting.metrics_io import load_metric_files, load_train_log
 from mmjsd.reporting.paper import load_paper_table
 from mmjsd.tables.context import ReportContext
-from test_tables import MST, write_demo_results, write_train_log
+from helpers import MST, write_demo_results, write_train_log
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture
-def demo(tmp_path: Path) -> Path:
-    return write_demo_results(tmp_path / "results")
 
 
 def table_result(root: Path, name: str) -> aggregate.TableResult:

@@ -17,8 +17,7 @@ from mmjsd.evaluation.runs import load_run
 from mmjsd.models import build_model
 from mmjsd.models.posteriors import GaussianPosterior
 from mmjsd.reporting.figures import save_figure
-from conftest import save_untrained_run
-from test_objectives import MST, celeba_config, mst_config
+from helpers import MST_MODALITIES, celeba_config, mst_config, save_untrained_run
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -92,11 +91,11 @@ def test_output_names_depend_on_dataset_and_variant_only():
 
 def test_mst_columns_are_one_test_item_per_digit(mst_run, mst_h5):
     split = load_split("mnist_svhn_text", mst_h5, "test")
-    for figure, target in zip(figures(mst_run, mst_h5, seed=1), MST):
+    for figure, target in zip(figures(mst_run, mst_h5, seed=1), MST_MODALITIES):
         assert split.labels[figure.items].tolist() == list(range(10))
         batch, _ = split.batch(figure.items)
         *given, generated = figure.panels
-        assert [p.modality for p in figure.panels] == [m for m in MST if m != target] + [target]
+        assert [p.modality for p in figure.panels] == [m for m in MST_MODALITIES if m != target] + [target]
         for panel in given:
             assert torch.equal(panel.values[0], batch[panel.modality])
         assert given[0].col_labels == [f"digit {d}" for d in range(10)]

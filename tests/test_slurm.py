@@ -36,7 +36,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import copy_project
+from helpers import copy_project
 from mmjsd.gpu_slots import JOBS_PER_GPU_CHOICES, packed_training_group
 
 ROOT = Path(__file__).resolve().parents[1]

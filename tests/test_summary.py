@@ -11,7 +11,7 @@ import pytest
 
 from mmjsd import summary
 from mmjsd.core.errors import UserError
-from test_tables import MST, PROBE_MMJSD_MNIST, reference_shift, write_demo_results
+from helpers import MST, PROBE_MMJSD_MNIST, reference_shift, write_demo_results
 
 
 def run_summary(root: Path, *extra: str) -> str:
@@ -33,9 +33,6 @@ def run_summary(root: Path, *extra: str) -> str:
     return out.read_text()
 
 
-@pytest.fixture
-def demo(tmp_path: Path) -> Path:
-    return write_demo_results(tmp_path / "results")
 
 
 def test_summary_sections_and_numbers(demo):

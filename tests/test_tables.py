@@ -1,7 +1,7 @@
 """Tables from hand-made metric files: aggregation, bold, footnotes, LaTeX safety, paper comparison.
 
-The helpers at the top build a small results tree (metric files, run configs, classifier
-metrics, training logs); ``test_summary.py`` and ``test_plots.py`` reuse them.
+The results trees (metric files, run configs, classifier metrics, training logs) are built by
+``helpers.py``; the ``demo`` fixture (``conftest.py``) is one.
 """
 
 from __future__ import annotations
@@ -13,198 +13,19 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
+from helpers import CELEBA_PREVALENCE, MST, PROBE_MMJSD_MNIST, reference_shift, write_demo_results
 from mmjsd.core import registry
 from mmjsd.reporting import metrics_io
 from mmjsd.core.errors import UserError
 from mmjsd.reporting.metrics_io import load_metric_file, load_metric_files
 from mmjsd.reporting.paper import load_paper_table, paper_csv_text
 from mmjsd.tables import aggregate, cli, compare, departures, markup, render, specs
-from mmjsd.tables.context import ReportContext
-
-MST = "mnist_svhn_text"
-CLF_EXTRACTOR = "clf_penult_128"
-
-#: Variant -> offset added to every value, so the best row is known: mmjsd-ms > mmjsd > mopoe > mvae.
-VARIANT_OFFSETS = {"mvae": 0.0, "mmjsd": 0.10, "mopoe": 0.05, "mmjsd-ms": 0.20}
-
-#: The one cell whose per-seed values the aggregation tests check by hand.
-PROBE_MMJSD_MNIST = {0: 0.91, 1: 0.95, 2: 0.96}
-#: The mean attribute prevalence the CelebA metric files record (the chance level of a mean AP).
-CELEBA_PREVALENCE = 0.213
-
-
-def write_json(path: Path, document: dict) -> Path:
-    """Write ``document`` as JSON, creating parents."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document))
-    return path
-
-
-def run_dir(root: Path, dataset: str, variant: str, seed: int, protocol: str = "corrected") -> Path:
-    """``root/runs/<protocol>/<dataset>/<variant>/seed<k>``, as the workflow lays runs out."""
-    return root / "runs" / protocol / dataset / variant / f"seed{seed}"
-
-
-def write_metric_file(
-    root: Path,
-    dataset: str,
-    variant: str,
-    seed: int,
-    metric: str,
-    values: dict,
-    protocol: dict,
-    extractor=None,
-    protocol_name: str = "corrected",
-    alternatives: dict | None = None,
-    extra: dict | None = None,
-) -> Path:
-    """One ``runs/<protocol>/<dataset>/<variant>/seed<k>/metrics/<metric>.json`` as the evaluation writes it."""
-    document = {
-        "metric": metric,
-        "metric_name": f"prd_ap_mmjsd[{extractor}]" if extractor else metric,
-        "dataset": dataset,
-        "variant": variant,
-        "seed": seed,
-        "values": values,
-        "protocol": {**protocol, "name": protocol_name},
-        "extra": extra or {},
-        "alternatives": alternatives or {},
-        "versions": {"mmjsd": "0.1.0"},
-        "seeds": {"evaluation": 0},
-    }
-    if extractor:
-        document["extractor"] = {"name": extractor, "sha256": "0" * 64, "seed": 200}
-    return write_json(run_dir(root, dataset, variant, seed, protocol_name) / "metrics" / f"{metric}.json", document)
-
-
-def spec_values(spec: specs.TableSpec, metric: str, offset: float, seed: int) -> dict[str, float]:
-    """Deterministic values for every key of ``metric`` in ``spec``: offset + 0.01 seed + 0.001 column."""
-    scale = 100.0 if metric == "likelihood" else 1.0
-    base = -1900.0 if metric == "likelihood" else 0.5
-    return {
-        column.key: base + scale * (offset + 0.01 * seed + 0.001 * index)
-        for index, column in enumerate(spec.columns)
-        if column.metric == metric
-    }
-
-
-PROTOCOLS = {
-    "latent_probe": {"n_train": 500, "draws": 5, "split": "test"},
-    "coherence": {"classifier_mode": "eval", "n_test": 2000, "split": "test"},
-    "prd": {"n_samples": 1000, "num_clusters": 20, "split": "test"},
-    "likelihood": {"num_importance_samples": 12, "n_test": 500, "split": "test"},
-}
-
-
-def no_shift(metric: str, seed: int) -> float:
-    return 0.0
-
-
-def write_demo_results(
-    root: Path, extractor: str = CLF_EXTRACTOR, protocol_name: str = "corrected", shift: Callable[[str, int], float] = no_shift
-) -> Path:
-    """A results tree of ``protocol_name``'s runs with known gaps; returns ``root``.
-
-    MNIST-SVHN-Text: mvae, mmjsd, mopoe, mmjsd-ms with seeds 0-2, except: mopoe has no
-    seed 2 at all, mmjsd-ms has no PRD file for seed 1, and mvae's seed-0 likelihood file
-    lacks ``joint|text``. mmjsd's latent probe on ``mnist`` is :data:`PROBE_MMJSD_MNIST`.
-    CelebA: mvae-ms and mmjsd-ms with seeds 0-1. Plus classifier metrics, run configs and
-    training logs. ``shift(metric, seed)`` is added to every value of that metric and seed.
-    """
-    for variant, offset in VARIANT_OFFSETS.items():
-        for seed in (0, 1, 2):
-            if variant == "mopoe" and seed == 2:
-                continue
-            write_run_config(root, MST, variant, seed, protocol_name)
-            for spec in specs.TABLES[:4]:
-                metric = spec.metrics[0]
-                if variant == "mmjsd-ms" and seed == 1 and metric == "prd":
-                    continue
-                values = spec_values(spec, metric, offset, seed)
-                if variant == "mmjsd" and metric == "latent_probe":
-                    values["mnist"] = PROBE_MMJSD_MNIST[seed]
-                if variant == "mvae" and seed == 0 and metric == "likelihood":
-                    del values["joint|text"]
-                values = {key: value + shift(metric, seed) for key, value in values.items()}
-                write_metric_file(
-                    root, MST, variant, seed, metric, values, PROTOCOLS[metric], extractor if metric == "prd" else None, protocol_name
-                )
-    celeba = specs.TABLES_BY_NAME["table5_celeba"]
-    for variant in ("mvae-ms", "mmjsd-ms"):
-        for seed in (0, 1):
-            write_run_config(root, "celeba", variant, seed, protocol_name)
-            offset = 0.1 if variant == "mmjsd-ms" else 0.0
-            for metric in celeba.metrics:
-                values = {key: value + shift(metric, seed) for key, value in spec_values(celeba, metric, offset, seed).items()}
-                extra = {"attribute_prevalence": CELEBA_PREVALENCE}
-                write_metric_file(root, "celeba", variant, seed, metric, values, PROTOCOLS[metric], None, protocol_name, extra=extra)
-    write_classifier_metrics(root)
-    return root
-
-
-def write_run_config(root: Path, dataset: str, variant: str, seed: int, protocol_name: str = "corrected") -> Path:
-    """A run's as-run ``config.json`` with the hyper-parameters nested as the trainer may write them."""
-    document = {
-        "dataset": dataset,
-        "variant": variant,
-        "seed": seed,
-        "protocol": protocol_name,
-        "device": "cpu",
-        "train_config": {"epochs": 3, "lr": 0.0005, "batch_size": 64, "beta": 2.5, "shared_dim": 20},
-        "wall_time_s": 12.5,
-    }
-    return write_json(run_dir(root, dataset, variant, seed, protocol_name) / "config.json", document)
-
-
-CLASSIFIER_SCORES = {
-    (MST, "mnist"): ("test_accuracy", 0.987),
-    (MST, "svhn"): ("test_accuracy", 0.912),
-    (MST, "text"): ("test_accuracy", 1.0),
-    ("celeba", "img"): ("test_mean_ap", 0.654),
-    ("celeba", "text"): ("test_mean_ap", 0.701),
-}
-
-
-def write_classifier_metrics(root: Path) -> None:
-    """``classifiers/<dataset>/<modality>/metrics.json`` for every entry of :data:`CLASSIFIER_SCORES`."""
-    for (dataset, modality), (score_key, score) in CLASSIFIER_SCORES.items():
-        document = {
-            "dataset": dataset,
-            "modality": modality,
-            "role": "coherence",
-            "seed": 100,
-            score_key: score,
-            "epochs": 2,
-            "n_train": 1000,
-            "n_test": 500,
-        }
-        write_json(root / "classifiers" / dataset / modality / "metrics.json", document)
-
-
-def write_train_log(root: Path, dataset: str, variant: str, seed: int, epochs: int = 5) -> Path:
-    """A ``train_log.csv`` of a corrected run with a decreasing loss and two terms."""
-    path = run_dir(root, dataset, variant, seed) / "train_log.csv"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lines = ["epoch,steps,loss,rec/mnist,kl/content,wall_time_s"]
-    for epoch in range(1, epochs + 1):
-        rec, kl = 100.0 / epoch + seed, 10.0 + epoch
-        lines.append(f"{epoch},{epoch * 10},{rec + kl},{rec},{kl},{epoch * 1.5}")
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-@pytest.fixture
-def demo(tmp_path: Path) -> Path:
-    """A results tree from :func:`write_demo_results` with classifier-feature PRD."""
-    return write_demo_results(tmp_path / "results")
-
 
 def result_for(root: Path, name: str, seeds=None) -> aggregate.TableResult:
     """Build one table from every metric file under ``root``."""
@@ -608,11 +429,6 @@ def test_real_data_keeps_the_comparison_and_a_pipeline_check_dataset_is_not_comp
 
 
 # ------------------------------------------------------------------ protocols and departures
-def reference_shift(metric: str, seed: int) -> float:
-    """What the reference-exact files subtract: a clear effect on the probe, seed noise on coherence."""
-    return {"latent_probe": -(0.02 + 0.001 * seed), "coherence": -0.01 * (seed - 1)}.get(metric, -0.5)
-
-
 @pytest.fixture
 def both(tmp_path: Path) -> Path:
     """Corrected runs (:func:`write_demo_results`) and reference-exact runs shifted by :func:`reference_shift`."""

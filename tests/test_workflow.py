@@ -24,7 +24,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import copy_project
+from helpers import copy_project
 from mmjsd.core.config import load_config
 from mmjsd.tables import specs
 
