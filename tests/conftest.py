@@ -45,7 +45,9 @@ def manifests(raw_dir, tmp_path_factory) -> dict[str, Path]:
     paths = {}
     for name in ("mnist", "svhn", "celeba"):
         paths[name] = out / f"{name}.json"
-        acquire.main(["--dataset", name, "--source", "directory", "--raw-dir", str(raw_dir), "--manifest", str(paths[name])])
+        acquire.main(
+            ["--dataset", name, "--source", "directory", "--raw-dir", str(raw_dir), "--manifest", str(paths[name])]
+        )
     return paths
 
 

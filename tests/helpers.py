@@ -11,8 +11,8 @@ import csv
 import json
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch.distributions import Normal
@@ -42,7 +42,9 @@ def build(dataset: str, manifests: dict[str, Path], params: dict, output: Path, 
     return output
 
 
-def save_untrained_run(run_dir: Path, dataset: str, variant: str, cfg: TrainConfig, data: Path, protocol: str = "corrected") -> Path:
+def save_untrained_run(
+    run_dir: Path, dataset: str, variant: str, cfg: TrainConfig, data: Path, protocol: str = "corrected"
+) -> Path:
     """An untrained model (seed 0) written to ``run_dir`` as ``mmjsd.train`` writes a finished run of ``data`` under ``protocol``."""
     torch.manual_seed(0)
     model = build_model(dataset, variant, cfg)
@@ -55,16 +57,27 @@ def copy_project(dest: Path) -> Path:
     """Copy the working tree (tracked and untracked-not-ignored files) to ``dest``, without results/ and .snakemake/."""
     dest.mkdir(parents=True, exist_ok=True)
     try:
-        listed = subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            cwd=ROOT, check=True, capture_output=True,
-        ).stdout.decode().split("\0")
+        listed = (
+            subprocess.run(
+                ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
+            )
+            .stdout.decode()
+            .split("\0")
+        )
     except (OSError, subprocess.CalledProcessError):
         listed = None
     if listed is None:  # not a git checkout: copy everything but outputs and environments
         shutil.copytree(
-            ROOT, dest, dirs_exist_ok=True, symlinks=True,
-            ignore=shutil.ignore_patterns("results", ".snakemake", ".git", ".venv", ".slurm", "__pycache__", ".pytest_cache"),
+            ROOT,
+            dest,
+            dirs_exist_ok=True,
+            symlinks=True,
+            ignore=shutil.ignore_patterns(
+                "results", ".snakemake", ".git", ".venv", ".slurm", "__pycache__", ".pytest_cache"
+            ),
         )
         return dest
     for rel in filter(None, listed):
@@ -107,32 +120,36 @@ COMMON_TRAINING = dict(
 
 def mst_config(ms: bool, **overrides) -> TrainConfig:
     """MNIST-SVHN-Text at the paper's values, with (``ms``: 16 shared + 4 style per modality) or without subspaces."""
-    return TrainConfig(**{
-        **COMMON_TRAINING,
-        "shared_dim": 16 if ms else 20,
-        "style_dim": {m: 4 if ms else 0 for m in MST_MODALITIES},
-        "beta_style": 3.0,
-        "style_weights": {"mnist": 1.0, "svhn": 1.0, "text": 5.0},
-        "rec_weights": {"mnist": 3072 / 784, "svhn": 1.0, "text": 384.0},
-        "div_weights": {"prior": 0.25, "mnist": 0.25, "svhn": 0.25, "text": 0.25},
-        "redraw_text": True,
-        **overrides,
-    })
+    return TrainConfig(
+        **{
+            **COMMON_TRAINING,
+            "shared_dim": 16 if ms else 20,
+            "style_dim": dict.fromkeys(MST_MODALITIES, 4 if ms else 0),
+            "beta_style": 3.0,
+            "style_weights": {"mnist": 1.0, "svhn": 1.0, "text": 5.0},
+            "rec_weights": {"mnist": 3072 / 784, "svhn": 1.0, "text": 384.0},
+            "div_weights": {"prior": 0.25, "mnist": 0.25, "svhn": 0.25, "text": 0.25},
+            "redraw_text": True,
+            **overrides,
+        }
+    )
 
 
 def celeba_config(**overrides) -> TrainConfig:
     """CelebA at the paper's values, with subspaces (32 shared + 32 style per modality)."""
-    return TrainConfig(**{
-        **COMMON_TRAINING,
-        "shared_dim": 32,
-        "style_dim": {"img": 32, "text": 32},
-        "beta_style": 2.0,
-        "style_weights": {"img": 1.0, "text": 5.0},
-        "rec_weights": {"img": 1.0, "text": 16.0},
-        "div_weights": {"prior": 0.3, "img": 0.35, "text": 0.35},
-        "redraw_text": False,
-        **overrides,
-    })
+    return TrainConfig(
+        **{
+            **COMMON_TRAINING,
+            "shared_dim": 32,
+            "style_dim": {"img": 32, "text": 32},
+            "beta_style": 2.0,
+            "style_weights": {"img": 1.0, "text": 5.0},
+            "rec_weights": {"img": 1.0, "text": 16.0},
+            "div_weights": {"prior": 0.3, "img": 0.35, "text": 0.35},
+            "redraw_text": False,
+            **overrides,
+        }
+    )
 
 
 def random_batch(dataset: str, batch_size: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
@@ -170,7 +187,9 @@ def poe_logvar(logvar: torch.Tensor) -> torch.Tensor:
 
 
 def poe_without_prior(encodings, subset) -> Normal:
-    return product_of_normals([encodings[m].content_mu for m in subset], [poe_logvar(encodings[m].content_logvar) for m in subset])
+    return product_of_normals(
+        [encodings[m].content_mu for m in subset], [poe_logvar(encodings[m].content_logvar) for m in subset]
+    )
 
 
 def float64_forward(variant: str, cfg: TrainConfig, batch_size: int) -> tuple:
@@ -184,7 +203,9 @@ def float64_forward(variant: str, cfg: TrainConfig, batch_size: int) -> tuple:
     return model, batch, loss, terms
 
 
-def encodings_and_style_samples(model, batch: dict[str, torch.Tensor], ms: bool) -> tuple[dict, dict[str, torch.Tensor]]:
+def encodings_and_style_samples(
+    model, batch: dict[str, torch.Tensor], ms: bool
+) -> tuple[dict, dict[str, torch.Tensor]]:
     """Each modality's encoding and, with modality-specific subspaces, one style sample per modality in modality
     order: the objectives' first draws from the global RNG, replayed."""
     encodings = {m: model.encoders[m](batch[m]) for m in model.modalities}
@@ -196,7 +217,9 @@ def encodings_and_style_samples(model, batch: dict[str, torch.Tensor], ms: bool)
     return encodings, styles
 
 
-def negative_log_likelihood(modality: str, params: torch.Tensor, target: torch.Tensor, official: bool = False) -> torch.Tensor:
+def negative_log_likelihood(
+    modality: str, params: torch.Tensor, target: torch.Tensor, official: bool = False
+) -> torch.Tensor:
     """Per row: Laplace(loc, 0.75) for images, a categorical over logits for text (docs/reference-code.md §2.5, docs/design.md §4).
 
     ``official``: the text categorical of the official code, OneHotCategorical(probs=log_softmax(output)).
@@ -301,7 +324,10 @@ def no_shift(metric: str, seed: int) -> float:
 
 
 def write_demo_results(
-    root: Path, extractor: str = CLF_EXTRACTOR, protocol_name: str = "corrected", shift: Callable[[str, int], float] = no_shift
+    root: Path,
+    extractor: str = CLF_EXTRACTOR,
+    protocol_name: str = "corrected",
+    shift: Callable[[str, int], float] = no_shift,
 ) -> Path:
     """A results tree of ``protocol_name``'s runs with known gaps; returns ``root``.
 
@@ -327,7 +353,15 @@ def write_demo_results(
                     del values["joint|text"]
                 values = {key: value + shift(metric, seed) for key, value in values.items()}
                 write_metric_file(
-                    root, MST, variant, seed, metric, values, PROTOCOLS[metric], extractor if metric == "prd" else None, protocol_name
+                    root,
+                    MST,
+                    variant,
+                    seed,
+                    metric,
+                    values,
+                    PROTOCOLS[metric],
+                    extractor if metric == "prd" else None,
+                    protocol_name,
                 )
     celeba = specs.TABLES_BY_NAME["table5_celeba"]
     for variant in ("mvae-ms", "mmjsd-ms"):
@@ -335,9 +369,13 @@ def write_demo_results(
             write_run_config(root, "celeba", variant, seed, protocol_name)
             offset = 0.1 if variant == "mmjsd-ms" else 0.0
             for metric in celeba.metrics:
-                values = {key: value + shift(metric, seed) for key, value in spec_values(celeba, metric, offset, seed).items()}
+                values = {
+                    key: value + shift(metric, seed) for key, value in spec_values(celeba, metric, offset, seed).items()
+                }
                 extra = {"attribute_prevalence": CELEBA_PREVALENCE}
-                write_metric_file(root, "celeba", variant, seed, metric, values, PROTOCOLS[metric], None, protocol_name, extra=extra)
+                write_metric_file(
+                    root, "celeba", variant, seed, metric, values, PROTOCOLS[metric], None, protocol_name, extra=extra
+                )
     write_classifier_metrics(root)
     return root
 

@@ -9,13 +9,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mmjsd.core import registry
-from mmjsd.core import departures
+from mmjsd.core import departures, registry
 from mmjsd.core.config import (
     DATA_KEYS,
     EVALUATION_KEYS,
-    Config,
     SCHEMA_PATH,
+    Config,
     TrainConfig,
     config_from_dict,
     deep_merge,
@@ -97,7 +96,9 @@ def test_schema_file_lists_exactly_the_builtins():
     datasets, metrics = list(registry.DATASETS.names()), list(registry.METRICS.names())
     assert defs["variant_name"]["pattern"] == registry.variant_pattern()
     assert defs["metric_list"]["items"]["enum"] == metrics
-    assert defs["dataset_training"]["properties"]["objectives"]["propertyNames"]["enum"] == list(registry.OBJECTIVES.names())
+    assert defs["dataset_training"]["properties"]["objectives"]["propertyNames"]["enum"] == list(
+        registry.OBJECTIVES.names()
+    )
     assert properties["datasets"]["items"]["enum"] == datasets
     for block in ("training", "classifiers"):
         assert list(properties[block]["properties"]) == datasets
@@ -157,8 +158,14 @@ def test_yaml_float_without_dot_is_caught(tmp_path):
     "edit, key",
     [
         (lambda c: c["data"].update(sorce="synthetic"), "data"),
-        (lambda c: c["training"]["mnist_svhn_text"]["variants"].append("mmjsdd"), "training.mnist_svhn_text.variants.8"),
-        (lambda c: c["training"]["celeba"]["overrides"].update({"mvae-ms": {"laten_dim": 4}}), "training.celeba.overrides.mvae-ms"),
+        (
+            lambda c: c["training"]["mnist_svhn_text"]["variants"].append("mmjsdd"),
+            "training.mnist_svhn_text.variants.8",
+        ),
+        (
+            lambda c: c["training"]["celeba"]["overrides"].update({"mvae-ms": {"laten_dim": 4}}),
+            "training.celeba.overrides.mvae-ms",
+        ),
         (lambda c: c["evaluation"]["prd"].update(num_angles=2), "evaluation.prd.num_angles"),
         (lambda c: c.update(seeds=[0, 0]), "seeds"),
     ],
@@ -200,22 +207,34 @@ def test_deep_merge_and_variant_names():
 def test_objective_settings_are_refused_for_objectives_without_settings():
     raw = raw_config()
     raw["training"]["mnist_svhn_text"]["objectives"] = {"mmjsd": {"alpha": 0.5}}
-    with pytest.raises(UserError, match="objective 'mmjsd' takes no settings; remove the config block 'training.mnist_svhn_text.objectives.mmjsd'"):
+    with pytest.raises(
+        UserError,
+        match="objective 'mmjsd' takes no settings; remove the config block 'training.mnist_svhn_text.objectives.mmjsd'",
+    ):
         config_from_dict(raw)
 
 
 def test_unknown_plugin_fails_at_config_time_naming_it():
     raw = raw_config()
     raw["plugins"] = ["no_such_plugin_module"]
-    with pytest.raises(UserError, match="plugin no_such_plugin_module cannot be imported.*No module named 'no_such_plugin_module'"):
+    with pytest.raises(
+        UserError, match="plugin no_such_plugin_module cannot be imported.*No module named 'no_such_plugin_module'"
+    ):
         config_from_dict(raw)
+
+
 # ------------------------------------------------------------------ departures (docs/departures.md)
 def test_every_departure_is_in_the_schema_and_config_with_a_description():
     schema = yaml.safe_load(SCHEMA_PATH.read_text())["properties"]["departures"]
     assert set(schema["properties"]) == set(schema["required"]) == set(departures.BY_NAME)
-    assert all(len(_resolve(yaml.safe_load(SCHEMA_PATH.read_text()), p).get("description", "")) > 40 for p in schema["properties"].values())
+    assert all(
+        len(_resolve(yaml.safe_load(SCHEMA_PATH.read_text()), p).get("description", "")) > 40
+        for p in schema["properties"].values()
+    )
     assert raw_config()["departures"] == departures.corrected()  # the shipped runs are the corrected ones
-    assert set(departures.reference_exact().values()) == {"reference"} and set(departures.reference_exact()) == set(departures.BY_NAME)
+    assert set(departures.reference_exact().values()) == {"reference"} and set(departures.reference_exact()) == set(
+        departures.BY_NAME
+    )
 
 
 def test_every_departure_key_is_required():
@@ -339,7 +358,10 @@ def test_reference_exact_runs_use_every_switch_at_reference_whatever_the_departu
         assert exact == before.train_config(dataset, variant, "reference-exact")
         assert set(exact.departures.values()) == {"reference"}
         assert set(exact.departures) == set(before.train_config(dataset, variant).departures)
-    assert after.train_config("mnist_svhn_text", "mmjsd").departures == {"text_likelihood": "reference", "dynamic_prior_epsilon": "reference"}
+    assert after.train_config("mnist_svhn_text", "mmjsd").departures == {
+        "text_likelihood": "reference",
+        "dynamic_prior_epsilon": "reference",
+    }
     assert after.switches("reference-exact") == departures.reference_exact()
     assert after.switches("corrected") == flipped["departures"]
     assert departures.comparison_protocol(["corrected"]) == "corrected"
@@ -347,7 +369,9 @@ def test_reference_exact_runs_use_every_switch_at_reference_whatever_the_departu
 
 
 def test_an_unknown_protocol_or_pipeline_check_names_the_key():
-    with pytest.raises(UserError, match=r"config key 'protocols\.0'.*'exact' is not one of \['corrected', 'reference-exact'\]"):
+    with pytest.raises(
+        UserError, match=r"config key 'protocols\.0'.*'exact' is not one of \['corrected', 'reference-exact'\]"
+    ):
         config_from_dict({**raw_config(), "protocols": ["exact"]})
     with pytest.raises(UserError, match=r"config key 'report\.pipeline_checks\.0'.*'mnist' is not one of"):
         config_from_dict({**raw_config(), "report": {"pipeline_checks": ["mnist"]}})
@@ -399,9 +423,13 @@ def test_classifier_overrides_apply_to_their_modality_only():
     cfg = config_from_dict(raw)
     text, mnist = cfg.classifier_config("mnist_svhn_text", "text"), cfg.classifier_config("mnist_svhn_text", "mnist")
     assert (text.epochs, text.lr, text.batch_size) == (2, 5.0e-4, 256)
-    assert dataclasses.asdict(mnist) == {k: v for k, v in raw["classifiers"]["mnist_svhn_text"].items() if k != "overrides"}
+    assert dataclasses.asdict(mnist) == {
+        k: v for k, v in raw["classifiers"]["mnist_svhn_text"].items() if k != "overrides"
+    }
     raw["classifiers"]["mnist_svhn_text"]["overrides"] = {"img": {"epochs": 2}}
-    with pytest.raises(UserError, match="'classifiers.mnist_svhn_text.overrides.img' is not a modality of mnist_svhn_text"):
+    with pytest.raises(
+        UserError, match="'classifiers.mnist_svhn_text.overrides.img' is not a modality of mnist_svhn_text"
+    ):
         config_from_dict(raw)
     raw["classifiers"]["mnist_svhn_text"]["overrides"] = {"text": {"epoch": 2}}
     with pytest.raises(UserError, match="classifiers.mnist_svhn_text.overrides.text"):

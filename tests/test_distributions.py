@@ -15,6 +15,7 @@ from scipy import stats
 from scipy.special import logsumexp
 
 from mmjsd.models.distributions import (
+    constant_tensor,
     jensen_shannon_dynamic_prior,
     kl_gaussians,
     kl_standard_normal,
@@ -25,9 +26,8 @@ from mmjsd.models.distributions import (
     prepend_standard_normal,
     product_of_experts,
     reparameterize,
-    stratified_counts,
-    constant_tensor,
     stratified_component_index,
+    stratified_counts,
     subset_key,
     weighted_kl_standard_normal,
     weighted_product_of_experts,
@@ -136,9 +136,7 @@ def test_product_of_experts_matches_normalised_grid_product_2d():
     axis = np.linspace(-8, 8, 1601)
     x, y = np.meshgrid(axis, axis, indexing="ij")
     points = np.stack([x.ravel(), y.ravel()], axis=1)
-    product = np.prod(
-        [stats.multivariate_normal(mus[k], np.diag(sds[k] ** 2)).pdf(points) for k in range(3)], axis=0
-    )
+    product = np.prod([stats.multivariate_normal(mus[k], np.diag(sds[k] ** 2)).pdf(points) for k in range(3)], axis=0)
     cell = (axis[1] - axis[0]) ** 2
     density = product / (product.sum() * cell)
     grid_mean = (points * density[:, None]).sum(0) * cell
@@ -186,8 +184,6 @@ def test_prepend_standard_normal_puts_the_prior_first():
     assert torch.equal(with_prior_mus[0], torch.zeros(3, 4, dtype=D))
     assert torch.equal(with_prior_logvars[0], torch.zeros(3, 4, dtype=D))
     assert torch.equal(with_prior_mus[1:], mus)
-
-
 
 
 # ------------------------------------------------------------------------ JS term
@@ -239,7 +235,13 @@ def test_nonempty_subsets_count(count):
 def test_nonempty_subsets_documented_order_and_keys():
     subsets = nonempty_subsets(["mnist", "svhn", "text"])
     assert [subset_key(s) for s in subsets] == [
-        "mnist", "svhn", "text", "mnist+svhn", "mnist+text", "svhn+text", "mnist+svhn+text",
+        "mnist",
+        "svhn",
+        "text",
+        "mnist+svhn",
+        "mnist+text",
+        "svhn+text",
+        "mnist+svhn+text",
     ]
 
 
@@ -318,5 +320,7 @@ def test_cached_constants_made_during_inference_stay_usable_in_training():
     x = torch.ones(2, requires_grad=True)
     (x * constant_tensor((0.5, 0.5), torch.device("cpu"), torch.float32)).sum().backward()
     rows = torch.arange(4).reshape(2, 2)
-    (x.expand(2, 2)[stratified_component_index((0.5, 0.5), 4, torch.device("cpu")).reshape(2, 2), rows % 2]).sum().backward()
+    (
+        x.expand(2, 2)[stratified_component_index((0.5, 0.5), 4, torch.device("cpu")).reshape(2, 2), rows % 2]
+    ).sum().backward()
     assert x.grad is not None

@@ -19,8 +19,21 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 #: Files and directories whose text may cite documents.
-SCANNED = ("src", "tests", "workflow", "docs", "scripts", "envs", ".ci", "README.md", "Snakefile", "config.yaml",
-           "results/README.md", "Makefile", "pyproject.toml")
+SCANNED = (
+    "src",
+    "tests",
+    "workflow",
+    "docs",
+    "scripts",
+    "envs",
+    ".ci",
+    "README.md",
+    "Snakefile",
+    "config.yaml",
+    "results/README.md",
+    "Makefile",
+    "pyproject.toml",
+)
 TEXT_SUFFIXES = {".py", ".smk", ".md", ".yaml", ".yml", ".rst", ".toml", ".sh", ".txt", ""}
 SKIPPED_DIRS = {"__pycache__", ".pytest_cache", ".snakemake"}
 
@@ -97,7 +110,7 @@ def numbered_sections(document: Path) -> dict[str, list[str]]:
         if match := NUMBERED_HEADING.match(line):
             level = len(match.group(1))
             end = next((j for j, lvl in heads if j > i and lvl <= level), len(lines))
-            sections[match.group(2)] = lines[i + 1:end]
+            sections[match.group(2)] = lines[i + 1 : end]
     return sections
 
 
@@ -145,9 +158,9 @@ def scanned_files(root: Path) -> list[Path]:
             files.append(path)
         elif path.is_dir():
             files.extend(
-                sub for sub in sorted(path.rglob("*"))
-                if sub.is_file() and sub.suffix in TEXT_SUFFIXES
-                and not SKIPPED_DIRS & set(sub.relative_to(root).parts)
+                sub
+                for sub in sorted(path.rglob("*"))
+                if sub.is_file() and sub.suffix in TEXT_SUFFIXES and not SKIPPED_DIRS & set(sub.relative_to(root).parts)
             )
     return files
 

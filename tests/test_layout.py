@@ -36,10 +36,14 @@ def runs_main_when_executed(tree: ast.Module) -> bool:
         if not (isinstance(node, ast.If) and isinstance(node.test, ast.Compare)):
             continue
         sides = [node.test.left, *node.test.comparators]
-        if not ({"__name__"} == {s.id for s in sides if isinstance(s, ast.Name)}
-                and {"__main__"} == {s.value for s in sides if isinstance(s, ast.Constant)}):
+        if not (
+            {"__name__"} == {s.id for s in sides if isinstance(s, ast.Name)}
+            and {"__main__"} == {s.value for s in sides if isinstance(s, ast.Constant)}
+        ):
             continue
-        return any(isinstance(n, ast.Name) and n.id == "main" for n in ast.walk(ast.Module(body=node.body, type_ignores=[])))
+        return any(
+            isinstance(n, ast.Name) and n.id == "main" for n in ast.walk(ast.Module(body=node.body, type_ignores=[]))
+        )
     return False
 
 
@@ -66,7 +70,9 @@ def test_every_subpackage_is_a_library_or_a_step_package():
         assert has_main == (name in STEP_PACKAGES), (
             f"mmjsd/{name}/: a step package has a __main__ and is listed in STEP_PACKAGES; a library has neither"
         )
-        nested_mains = [str(p.relative_to(PACKAGE_DIR)) for p in directory.rglob("__main__.py") if p.parent != directory]
+        nested_mains = [
+            str(p.relative_to(PACKAGE_DIR)) for p in directory.rglob("__main__.py") if p.parent != directory
+        ]
         assert not nested_mains, f"steps are top-level modules or packages, not {nested_mains}"
 
 
@@ -97,7 +103,9 @@ def test_every_step_explains_itself_with_help():
     assert sorted(results) == sorted(steps)
     for step, result in results.items():
         assert result["code"] in (0, None), f"{step} --help exited with {result['code']}"
-        assert result["help"].startswith("usage:") and "-h, --help" in result["help"], f"{step}: {result['help'][:300]!r}"
+        assert result["help"].startswith("usage:") and "-h, --help" in result["help"], (
+            f"{step}: {result['help'][:300]!r}"
+        )
 
 
 TESTS_DIR = Path(__file__).parent

@@ -232,7 +232,10 @@ def test_component_density_is_that_of_each_draws_own_component():
     """The official proposal density: draw k of point b scored by the Gaussian it came from, found here by hand."""
     generator = torch.Generator().manual_seed(0)
     components, batch, dim, num_samples = 3, 5, 2, 6
-    mus, logvars = torch.randn(components, batch, dim, generator=generator), 0.5 * torch.randn(components, batch, dim, generator=generator)
+    mus, logvars = (
+        torch.randn(components, batch, dim, generator=generator),
+        0.5 * torch.randn(components, batch, dim, generator=generator),
+    )
     mixture = MixturePosterior(mus, logvars, (1 / 3, 1 / 3, 1 / 3))
     z = mixture.sample(num_samples, torch.Generator().manual_seed(1))
     per_block = num_samples * batch // components  # stratified over the flat k·B + b draws: 10 per component
@@ -248,8 +251,14 @@ def test_component_density_is_that_of_each_draws_own_component():
 
 def test_drawn_component_mean_gives_each_row_block_its_components_mean():
     """The official probe's "joint": with three equal weights at B = 256, rows 0-84, 85-169 and 170-255 take each expert's mean."""
-    mus = torch.stack([torch.full((256, 2), float(c)) for c in range(3)]) + torch.randn(3, 256, 2, generator=torch.Generator().manual_seed(0))
+    mus = torch.stack([torch.full((256, 2), float(c)) for c in range(3)]) + torch.randn(
+        3, 256, 2, generator=torch.Generator().manual_seed(0)
+    )
     mixture = MixturePosterior(mus, torch.zeros_like(mus), (1 / 3, 1 / 3, 1 / 3))
     drawn = mixture.drawn_component_mean()
-    assert torch.equal(drawn[:85], mus[0, :85]) and torch.equal(drawn[85:170], mus[1, 85:170]) and torch.equal(drawn[170:], mus[2, 170:])
+    assert (
+        torch.equal(drawn[:85], mus[0, :85])
+        and torch.equal(drawn[85:170], mus[1, 85:170])
+        and torch.equal(drawn[170:], mus[2, 170:])
+    )
     assert torch.equal(GaussianPosterior(mus[0], torch.zeros(256, 2)).drawn_component_mean(), mus[0])

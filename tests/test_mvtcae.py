@@ -16,10 +16,6 @@ import torch
 import yaml
 from torch.distributions import Normal, kl_divergence
 
-from mmjsd.core import registry
-from mmjsd.core.config import config_from_dict, deep_merge, load_config
-from mmjsd.core.errors import UserError
-from mmjsd.models import build_model
 from helpers import (
     MST_MODALITIES,
     assert_every_network_gets_gradient,
@@ -31,6 +27,10 @@ from helpers import (
     poe_without_prior,
     random_batch,
 )
+from mmjsd.core import registry
+from mmjsd.core.config import config_from_dict, deep_merge, load_config
+from mmjsd.core.errors import UserError
+from mmjsd.models import build_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -79,7 +79,9 @@ def test_loss_matches_an_independent_computation(variant):
         if ms:
             for m in MST_MODALITIES:
                 style = normal(encodings[m].style_mu, encodings[m].style_logvar)
-                style_kl = kl_divergence(style, Normal(torch.zeros_like(style.loc), torch.ones_like(style.loc))).sum(-1).mean()
+                style_kl = (
+                    kl_divergence(style, Normal(torch.zeros_like(style.loc), torch.ones_like(style.loc))).sum(-1).mean()
+                )
                 torch.testing.assert_close(terms[f"kl/style/{m}"], style_kl, rtol=1e-9, atol=0.0)
                 expected = expected + cfg.beta * cfg.beta_style * cfg.style_weights[m] * style_kl
 

@@ -24,10 +24,10 @@ from helpers import (
     product_of_normals,
     random_batch,
 )
-from mmjsd.core.registry import parse_variant
+from mmjsd.core import registry
 from mmjsd.core.departures import reference_exact, training_switches
 from mmjsd.core.errors import UserError
-from mmjsd.core import registry
+from mmjsd.core.registry import parse_variant
 from mmjsd.models import Encoding, build_model
 from mmjsd.models.mmjsd import MMJSD
 from mmjsd.models.mmvae import MMVAE
@@ -195,7 +195,9 @@ def test_term_weights_follow_the_reference_loss():
 def test_celeba_mvae_reconstruction_weights_switch(official, celeba_models):
     """reference: every CelebA MVAE reconstruction term, joint and unimodal, weighs 0.5 (the official flag default)."""
     departures = official_switches("mvae-ms", "celeba") if official else {}
-    model = build_model("celeba", "mvae-ms", celeba_config(departures=departures)) if official else celeba_models("mvae-ms")
+    model = (
+        build_model("celeba", "mvae-ms", celeba_config(departures=departures)) if official else celeba_models("mvae-ms")
+    )
     weights = model.term_weights()
     expected = {"rec/img": 0.5, "rec/text": 0.5} if official else {"rec/img": 1.0, "rec/text": 16.0}
     unimodal = 0.5 if official else 1.0
@@ -269,7 +271,9 @@ def test_logged_kl_terms_match_independent_formulas(variant, official):
     _, terms = model.forward_loss(batch)
     with torch.no_grad():
         encodings = model.encode(batch)
-    expected = independent_content_divergence(variant.removesuffix("-ms"), encodings, cfg.div_weights, 1e-8 if official else 0.0)
+    expected = independent_content_divergence(
+        variant.removesuffix("-ms"), encodings, cfg.div_weights, 1e-8 if official else 0.0
+    )
     torch.testing.assert_close(terms["kl/content"], expected.mean(), rtol=1e-9, atol=0.0)
     if variant == "mmjsd-ms":  # the two conventions differ measurably here
         other = independent_content_divergence("mmjsd", encodings, cfg.div_weights, 0.0 if official else 1e-8)
@@ -279,9 +283,16 @@ def test_logged_kl_terms_match_independent_formulas(variant, official):
         style_kl = kl_divergence(style, standard_normal_like(style.loc)).sum(-1).mean()
         torch.testing.assert_close(terms[f"kl/style/{m}"], style_kl)
         if variant.startswith("mvae"):
-            unimodal = normal(encodings[m].content_mu, encodings[m].content_logvar) if official else poe_with_prior(encodings, (m,))
+            unimodal = (
+                normal(encodings[m].content_mu, encodings[m].content_logvar)
+                if official
+                else poe_with_prior(encodings, (m,))
+            )
             torch.testing.assert_close(
-                terms[f"kl_unimodal/{m}"], kl_divergence(unimodal, standard_normal_like(unimodal.loc)).sum(-1).mean(), rtol=1e-6, atol=0.0
+                terms[f"kl_unimodal/{m}"],
+                kl_divergence(unimodal, standard_normal_like(unimodal.loc)).sum(-1).mean(),
+                rtol=1e-6,
+                atol=0.0,
             )
 
 
@@ -318,8 +329,16 @@ def test_reconstruction_terms_match_an_independent_computation(variant, official
         elif objective == "mvae":
             joint = poe_with_prior(encodings, MST_MODALITIES)
         else:
-            subsets = [(m,) for m in MST_MODALITIES] + [("mnist", "svhn"), ("mnist", "text"), ("svhn", "text"), MST_MODALITIES]
-            components = [poe_with_prior(encodings, S) if S == MST_MODALITIES else poe_without_prior(encodings, S) for S in subsets]
+            subsets = [(m,) for m in MST_MODALITIES] + [
+                ("mnist", "svhn"),
+                ("mnist", "text"),
+                ("svhn", "text"),
+                MST_MODALITIES,
+            ]
+            components = [
+                poe_with_prior(encodings, S) if S == MST_MODALITIES else poe_without_prior(encodings, S)
+                for S in subsets
+            ]
             joint = stratified_rows(components, [36] * 6 + [40])
         z = joint.loc + joint.scale * torch.randn_like(joint.loc)
 
@@ -338,17 +357,22 @@ def test_reconstruction_terms_match_an_independent_computation(variant, official
                     style = normal(encodings[m].style_mu, encodings[m].style_logvar)
                     unimodal_styles = {m: style.loc + style.scale * torch.randn_like(style.loc)}
                     assert not torch.allclose(unimodal_styles[m], styles[m])
-                torch.testing.assert_close(terms[f"rec_unimodal/{m}"], reconstruction(m, z_m, unimodal_styles), rtol=1e-9, atol=0.0)
+                torch.testing.assert_close(
+                    terms[f"rec_unimodal/{m}"], reconstruction(m, z_m, unimodal_styles), rtol=1e-9, atol=0.0
+                )
 
 
 def poe_with_prior(encodings, subset) -> Normal:
     zero = torch.zeros_like(encodings[subset[0]].content_mu)
     return product_of_normals(
-        [zero] + [encodings[m].content_mu for m in subset], [poe_logvar(zero)] + [poe_logvar(encodings[m].content_logvar) for m in subset]
+        [zero] + [encodings[m].content_mu for m in subset],
+        [poe_logvar(zero)] + [poe_logvar(encodings[m].content_logvar) for m in subset],
     )
 
 
-def independent_content_divergence(objective: str, encodings, div_weights, dynamic_prior_eps: float = 0.0) -> torch.Tensor:
+def independent_content_divergence(
+    objective: str, encodings, div_weights, dynamic_prior_eps: float = 0.0
+) -> torch.Tensor:
     """D_content per row, written out from docs/reference-code.md §3.2-3.5 with torch.distributions.
 
     ``dynamic_prior_eps`` is added to every expert's variance inside mmJSD's dynamic prior only (the official code's 1e-8).
@@ -364,11 +388,15 @@ def independent_content_divergence(objective: str, encodings, div_weights, dynam
         total = sum(div_weights.values())
         pi = [div_weights["prior"] / total] + [div_weights[m] / total for m in modalities]
         experts = [prior] + list(unimodal.values())
-        dynamic = product_of_normals([q.loc for q in experts], [torch.log(q.scale**2 + dynamic_prior_eps) for q in experts], pi)
+        dynamic = product_of_normals(
+            [q.loc for q in experts], [torch.log(q.scale**2 + dynamic_prior_eps) for q in experts], pi
+        )
         return sum(p * kl_divergence(q, dynamic).sum(-1) for p, q in zip(pi, experts))
-    subsets = [(m,) for m in modalities] + [
-        tuple(m for m in modalities if m != left_out) for left_out in reversed(modalities)
-    ] + [modalities]
+    subsets = (
+        [(m,) for m in modalities]
+        + [tuple(m for m in modalities if m != left_out) for left_out in reversed(modalities)]
+        + [modalities]
+    )
     assert len(subsets) == 2 ** len(modalities) - 1
     kls = []
     for subset in subsets:
@@ -504,7 +532,7 @@ def test_evaluation_api_on_a_partial_batch():
         gen = torch.Generator().manual_seed(0)
         z = posterior.sample(2, generator=gen).reshape(12, 16)
         styles = model.prior_styles(12, generator=gen)
-        assert {m: s.shape for m, s in styles.items()} == {m: (12, 4) for m in MST_MODALITIES}
+        assert {m: s.shape for m, s in styles.items()} == dict.fromkeys(MST_MODALITIES, (12, 4))
         decoded = model.decode(z, styles)
         assert {m: tuple(d.shape[1:]) for m, d in decoded.items()} == data_shapes("mnist_svhn_text")
         repeated = {m: x.repeat(2, *[1] * (x.dim() - 1)) for m, x in batch.items()}
@@ -519,7 +547,10 @@ def test_evaluation_api_on_a_partial_batch():
 
 def test_evaluation_sampling_uses_the_generator_not_the_global_rng():
     model = build_model("mnist_svhn_text", "mopoe-ms", mst_config(True))
-    encodings = {m: Encoding(torch.zeros(3, 16), torch.zeros(3, 16), torch.zeros(3, 4), torch.zeros(3, 4)) for m in MST_MODALITIES}
+    encodings = {
+        m: Encoding(torch.zeros(3, 16), torch.zeros(3, 16), torch.zeros(3, 4), torch.zeros(3, 4))
+        for m in MST_MODALITIES
+    }
     torch.manual_seed(5)
     state = torch.get_rng_state()
     first = model.posterior_styles(encodings, torch.Generator().manual_seed(1))
@@ -533,7 +564,13 @@ def test_evaluation_sampling_uses_the_generator_not_the_global_rng():
 def test_subsets_follow_the_documented_order():
     model = build_model("mnist_svhn_text", "mopoe", mst_config(False))
     assert model.subsets == [
-        ("mnist",), ("svhn",), ("text",), ("mnist", "svhn"), ("mnist", "text"), ("svhn", "text"), MST_MODALITIES,
+        ("mnist",),
+        ("svhn",),
+        ("text",),
+        ("mnist", "svhn"),
+        ("mnist", "text"),
+        ("svhn", "text"),
+        MST_MODALITIES,
     ]
 
 

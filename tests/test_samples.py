@@ -8,37 +8,41 @@ from pathlib import Path
 import pytest
 import torch
 
+from helpers import MST_MODALITIES, celeba_config, mst_config, save_untrained_run
 from mmjsd import samples
+from mmjsd.core.errors import UserError
 from mmjsd.data import alphabet
 from mmjsd.data.readers import load_split
-from mmjsd.reporting.outputs import sample_figure_stems
-from mmjsd.core.errors import UserError
 from mmjsd.evaluation.runs import load_run
 from mmjsd.models import build_model
 from mmjsd.models.posteriors import GaussianPosterior
 from mmjsd.reporting.figures import save_figure
-from helpers import MST_MODALITIES, celeba_config, mst_config, save_untrained_run
+from mmjsd.reporting.outputs import sample_figure_stems
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-
-
 @pytest.fixture(scope="module")
 def mst_run(mst_h5, tmp_path_factory) -> Path:
-    return save_untrained_run(tmp_path_factory.mktemp("runs") / "mmjsd-ms", "mnist_svhn_text", "mmjsd-ms", mst_config(ms=True), mst_h5)
+    return save_untrained_run(
+        tmp_path_factory.mktemp("runs") / "mmjsd-ms", "mnist_svhn_text", "mmjsd-ms", mst_config(ms=True), mst_h5
+    )
 
 
 @pytest.fixture(scope="module")
 def celeba_run(celeba_h5, tmp_path_factory) -> Path:
-    return save_untrained_run(tmp_path_factory.mktemp("runs") / "mopoe-ms", "celeba", "mopoe-ms", celeba_config(), celeba_h5)
+    return save_untrained_run(
+        tmp_path_factory.mktemp("runs") / "mopoe-ms", "celeba", "mopoe-ms", celeba_config(), celeba_h5
+    )
 
 
 def figures(run_dir: Path, data: Path, seed: int) -> list[samples.SampleFigure]:
     run = load_run(run_dir, torch.device("cpu"))
-    return samples.build_figures(run.model, run.variant, load_split(run.dataset, data, "test"), seed, torch.device("cpu"))
+    return samples.build_figures(
+        run.model, run.variant, load_split(run.dataset, data, "test"), seed, torch.device("cpu")
+    )
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -64,7 +68,18 @@ def check_files(out_dir: Path, written: list[Path], expected: list[str]) -> None
 def test_cli_writes_the_promised_files(kind, request, tmp_path):
     run_dir, data = request.getfixturevalue(f"{kind}_run"), request.getfixturevalue(f"{kind}_h5")
     out_dir = tmp_path / "figures"
-    arguments = ["--run-dir", str(run_dir), "--data", str(data), "--out-dir", str(out_dir), "--seed", "3", "--threads", "1"]
+    arguments = [
+        "--run-dir",
+        str(run_dir),
+        "--data",
+        str(data),
+        "--out-dir",
+        str(out_dir),
+        "--seed",
+        "3",
+        "--threads",
+        "1",
+    ]
     written = samples.main(arguments)
     dataset, variant = ("mnist_svhn_text", "mmjsd-ms") if kind == "mst" else ("celeba", "mopoe-ms")
     check_files(out_dir, written, samples.output_names(dataset, variant))
@@ -126,7 +141,9 @@ def test_figures_are_seeded(mst_run, mst_h5):
 def test_rendered_files_are_byte_identical(mst_run, mst_h5, tmp_path):
     """No time stamps or other run-dependent bytes: equal seeds give equal PNG and PDF files."""
     written = [
-        save_figure(samples.render(figures(mst_run, mst_h5, seed=2)[-1], "mnist_svhn_text", "title"), tmp_path / name / "random")
+        save_figure(
+            samples.render(figures(mst_run, mst_h5, seed=2)[-1], "mnist_svhn_text", "title"), tmp_path / name / "random"
+        )
         for name in ("first", "second")
     ]
     assert [p.read_bytes() for p in written[0]] == [p.read_bytes() for p in written[1]]

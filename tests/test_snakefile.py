@@ -16,7 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def snakemake(*args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "SNAKEMAKE_PROFILE"}
-    return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", *args], cwd=ROOT, capture_output=True, text=True, env=env, timeout=300
+    )
 
 
 def test_lint_is_clean():
@@ -27,7 +29,17 @@ def test_lint_is_clean():
 
 def test_paper_configuration_dag(tmp_path):
     """config.yaml: 8 MST variants x 5 seeds x 4 metrics, 4 CelebA variants x 5 seeds x 3 metrics, 323 jobs in all."""
-    proc = snakemake("-n", "--quiet", "rules", "--directory", str(tmp_path), "--snakefile", str(ROOT / "Snakefile"), "--configfile", str(ROOT / "config.yaml"))
+    proc = snakemake(
+        "-n",
+        "--quiet",
+        "rules",
+        "--directory",
+        str(tmp_path),
+        "--snakefile",
+        str(ROOT / "Snakefile"),
+        "--configfile",
+        str(ROOT / "config.yaml"),
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout[proc.stdout.index("Job stats:") :], re.M))
     assert counts["train"] == "60" and counts["evaluate"] == "220" and counts["train_classifier"] == "8"

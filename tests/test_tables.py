@@ -21,11 +21,12 @@ from scipy import stats as scipy_stats
 
 from helpers import CELEBA_PREVALENCE, MST, PROBE_MMJSD_MNIST, reference_shift, write_demo_results
 from mmjsd.core import registry
-from mmjsd.reporting import metrics_io
 from mmjsd.core.errors import UserError
+from mmjsd.reporting import metrics_io
 from mmjsd.reporting.metrics_io import load_metric_file, load_metric_files
 from mmjsd.reporting.paper import load_paper_table, paper_csv_text
 from mmjsd.tables import aggregate, cli, compare, departures, markup, render, specs
+
 
 def result_for(root: Path, name: str, seeds=None) -> aggregate.TableResult:
     """Build one table from every metric file under ``root``."""
@@ -411,12 +412,26 @@ def test_synthetic_data_gets_no_paper_values_no_best_marks_and_chance_levels(dem
     assert "(0.97;" not in probe and "| Chance |  | 0.10 |" in probe
     assert "| Chance |  | 0.01 | 0.10 |" in (out_dir / "corrected" / "table2_coherence.md").read_text()
     assert "No best value is marked." in (out_dir / "corrected" / "table2_coherence.md").read_text()
-    assert "Not comparable with the paper: synthetic data" in (out_dir / "corrected" / "table1_latent_probe.tex").read_text()
+    assert (
+        "Not comparable with the paper: synthetic data"
+        in (out_dir / "corrected" / "table1_latent_probe.tex").read_text()
+    )
 
 
 def test_real_data_keeps_the_comparison_and_a_pipeline_check_dataset_is_not_compared(demo, tmp_path):
     out_dir = tmp_path / "tables"
-    cli.main(["--out-dir", str(out_dir), "--metrics", str(demo / "runs"), "--data-source", "download", "--pipeline-checks", "celeba"])
+    cli.main(
+        [
+            "--out-dir",
+            str(out_dir),
+            "--metrics",
+            str(demo / "runs"),
+            "--data-source",
+            "download",
+            "--pipeline-checks",
+            "celeba",
+        ]
+    )
     probe = (out_dir / "table1_latent_probe_vs_paper.md").read_text()
     values = np.array(list(PROBE_MMJSD_MNIST.values()))
     assert f"{values.mean():.2f} ± {values.std(ddof=1):.2f}** (0.97; {values.mean() - 0.97:+.2f})" in probe
@@ -438,7 +453,9 @@ def both(tmp_path: Path) -> Path:
 
 def test_both_protocols_give_their_tables_the_comparison_from_reference_exact_and_the_departures(both, tmp_path):
     out_dir = tmp_path / "tables"
-    cli.main(["--out-dir", str(out_dir), "--metrics", str(both / "runs"), "--protocols", "corrected", "reference-exact"])
+    cli.main(
+        ["--out-dir", str(out_dir), "--metrics", str(both / "runs"), "--protocols", "corrected", "reference-exact"]
+    )
     assert written_files(out_dir) == set(specs.table_files(specs.TABLES, ["corrected", "reference-exact"]))
     exact = pd.read_csv(out_dir / "reference-exact" / "table1_latent_probe.csv")
     cell = exact[(exact.variant == "mmjsd") & (exact.column == "M")].set_index("statistic").value
@@ -458,12 +475,16 @@ def test_both_protocols_give_their_tables_the_comparison_from_reference_exact_an
     differences = pd.read_csv(out_dir / "departures" / "table1_latent_probe.csv")
     stats = differences[(differences.variant == "mmjsd") & (differences.column == "M")].set_index("statistic").value
     paired = corrected - reference
-    assert float(stats["mean"]) == pytest.approx(paired.mean()) and float(stats["std"]) == pytest.approx(paired.std(ddof=1))
+    assert float(stats["mean"]) == pytest.approx(paired.mean()) and float(stats["std"]) == pytest.approx(
+        paired.std(ddof=1)
+    )
     assert int(stats["n_seeds"]) == 3 and stats["exceeds_seed_noise"] == "yes"
     assert float(stats["p_value"]) == pytest.approx(scipy_stats.ttest_rel(corrected, reference).pvalue)
     coherence = pd.read_csv(out_dir / "departures" / "table2_coherence.csv")
     mopoe = coherence[(coherence.variant == "mopoe") & (coherence.column == "random")].set_index("statistic").value
-    assert float(mopoe["mean"]) == pytest.approx(-0.005) and int(mopoe["n_seeds"]) == 2  # seeds 0, 1: +0.01 - ... = -0.01, 0
+    assert (
+        float(mopoe["mean"]) == pytest.approx(-0.005) and int(mopoe["n_seeds"]) == 2
+    )  # seeds 0, 1: +0.01 - ... = -0.01, 0
     assert mopoe["exceeds_seed_noise"] == "no"
     text = (out_dir / "departures" / "table1_latent_probe.md").read_text()
     assert f"| mmJSD | 3 | {paired.mean():+.3f} ± {paired.std(ddof=1):.3f}† |" in text
@@ -488,8 +509,16 @@ def test_evaluation_departures_are_each_switch_alone_on_the_corrected_runs(demo,
     cli.main(["--out-dir", str(out_dir), "--metrics", str(demo / "runs")])
     frame = pd.read_csv(out_dir / "departures" / "evaluation.csv")
     assert set(frame.departure) == {"classifier_mode", "random_coherence_formula"}
-    mode = frame[(frame.departure == "classifier_mode") & (frame.variant == "mmjsd") & (frame.column == "S->M")].set_index("statistic").value
-    assert float(mode["mean"]) == pytest.approx(0.04) and float(mode["std"]) == pytest.approx(0.01) and int(mode["n_seeds"]) == 3
+    mode = (
+        frame[(frame.departure == "classifier_mode") & (frame.variant == "mmjsd") & (frame.column == "S->M")]
+        .set_index("statistic")
+        .value
+    )
+    assert (
+        float(mode["mean"]) == pytest.approx(0.04)
+        and float(mode["std"]) == pytest.approx(0.01)
+        and int(mode["n_seeds"]) == 3
+    )
     assert float(mode["p_value"]) == pytest.approx(scipy_stats.ttest_1samp([0.03, 0.05, 0.04], 0.0).pvalue)
     formula = frame[(frame.departure == "random_coherence_formula") & (frame.variant == "mmjsd")]
     means = formula[formula.statistic == "mean"].set_index("column").value.astype(float)
@@ -498,7 +527,9 @@ def test_evaluation_departures_are_each_switch_alone_on_the_corrected_runs(demo,
     assert (means.drop("random") == 0).all()  # the formula moves no conditional coherence
     assert set(formula[(formula.statistic == "exceeds_seed_noise") & (formula.column != "random")].value) == {"no"}
     text = (out_dir / "departures" / "evaluation.md").read_text()
-    assert "## `classifier_mode`" in text and "## `random_coherence_formula`" in text and "## `probe_protocol`" not in text
+    assert (
+        "## `classifier_mode`" in text and "## `random_coherence_formula`" in text and "## `probe_protocol`" not in text
+    )
 
 
 def test_seed_noise_test_is_the_paired_t_test():
@@ -509,7 +540,10 @@ def test_seed_noise_test_is_the_paired_t_test():
         assert test.p_value == pytest.approx(scipy_stats.ttest_1samp(sample, 0.0).pvalue)
         assert test.verdict == ("yes" if test.p_value < 0.05 else "no")
     assert departures.seed_noise_test([0.2]) == departures.NoiseTest(None, "n/a (1 seed)")
-    assert departures.seed_noise_test([0.0, 0.0]).verdict == "no" and departures.seed_noise_test([0.1, 0.1]).verdict == "yes"
+    assert (
+        departures.seed_noise_test([0.0, 0.0]).verdict == "no"
+        and departures.seed_noise_test([0.1, 0.1]).verdict == "yes"
+    )
 
 
 def test_protocols_are_never_mixed(both, tmp_path):

@@ -18,13 +18,21 @@ import torch
 
 from helpers import mst_config
 from mmjsd.core.config import TrainConfig
-from mmjsd.data.hdf5 import MST_SPEC, read_split
-from mmjsd.data.readers import load_split
 from mmjsd.core.errors import UserError
 from mmjsd.core.io import sha256_file
-from mmjsd.models import MultimodalVAE, build_model
 from mmjsd.core.runtime import last_batch_rows, split_device
-from mmjsd.train import CHECKPOINT_VERSION, RunSpec, TrainingStep, clip_gradient_norm, load_checkpoint, overflowed_adam_moments, train
+from mmjsd.data.hdf5 import MST_SPEC, read_split
+from mmjsd.data.readers import load_split
+from mmjsd.models import MultimodalVAE, build_model
+from mmjsd.train import (
+    CHECKPOINT_VERSION,
+    RunSpec,
+    TrainingStep,
+    clip_gradient_norm,
+    load_checkpoint,
+    overflowed_adam_moments,
+    train,
+)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -33,7 +41,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def tiny_config(**overrides) -> TrainConfig:
     """:func:`helpers.mst_config` without subspaces, shrunk to train in seconds: 2 epochs of batches of 64, 8 latent dimensions."""
-    return mst_config(False, **{"epochs": 2, "lr": 1.0e-3, "batch_size": 64, "shared_dim": 8, "log_every": 5, **overrides})
+    return mst_config(
+        False, **{"epochs": 2, "lr": 1.0e-3, "batch_size": 64, "shared_dim": 8, "log_every": 5, **overrides}
+    )
 
 
 def spec_for(mst_h5: Path, variant: str = "mmjsd", seed: int = 0, **overrides) -> RunSpec:
@@ -81,9 +91,30 @@ def test_killed_process_resumes_from_its_checkpoint(mst_h5, tmp_path):
     _, uninterrupted = run(spec, tmp_path / "full")
     checkpoint = tmp_path / "killed/ckpt/last.pt"
     cmd = [
-        sys.executable, "-m", "mmjsd.train", "--dataset", "mnist_svhn_text", "--variant", "mmjsd", "--seed", "0", "--protocol", "corrected",
-        "--hparams", json.dumps(dataclasses.asdict(spec.config)), "--data", str(mst_h5),
-        "--out-dir", str(tmp_path / "killed/run"), "--checkpoint", str(checkpoint), "--device", "cpu", "--threads", "1", "--no-progress",
+        sys.executable,
+        "-m",
+        "mmjsd.train",
+        "--dataset",
+        "mnist_svhn_text",
+        "--variant",
+        "mmjsd",
+        "--seed",
+        "0",
+        "--protocol",
+        "corrected",
+        "--hparams",
+        json.dumps(dataclasses.asdict(spec.config)),
+        "--data",
+        str(mst_h5),
+        "--out-dir",
+        str(tmp_path / "killed/run"),
+        "--checkpoint",
+        str(checkpoint),
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--no-progress",
     ]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -121,7 +152,10 @@ def test_checkpoint_holding_an_arbitrary_object_is_refused_without_running_it(ms
     spec = spec_for(mst_h5)
     marker = tmp_path / "code_ran"
     checkpoint = tmp_path / "last.pt"
-    torch.save({"version": CHECKPOINT_VERSION, "identity": spec.identity(), "payload": RunsCodeWhenUnpickled(marker)}, checkpoint)
+    torch.save(
+        {"version": CHECKPOINT_VERSION, "identity": spec.identity(), "payload": RunsCodeWhenUnpickled(marker)},
+        checkpoint,
+    )
     assert load_checkpoint(checkpoint, spec, torch.device("cpu")) is None
     assert not marker.exists()
     torch.load(checkpoint, weights_only=False)  # what the resume used to do
@@ -154,11 +188,18 @@ def test_outputs_record_the_run(mst_h5, tmp_path):
 
 
 def test_a_reference_exact_run_refuses_a_corrected_switch(mst_h5):
-    corrected = dataclasses.replace(tiny_config(), departures={"text_likelihood": "corrected", "dynamic_prior_epsilon": "corrected"})
-    with pytest.raises(UserError, match="reference-exact job must run every departure at reference, but 'text_likelihood'"):
+    corrected = dataclasses.replace(
+        tiny_config(), departures={"text_likelihood": "corrected", "dynamic_prior_epsilon": "corrected"}
+    )
+    with pytest.raises(
+        UserError, match="reference-exact job must run every departure at reference, but 'text_likelihood'"
+    ):
         RunSpec("mnist_svhn_text", "mmjsd", 0, corrected, mst_h5, sha256_file(mst_h5), "reference-exact")
-    exact = dataclasses.replace(corrected, departures={name: "reference" for name in corrected.departures})
-    assert RunSpec("mnist_svhn_text", "mmjsd", 0, exact, mst_h5, sha256_file(mst_h5), "reference-exact").protocol == "reference-exact"
+    exact = dataclasses.replace(corrected, departures=dict.fromkeys(corrected.departures, "reference"))
+    assert (
+        RunSpec("mnist_svhn_text", "mmjsd", 0, exact, mst_h5, sha256_file(mst_h5), "reference-exact").protocol
+        == "reference-exact"
+    )
 
 
 def test_nan_loss_stops_with_epoch_step_and_term(mst_h5, tmp_path, monkeypatch):
@@ -178,14 +219,21 @@ def test_nan_loss_stops_with_epoch_step_and_term(mst_h5, tmp_path, monkeypatch):
     steps_per_epoch = len(load_split("mnist_svhn_text", mst_h5, "train")) // 64
     poison_at = steps_per_epoch + 3  # epoch 2, step index 2 (0-based)
     monkeypatch.setattr(MultimodalVAE, "forward_loss", poisoned)
-    with pytest.raises(UserError, match=r"non-finite loss at epoch 2, step 2 \(terms: loss, rec/svhn\).*last good checkpoint .*last\.pt is kept"):
+    with pytest.raises(
+        UserError,
+        match=r"non-finite loss at epoch 2, step 2 \(terms: loss, rec/svhn\).*last good checkpoint .*last\.pt is kept",
+    ):
         run(spec_for(mst_h5), tmp_path)
     state = torch.load(tmp_path / "ckpt/last.pt", weights_only=False)
     assert state["epoch"] == 1 and not (tmp_path / "run/model.pt").exists()
 
 
 def test_gradient_clipping_matches_the_float64_closed_form_also_where_float32_norms_overflow():
-    parameters = [torch.nn.Parameter(torch.zeros(3)), torch.nn.Parameter(torch.zeros(2, 2)), torch.nn.Parameter(torch.zeros(1))]
+    parameters = [
+        torch.nn.Parameter(torch.zeros(3)),
+        torch.nn.Parameter(torch.zeros(2, 2)),
+        torch.nn.Parameter(torch.zeros(1)),
+    ]
     grads = [torch.tensor([3e25, -4e25, 0.0]), torch.tensor([[1e25, 0.0], [0.0, 2e25]])]
     assert torch.isinf(torch.nn.utils.get_total_norm(grads))  # what torch's own clipping would divide by
     for p, g in zip(parameters, grads):
@@ -211,7 +259,11 @@ def test_gradient_clipping_switch(switch, mst_h5):
     data = load_split("mnist_svhn_text", mst_h5, "train")
     batch, _ = data.batch(torch.arange(32))
     step(batch)  # gradients stay on the parameters until the next step
-    norm = float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad, dtype=torch.float64) for p in model.parameters()])))
+    norm = float(
+        torch.linalg.vector_norm(
+            torch.stack([torch.linalg.vector_norm(p.grad, dtype=torch.float64) for p in model.parameters()])
+        )
+    )
     if switch == "corrected":
         assert norm == pytest.approx(1e-3, rel=1e-4)
     else:

@@ -34,19 +34,20 @@ params and seed give an identical file on the CPU.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-
+from mmjsd.core import registry
 from mmjsd.core.cli import add_runtime_arguments, json_arg, main_guard
 from mmjsd.core.config import metric_job_from_dict
-from mmjsd.core import registry
 from mmjsd.core.departures import check_protocol
-from mmjsd.evaluation import load_evaluator
-from mmjsd.evaluation.runs import EvaluationInputs, MetricResult, evaluation_versions, load_run
 from mmjsd.core.errors import UserError
 from mmjsd.core.io import write_json
 from mmjsd.core.runtime import resolve_device, set_threads
+from mmjsd.evaluation import load_evaluator
+from mmjsd.evaluation.runs import EvaluationInputs, MetricResult, evaluation_versions, load_run
+
 
 def metric_document(metric: str, inputs: EvaluationInputs, result: MetricResult) -> dict[str, Any]:
     """The metric file's JSON object (docs/file-formats.md)."""
@@ -80,11 +81,22 @@ def evaluate(metric: str, inputs: EvaluationInputs, out: Path) -> dict[str, Any]
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m mmjsd.evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--metric", required=True, choices=registry.METRICS.names(), help="the metric (its spec names the evaluator)")
-    parser.add_argument("--run-dir", required=True, type=Path, help="results/runs/<protocol>/<dataset>/<variant>/seed<k> (holds model.pt)")
+    parser = argparse.ArgumentParser(
+        prog="python -m mmjsd.evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--metric", required=True, choices=registry.METRICS.names(), help="the metric (its spec names the evaluator)"
+    )
+    parser.add_argument(
+        "--run-dir",
+        required=True,
+        type=Path,
+        help="results/runs/<protocol>/<dataset>/<variant>/seed<k> (holds model.pt)",
+    )
     parser.add_argument("--data", required=True, type=Path, help="HDF5 dataset built by mmjsd.build_dataset")
-    parser.add_argument("--classifiers", type=Path, help="results/classifiers/<dataset> (coherence; prd without Inception weights)")
+    parser.add_argument(
+        "--classifiers", type=Path, help="results/classifiers/<dataset> (coherence; prd without Inception weights)"
+    )
     parser.add_argument("--real-features", type=Path, help="prd only: real-image feature file of mmjsd.prd_reference")
     parser.add_argument(
         "--params",
@@ -95,7 +107,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             "and departures (its evaluation switches); see mmjsd.core.config.metric_job_params"
         ),
     )
-    parser.add_argument("--out", required=True, type=Path, help="metric file to write (metrics/<metric>.json in the run directory)")
+    parser.add_argument(
+        "--out", required=True, type=Path, help="metric file to write (metrics/<metric>.json in the run directory)"
+    )
     add_runtime_arguments(parser)
     return parser.parse_args(argv)
 

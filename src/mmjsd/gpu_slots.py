@@ -34,8 +34,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from mmjsd.core.errors import UserError
 
@@ -52,7 +52,9 @@ MEMORY_FRACTION_VARIABLE = "MMJSD_GPU_MEMORY_FRACTION"
 def job_units(jobs_per_gpu: int) -> int:
     """Units one job takes when ``jobs_per_gpu`` such jobs may share a GPU."""
     if jobs_per_gpu not in JOBS_PER_GPU_CHOICES:
-        raise UserError(f"jobs per GPU must be one of {list(JOBS_PER_GPU_CHOICES)} (a GPU has {UNITS_PER_GPU} slot units), got {jobs_per_gpu}")
+        raise UserError(
+            f"jobs per GPU must be one of {list(JOBS_PER_GPU_CHOICES)} (a GPU has {UNITS_PER_GPU} slot units), got {jobs_per_gpu}"
+        )
     return UNITS_PER_GPU // jobs_per_gpu
 
 
@@ -129,17 +131,30 @@ def take(gpus: Sequence[str], units: int, directory: Path, poll_s: float) -> tup
                 return taken
             if waiting_since is None:
                 waiting_since = time.monotonic()
-                print(f"gpu_slots: waiting for {units} free units on one of GPUs {','.join(gpus)} ({directory})", file=sys.stderr, flush=True)
+                print(
+                    f"gpu_slots: waiting for {units} free units on one of GPUs {','.join(gpus)} ({directory})",
+                    file=sys.stderr,
+                    flush=True,
+                )
             time.sleep(poll_s)
     finally:
         os.close(mutex)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m mmjsd.gpu_slots", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--units", type=int, default=0, help=f"slot units the job takes on one GPU (of {UNITS_PER_GPU}); 0 runs COMMAND as it is")
+    parser = argparse.ArgumentParser(
+        prog="python -m mmjsd.gpu_slots", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--units",
+        type=int,
+        default=0,
+        help=f"slot units the job takes on one GPU (of {UNITS_PER_GPU}); 0 runs COMMAND as it is",
+    )
     parser.add_argument("--poll-seconds", type=float, default=2.0, help="how often a waiting job looks for free units")
-    parser.add_argument("--list", action="store_true", help="print the GPUs jobs would use and where their slots live, then exit")
+    parser.add_argument(
+        "--list", action="store_true", help="print the GPUs jobs would use and where their slots live, then exit"
+    )
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
     args = parser.parse_args(argv)
     gpus = visible_gpus()
@@ -158,10 +173,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         for fd in held:
             os.set_inheritable(fd, True)  # the locks must outlive exec: they are the job's claim on the GPU
         env.update(CUDA_VISIBLE_DEVICES=gpu, **{MEMORY_FRACTION_VARIABLE: f"{args.units / UNITS_PER_GPU:.6g}"})
-        print(f"gpu_slots: {time.strftime('%Y-%m-%d %H:%M:%S')} GPU {gpu}, {args.units} of {UNITS_PER_GPU} units, "
-              f"after {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
+        print(
+            f"gpu_slots: {time.strftime('%Y-%m-%d %H:%M:%S')} GPU {gpu}, {args.units} of {UNITS_PER_GPU} units, "
+            f"after {time.monotonic() - started:.0f} s",
+            file=sys.stderr,
+            flush=True,
+        )
     elif args.units:
-        print("gpu_slots: no GPU visible (CUDA_VISIBLE_DEVICES, nvidia-smi -L); the job runs unpinned", file=sys.stderr, flush=True)
+        print(
+            "gpu_slots: no GPU visible (CUDA_VISIBLE_DEVICES, nvidia-smi -L); the job runs unpinned",
+            file=sys.stderr,
+            flush=True,
+        )
     try:
         os.execvpe(command[0], command, env)
     except OSError as err:

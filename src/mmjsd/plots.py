@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -26,10 +26,10 @@ from mmjsd.core import registry
 from mmjsd.core.cli import main_guard
 from mmjsd.core.departures import REFERENCE_EXACT_PROTOCOL
 from mmjsd.core.errors import UserError
+from mmjsd.core.registry import variant_label, variant_sort_key
 from mmjsd.reporting.figures import save_figure
 from mmjsd.reporting.metrics_io import TRAIN_LOG_PATTERN, TrainLog, expand_paths, load_metric_files, load_train_log
 from mmjsd.reporting.paper import PaperTable, load_paper_table
-from mmjsd.core.registry import variant_label, variant_sort_key
 from mmjsd.tables.aggregate import TableResult, by_protocol, comparability, paper_withheld, protocol_tables
 from mmjsd.tables.cli import add_selection_arguments
 from mmjsd.tables.context import add_context_arguments, context_from_arguments
@@ -145,7 +145,9 @@ def curves_figure(logs: Sequence[TrainLog]) -> Figure:
         axes.set_xlabel("epoch", fontsize=9)
         axes.grid(alpha=0.3)
     first = logs[0]
-    figure.suptitle(f"Training curves: {registry.dataset(first.dataset).title}, {variant_label(first.variant)}", fontsize=11)
+    figure.suptitle(
+        f"Training curves: {registry.dataset(first.dataset).title}, {variant_label(first.variant)}", fontsize=11
+    )
     handles, labels = panels[0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 6), fontsize=9)
     return figure

@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from mmjsd.core import registry
 from mmjsd.core.cli import main_guard
 from mmjsd.core.departures import CORRECTED_PROTOCOL, PROTOCOL_DESCRIPTIONS, REFERENCE_EXACT_PROTOCOL
 from mmjsd.core.io import write_text
+from mmjsd.core.registry import variant_label, variant_sort_key
 from mmjsd.reporting.metrics_io import (
     CLASSIFIER_METRICS_PATTERN,
     CLASSIFIER_SCORES,
@@ -34,8 +36,14 @@ from mmjsd.reporting.metrics_io import (
     load_run_config,
 )
 from mmjsd.reporting.paper import load_paper_table
-from mmjsd.core.registry import variant_label, variant_sort_key
-from mmjsd.tables.aggregate import TableResult, by_protocol, comparability, compact_value, protocol_items, protocol_tables
+from mmjsd.tables.aggregate import (
+    TableResult,
+    by_protocol,
+    compact_value,
+    comparability,
+    protocol_items,
+    protocol_tables,
+)
 from mmjsd.tables.cli import add_selection_arguments
 from mmjsd.tables.compare import comparison_markdown
 from mmjsd.tables.context import ReportContext, add_context_arguments, context_from_arguments
@@ -98,7 +106,9 @@ def runs_table(dataset: str, records: Sequence[MetricRecord], configs: Sequence[
     for protocol, variant in rows_of:
         run_configs = [c for c in dataset_configs if (c["protocol"], c["variant"]) == (protocol, variant)]
         config_seeds = sorted({c["seed"] for c in run_configs})
-        metric_seeds = sorted({r.seed for r in records if (r.dataset, r.variant, r.protocol_name) == (dataset, variant, protocol)})
+        metric_seeds = sorted(
+            {r.seed for r in records if (r.dataset, r.variant, r.protocol_name) == (dataset, variant, protocol)}
+        )
         rows.append(
             [markdown_escape(variant_label(variant)), protocol, _seed_text(config_seeds), _seed_text(metric_seeds)]
             + [setting_text([find_setting(c, key) for c in run_configs]) for key, _ in settings]
@@ -135,7 +145,9 @@ def what_ran_section(
         for protocol in context.protocols:
             lines = protocol_lines(dataset, groups.get(protocol, []))
             if lines:
-                parts.append(f"Evaluation protocol of the {protocol} runs, from the metric files:\n\n" + "\n".join(lines))
+                parts.append(
+                    f"Evaluation protocol of the {protocol} runs, from the metric files:\n\n" + "\n".join(lines)
+                )
     return "\n\n".join(parts)
 
 
@@ -210,7 +222,9 @@ def departures_section(results: dict[str, list[TableResult]], context: ReportCon
         "seed noise: " + ("; ".join(counts) if counts else "no metric file carries an alternative") + "."
     )
     if context.synthetic:
-        parts.append("On synthetic data these differences show that the switches act, not how large they are on real data.")
+        parts.append(
+            "On synthetic data these differences show that the switches act, not how large they are on real data."
+        )
     return "\n\n".join(parts)
 
 

@@ -31,19 +31,19 @@ import dataclasses
 import io
 import logging
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import torch
 
 from mmjsd.core import registry
 from mmjsd.core.cli import add_runtime_arguments, json_arg, main_guard
 from mmjsd.core.config import TrainConfig, from_dict
-from mmjsd.data.readers import load_split
 from mmjsd.core.departures import PROTOCOLS, check_protocol
 from mmjsd.core.errors import UserError
 from mmjsd.core.io import atomic_path, canonical_json, sha256_file, write_json, write_text
 from mmjsd.core.runtime import epoch_order, library_versions, resolve_device, seed_everything, set_threads, split_device
+from mmjsd.data.readers import load_split
 from mmjsd.models import MultimodalVAE, build_model
 
 log = logging.getLogger("mmjsd.train")
@@ -186,7 +186,9 @@ class TrainingStep:
         if cfg.channels_last:
             model.to(memory_format=torch.channels_last)
         self.model = model
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=fused_adam and device.type in FUSED_ADAM_DEVICES)
+        self.optimizer = torch.optim.Adam(
+            model.parameters(), lr=cfg.lr, fused=fused_adam and device.type in FUSED_ADAM_DEVICES
+        )
         self.loss_fn = torch.compile(model.forward_loss) if cfg.compile else model.forward_loss
         self.device_type = device.type
         self.amp_bf16 = cfg.amp_bf16
@@ -209,7 +211,9 @@ class TrainingStep:
         return loss, terms
 
 
-def save_checkpoint(path: Path, spec: RunSpec, model: MultimodalVAE, optimizer: torch.optim.Optimizer, epoch: int, rows: list[dict]) -> None:
+def save_checkpoint(
+    path: Path, spec: RunSpec, model: MultimodalVAE, optimizer: torch.optim.Optimizer, epoch: int, rows: list[dict]
+) -> None:
     state = {
         "version": CHECKPOINT_VERSION,
         "identity": spec.identity(),
@@ -244,7 +248,9 @@ def load_checkpoint(path: Path, spec: RunSpec, device: torch.device) -> dict | N
     return state
 
 
-def write_outputs(out_dir: Path, spec: RunSpec, model: MultimodalVAE, rows: list[dict], device: torch.device, wall_time: float) -> None:
+def write_outputs(
+    out_dir: Path, spec: RunSpec, model: MultimodalVAE, rows: list[dict], device: torch.device, wall_time: float
+) -> None:
     """model.pt, config.json and train_log.csv, each written atomically."""
     out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(out_dir / "model.pt", suffix=".pt") as tmp:
@@ -297,7 +303,10 @@ def train(
     data = load_split(spec.dataset, spec.data_path, "train")
     data_device = split_device(data.nbytes, device)
     if data_device != device:
-        log.info("the training split (%.2f GiB) takes more than half of the GPU's free memory; it stays in host memory", data.nbytes / 2**30)
+        log.info(
+            "the training split (%.2f GiB) takes more than half of the GPU's free memory; it stays in host memory",
+            data.nbytes / 2**30,
+        )
     data.to(data_device)
     if len(data) < cfg.batch_size:
         raise UserError(f"the training split has {len(data)} items, fewer than one batch (batch_size {cfg.batch_size})")
@@ -313,7 +322,14 @@ def train(
         if state["cuda_rng"] is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         rows = state["log_rows"]
-        log.info("resuming %s/%s seed %d after epoch %d from %s", spec.dataset, spec.variant, spec.seed, state["epoch"], checkpoint)
+        log.info(
+            "resuming %s/%s seed %d after epoch %d from %s",
+            spec.dataset,
+            spec.variant,
+            spec.seed,
+            state["epoch"],
+            checkpoint,
+        )
     steps_per_epoch = len(data) // cfg.batch_size  # drop_last, as the reference
     term_names = list(model.term_weights())
     parameter_names = {p: name for name, p in model.named_parameters()}
@@ -337,7 +353,9 @@ def train(
                 bar.update(step + 1 - bar.n)
                 bar.set_postfix(loss=f"{float(sums[0]) / (step + 1):.2f}")
         bar.close()
-        raise_if_adam_overflowed(optimizer, parameter_names, spec.dataset, epoch, checkpoint)  # before it is checkpointed
+        raise_if_adam_overflowed(
+            optimizer, parameter_names, spec.dataset, epoch, checkpoint
+        )  # before it is checkpointed
         means = (sums / steps_per_epoch).tolist()
         row = {"epoch": epoch, "steps": steps_per_epoch, "loss": means[0]}
         row.update(dict(zip(term_names, means[1:])))
@@ -359,9 +377,13 @@ def _progress(total: int, desc: str, enabled: bool):
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m mmjsd.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m mmjsd.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--dataset", required=True, choices=registry.DATASETS.names())
-    parser.add_argument("--variant", required=True, choices=registry.variant_names(), help="an objective, optionally with -ms")
+    parser.add_argument(
+        "--variant", required=True, choices=registry.variant_names(), help="an objective, optionally with -ms"
+    )
     parser.add_argument("--seed", required=True, type=int, help="run seed (data order, initialisation, latent samples)")
     parser.add_argument(
         "--protocol",
@@ -369,10 +391,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         choices=PROTOCOLS,
         help="the run's protocol, recorded in its outputs (reference-exact: every switch in --hparams must be reference)",
     )
-    parser.add_argument("--hparams", required=True, type=json_arg, help="resolved training config (mmjsd.core.config.TrainConfig) as JSON")
+    parser.add_argument(
+        "--hparams",
+        required=True,
+        type=json_arg,
+        help="resolved training config (mmjsd.core.config.TrainConfig) as JSON",
+    )
     parser.add_argument("--data", required=True, type=Path, help="HDF5 dataset built by mmjsd.build_dataset")
-    parser.add_argument("--out-dir", required=True, type=Path, help="run directory for model.pt, config.json, train_log.csv")
-    parser.add_argument("--checkpoint", required=True, type=Path, help="resume state, rewritten every epoch (not a pipeline output)")
+    parser.add_argument(
+        "--out-dir", required=True, type=Path, help="run directory for model.pt, config.json, train_log.csv"
+    )
+    parser.add_argument(
+        "--checkpoint", required=True, type=Path, help="resume state, rewritten every epoch (not a pipeline output)"
+    )
     add_runtime_arguments(parser)
     return parser.parse_args(argv)
 

@@ -21,9 +21,9 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -84,7 +84,9 @@ def write_csv(path: Path, rows: Sequence[dict], columns: Sequence[str]) -> None:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
-    writer.writerows([{key: round(value, 4) if isinstance(value, float) else value for key, value in row.items()} for row in rows])
+    writer.writerows(
+        [{key: round(value, 4) if isinstance(value, float) else value for key, value in row.items()} for row in rows]
+    )
     write_text(path, buffer.getvalue())
     print(f"wrote {path}")
 
@@ -130,7 +132,9 @@ class PeakMemory:
         return self.kib / 2**20
 
 
-def run_child(command: Sequence[str], stop_when: Callable[[str], bool] | None = None, timeout_s: float = 3600.0) -> ChildRun:
+def run_child(
+    command: Sequence[str], stop_when: Callable[[str], bool] | None = None, timeout_s: float = 3600.0
+) -> ChildRun:
     """Run ``command`` and return its wall time and its own peak resident memory (:class:`PeakMemory`).
 
     Without ``stop_when`` the child's output goes to the terminal and it runs to the end.
@@ -139,7 +143,9 @@ def run_child(command: Sequence[str], stop_when: Callable[[str], bool] | None = 
     """
     started = time.perf_counter()
     watched = stop_when is not None
-    process = subprocess.Popen(command, stdout=subprocess.PIPE if watched else None, stderr=subprocess.STDOUT if watched else None)
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE if watched else None, stderr=subprocess.STDOUT if watched else None
+    )
     peak = PeakMemory(process.pid)
     if watched:
         output = _follow_until(process, stop_when, started + timeout_s, peak)
@@ -152,7 +158,9 @@ def run_child(command: Sequence[str], stop_when: Callable[[str], bool] | None = 
     return ChildRun(time.perf_counter() - started, peak.gib, process.returncode, output)
 
 
-def _follow_until(process: subprocess.Popen, stop_when: Callable[[str], bool], deadline: float, peak: PeakMemory) -> str:
+def _follow_until(
+    process: subprocess.Popen, stop_when: Callable[[str], bool], deadline: float, peak: PeakMemory
+) -> str:
     """Read the child's output until ``stop_when`` holds, it closes its output or ``deadline`` passes; then SIGTERM it."""
     output = ""
     pipe = process.stdout.fileno()

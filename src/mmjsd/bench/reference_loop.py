@@ -26,7 +26,7 @@ crop-resizing the 218×178 JPEGs, so the CelebA reference figure is an upper bou
 from __future__ import annotations
 
 import random
-from typing import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import numpy as np
 import torch

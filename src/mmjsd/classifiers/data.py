@@ -9,9 +9,9 @@ CelebA classifiers use the images or texts with the 40 attributes as float 0/1.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -41,7 +41,7 @@ class Examples:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def to(self, device: torch.device | str) -> "Examples":
+    def to(self, device: torch.device | str) -> Examples:
         """Move inputs and labels to ``device`` (batches are then gathered there)."""
         self.inputs, self.labels = self.inputs.to(device), self.labels.to(device)
         return self

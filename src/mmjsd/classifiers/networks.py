@@ -51,7 +51,9 @@ class Classifier(nn.Module):
         return self.head(self.dropout(self.body(x)))
 
 
-def _residual_1d(channels_in: int, channels_out: int, padding: int, shortcut_weight: float, branch_weight: float) -> ResidualBlock:
+def _residual_1d(
+    channels_in: int, channels_out: int, padding: int, shortcut_weight: float, branch_weight: float
+) -> ResidualBlock:
     """Kernel-4, stride-2 1-D residual block with biased convolutions (the reference's ResidualBlock1dConv)."""
     return ResidualBlock(
         channels_in,
@@ -83,7 +85,12 @@ def mnist_classifier() -> Classifier:
 
 def _svhn_stage(channels_in: int, channels_out: int, padding: int) -> list[nn.Module]:
     """One k4/s2 convolution of the SVHN encoder followed by Dropout(0.5) → BatchNorm → ReLU."""
-    return [nn.Conv2d(channels_in, channels_out, 4, 2, padding), nn.Dropout(0.5), nn.BatchNorm2d(channels_out), nn.ReLU()]
+    return [
+        nn.Conv2d(channels_in, channels_out, 4, 2, padding),
+        nn.Dropout(0.5),
+        nn.BatchNorm2d(channels_out),
+        nn.ReLU(),
+    ]
 
 
 def svhn_classifier() -> Classifier:
@@ -154,5 +161,7 @@ def build_classifier(dataset: str, modality: str) -> Classifier:
     name = architecture_name(dataset, modality)
     classifier = registry.load_object(name, f"dataset '{dataset}' classifier of {modality}")()
     if not isinstance(classifier, Classifier):
-        raise UserError(f"dataset '{dataset}': classifier builder {name} must return a mmjsd.classifiers.networks.Classifier")
+        raise UserError(
+            f"dataset '{dataset}': classifier builder {name} must return a mmjsd.classifiers.networks.Classifier"
+        )
     return classifier

@@ -26,10 +26,10 @@ import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, TypeVar
+from typing import Any, TypeVar
 
-from mmjsd.core import registry
 from mmjsd.core import departures as departure_registry
+from mmjsd.core import registry
 from mmjsd.core.errors import UserError
 
 T = TypeVar("T")
@@ -120,7 +120,7 @@ class TrainConfig:
     amp_bf16: bool
     compile: bool
     channels_last: bool
-    grad_clip_norm: Optional[float]
+    grad_clip_norm: float | None
     #: The objective's own hyper-parameters (its ObjectiveSpec.settings as a dict; {} when it has none).
     objective: dict[str, Any]
     #: Values of the training departures that can act on this run (docs/departures.md), filled from the
@@ -153,7 +153,7 @@ class DatasetTraining:
     variants: list[str]
     defaults: dict[str, Any]
     ms: dict[str, Any]
-    overrides: dict[str, Optional[dict[str, Any]]]
+    overrides: dict[str, dict[str, Any] | None]
     objectives: dict[str, dict[str, Any]]
 
 
@@ -190,7 +190,7 @@ class ProbeConfig:
 
 @dataclass(frozen=True)
 class CoherenceConfig:
-    n_test: Optional[int]
+    n_test: int | None
 
 
 @dataclass(frozen=True)
@@ -200,13 +200,13 @@ class PRDConfig:
     num_angles: int
     num_runs: int
     kmeans_batch_size: int
-    inception_weights: Optional[str]
+    inception_weights: str | None
 
 
 @dataclass(frozen=True)
 class LikelihoodConfig:
     num_importance_samples: int
-    n_test: Optional[int]
+    n_test: int | None
     batch_size: int
 
 
@@ -219,7 +219,7 @@ class EvaluationConfig:
     metrics: dict[str, list[str]]
     settings: dict[str, Any]  # metric -> its MetricSpec.settings (metrics without settings are absent)
 
-    def job(self, metric: str, dataset: str, departures: dict[str, str]) -> "MetricJob":
+    def job(self, metric: str, dataset: str, departures: dict[str, str]) -> MetricJob:
         """The slice of these settings and of the ``departures`` switches that ``metric`` on ``dataset`` depends on."""
         switches = departure_registry.metric_switches(departures, dataset, metric)
         return MetricJob(metric, self.seed, self.batch_size, self.settings.get(metric), switches)
@@ -259,14 +259,18 @@ def metric_job_from_dict(params: dict) -> MetricJob:
     """Strictly typed :class:`MetricJob` from :func:`metric_job_params` output (e.g. a CLI's JSON)."""
     metric = params.get("metric") if isinstance(params, dict) else None
     if metric not in registry.METRICS:
-        raise UserError(f"metric params must name one of {', '.join(registry.METRICS.names())} under 'metric', got {metric!r}")
+        raise UserError(
+            f"metric params must name one of {', '.join(registry.METRICS.names())} under 'metric', got {metric!r}"
+        )
     fields = {key: params.get(key) for key in ("seed", "batch_size")}
     unknown = sorted(set(params) - {"metric", "seed", "batch_size", "settings", "departures"})
     if unknown:
         raise UserError(f"unknown metric params key '{unknown[0]}'")
     if "departures" not in params:
         raise UserError("metric params lack 'departures' (see mmjsd.core.config.metric_job_params)")
-    switches = departure_registry.check_switches(params["departures"], "departures", stage=departure_registry.EVALUATION)
+    switches = departure_registry.check_switches(
+        params["departures"], "departures", stage=departure_registry.EVALUATION
+    )
     foreign = [name for name in switches if metric not in departure_registry.BY_NAME[name].metrics]
     if foreign:
         raise UserError(f"departure '{foreign[0]}' does not act on metric '{metric}'; see docs/departures.md")
@@ -309,6 +313,8 @@ class DatasetResources:
     prd_reference: StageResources
     evaluate: StageResources
     samples: StageResources
+
+
 # ------------------------------------------------------------------------- report
 @dataclass(frozen=True)
 class ReportConfig:
@@ -349,7 +355,9 @@ class Config:
         """The departure switch set of ``protocol`` (:func:`mmjsd.core.departures.protocol_switches`)."""
         return departure_registry.protocol_switches(protocol, self.departures)
 
-    def train_config(self, dataset: str, variant: str, protocol: str = departure_registry.CORRECTED_PROTOCOL) -> TrainConfig:
+    def train_config(
+        self, dataset: str, variant: str, protocol: str = departure_registry.CORRECTED_PROTOCOL
+    ) -> TrainConfig:
         """The resolved hyper-parameters of (dataset, variant) under ``protocol``'s switches."""
         return resolve_train_config(self, dataset, variant, self.switches(protocol))
 
@@ -413,8 +421,7 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise UserError(
-                f"config key '{path}' must be a number, got {value!r}; "
-                "note YAML reads 1e-3 as a string: write 1.0e-3"
+                f"config key '{path}' must be a number, got {value!r}; note YAML reads 1e-3 as a string: write 1.0e-3"
             )
         return float(value)
     if tp is int:
@@ -456,7 +463,7 @@ def resolve_train_config(cfg: Config, dataset: str, variant: str, switches: dict
     merged = deep_merge(block.defaults, block.ms) if ms else copy.deepcopy(block.defaults)
     merged = deep_merge(merged, block.overrides.get(variant) or {})
     if not ms:
-        merged["style_dim"] = {m: 0 for m in modalities}
+        merged["style_dim"] = dict.fromkeys(modalities, 0)
     merged["objective"] = objective_settings(block, dataset, objective)
     merged["departures"] = departure_registry.training_switches(switches, dataset, objective, ms, merged)
     path = f"training.{dataset} ({variant})"
@@ -511,7 +518,9 @@ def config_schema(schema_path: Path = SCHEMA_PATH) -> dict:
         _add_block(properties["evaluation"]["properties"]["metrics"], spec.name, {"$ref": "#/$defs/metric_list"})
     for spec in registry.METRICS:
         if spec.settings is not None:
-            _add_block(properties["evaluation"], spec.name, {"type": "object", "description": spec.description}, required=True)
+            _add_block(
+                properties["evaluation"], spec.name, {"type": "object", "description": spec.description}, required=True
+            )
     return schema
 
 
@@ -555,7 +564,9 @@ def plugin_search_paths(paths: list[str]) -> list[str]:
     for path in paths:
         directory = Path(path).resolve()
         if not directory.is_dir():
-            raise UserError(f"config key 'plugin_paths': {path} is not a directory (relative paths start at the working directory)")
+            raise UserError(
+                f"config key 'plugin_paths': {path} is not a directory (relative paths start at the working directory)"
+            )
         resolved.append(str(directory))
     return resolved
 
@@ -577,7 +588,10 @@ def config_from_dict(raw: dict) -> Config:
     layout = {**raw, "data": _split_blocks(raw["data"], DATA_KEYS, "builds")}
     layout["evaluation"] = _split_blocks(raw["evaluation"], EVALUATION_KEYS, "settings")
     cfg = from_dict(Config, layout, "config")
-    builds = {name: from_dict(registry.dataset(name).build_settings, block, f"data.{name}") for name, block in cfg.data.builds.items()}
+    builds = {
+        name: from_dict(registry.dataset(name).build_settings, block, f"data.{name}")
+        for name, block in cfg.data.builds.items()
+    }
     settings = {name: metric_settings(name, block) for name, block in cfg.evaluation.settings.items()}
     cfg = dataclasses.replace(
         cfg,
@@ -587,10 +601,14 @@ def config_from_dict(raw: dict) -> Config:
     departure_registry.check_switches(cfg.departures, "departures", complete=True)
     unknown = [p for p in cfg.protocols if p not in departure_registry.PROTOCOLS]
     if unknown:
-        raise UserError(f"config key 'protocols': unknown protocol '{unknown[0]}' (use {', '.join(departure_registry.PROTOCOLS)})")
+        raise UserError(
+            f"config key 'protocols': unknown protocol '{unknown[0]}' (use {', '.join(departure_registry.PROTOCOLS)})"
+        )
     for dataset in cfg.datasets:
         if dataset not in cfg.evaluation.metrics:
-            raise UserError(f"dataset '{dataset}' is listed in 'datasets' but has no 'evaluation.metrics.{dataset}' list")
+            raise UserError(
+                f"dataset '{dataset}' is listed in 'datasets' but has no 'evaluation.metrics.{dataset}' list"
+            )
         unknown = sorted(set(cfg.classifiers[dataset].overrides) - set(registry.modalities(dataset)))
         if unknown:
             raise UserError(
@@ -604,7 +622,9 @@ def config_from_dict(raw: dict) -> Config:
                 raise UserError(f"dataset '{dataset}' is listed in 'datasets' but has no '{key}.{dataset}' block")
         for metric in cfg.evaluation.metrics[dataset]:
             if not registry.metric(metric).applies_to(dataset):
-                raise UserError(f"config key 'evaluation.metrics.{dataset}': metric '{metric}' does not apply to {dataset}")
+                raise UserError(
+                    f"config key 'evaluation.metrics.{dataset}': metric '{metric}' does not apply to {dataset}"
+                )
         for variant in cfg.variants(dataset):
             for protocol in cfg.protocols:
                 cfg.train_config(dataset, variant, protocol)

@@ -27,8 +27,9 @@ This module stays free of torch: the Snakefile reads it at parse time.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from mmjsd.core.errors import UserError
 
@@ -284,13 +285,17 @@ def check_switches(switches: Any, path: str, stage: str | None = None, complete:
     allowed = [d.name for d in DEPARTURES if stage is None or d.stage == stage]
     for name, value in switches.items():
         if name not in allowed:
-            raise UserError(f"unknown departure '{path}.{name}' (allowed here: {', '.join(allowed)}); see docs/departures.md")
+            raise UserError(
+                f"unknown departure '{path}.{name}' (allowed here: {', '.join(allowed)}); see docs/departures.md"
+            )
         if value not in VALUES:
             raise UserError(f"config key '{path}.{name}' must be one of {', '.join(VALUES)}, got {value!r}")
     if complete:
         missing = [name for name in allowed if name not in switches]
         if missing:
-            raise UserError(f"config key '{path}.{missing[0]}' is missing; every departure needs a value ({' or '.join(VALUES)})")
+            raise UserError(
+                f"config key '{path}.{missing[0]}' is missing; every departure needs a value ({' or '.join(VALUES)})"
+            )
     return dict(switches)
 
 
@@ -299,9 +304,7 @@ def training_switches(
 ) -> dict[str, str]:
     """The values of the training departures that can change a run (the run's ``TrainConfig.departures``)."""
     return {
-        d.name: switches[d.name]
-        for d in DEPARTURES
-        if d.acts_on_run(dataset, objective, modality_specific, hparams)
+        d.name: switches[d.name] for d in DEPARTURES if d.acts_on_run(dataset, objective, modality_specific, hparams)
     }
 
 

@@ -47,7 +47,13 @@ def module_source(module: str) -> Path | None:
 def _strip_docstrings(tree: ast.AST) -> ast.AST:
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
-        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) and isinstance(body[0].value.value, str):
+        if (
+            isinstance(body, list)
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(getattr(body[0], "value", None), ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
             node.body = body[1:] or [ast.Pass()]
     return tree
 
@@ -67,7 +73,7 @@ def _imported_modules(tree: ast.AST, module: str, packages: frozenset[str]) -> s
     return found
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _module_fingerprint(module: str, packages: frozenset[str]) -> tuple[str, frozenset[str]]:
     source = module_source(module)
     if source is None:

@@ -31,9 +31,10 @@ import importlib
 import os
 import re
 import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Generic, Iterator, Mapping, Sequence, TypeVar
+from typing import Any, Generic, TypeVar
 
 from mmjsd.core.errors import UserError
 from mmjsd.core.provenance import module_source
@@ -98,7 +99,7 @@ class ChanceQuery:
     attributes in the evaluated test rows, recorded by the evaluators of attribute datasets.
     """
 
-    dataset: "DatasetSpec"
+    dataset: DatasetSpec
     key: str
     departures: Mapping[str, str]
     attribute_prevalence: float | None
@@ -302,7 +303,9 @@ def _registering_module() -> str:
     return sys._getframe(2).f_globals.get("__name__", "<unknown>")  # 0: here, 1: register_*, 2: its caller
 
 
-def _check_common(spec: Any, kind: str, texts: tuple[str, ...] = ("label", "description"), reserved: tuple[str, ...] = ()) -> None:
+def _check_common(
+    spec: Any, kind: str, texts: tuple[str, ...] = ("label", "description"), reserved: tuple[str, ...] = ()
+) -> None:
     if not isinstance(spec.name, str) or not NAME_PATTERN.match(spec.name) or spec.name in reserved:
         taken = f" and none of {', '.join(reserved)}" if reserved else ""
         raise UserError(
@@ -328,7 +331,9 @@ def _check_settings(spec: Any, kind: str, name: str, optional: bool = True) -> N
     if value is None and optional:
         return
     if not (isinstance(value, type) and dataclasses.is_dataclass(value)):
-        raise UserError(f"{kind} '{spec.name}' of {spec.source}: '{name}' must be a dataclass{' or None' if optional else ''}")
+        raise UserError(
+            f"{kind} '{spec.name}' of {spec.source}: '{name}' must be a dataclass{' or None' if optional else ''}"
+        )
 
 
 def register_objective(spec: ObjectiveSpec) -> ObjectiveSpec:
@@ -350,7 +355,9 @@ def register_metric(spec: MetricSpec) -> MetricSpec:
     _check_paths(spec, "metric", "evaluator")
     _check_settings(spec, "metric", "settings")
     if not callable(spec.feature_classifiers):
-        raise UserError(f"metric '{spec.name}' of {spec.source}: 'feature_classifiers' must be a function of the settings")
+        raise UserError(
+            f"metric '{spec.name}' of {spec.source}: 'feature_classifiers' must be a function of the settings"
+        )
     if not callable(spec.chance):
         raise UserError(f"metric '{spec.name}' of {spec.source}: 'chance' must be a function of a ChanceQuery")
     if isinstance(spec.precision, bool) or not isinstance(spec.precision, int) or not 0 <= spec.precision <= 10:
@@ -383,14 +390,18 @@ def _check_dataset_declarations(spec: DatasetSpec) -> None:
     if spec.labels not in LABEL_KINDS:
         raise UserError(f"{where}: 'labels' must be one of {', '.join(LABEL_KINDS)}, got {spec.labels!r}")
     if isinstance(spec.num_labels, bool) or not isinstance(spec.num_labels, int) or spec.num_labels < 2:
-        raise UserError(f"{where}: 'num_labels' (classes or attributes) must be an integer of at least 2, got {spec.num_labels!r}")
+        raise UserError(
+            f"{where}: 'num_labels' (classes or attributes) must be an integer of at least 2, got {spec.num_labels!r}"
+        )
     for key in ("likelihoods", "classifiers"):
         paths = getattr(spec, key)
         if set(paths) != set(modalities):
             raise UserError(f"{where}: '{key}' must name exactly the modalities {list(modalities)}")
         bad = [path for path in paths.values() if not isinstance(path, str) or not OBJECT_PATH_PATTERN.match(path)]
         if bad:
-            raise UserError(f"{where}: '{key}' must map each modality to a 'module.path:attribute' string, got {bad[0]!r}")
+            raise UserError(
+                f"{where}: '{key}' must map each modality to a 'module.path:attribute' string, got {bad[0]!r}"
+            )
     if not set(spec.feature_modalities) <= set(modalities):
         raise UserError(f"{where}: 'feature_modalities' must be modalities of the dataset")
     for figure in spec.sample_figures:
@@ -509,7 +520,9 @@ def load_plugins(names: Sequence[str]) -> None:
             ) from err
         added = [spec for kind, registry in _kinds().items() for spec in registry if spec.name not in before[kind]]
         if not added:
-            raise UserError(f"plugin {name} registers nothing: call register_objective, register_metric or register_dataset")
+            raise UserError(
+                f"plugin {name} registers nothing: call register_objective, register_metric or register_dataset"
+            )
         for spec in added:
             check_implementation_paths(spec)
 
@@ -574,7 +587,13 @@ def implementation_paths(spec: Any) -> dict[str, str]:
         if isinstance(value, str) and OBJECT_PATH_PATTERN.match(value):
             paths[name] = value
         elif isinstance(value, Mapping):
-            paths.update({f"{name}.{key}": path for key, path in value.items() if isinstance(path, str) and OBJECT_PATH_PATTERN.match(path)})
+            paths.update(
+                {
+                    f"{name}.{key}": path
+                    for key, path in value.items()
+                    if isinstance(path, str) and OBJECT_PATH_PATTERN.match(path)
+                }
+            )
     return paths
 
 
@@ -590,7 +609,9 @@ def check_implementation_paths(spec: Any) -> None:
             )
         defined = _top_level_names(source)
         if defined is not None and attribute not in defined:
-            raise UserError(f"{kind} '{spec.name}' of {spec.source}: '{name}': module {module} ({source}) defines no '{attribute}'")
+            raise UserError(
+                f"{kind} '{spec.name}' of {spec.source}: '{name}': module {module} ({source}) defines no '{attribute}'"
+            )
 
 
 def load_object(path: str, what: str) -> Any:
@@ -608,16 +629,16 @@ def load_object(path: str, what: str) -> Any:
 
 
 __all__ = [
-    "ChanceQuery",
     "DATASETS",
-    "DatasetSpec",
-    "FigureLayout",
     "LABEL_KINDS",
     "METRICS",
-    "MetricSpec",
     "OBJECTIVES",
-    "ObjectiveSpec",
     "PLUGINS_VARIABLE",
+    "ChanceQuery",
+    "DatasetSpec",
+    "FigureLayout",
+    "MetricSpec",
+    "ObjectiveSpec",
     "dataset",
     "load_object",
     "load_plugins",

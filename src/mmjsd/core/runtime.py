@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import random
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import torch
@@ -40,7 +40,9 @@ def gpu_memory_fraction(environ: Mapping[str, str] = os.environ) -> float | None
     except ValueError:
         fraction = 0.0
     if not 0.0 < fraction <= 1.0:
-        raise UserError(f"{MEMORY_FRACTION_VARIABLE} must be a number in (0, 1], the job's share of its GPU, got {value!r}")
+        raise UserError(
+            f"{MEMORY_FRACTION_VARIABLE} must be a number in (0, 1], the job's share of its GPU, got {value!r}"
+        )
     return None if fraction == 1.0 else fraction
 
 
@@ -92,4 +94,9 @@ def last_batch_rows(num_items: int, batch_size: int, seed: int, epoch: int) -> t
 
 
 def library_versions() -> dict[str, str]:
-    return {"mmjsd": mmjsd.__version__, "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version()}
+    return {
+        "mmjsd": mmjsd.__version__,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789" "-,;.!?:'\"\\/|_@#$%^&*~`+-=<>()[]{}" " \n"
+ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789-,;.!?:'\"\\/|_@#$%^&*~`+-=<>()[]{} \n"
 NUM_SYMBOLS = len(ALPHABET)
 assert NUM_SYMBOLS == 71
 

@@ -16,7 +16,9 @@ from mmjsd.core.io import write_json
 RAW_DATASETS = ("mnist", "svhn", "celeba")
 
 
-def write_manifest(path: str | Path, dataset: str, source: str, raw_dir: str | Path, files: dict[str, str], counts: dict[str, int]) -> None:
+def write_manifest(
+    path: str | Path, dataset: str, source: str, raw_dir: str | Path, files: dict[str, str], counts: dict[str, int]
+) -> None:
     write_json(path, {"dataset": dataset, "source": source, "raw_dir": str(raw_dir), "files": files, "counts": counts})
 
 

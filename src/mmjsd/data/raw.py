@@ -68,7 +68,9 @@ def _require(path: Path, what: str, hint: str) -> None:
 def parse_idx(payload: bytes, source: str) -> np.ndarray:
     """Parse IDX bytes (LeCun's format: magic 0x0000TTDD, big-endian uint32 dims, data)."""
     if len(payload) < 4 or payload[0] != 0 or payload[1] != 0 or payload[2] not in _IDX_DTYPES:
-        raise UserError(f"{source} is not an IDX file of unsigned bytes (bad magic number); replace it with the official file")
+        raise UserError(
+            f"{source} is not an IDX file of unsigned bytes (bad magic number); replace it with the official file"
+        )
     ndim = payload[3]
     header = 4 + 4 * ndim
     if len(payload) < header:
@@ -92,7 +94,9 @@ def _read_maybe_gzip(path: Path) -> tuple[bytes, str]:
     try:
         return gzip.decompress(raw), digest
     except (OSError, EOFError, zlib.error) as err:
-        raise UserError(f"{path} is not a valid gzip file ({err}); it is probably a truncated download: delete it and acquire it again") from err
+        raise UserError(
+            f"{path} is not a valid gzip file ({err}); it is probably a truncated download: delete it and acquire it again"
+        ) from err
 
 
 def read_mnist(raw_dir: str | Path, split: str) -> tuple[RawArray, RawArray]:
@@ -204,7 +208,9 @@ def read_celeba_index(raw_dir: str | Path) -> CelebAIndex:
         )
     rows = [line.split() for line in attr_lines[2:] if line.strip()]
     if len(rows) != count:
-        raise UserError(f"{attr_path} announces {count} images but has {len(rows)} rows; the file is truncated or edited")
+        raise UserError(
+            f"{attr_path} announces {count} images but has {len(rows)} rows; the file is truncated or edited"
+        )
     bad = next((i for i, r in enumerate(rows) if len(r) != len(names) + 1), None)
     if bad is not None:
         raise UserError(f"{attr_path} line {bad + 3} has {len(rows[bad]) - 1} values, expected {len(names)}")
@@ -245,7 +251,10 @@ class CelebAImageStore:
         elif self.zip_path.is_file():
             self.source_name = self.zip_path.name
         else:
-            raise UserError(f"missing CelebA images: neither {self.folder}/ nor {self.zip_path} exists. " + CELEBA_HOW_TO.format(root=root))
+            raise UserError(
+                f"missing CelebA images: neither {self.folder}/ nor {self.zip_path} exists. "
+                + CELEBA_HOW_TO.format(root=root)
+            )
 
     def _open_zip(self) -> zipfile.ZipFile:
         if self._zip is None:
@@ -297,7 +306,9 @@ class CelebAImageStore:
         if missing:
             nested = self.folder / CELEBA_IMAGE_DIR
             if not available and nested.is_dir():
-                raise UserError(f"{self.folder}/ holds no images but a folder {nested.name}/: move its JPEGs up one level")
+                raise UserError(
+                    f"{self.folder}/ holds no images but a folder {nested.name}/: move its JPEGs up one level"
+                )
             raise UserError(
                 f"{len(missing)} images listed in {celeba_root(raw_dir) / CELEBA_ATTR_FILE} are not in "
                 f"{self.source_name} (first: {missing[0]}); the attribute file and the image folder must come from the same release"

@@ -9,7 +9,8 @@ metric's spec names (:class:`mmjsd.core.registry.MetricSpec`, e.g.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from mmjsd.core import registry
 from mmjsd.core.errors import UserError

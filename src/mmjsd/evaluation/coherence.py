@@ -14,7 +14,7 @@ the conditioning sample's attributes: see :mod:`mmjsd.evaluation.average_precisi
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 

@@ -18,22 +18,23 @@ from __future__ import annotations
 
 import dataclasses
 import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from mmjsd.core.config import MetricJob, TrainConfig, from_dict
-from mmjsd.data.readers import MSTSplit, CelebASplit, load_split
 from mmjsd.core.departures import flipped, metric_departures
 from mmjsd.core.errors import UserError
 from mmjsd.core.io import sha256_file
-from mmjsd.models import Encoding, Encodings, MultimodalVAE, build_model
 from mmjsd.core.runtime import library_versions
+from mmjsd.data.readers import CelebASplit, MSTSplit, load_split
+from mmjsd.models import Encoding, Encodings, MultimodalVAE, build_model
 
 Split = MSTSplit | CelebASplit
 
@@ -68,7 +69,9 @@ def load_run(run_dir: str | Path, device: torch.device) -> LoadedRun:
         raise UserError(f"model file {path} does not exist; train the run first (snakemake runs mmjsd.train)")
     try:
         record = torch.load(path, map_location=device, weights_only=True)
-        keys_present = all(key in record for key in ("state_dict", "dataset", "variant", "seed", "protocol", "train_config"))
+        keys_present = all(
+            key in record for key in ("state_dict", "dataset", "variant", "seed", "protocol", "train_config")
+        )
     except Exception as err:  # a truncated or foreign file is a user-fixable problem, whatever torch raises
         raise UserError(f"model file {path} is unreadable ({err}); delete it and retrain") from err
     if not keys_present:
@@ -134,7 +137,9 @@ ENCODING_FIELDS = tuple(f.name for f in dataclasses.fields(Encoding))
 def slice_encodings(encodings: Encodings, part: slice) -> Encodings:
     """Rows ``part`` of every modality's encoding (views, no copies)."""
     return {
-        m: Encoding(**{name: None if getattr(enc, name) is None else getattr(enc, name)[part] for name in ENCODING_FIELDS})
+        m: Encoding(
+            **{name: None if getattr(enc, name) is None else getattr(enc, name)[part] for name in ENCODING_FIELDS}
+        )
         for m, enc in encodings.items()
     }
 
@@ -144,7 +149,9 @@ def concat_encodings(parts: list[Encodings]) -> Encodings:
     joined = {}
     for m, first in parts[0].items():
         fields = {name: [getattr(p[m], name) for p in parts] for name in ENCODING_FIELDS}
-        joined[m] = Encoding(**{name: None if getattr(first, name) is None else torch.cat(ts) for name, ts in fields.items()})
+        joined[m] = Encoding(
+            **{name: None if getattr(first, name) is None else torch.cat(ts) for name, ts in fields.items()}
+        )
     return joined
 
 

@@ -33,7 +33,8 @@ take an optional ``torch.Generator``.
 from __future__ import annotations
 
 import abc
-from typing import ClassVar, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import ClassVar
 
 import torch
 from torch import nn

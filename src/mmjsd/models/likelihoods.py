@@ -13,7 +13,8 @@ output handed to a categorical as its probabilities (reference).
 from __future__ import annotations
 
 import math
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -116,7 +117,9 @@ class CategoricalText:
         return F.one_hot(params.argmax(-1), params.shape[-1]).to(params.dtype)
 
 
-def dataset_likelihoods(dataset: str, official: Callable[[str], bool] = lambda departure: False) -> dict[str, Likelihood]:
+def dataset_likelihoods(
+    dataset: str, official: Callable[[str], bool] = lambda departure: False
+) -> dict[str, Likelihood]:
     """One likelihood per modality of ``dataset``: the classes its spec names (``DatasetSpec.likelihoods``).
 
     A likelihood class with a ``departure`` attribute is built with ``official=official(departure)``,

@@ -12,9 +12,10 @@ import csv
 import json
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from mmjsd.core import registry
 from mmjsd.core.departures import BY_NAME, PROTOCOLS
@@ -147,7 +148,9 @@ def protocol_from_document(document: dict[str, Any], path: Path) -> str:
     A file inside ``<protocol>/<dataset>/<variant>/seed<k>/`` (the results tree) must record
     the protocol its directory names, so a run copied into the other tree is caught.
     """
-    recorded = document["protocol"].get("name") if isinstance(document.get("protocol"), dict) else document.get("protocol")
+    recorded = (
+        document["protocol"].get("name") if isinstance(document.get("protocol"), dict) else document.get("protocol")
+    )
     if recorded not in PROTOCOLS:
         key = "protocol.name" if isinstance(document.get("protocol"), dict) else "protocol"
         raise UserError(
@@ -240,7 +243,9 @@ def load_classifier_metrics(path: str | Path) -> dict[str, Any]:
     document = read_json_object(path)
     require_keys(document, ("dataset", "modality"), path)
     if document["dataset"] not in registry.DATASETS:
-        raise UserError(f"{path}: unknown dataset {document['dataset']!r} (known: {', '.join(registry.DATASETS.names())})")
+        raise UserError(
+            f"{path}: unknown dataset {document['dataset']!r} (known: {', '.join(registry.DATASETS.names())})"
+        )
     scores = [key for key in CLASSIFIER_SCORES if key in document]
     if not scores:
         raise UserError(f"{path} has none of the score keys {', '.join(CLASSIFIER_SCORES)}")

@@ -15,16 +15,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import string
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
 from mmjsd.core import registry
 from mmjsd.core.errors import UserError
-from mmjsd.reporting.metrics_io import MetricRecord
 from mmjsd.core.registry import ChanceQuery, variant_label, variant_sort_key
+from mmjsd.reporting.metrics_io import MetricRecord
 from mmjsd.tables.context import ReportContext
 from mmjsd.tables.specs import Column, TableSpec, columns, planned_tables
 
@@ -124,7 +124,9 @@ def check_single_extractor(records: Sequence[MetricRecord]) -> None:
 
 def value_key_columns(metric: str, records: Sequence[MetricRecord]) -> tuple[Column, ...]:
     """One column per value key of ``metric``'s files, in first-seen order (files sorted by path)."""
-    keys = dict.fromkeys(key for record in sorted(records, key=lambda r: r.path) if record.metric == metric for key in record.values)
+    keys = dict.fromkeys(
+        key for record in sorted(records, key=lambda r: r.path) if record.metric == metric for key in record.values
+    )
     return columns(metric, {key: key for key in keys})
 
 
@@ -163,7 +165,10 @@ def chance_level(column: Column, dataset: str, records: Sequence[MetricRecord]) 
 
 
 def build_table(
-    spec: TableSpec, records: Sequence[MetricRecord], seeds: Sequence[int] | None = None, context: ReportContext = ReportContext()
+    spec: TableSpec,
+    records: Sequence[MetricRecord],
+    seeds: Sequence[int] | None = None,
+    context: ReportContext = ReportContext(),
 ) -> TableResult:
     """Aggregate one table from all metric files given (all of one protocol).
 
@@ -199,7 +204,10 @@ def tables_of(records: Sequence[MetricRecord], datasets: Sequence[str] | None = 
 
 
 def protocol_tables(
-    records: Sequence[MetricRecord], context: ReportContext, datasets: Sequence[str] | None = None, seeds: Sequence[int] | None = None
+    records: Sequence[MetricRecord],
+    context: ReportContext,
+    datasets: Sequence[str] | None = None,
+    seeds: Sequence[int] | None = None,
 ) -> dict[str, list[TableResult]]:
     """Every table of every configured protocol (``context.protocols``), each from that protocol's files.
 

@@ -12,8 +12,8 @@ the figure and summary steps.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import pandas as pd
 
@@ -65,7 +65,9 @@ def departure_writers(result: TableResult) -> dict[str, Callable[[], str]]:
     return {".csv": lambda: frame_csv(differences_frame(result)), ".md": lambda: protocol_differences_markdown(result)}
 
 
-def write_files(name: str, file_names: Sequence[str], writers: dict[str, Callable[[], str]], out_dir: Path) -> list[Path]:
+def write_files(
+    name: str, file_names: Sequence[str], writers: dict[str, Callable[[], str]], out_dir: Path
+) -> list[Path]:
     """Write each of ``file_names`` (``name`` + a suffix of ``writers``) into ``out_dir``, atomically."""
     paths = [Path(out_dir) / file_name for file_name in file_names]
     for path in paths:
@@ -81,15 +83,25 @@ def write_table_outputs(result: TableResult, out_dir: Path) -> list[Path]:
 def write_all_tables(results: dict[str, list[TableResult]], context: ReportContext, out_dir: Path) -> list[Path]:
     """Every file of :func:`~mmjsd.tables.specs.table_files` under ``out_dir``, from each protocol's tables."""
     out_dir = Path(out_dir)
-    paths = [path for protocol, tables in results.items() for result in tables for path in write_table_outputs(result, out_dir / protocol)]
+    paths = [
+        path
+        for protocol, tables in results.items()
+        for result in tables
+        for path in write_table_outputs(result, out_dir / protocol)
+    ]
     for result in results[context.comparison_protocol]:
         if result.spec.compared:
-            paths += write_files(result.spec.name, result.spec.comparison_file_names, comparison_writers(result), out_dir)
+            paths += write_files(
+                result.spec.name, result.spec.comparison_file_names, comparison_writers(result), out_dir
+            )
     if context.both_protocols:
         for corrected, reference in zip(results[CORRECTED_PROTOCOL], results[REFERENCE_EXACT_PROTOCOL]):
             differences = protocol_differences(corrected, reference)
             paths += write_files(
-                corrected.spec.name, corrected.spec.departure_file_names, departure_writers(differences), out_dir / DEPARTURES_DIR
+                corrected.spec.name,
+                corrected.spec.departure_file_names,
+                departure_writers(differences),
+                out_dir / DEPARTURES_DIR,
             )
     if CORRECTED_PROTOCOL in results:
         effects = evaluation_differences(results[CORRECTED_PROTOCOL])

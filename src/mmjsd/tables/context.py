@@ -16,9 +16,9 @@ Torch- and pandas-free, so any step can read it cheaply.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from mmjsd.core import registry
 from mmjsd.core.departures import CORRECTED_PROTOCOL, PROTOCOLS, comparison_protocol

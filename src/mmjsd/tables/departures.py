@@ -22,15 +22,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import pandas as pd
 from scipy import stats
 
 from mmjsd.core.departures import BY_NAME, CORRECTED, DEPARTURES, EVALUATION
-from mmjsd.reporting.metrics_io import MetricRecord
 from mmjsd.core.registry import variant_label, variant_sort_key
+from mmjsd.reporting.metrics_io import MetricRecord
 from mmjsd.tables.aggregate import Cell, TableResult, seed_list
 from mmjsd.tables.markup import MARKDOWN, format_number, markdown_escape
 from mmjsd.tables.render import TIDY_COLUMNS, markdown_table_block, table_title, tidy_frame
@@ -89,7 +89,9 @@ def paired_cell(label: str, corrected: Cell | None, reference: Cell | None, what
     return Cell(seeds=tuple(paired), values=tuple(first[s] - second[s] for s in paired), notes=tuple(notes))
 
 
-def difference_result(base: TableResult, columns: Sequence[Column], cells: dict[tuple[str, str], Cell], title: str) -> TableResult:
+def difference_result(
+    base: TableResult, columns: Sequence[Column], cells: dict[tuple[str, str], Cell], title: str
+) -> TableResult:
     """A table of differences laid out as ``base`` (its spec with ``columns``, one more decimal, ``title``)."""
     variants = tuple(sorted({variant for variant, _ in cells}, key=variant_sort_key))
     spec = dataclasses.replace(base.spec, title=title, columns=tuple(columns), precision=base.spec.precision + 1)
@@ -118,7 +120,9 @@ def protocol_differences(corrected: TableResult, reference: TableResult) -> Tabl
         for variant in variants
         for column in corrected.spec.columns
     }
-    return difference_result(corrected, corrected.spec.columns, cells, f"{corrected.spec.title}: corrected − reference-exact")
+    return difference_result(
+        corrected, corrected.spec.columns, cells, f"{corrected.spec.title}: corrected − reference-exact"
+    )
 
 
 def signed_effect(record: MetricRecord, departure: str, key: str) -> float | None:
@@ -148,7 +152,11 @@ def switch_effect(result: TableResult, departure: str) -> TableResult | None:
                     seeds.append(seed)
                     values.append(effect)
             missing = [s for s in result.cell(variant, column).seeds if s not in seeds]
-            notes = (f"{variant_label(variant)}: no '{departure}' alternative for seed {seed_list(missing)}",) if missing else ()
+            notes = (
+                (f"{variant_label(variant)}: no '{departure}' alternative for seed {seed_list(missing)}",)
+                if missing
+                else ()
+            )
             cells[(variant, column.label)] = Cell(seeds=tuple(seeds), values=tuple(values), notes=notes)
     if not any(cell.n for cell in cells.values()):
         return None
@@ -207,7 +215,10 @@ def differences_frame(result: TableResult, **labels: str) -> pd.DataFrame:
     extra = []
     for row in frame[frame.statistic == "mean"].to_dict("records"):
         test = tests[(row["variant"], row["column"])]
-        extra += [{**row, "statistic": "p_value", "value": test.p_value}, {**row, "statistic": "exceeds_seed_noise", "value": test.verdict}]
+        extra += [
+            {**row, "statistic": "p_value", "value": test.p_value},
+            {**row, "statistic": "exceeds_seed_noise", "value": test.verdict},
+        ]
     frame = pd.concat([frame, pd.DataFrame(extra, columns=frame.columns)], ignore_index=True)
     frame = frame.drop(columns=list(DROPPED_COLUMNS))
     for position, (name, value) in enumerate(labels.items()):
@@ -231,7 +242,9 @@ def evaluation_differences_markdown(effects: dict[str, list[TableResult]]) -> st
     parts = [
         "# Evaluation departures, each flipped alone on the corrected runs",
         markdown_escape(
-            differences_caption("values − alternatives[switch] of the corrected runs' metric files, i.e. corrected − reference")
+            differences_caption(
+                "values − alternatives[switch] of the corrected runs' metric files, i.e. corrected − reference"
+            )
             + " The metric files compute each alternative from the same encodings, draws and generations, so these "
             "differences cost no retraining. Training departures have no such alternative: the departures table of "
             "each paper table shows them together, from the reference-exact runs (docs/departures.md)."
@@ -251,7 +264,9 @@ def evaluation_differences_markdown(effects: dict[str, list[TableResult]]) -> st
 
 def evaluation_differences_frame(effects: dict[str, list[TableResult]]) -> pd.DataFrame:
     """One tidy frame of every evaluation departure's effect, with a ``departure`` column."""
-    frames = [differences_frame(result, departure=departure) for departure, tables in effects.items() for result in tables]
+    frames = [
+        differences_frame(result, departure=departure) for departure, tables in effects.items() for result in tables
+    ]
     if not frames:
         return pd.DataFrame(columns=["departure"] + [c for c in TIDY_COLUMNS if c not in DROPPED_COLUMNS])
     return pd.concat(frames, ignore_index=True)

@@ -8,13 +8,13 @@ of the runs and the measurement protocol read from the metric files.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import pandas as pd
 
 from mmjsd.core import registry
-from mmjsd.core.registry import variant_label
 from mmjsd.core.departures import PROTOCOL_DESCRIPTIONS
+from mmjsd.core.registry import variant_label
 from mmjsd.tables.aggregate import (
     Cell,
     TableResult,
@@ -54,7 +54,9 @@ def has_chance_row(result: TableResult) -> bool:
 def chance_row(result: TableResult, markup: Markup) -> list[str]:
     """``Chance`` and each column's chance level (empty where the metric has none)."""
     return [markup.text(CHANCE_ROW), ""] + [
-        "" if result.chance.get(column.label) is None else format_number(result.chance[column.label], result.spec.precision, markup.minus)
+        ""
+        if result.chance.get(column.label) is None
+        else format_number(result.chance[column.label], result.spec.precision, markup.minus)
         for column in result.spec.columns
     ]
 
@@ -121,7 +123,9 @@ def caption(result: TableResult, markup: Markup) -> str:
         ),
     ]
     if result.protocol is not None:
-        sentences.append(markup.text(f"Runs: {result.protocol}, {PROTOCOL_DESCRIPTIONS[result.protocol]} (docs/departures.md)."))
+        sentences.append(
+            markup.text(f"Runs: {result.protocol}, {PROTOCOL_DESCRIPTIONS[result.protocol]} (docs/departures.md).")
+        )
     if has_chance_row(result):
         sentences.append(markup.text(f"{CHANCE_ROW}: what predictions that ignore the input score."))
     for metric in spec.metrics:
@@ -232,5 +236,3 @@ def tidy_frame(result: TableResult) -> pd.DataFrame:
                     }
                 )
     return pd.DataFrame(rows, columns=TIDY_COLUMNS, dtype=object)
-
-

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 
@@ -63,7 +63,9 @@ class MVTCAE(MultimodalVAE):
         joint = self.joint_posterior(encodings)
         for m in self.modalities:
             unimodal = encodings[m]
-            terms[f"kl/cvib/{m}"] = kl_gaussians(joint.mu, joint.logvar, unimodal.content_mu, unimodal.content_logvar).mean()
+            terms[f"kl/cvib/{m}"] = kl_gaussians(
+                joint.mu, joint.logvar, unimodal.content_mu, unimodal.content_logvar
+            ).mean()
         return terms
 
     def term_weights(self) -> dict[str, float]:

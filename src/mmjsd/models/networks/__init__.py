@@ -9,7 +9,7 @@ look them up.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from mmjsd.core import registry
 from mmjsd.models.networks.blocks import ALPHABET_SIZE, Decoder, Encoder, Encoding
