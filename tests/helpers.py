@@ -45,7 +45,8 @@ def build(dataset: str, manifests: dict[str, Path], params: dict, output: Path, 
 def save_untrained_run(
     run_dir: Path, dataset: str, variant: str, cfg: TrainConfig, data: Path, protocol: str = "corrected"
 ) -> Path:
-    """An untrained model (seed 0) written to ``run_dir`` as ``mmjsd.train`` writes a finished run of ``data`` under ``protocol``."""
+    """An untrained model (seed 0) written to ``run_dir`` as ``mmjsd.train`` writes a
+    finished run of ``data`` under ``protocol``."""
     torch.manual_seed(0)
     model = build_model(dataset, variant, cfg)
     spec = RunSpec(dataset, variant, 0, cfg, data, "0" * 64, protocol)
@@ -102,20 +103,20 @@ def read_csv(path: Path) -> tuple[list[str], list[dict]]:
 # ------------------------------------------------------------------ training configs and model math
 #: Training settings both datasets' test configs share: one epoch at the paper's lr, batch size and beta, no speed
 #: switch that changes the arithmetic, and no departure switched (the corrected computation).
-COMMON_TRAINING = dict(
-    epochs=1,
-    lr=5.0e-4,
-    batch_size=256,
-    beta=2.5,
-    beta_content=1.0,
-    log_every=50,
-    amp_bf16=False,
-    compile=False,
-    channels_last=True,
-    grad_clip_norm=None,
-    objective={},
-    departures={},
-)
+COMMON_TRAINING = {
+    "epochs": 1,
+    "lr": 5.0e-4,
+    "batch_size": 256,
+    "beta": 2.5,
+    "beta_content": 1.0,
+    "log_every": 50,
+    "amp_bf16": False,
+    "compile": False,
+    "channels_last": True,
+    "grad_clip_norm": None,
+    "objective": {},
+    "departures": {},
+}
 
 
 def mst_config(ms: bool, **overrides) -> TrainConfig:
@@ -173,8 +174,8 @@ def product_of_normals(
 ) -> Normal:
     """Closed form of the (alpha-weighted) product of diagonal Gaussians: precisions add."""
     alphas = alphas or [1.0] * len(mus)
-    precision = sum(a / torch.exp(lv) for a, lv in zip(alphas, logvars))
-    mean = sum(a * mu / torch.exp(lv) for a, mu, lv in zip(alphas, mus, logvars)) / precision
+    precision = sum(a / torch.exp(lv) for a, lv in zip(alphas, logvars, strict=True))
+    mean = sum(a * mu / torch.exp(lv) for a, mu, lv in zip(alphas, mus, logvars, strict=True)) / precision
     return Normal(mean, precision.rsqrt())
 
 
@@ -220,7 +221,8 @@ def encodings_and_style_samples(
 def negative_log_likelihood(
     modality: str, params: torch.Tensor, target: torch.Tensor, official: bool = False
 ) -> torch.Tensor:
-    """Per row: Laplace(loc, 0.75) for images, a categorical over logits for text (docs/reference-code.md §2.5, docs/design.md §4).
+    """Per row: Laplace(loc, 0.75) for images, a categorical over logits for text
+    (docs/reference-code.md §2.5, docs/design.md §4).
 
     ``official``: the text categorical of the official code, OneHotCategorical(probs=log_softmax(output)).
     """

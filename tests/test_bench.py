@@ -282,9 +282,8 @@ def test_precision_trains_and_scores_every_setting_and_seed(mst_h5, tmp_path, ca
         for (setting, seed, value), score in scores.items()
         if setting == "float32"
     )
-    assert (
-        "mmjsd channels_last: 7 of 7 metric values within seed noise" in capsys.readouterr().out
-    )  # near-identical runs
+    # near-identical runs
+    assert "mmjsd channels_last: 7 of 7 metric values within seed noise" in capsys.readouterr().out
 
 
 def test_precision_refuses_one_seed_and_coherence_without_classifiers(mst_h5, tmp_path):

@@ -22,7 +22,7 @@ def test_saved_activations_of_a_small_network_are_the_closed_form():
     net = torch.nn.Sequential(torch.nn.Linear(10, 20), torch.nn.ReLU(), torch.nn.Linear(20, 5))
     for batch in (3, 7):
         x = torch.randn(batch, 10)
-        assert gpu.saved_activation_bytes(lambda: net(x).sum(), list(net.parameters())) == batch * 30 * 4
+        assert gpu.saved_activation_bytes(lambda x=x: net(x).sum(), list(net.parameters())) == batch * 30 * 4
 
 
 def test_gpu_memory_estimates_every_variant(mst_h5, tmp_path):
@@ -47,9 +47,8 @@ def test_gpu_memory_estimates_every_variant(mst_h5, tmp_path):
     for row in rows:
         model = build_model("mnist_svhn_text", row["variant"], config.train_config("mnist_svhn_text", row["variant"]))
         assert int(row["parameters"]) == sum(p.numel() for p in model.parameters())
-        assert float(row["state_gib"]) == pytest.approx(
-            16 * int(row["parameters"]) / 2**30, abs=1e-4
-        )  # CSV keeps 4 decimals
+        # the CSV keeps 4 decimals
+        assert float(row["state_gib"]) == pytest.approx(16 * int(row["parameters"]) / 2**30, abs=1e-4)
         parts = sum(float(row[c]) for c in ("state_gib", "activation_gib", "split_gib", "context_gib"))
         assert float(row["job_gib"]) == pytest.approx(parts, abs=3e-4)
         assert float(row["share_gib"]) == pytest.approx(

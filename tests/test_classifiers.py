@@ -69,7 +69,8 @@ def block_images(labels: np.ndarray, shape: tuple[int, ...], block: int, rng: np
 
 
 def mst_split(per_class: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """One MST split: ``per_class`` images of each digit per modality, image i paired with image i, words at offset 0."""
+    """One MST split: ``per_class`` images of each digit per modality,
+    image i paired with image i, words at offset 0."""
     labels = np.repeat(np.arange(10), per_class)
     return {
         "mnist_images": block_images(labels, (28, 28), 5, rng),
@@ -195,15 +196,19 @@ def test_cli_writes_documented_files(trained_mst, mst_file):
     assert len(metrics["train_loss"]) == PARAMS["epochs"] and metrics["train_loss"][-1] < metrics["train_loss"][0]
     record = torch.load(trained_mst["svhn"] / "model.pt", weights_only=True)
     assert {k: record[k] for k in ("dataset", "modality", "role", "seed", "architecture")} == {
-        "dataset": MST, "modality": "svhn", "role": "coherence", "seed": PARAMS["seed"], "architecture": "mmjsd.classifiers.networks:svhn_classifier",
-    }  # fmt: skip
+        "dataset": MST,
+        "modality": "svhn",
+        "role": "coherence",
+        "seed": PARAMS["seed"],
+        "architecture": "mmjsd.classifiers.networks:svhn_classifier",
+    }
 
 
 def test_text_classifier_reads_the_word_at_every_legal_offset(trained_mst):
     """The file's training texts all start at offset 0; only per-epoch re-drawing teaches the other offsets."""
     digits = np.arange(10)
     labels = np.concatenate(
-        [np.full(high + 1, d) for d, high in zip(digits, alphabet.max_word_start(digits, MST_TEXT_LENGTH))]
+        [np.full(high + 1, d) for d, high in zip(digits, alphabet.max_word_start(digits, MST_TEXT_LENGTH), strict=True)]
     )
     starts = np.concatenate([np.arange(high + 1) for high in alphabet.max_word_start(digits, MST_TEXT_LENGTH)])
     texts = text_one_hot(torch.from_numpy(alphabet.digit_texts(labels, starts, MST_TEXT_LENGTH)))

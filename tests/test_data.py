@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -60,7 +61,7 @@ def test_digit_word_offsets_cover_exactly_the_legal_range():
         seen = set(starts[labels == digit].tolist())
         assert seen == set(range(8 - 1 - len(word) + 1)), word
     texts = alphabet.digit_texts(labels, starts, 8)
-    for row, digit, start in zip(texts[::97], labels[::97], starts[::97]):
+    for row, digit, start in zip(texts[::97], labels[::97], starts[::97], strict=True):
         word = DIGIT_WORDS[digit]
         assert alphabet.decode(row) == " " * start + word + " " * (8 - start - len(word))
 
@@ -95,7 +96,7 @@ def test_mst_images_are_the_raw_pixels_stored_once(mst_h5, raw_dir):
 
 def test_mst_text_is_the_digit_word_at_a_legal_offset(mst_h5):
     data = read_split(mst_h5, MST_SPEC, "test")
-    for row, digit in zip(data["pair_text"], data["pair_label"]):
+    for row, digit in zip(data["pair_text"], data["pair_label"], strict=True):
         text = alphabet.decode(row)
         word = DIGIT_WORDS[digit]
         assert text.strip() == word and text.index(word) <= 8 - 1 - len(word) and text[-1] == " "
@@ -148,7 +149,7 @@ def test_celeba_splits_labels_and_text(celeba_h5, raw_dir):
             text = alphabet.decode(data["text"][row])
             assert len(text) == 256
             sentence = text.strip("*")
-            expected = [n.replace("_", " ").lower() for n, v in zip(names, values[image_id]) if v > 0]
+            expected = [n.replace("_", " ").lower() for n, v in zip(names, values[image_id], strict=True) if v > 0]
             assert sentence.split(", ") == expected if expected else sentence == ""
             start = text.index(sentence) if sentence else 0
             assert start < max(1, 255 - len(sentence))
@@ -251,7 +252,7 @@ def test_train_text_redraw_is_seeded_and_keeps_the_word(mst_h5):
     assert torch.equal(first, split.text)
     split.redraw_text(seed=3, epoch=2)
     assert not torch.equal(first, split.text) and not torch.equal(frozen, split.text)
-    for row, digit in zip(split.text[:50], split.labels[:50]):
+    for row, digit in zip(split.text[:50], split.labels[:50], strict=True):
         assert alphabet.decode(row).strip() == DIGIT_WORDS[digit]
 
 
@@ -360,7 +361,7 @@ def test_truncated_and_foreign_hdf5_files(mst_h5, tmp_path):
     foreign = tmp_path / "foreign.h5"
     with h5py.File(foreign, "w") as handle:
         handle.create_dataset("x", data=np.zeros(3))
-    with pytest.raises(UserError, match="is not a mmjsd.mnist_svhn_text file"):
+    with pytest.raises(UserError, match=re.escape("is not a mmjsd.mnist_svhn_text file")):
         load_split("mnist_svhn_text", foreign, "test")
     broken = tmp_path / "broken.h5"
     shutil.copy(mst_h5, broken)

@@ -83,7 +83,7 @@ def test_weighted_kl_standard_normal_is_the_weighted_sum_of_kls():
     weights = torch.tensor([0.1, 0.2, 0.3, 0.4], dtype=D)
     prior = _normal(torch.zeros(5, dtype=D), torch.zeros(5, dtype=D))
     kls = [torch.distributions.kl_divergence(_normal(mus[k], logvars[k]), prior).sum(-1) for k in range(4)]
-    expected = sum(w * kl for w, kl in zip(weights, kls))
+    expected = sum(w * kl for w, kl in zip(weights, kls, strict=True))
     torch.testing.assert_close(weighted_kl_standard_normal(mus, logvars, weights), expected)
 
 
@@ -118,7 +118,7 @@ def _grid_moments_1d(densities: np.ndarray, grid: np.ndarray) -> tuple[float, fl
 def test_product_of_experts_matches_normalised_grid_product_1d():
     mus, sds = np.array([0.5, -1.0, 2.0]), np.array([0.8, 1.5, 1.1])
     grid = np.linspace(-10, 10, 200_001)
-    product = np.prod([stats.norm.pdf(grid, m, s) for m, s in zip(mus, sds)], axis=0)
+    product = np.prod([stats.norm.pdf(grid, m, s) for m, s in zip(mus, sds, strict=True)], axis=0)
     grid_mean, grid_var = _grid_moments_1d(product, grid)
     experts = torch.tensor(mus).reshape(3, 1, 1), torch.tensor(2 * np.log(sds)).reshape(3, 1, 1)
     mu, logvar = product_of_experts(*experts, eps=0.0)
@@ -158,7 +158,7 @@ def test_weighted_product_of_experts_matches_grid_geometric_mixture():
     """alpha-PoE density is proportional to prod_k q_k(z)^alpha_k."""
     mus, sds, alphas = np.array([0.0, 1.5, -2.0]), np.array([1.0, 0.6, 2.0]), np.array([0.2, 0.5, 0.3])
     grid = np.linspace(-12, 12, 240_001)
-    log_density = sum(a * stats.norm.logpdf(grid, m, s) for a, m, s in zip(alphas, mus, sds))
+    log_density = sum(a * stats.norm.logpdf(grid, m, s) for a, m, s in zip(alphas, mus, sds, strict=True))
     grid_mean, grid_var = _grid_moments_1d(np.exp(log_density - log_density.max()), grid)
     mu, logvar = weighted_product_of_experts(
         torch.tensor(mus).reshape(3, 1, 1), torch.tensor(2 * np.log(sds)).reshape(3, 1, 1), torch.tensor(alphas)
@@ -195,9 +195,10 @@ def test_jensen_shannon_matches_independent_computation_and_is_nonnegative():
     expected_mu = (pi.reshape(4, 1, 1) * mus / torch.exp(logvars)).sum(0) / precision
     dynamic = torch.distributions.Normal(expected_mu, precision.rsqrt())
     kls = [torch.distributions.kl_divergence(_normal(mus[k], logvars[k]), dynamic).sum(-1) for k in range(4)]
-    expected = sum(p * kl for p, kl in zip(pi, kls))
+    expected = sum(p * kl for p, kl in zip(pi, kls, strict=True))
     torch.testing.assert_close(divergence, expected)
     torch.testing.assert_close(dyn_mu, expected_mu)
+    torch.testing.assert_close(dyn_logvar, -torch.log(precision))
     assert (divergence >= 0).all()
 
 

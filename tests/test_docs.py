@@ -144,9 +144,11 @@ def problems(root: Path, found: list[Citation]) -> list[str]:
             wrong.append(f"{citation.where()}: no heading numbered {', '.join(missing)}")
             continue
         listed = {m.group(1) for line in sections[ends[0]] if (m := LIST_ITEM.match(line))}
-        for item in citation.items:
-            if item not in listed:
-                wrong.append(f"{citation.where()}: section {ends[0]} has no numbered item {item}")
+        wrong.extend(
+            f"{citation.where()}: section {ends[0]} has no numbered item {item}"
+            for item in citation.items
+            if item not in listed
+        )
     return wrong
 
 
@@ -226,7 +228,8 @@ def test_every_cited_document_and_section_exists():
 
 
 def test_sections_a_document_cites_without_a_file_name_are_its_own():
-    """In docs/, a bare ``§N`` (not after a cited file) refers to the same document, so it must be one of its headings."""
+    """In docs/, a bare ``§N`` (not after a cited file) refers to the same
+    document, so it must be one of its headings."""
     wrong = []
     for path in sorted((ROOT / "docs").glob("*.md")):
         text = path.read_text(encoding="utf-8")

@@ -15,6 +15,7 @@ import copy
 import dataclasses
 import json
 import math
+import re
 import sys
 import types
 import warnings
@@ -220,8 +221,10 @@ def test_metric_file_has_the_documented_keys_and_is_deterministic(metric, mst_ru
     assert all(set(alternative) == MST_KEYS[metric] for alternative in first["alternatives"].values())
     # every switch behind the numbers: the run's training departures and the job's evaluation departures
     assert first["protocol"]["departures"] == {
-        "text_likelihood": "corrected", "dynamic_prior_epsilon": "corrected", **dict.fromkeys(MST_ALTERNATIVES[metric], "corrected")
-    }  # fmt: skip
+        "text_likelihood": "corrected",
+        "dynamic_prior_epsilon": "corrected",
+        **dict.fromkeys(MST_ALTERNATIVES[metric], "corrected"),
+    }
     assert first["protocol"]["name"] == "corrected"  # the run's protocol, from its model.pt
     record = load_metric_file(tmp_path / "a.json")  # what the table step reads
     assert record.values == first["values"]
@@ -292,9 +295,8 @@ def test_latent_probe_of_each_subset_reads_that_subsets_posterior_means(
             encoded.encodings[m] = dataclasses.replace(encoding, content_mu=content_mu)
         return encoded
 
-    monkeypatch.setattr(
-        "mmjsd.evaluation.probe_eval.encode_rows", label_in_one_modality
-    )  # imports scikit-learn only here
+    # imports scikit-learn only here
+    monkeypatch.setattr("mmjsd.evaluation.probe_eval.encode_rows", label_in_one_modality)
     document = run_metric("latent_probe", mst_runs["mmjsd-ms"], mst_h5, tmp_path / "probe.json")
     assert set(document["values"]) == set(MST_SUBSETS)
     for key, accuracy in document["values"].items():
@@ -596,7 +598,7 @@ def test_inception_with_real_pytorch_fid_and_random_weights(tmp_path):
 
     captured = {}
     with (
-        mock.patch.object(fid_inception, "load_state_dict_from_url", lambda *a, **k: {}),
+        mock.patch.object(fid_inception, "load_state_dict_from_url", return_value={}),
         mock.patch.object(
             torchvision.models.Inception3,
             "load_state_dict",
@@ -683,9 +685,8 @@ def test_celeba_coherence_scores_the_generated_modality_against_the_conditioning
     )
     generate_the_conditioning_rows(monkeypatch, "celeba", celeba_h5)
     params = params_with(batch_size=5)  # the 12 test rows in 3 batches
-    document = run_metric(
-        "coherence", run_dir, celeba_h5, tmp_path / "c.json", params, classifiers=tmp_path
-    )  # any directory
+    # classifiers: any directory
+    document = run_metric("coherence", run_dir, celeba_h5, tmp_path / "c.json", params, classifiers=tmp_path)
 
     attributes = split.labels.numpy()
     present = attributes.any(axis=0)  # attributes without a positive have no AP
@@ -732,7 +733,8 @@ def test_each_alternative_equals_the_job_with_that_switch_flipped(metric, mst_ru
 
 
 def test_a_reference_exact_run_is_evaluated_with_reference_switches_only(mst_h5, tmp_path):
-    """The metric file inherits the run's protocol; a corrected evaluation switch on a reference-exact run is refused."""
+    """The metric file inherits the run's protocol; a corrected evaluation
+    switch on a reference-exact run is refused."""
     config = dataclasses.replace(
         load_config(REPO / "config.yaml").train_config(MST, "mmvae", "reference-exact"), batch_size=16
     )
@@ -815,7 +817,7 @@ def test_train_mode_classification_is_dropout_and_batch_statistics_per_generated
     def by_hand(x: torch.Tensor) -> torch.Tensor:
         h = x
         stages = list(classifier.body)[:-1]  # (conv, dropout, batch norm, relu) x 4, then flatten
-        for conv, _, norm, _ in zip(*[iter(stages)] * 4):
+        for conv, _, norm, _ in zip(*[iter(stages)] * 4, strict=True):
             h = conv(h)
             h = h * (torch.empty_like(h).bernoulli_(0.5) / 0.5)
             h = torch.nn.functional.batch_norm(h, None, None, norm.weight, norm.bias, training=True, eps=norm.eps)
@@ -871,7 +873,9 @@ def test_official_probe_refits_on_the_last_training_batch_with_each_rows_drawn_c
         n = len(encodings[subset[0]].content_mu)
         per = [n // len(subset)] * (len(subset) - 1) + [n - n // len(subset) * (len(subset) - 1)]
         starts = np.cumsum([0] + per[:-1])
-        return np.concatenate([encodings[m].content_mu[a : a + k].numpy() for m, a, k in zip(subset, starts, per)])
+        return np.concatenate(
+            [encodings[m].content_mu[a : a + k].numpy() for m, a, k in zip(subset, starts, per, strict=True)]
+        )
 
     with torch.no_grad():
         train_encodings = run.model.encode(train_data)
@@ -921,7 +925,7 @@ def test_prd_rows_are_the_whole_split_or_a_seeded_subset_without_repeats():
     assert len(set(rows.tolist())) == 64 and rows.min() >= 0 and rows.max() < 1000
     assert rows.tolist() == features.prd_rows(1000, 64, seed=3).tolist()
     assert rows.tolist() != features.prd_rows(1000, 64, seed=4).tolist()
-    with pytest.raises(UserError, match="evaluation.prd.n_samples"):
+    with pytest.raises(UserError, match=re.escape("evaluation.prd.n_samples")):
         features.prd_rows(1000, 0, seed=0)
 
 
@@ -931,7 +935,7 @@ def test_prd_clusterings_in_parallel_processes_equal_the_sequential_ones():
         (name, "mnist"): (rng.normal(size=(80, 6)), rng.normal(size=(80, 6)) + shift)
         for name, shift in (("a", 0.0), ("b", 1.0), ("c", 3.0))
     }
-    settings = dict(num_clusters=4, num_angles=51, num_runs=2, kmeans_batch_size=100, seed=3)
+    settings = {"num_clusters": 4, "num_angles": 51, "num_runs": 2, "kmeans_batch_size": 100, "seed": 3}
     sequential = prd_curves(pairs, workers=1, **settings)
     parallel = prd_curves(pairs, workers=2, **settings)
     for key in pairs:

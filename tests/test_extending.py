@@ -97,7 +97,8 @@ def test_plugin_objective_and_metric_from_the_page_run_through_the_workflow(tmp_
         write_plugin(blocks, MVTCAE, plugins / "mvtcae"),
         write_plugin(blocks, ACTIVE_UNITS, plugins / "active_units"),
     ]
-    # both plugins in one overlay (the page: lists replace), the page's settings, CI sizes: one variant on MNIST-SVHN-Text
+    # both plugins in one overlay (the page: lists replace), the page's
+    # settings, CI sizes: one variant on MNIST-SVHN-Text
     overlay = {
         "plugins": overlays[0]["plugins"] + overlays[1]["plugins"],
         "plugin_paths": [str(plugins / "mvtcae"), str(plugins / "active_units")],
@@ -145,7 +146,9 @@ def test_plugin_objective_and_metric_from_the_page_run_through_the_workflow(tmp_
     assert max(expected.values()) > 0
     tidy = pd.read_csv(tables / "corrected" / "mnist_svhn_text_active_units.csv")
     means = tidy[(tidy.model == "MVTCAE") & (tidy.statistic == "mean")]
-    assert dict(zip(means.key, means.value.astype(float))) == {key: float(value) for key, value in expected.items()}
+    assert dict(zip(means.key, means.value.astype(float), strict=True)) == {
+        key: float(value) for key, value in expected.items()
+    }
     assert not (tables / "mnist_svhn_text_active_units_vs_paper.csv").exists()
     assert (workdir / "results/figures/mnist_svhn_text_active_units.png").is_file()
     summary = (workdir / "results/summary.md").read_text()

@@ -84,7 +84,7 @@ def product_of_experts(
     """(mu, logvar) of a product of Gaussian experts, each variance + ``variance_eps``: precisions add."""
     precisions = [1.0 / (torch.exp(logvar) + variance_eps) for _, logvar in experts]
     total = sum(precisions)
-    return sum(mu * p for (mu, _), p in zip(experts, precisions)) / total, -torch.log(total)
+    return sum(mu * p for (mu, _), p in zip(experts, precisions, strict=True)) / total, -torch.log(total)
 
 
 def component_gaussian(spec: dict, encoder: dict, variance_eps: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -194,7 +194,9 @@ def test_objective_equals_the_golden_values(variant, mode, golden, float64, monk
 
     expected_calls = expected_decoder_inputs(case, golden["encoder"], fresh_styles)
     assert [m for m, _, _ in decoder_calls] == [m for m, _, _ in expected_calls], "decoder call order"
-    for k, ((m, z, style), (_, z_expected, style_expected)) in enumerate(zip(decoder_calls, expected_calls)):
+    for k, ((m, z, style), (_, z_expected, style_expected)) in enumerate(
+        zip(decoder_calls, expected_calls, strict=True)
+    ):
         torch.testing.assert_close(
             z, z_expected, rtol=1e-12, atol=1e-12, msg=f"eps wiring: z of decoder call {k} ({m})"
         )

@@ -26,7 +26,8 @@ FAKE_JOB = """
 import os, pathlib, sys, time
 records = pathlib.Path(sys.argv[1])
 env = os.environ
-(records / f"{os.getpid()}.tmp").write_text(f"{env.get('CUDA_VISIBLE_DEVICES', '<unset>')}|{env.get('MMJSD_GPU_MEMORY_FRACTION', '<unset>')}")
+devices, share = env.get("CUDA_VISIBLE_DEVICES", "<unset>"), env.get("MMJSD_GPU_MEMORY_FRACTION", "<unset>")
+(records / f"{os.getpid()}.tmp").write_text(f"{devices}|{share}")
 (records / f"{os.getpid()}.tmp").rename(records / f"{os.getpid()}.started")  # whole, for the test reading it
 while not (records / "release").exists() and not (records / f"{os.getpid()}.release").exists():
     time.sleep(0.05)
@@ -97,7 +98,9 @@ def test_every_job_gets_one_device_and_no_device_more_than_k(tmp_path):
         assert {share for _, share in started(records).values()} == {"0.25"}
 
         # two jobs on GPU 0 end: two waiting jobs take their slots there; then one on GPU 1: the last one goes there
-        on_gpu = lambda gpu: [pid for pid, (device, _) in started(records).items() if device == gpu]
+        def on_gpu(gpu: str) -> list[str]:
+            return [pid for pid, (device, _) in started(records).items() if device == gpu]
+
         for pid in on_gpu("0")[:2]:
             (records / f"{pid}.release").write_text("")
         assert wait_for(lambda: len(started(records)) == 10)

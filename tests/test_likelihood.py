@@ -202,7 +202,8 @@ def test_each_point_gets_its_own_estimate():
 
 # ----------------------------------------------------- the official code's conventions (docs/departures.md)
 def test_official_grouping_takes_k_consecutive_sample_major_weights_per_row():
-    """Built by hand: the flat index i = k·B + b of sample k of point b; row r of the (B, K) view holds i = r·K … r·K + K − 1."""
+    """Built by hand: the flat index i = k·B + b of sample k of point b; row r of
+    the (B, K) view holds i = r·K … r·K + K − 1."""
     num_samples, batch = 3, 4
     log_weights = torch.arange(num_samples * batch, dtype=torch.float64).reshape(num_samples, batch) / 7.0  # [K, B]
     expected = []
@@ -250,7 +251,8 @@ def test_component_density_is_that_of_each_draws_own_component():
 
 
 def test_drawn_component_mean_gives_each_row_block_its_components_mean():
-    """The official probe's "joint": with three equal weights at B = 256, rows 0-84, 85-169 and 170-255 take each expert's mean."""
+    """The official probe's "joint": with three equal weights at B = 256, rows 0-84,
+    85-169 and 170-255 take each expert's mean."""
     mus = torch.stack([torch.full((256, 2), float(c)) for c in range(3)]) + torch.randn(
         3, 256, 2, generator=torch.Generator().manual_seed(0)
     )

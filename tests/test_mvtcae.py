@@ -8,6 +8,7 @@ RNG: each modality's style sample, then the joint z.
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -94,7 +95,8 @@ def test_loss_matches_an_independent_computation(variant):
 
 
 def test_alpha_zero_is_a_vae_on_the_product_and_alpha_one_drops_the_prior_term():
-    """The two ends of alpha: (1 - alpha) KL to the prior only, or (1/M) sum of the conditional KLs with rec weight (M-1)/M."""
+    """The two ends of alpha: (1 - alpha) KL to the prior only, or (1/M) sum of
+    the conditional KLs with rec weight (M-1)/M."""
     vae = build_model("mnist_svhn_text", "mvtcae", mvtcae_config(False, alpha=0.0)).term_weights()
     assert vae["kl/content"] == pytest.approx(2.5) and all(vae[f"kl/cvib/{m}"] == 0.0 for m in MST_MODALITIES)
     assert vae["rec/svhn"] == pytest.approx(1.0)
@@ -135,7 +137,9 @@ def test_settings_are_checked_at_config_time(monkeypatch):
     for path in files:
         raw = deep_merge(raw, yaml.safe_load(path.read_text()))
     del raw["training"]["mnist_svhn_text"]["objectives"]["mvtcae"]
-    with pytest.raises(UserError, match="config key 'training.mnist_svhn_text.objectives.mvtcae' is missing"):
+    with pytest.raises(
+        UserError, match=re.escape("config key 'training.mnist_svhn_text.objectives.mvtcae' is missing")
+    ):
         config_from_dict(raw)
     raw["training"]["mnist_svhn_text"]["objectives"]["mvtcae"] = {"alpha": 1.5}
     with pytest.raises(UserError, match=r"alpha must lie in \[0, 1\], got 1.5"):

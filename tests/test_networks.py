@@ -191,7 +191,9 @@ def test_reference_text_likelihood_is_torch_one_hot_categorical_with_log_softmax
 def test_likelihoods_follow_the_text_likelihood_switch():
     for dataset, images in (("mnist_svhn_text", ("mnist", "svhn")), ("celeba", ("img",))):
         for official in (False, True):
-            likelihoods = dataset_likelihoods(dataset, lambda departure: official and departure == "text_likelihood")
+            likelihoods = dataset_likelihoods(
+                dataset, lambda departure, official=official: official and departure == "text_likelihood"
+            )
             assert set(likelihoods) == set(images) | {"text"}
             assert isinstance(likelihoods["text"], CategoricalText) and likelihoods["text"].official is official
             assert all(isinstance(likelihoods[m], LaplaceImage) for m in images)

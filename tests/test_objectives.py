@@ -45,7 +45,8 @@ CELEBA_VARIANTS = [variant for variant in MST_VARIANTS if variant.endswith("-ms"
 
 
 def official_switches(variant: str, dataset: str = "mnist_svhn_text", **hparams) -> dict[str, str]:
-    """Every training departure that acts on ``variant`` at ``reference`` (as config.yaml + the reference-exact switches give)."""
+    """Every training departure that acts on ``variant`` at ``reference`` (as
+    config.yaml + the reference-exact switches give)."""
     objective, ms = parse_variant(variant)
     return training_switches(reference_exact(), dataset, objective, ms, hparams)
 
@@ -227,7 +228,7 @@ def test_same_seed_gives_identical_training():
     first_losses, first_params = run()
     second_losses, second_params = run()
     assert first_losses == second_losses
-    assert all(torch.equal(a, b) for a, b in zip(first_params, second_params))
+    assert all(torch.equal(a, b) for a, b in zip(first_params, second_params, strict=True))
 
 
 @pytest.mark.parametrize("variant", ["mmjsd", "mopoe"])
@@ -299,8 +300,8 @@ def test_logged_kl_terms_match_independent_formulas(variant, official):
 def stratified_rows(components: list[Normal], counts: list[int]) -> Normal:
     """Row blocks of ``counts[k]`` rows taken from component k, in order (the reference's stratified draw)."""
     starts = [sum(counts[:k]) for k in range(len(counts))]
-    loc = torch.cat([q.loc[start : start + n] for q, start, n in zip(components, starts, counts)])
-    scale = torch.cat([q.scale[start : start + n] for q, start, n in zip(components, starts, counts)])
+    loc = torch.cat([q.loc[start : start + n] for q, start, n in zip(components, starts, counts, strict=True)])
+    scale = torch.cat([q.scale[start : start + n] for q, start, n in zip(components, starts, counts, strict=True)])
     return Normal(loc, scale)
 
 
@@ -375,7 +376,8 @@ def independent_content_divergence(
 ) -> torch.Tensor:
     """D_content per row, written out from docs/reference-code.md §3.2-3.5 with torch.distributions.
 
-    ``dynamic_prior_eps`` is added to every expert's variance inside mmJSD's dynamic prior only (the official code's 1e-8).
+    ``dynamic_prior_eps`` is added to every expert's variance inside mmJSD's
+    dynamic prior only (the official code's 1e-8).
     """
     modalities = tuple(encodings)
     unimodal = {m: normal(encodings[m].content_mu, encodings[m].content_logvar) for m in modalities}
@@ -391,7 +393,7 @@ def independent_content_divergence(
         dynamic = product_of_normals(
             [q.loc for q in experts], [torch.log(q.scale**2 + dynamic_prior_eps) for q in experts], pi
         )
-        return sum(p * kl_divergence(q, dynamic).sum(-1) for p, q in zip(pi, experts))
+        return sum(p * kl_divergence(q, dynamic).sum(-1) for p, q in zip(pi, experts, strict=True))
     subsets = (
         [(m,) for m in modalities]
         + [tuple(m for m in modalities if m != left_out) for left_out in reversed(modalities)]
@@ -400,10 +402,7 @@ def independent_content_divergence(
     assert len(subsets) == 2 ** len(modalities) - 1
     kls = []
     for subset in subsets:
-        if subset == modalities:
-            q = poe_with_prior(encodings, subset)
-        else:
-            q = poe_without_prior(encodings, subset)
+        q = poe_with_prior(encodings, subset) if subset == modalities else poe_without_prior(encodings, subset)
         kls.append(kl_divergence(q, prior).sum(-1))
     return sum(kls) / len(kls)
 

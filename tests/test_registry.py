@@ -124,7 +124,8 @@ def config_with_plugin(*names: str) -> dict:
         ),
         (
             OBJECTIVE_PLUGIN.format(name="mmjsd", model="m:M"),
-            r"plugin bad_plugin: objective 'mmjsd' is already registered \(by mmjsd\.specs\.objectives\); bad_plugin registers it again",
+            r"plugin bad_plugin: objective 'mmjsd' is already registered \(by mmjsd\.specs\.objectives\); "
+            r"bad_plugin registers it again",
         ),
         (
             OBJECTIVE_PLUGIN.format(name="My-Model", model="m:M"),
@@ -229,11 +230,13 @@ def test_example_plugins_load_without_torch_and_their_edits_version_only_their_j
     """In a fresh interpreter (as the Snakefile): the example overlays validate with no torch imported, and a
     plugin's code version covers its own modules: the model for its jobs, the registration module for labels."""
     plugins = tmp_path / "plugins"
-    for example in ("mvtcae", "active_units"):
+    examples = ("mvtcae", "active_units")
+    for example in examples:
         for source in (ROOT / "examples" / "plugins" / example).rglob("*.py"):
             target = plugins / source.relative_to(ROOT / "examples" / "plugins" / example)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(source.read_text())
+    overlays = ["config.yaml", "workflow/presets/ci.yaml", *(f"examples/plugins/{e}/config.yaml" for e in examples)]
     script = textwrap.dedent(f"""
         import sys
         from mmjsd.core import registry
@@ -241,7 +244,7 @@ def test_example_plugins_load_without_torch_and_their_edits_version_only_their_j
         from mmjsd.core.provenance import code_version
         import yaml
         raw = {{}}
-        for path in {[str(ROOT / "config.yaml"), str(ROOT / "workflow/presets/ci.yaml"), str(ROOT / "examples/plugins/mvtcae/config.yaml"), str(ROOT / "examples/plugins/active_units/config.yaml")]!r}:
+        for path in {[str(ROOT / name) for name in overlays]!r}:
             raw = deep_merge(raw, yaml.safe_load(open(path)))
         raw["plugins"] = ["mmjsd_mvtcae.plugin", "mmjsd_active_units.plugin"]
         raw["plugin_paths"] = [{str(plugins)!r}]

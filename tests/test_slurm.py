@@ -277,7 +277,7 @@ def test_packed_training_job_asks_for_one_gpu(tmp_path):
     run_cmd(cmd, env, timeout=300, cwd=wd)
     calls = sorted((tmp_path / "sbatch.log").read_text().splitlines(), key=len, reverse=True)
     assert len(calls) == 2, calls
-    for call, members in zip(calls, (4, 1)):
+    for call, members in zip(calls, (4, 1), strict=True):
         assert "--comment rule_train_4_per_gpu_train" in call
         assert call.count("'train:protocol=corrected,dataset=mnist_svhn_text,") == members
         assert f" --mem {6000 * members} " in call and f" --cpus-per-task={members} " in call and " -t 90 " in call

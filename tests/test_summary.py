@@ -127,7 +127,7 @@ def test_real_data_source_read_from_a_file(demo, tmp_path):
     assert "Synthetic data" not in page
     assert "`data.source: download`" in page
     manifest.write_text(json.dumps({"files": {}}))
-    with pytest.raises(UserError, match="manifest.json must have a 'source' key"):
+    with pytest.raises(UserError, match=re.escape("manifest.json must have a 'source' key")):
         run_summary(demo, "--data-source-file", str(manifest))
 
 

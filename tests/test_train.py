@@ -40,7 +40,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def tiny_config(**overrides) -> TrainConfig:
-    """:func:`helpers.mst_config` without subspaces, shrunk to train in seconds: 2 epochs of batches of 64, 8 latent dimensions."""
+    """:func:`helpers.mst_config` without subspaces, shrunk to train in seconds: 2
+    epochs of batches of 64, 8 latent dimensions."""
     return mst_config(
         False, **{"epochs": 2, "lr": 1.0e-3, "batch_size": 64, "shared_dim": 8, "log_every": 5, **overrides}
     )
@@ -236,11 +237,12 @@ def test_gradient_clipping_matches_the_float64_closed_form_also_where_float32_no
     ]
     grads = [torch.tensor([3e25, -4e25, 0.0]), torch.tensor([[1e25, 0.0], [0.0, 2e25]])]
     assert torch.isinf(torch.nn.utils.get_total_norm(grads))  # what torch's own clipping would divide by
-    for p, g in zip(parameters, grads):
+    with_grad = parameters[: len(grads)]  # the last parameter has no gradient
+    for p, g in zip(with_grad, grads, strict=True):
         p.grad = g.clone()
-    clip_gradient_norm(parameters, 10.0)  # the last parameter has no gradient
+    clip_gradient_norm(parameters, 10.0)
     norm = sum(float(g.double().square().sum()) for g in grads) ** 0.5  # 5.477e25, computed in float64
-    for p, g in zip(parameters, grads):
+    for p, g in zip(with_grad, grads, strict=True):
         torch.testing.assert_close(p.grad, (g.double() * (10.0 / norm)).float())
     small = torch.tensor([0.3, 0.4, 0.0])
     parameters[0].grad = small.clone()
@@ -271,7 +273,8 @@ def test_gradient_clipping_switch(switch, mst_h5):
 
 
 def test_last_batch_rows_are_the_last_batch_training_used(mst_h5, tmp_path, monkeypatch):
-    """The official probe protocol refits on the last training batch: last_batch_rows must name the rows train() fed last."""
+    """The official probe protocol refits on the last training batch:
+    last_batch_rows must name the rows train() fed last."""
     seen = []
     original = TrainingStep.__call__
 

@@ -179,7 +179,8 @@ def test_one_evaluation_setting_reruns_only_that_metric(workdir):
 
 
 def test_a_departure_switch_reruns_only_the_jobs_it_acts_on(workdir):
-    """docs/departures.md: a training switch retrains the runs it can change, an evaluation switch reruns its metric's jobs."""
+    """docs/departures.md: a training switch retrains the runs it can change, an
+    evaluation switch reruns its metric's jobs."""
     evaluation = write_overlay(workdir, "mode.yaml", {"departures": {"classifier_mode": "reference"}})
     assert planned_jobs(workdir, evaluation) == {"evaluate": 3, "tables": 1, "table_figures": 1, "summary": 1, "all": 1}
     training = write_overlay(workdir, "eps.yaml", {"departures": {"dynamic_prior_epsilon": "reference"}})
@@ -187,7 +188,8 @@ def test_a_departure_switch_reruns_only_the_jobs_it_acts_on(workdir):
     assert planned["train"] == 2 and planned["evaluate"] == 4 + 3
     no_mvae = write_overlay(workdir, "mvae.yaml", {"departures": {"mvae_unimodal_kl": "reference"}})
     assert planned_jobs(workdir, no_mvae) == {}  # the CI preset trains no MVAE
-    # adding the reference-exact protocol adds its runs and reruns no corrected job: 3 runs, 11 metric jobs, as the first run
+    # adding the reference-exact protocol adds its runs and reruns no corrected
+    # job: 3 runs, 11 metric jobs, as the first run
     assert planned_jobs(workdir, "workflow/presets/reference-exact.yaml") == {
         "train": 3, "evaluate": 11, "samples_mnist_svhn_text": 2, "samples_celeba": 1, "training_curves": 3,
         "tables": 1, "table_figures": 1, "summary": 1, "all": 1,
@@ -196,8 +198,10 @@ def test_a_departure_switch_reruns_only_the_jobs_it_acts_on(workdir):
     assert planned_jobs(workdir, checks) == {"tables": 1, "table_figures": 1, "summary": 1, "all": 1}
 
 
-# ------------------------------------------------ both protocols (docs/departures.md, workflow/presets/reference-exact.yaml)
-#: The reference-exact overlay on the CI preset, kept cheap: one MST variant and the CelebA variant, CelebA a pipeline check.
+# ------------------------------------------------ both protocols (docs/departures.md,
+# workflow/presets/reference-exact.yaml)
+#: The reference-exact overlay on the CI preset, kept cheap: one MST variant and the CelebA variant, CelebA a pipeline
+#: check.
 BOTH_OVERLAY = {"training": {"mnist_svhn_text": {"variants": ["mmjsd"]}}, "report": {"pipeline_checks": ["celeba"]}}
 BOTH_CONFIGS = ("workflow/presets/reference-exact.yaml", "both.yaml")
 
@@ -300,7 +304,8 @@ def test_both_protocols_give_both_tables_the_comparison_from_reference_exact_and
 
 
 def test_a_switch_in_the_departures_block_reruns_only_corrected_runs(finished_both, tmp_path):
-    """The reference-exact runs take every switch at reference whatever the block says: flipping one touches none of them."""
+    """The reference-exact runs take every switch at reference whatever the
+    block says: flipping one touches none of them."""
     workdir = tmp_path / "project"
     shutil.copytree(finished_both, workdir, symlinks=True, copy_function=shutil.copy2)
     assert planned_jobs(workdir, *BOTH_CONFIGS) == {}

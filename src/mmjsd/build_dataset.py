@@ -36,13 +36,13 @@ def build(dataset: str, manifest_paths: Sequence[Path], params: dict, output: Pa
         raise UserError(
             f"{dataset} needs the manifests of {', '.join(needed)} (in that order), got {len(manifest_paths)}"
         )
-    manifests = {raw: read_manifest(path, raw) for raw, path in zip(needed, manifest_paths)}
+    manifests = {raw: read_manifest(path, raw) for raw, path in zip(needed, manifest_paths, strict=True)}
     raw_dirs = {raw: Path(m["raw_dir"]) for raw, m in manifests.items()}
     started = time.perf_counter()
     cfg = from_dict(spec.build_settings, params, f"data.{dataset}")
     builder = registry.load_object(spec.builder, f"dataset '{dataset}' builder")
     built: BuiltDataset = builder(raw_dirs, cfg, workers)
-    for raw, path in zip(needed, manifest_paths):
+    for raw, path in zip(needed, manifest_paths, strict=True):
         check_sources(path, manifests[raw], built.sources[raw])
     attrs = {"seed": cfg.seed, "params": canonical_json(params), "sources": built.sources, **built.attrs}
     write_dataset_file(output, dataset_layout(dataset), built.splits, attrs)

@@ -26,7 +26,8 @@ The file holds ``metric``, ``metric_name``, ``dataset``, ``variant``, ``seed``, 
 (model.pt sha256 and epoch), ``device`` and, for PRD, ``extractor``. ``protocol.name`` is the
 run's protocol (corrected or reference-exact) and ``protocol.departures`` every departure
 switch behind the numbers (the run's training switches and the job's evaluation switches,
-docs/departures.md); a reference-exact run evaluated with a corrected switch is refused; ``alternatives`` holds ``values`` with each
+docs/departures.md); a reference-exact run evaluated with a corrected switch is
+refused; ``alternatives`` holds ``values`` with each
 evaluation switch flipped alone. Nothing in it depends on time or paths, so the same run,
 params and seed give an identical file on the CPU.
 """

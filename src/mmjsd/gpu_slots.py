@@ -53,7 +53,8 @@ def job_units(jobs_per_gpu: int) -> int:
     """Units one job takes when ``jobs_per_gpu`` such jobs may share a GPU."""
     if jobs_per_gpu not in JOBS_PER_GPU_CHOICES:
         raise UserError(
-            f"jobs per GPU must be one of {list(JOBS_PER_GPU_CHOICES)} (a GPU has {UNITS_PER_GPU} slot units), got {jobs_per_gpu}"
+            f"jobs per GPU must be one of {list(JOBS_PER_GPU_CHOICES)} (a GPU has {UNITS_PER_GPU} "
+            f"slot units), got {jobs_per_gpu}"
         )
     return UNITS_PER_GPU // jobs_per_gpu
 

@@ -85,11 +85,12 @@ def plot_column(axes: Axes, result: TableResult, column: Column, paper: PaperTab
 
 
 def table_figure(result: TableResult, paper: PaperTable | None) -> Figure:
-    """Ours (mean ± std over seeds, single seeds as dots) vs the paper (when ``paper`` is given), one panel per column."""
+    """Ours (mean ± std over seeds, single seeds as dots) vs the paper (when
+    ``paper`` is given), one panel per column."""
     spec = result.spec
     shown = paper if paper is not None and not comparability(result) else None
     figure, panels = new_figure(len(spec.columns), panel_size=(3.3, 3.0))
-    for axes, column in zip(panels, spec.columns):
+    for axes, column in zip(panels, spec.columns, strict=True):
         plot_column(axes, result, column, shown)
         if axes.get_subplotspec().is_first_col():
             axes.set_ylabel(spec.value_label, fontsize=9)
@@ -115,7 +116,8 @@ def table_figure(result: TableResult, paper: PaperTable | None) -> Figure:
 
 
 def write_table_figures(results: Sequence[TableResult], out_dir: Path) -> list[Path]:
-    """``<table>_vs_paper.{png,pdf}`` for every paper table, ``<table>.{png,pdf}`` for the others (TableSpec.figure_stem).
+    """``<table>_vs_paper.{png,pdf}`` for every paper table,
+    ``<table>.{png,pdf}`` for the others (TableSpec.figure_stem).
 
     ``results`` are the tables of the protocol the paper comparison uses.
     """
@@ -137,7 +139,7 @@ def curves_figure(logs: Sequence[TrainLog]) -> Figure:
     """One panel per logged quantity against epoch, one line per seed (logs of one dataset and variant)."""
     names = curve_names(logs)
     figure, panels = new_figure(len(names), panel_size=(3.4, 2.6))
-    for axes, name in zip(panels, names):
+    for axes, name in zip(panels, names, strict=True):
         for log in logs:
             if name in log.columns:
                 axes.plot(log.columns["epoch"], log.columns[name], marker=".", label=f"seed {log.seed}")
@@ -191,7 +193,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--logs",
         nargs="+",
         required=True,
-        help="train_log.csv files inside runs/<protocol>/<dataset>/<variant>/seed<k>/ (one protocol), or directories searched for them",
+        help=(
+            "train_log.csv files inside runs/<protocol>/<dataset>/<variant>/seed<k>/ (one protocol), or "
+            "directories searched for them"
+        ),
     )
     for sub in (table_parser, curve_parser):
         sub.add_argument("--out-dir", required=True, type=Path, help="directory for the figure files")

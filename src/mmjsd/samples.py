@@ -115,7 +115,7 @@ def choose_digit_items(labels: torch.Tensor, count: int, generator: torch.Genera
     order = torch.randperm(len(labels), generator=generator)
     shuffled = labels[order]
     chosen = [order[shuffled == digit][0] for digit in range(10) if (shuffled == digit).any()][:count]
-    taken = set(int(i) for i in chosen)
+    taken = {int(i) for i in chosen}
     fillers = [i for i in order.tolist() if i not in taken][: count - len(chosen)]
     return torch.tensor([int(i) for i in chosen] + fillers, dtype=torch.long)
 
@@ -154,7 +154,8 @@ def has_styles(model: MultimodalVAE) -> bool:
 def conditional_figure(
     model: MultimodalVAE, split: MSTSplit, target: str, stem: str, seed: int, device: torch.device
 ) -> SampleFigure:
-    """Figure 1 for ``target``: given modalities of one test item per class on top, ``CONDITIONAL_DRAWS`` draws below."""
+    """Figure 1 for ``target``: given modalities of one test item per class
+    on top, ``CONDITIONAL_DRAWS`` draws below."""
     given = [m for m in model.modalities if m != target]
     items = choose_digit_items(split.labels.cpu(), CONDITIONAL_ITEMS, torch.Generator().manual_seed(seed))
     batch, labels = split.batch(items)
@@ -174,7 +175,8 @@ def conditional_figure(
 def text_conditional_figure(
     model: MultimodalVAE, split: CelebASplit, given: str, target: str, stem: str, seed: int, device: torch.device
 ) -> SampleFigure:
-    """Figure 2: per row a random test item's text ``given`` (as row label) and ``TEXT_DRAWS`` samples of ``target`` from it."""
+    """Figure 2: per row a random test item's text ``given`` (as row label) and
+    ``TEXT_DRAWS`` samples of ``target`` from it."""
     count = min(TEXT_ITEMS, len(split))
     items = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed))[:count]
     batch, _ = split.batch(items)
@@ -212,12 +214,13 @@ def build_figure(
 def build_figures(
     model: MultimodalVAE, variant: str, split: MSTSplit | CelebASplit, seed: int, device: torch.device
 ) -> list[SampleFigure]:
-    """Every figure of a run of ``variant`` with ``model`` (in eval mode), in :func:`~mmjsd.reporting.outputs.sample_figure_stems` order."""
+    """Every figure of a run of ``variant`` with ``model`` (in eval mode), in
+    :func:`~mmjsd.reporting.outputs.sample_figure_stems` order."""
     if len(split) == 0:
         raise UserError("the test split is empty; there are no items to condition on")
     kinds = registry.dataset(model.dataset).sample_figures
     stems = sample_figure_stems(model.dataset, variant)
-    return [build_figure(kind, model, split, stem, seed, device) for kind, stem in zip(kinds, stems)]
+    return [build_figure(kind, model, split, stem, seed, device) for kind, stem in zip(kinds, stems, strict=True)]
 
 
 # ----------------------------------------------------------------------- rendering
@@ -238,7 +241,8 @@ def tile_images(images: torch.Tensor) -> np.ndarray:
 
 
 def draw_image_grid(axes: Axes, images: torch.Tensor) -> None:
-    """Images ``[R, C, ch, H, W]`` in cells of unit size (cell (r, c) spans [c, c+1] × [r, r+1]); one channel in grey."""
+    """Images ``[R, C, ch, H, W]`` in cells of unit size (cell (r, c) spans
+    [c, c+1] × [r, r+1]); one channel in grey."""
     rows, cols = images.shape[:2]
     tiled = tile_images(images)
     grey = tiled.shape[-1] == 1
@@ -323,7 +327,7 @@ def render(spec: SampleFigure, dataset: str, run_title: str) -> Figure:
     figure.get_layout_engine().set(rect=(margin, 0.0, 1.0 - margin, 1.0))
     FigureCanvasAgg(figure)
     for axes, panel in zip(
-        figure.subplots(len(spec.panels), 1, squeeze=False, height_ratios=heights).flat, spec.panels
+        figure.subplots(len(spec.panels), 1, squeeze=False, height_ratios=heights).flat, spec.panels, strict=True
     ):
         if panel.is_image:
             draw_image_grid(axes, panel.values)

@@ -173,7 +173,8 @@ def tables_section(results: Sequence[TableResult], context: ReportContext) -> st
         )
         parts = [
             f"## Tables vs the paper ({runs})",
-            f"The paper comparison uses {runs}{like_for_like}. Every protocol's tables are under `results/tables/<protocol>/`.",
+            f"The paper comparison uses {runs}{like_for_like}. Every protocol's tables are under "
+            "`results/tables/<protocol>/`.",
         ]
     parts += [
         comparison_markdown(result, load_paper_table(result.spec.paper_csv)).rstrip()
@@ -196,14 +197,16 @@ def departures_section(results: dict[str, list[TableResult]], context: ReportCon
     parts = ["## Departures"]
     if context.both_protocols:
         lines = []
-        for corrected, reference in zip(results[CORRECTED_PROTOCOL], results[REFERENCE_EXACT_PROTOCOL]):
+        for corrected, reference in zip(results[CORRECTED_PROTOCOL], results[REFERENCE_EXACT_PROTOCOL], strict=True):
             exceeding, total = exceeding_cells(protocol_differences(corrected, reference))
             lines.append(
-                f"- {corrected.spec.heading} ({markdown_escape(corrected.spec.title)}, {registry.dataset(corrected.spec.dataset).title}): "
+                f"- {corrected.spec.heading} ({markdown_escape(corrected.spec.title)}, "
+                f"{registry.dataset(corrected.spec.dataset).title}): "
                 f"{exceeding} of {total} cells differ beyond seed noise (`{where}/{corrected.spec.name}.md`)"
             )
         parts.append(
-            "What the corrections change: corrected minus reference-exact per table cell, paired by seed, with the seed "
+            "What the corrections change: corrected minus reference-exact per table cell, "
+            "paired by seed, with the seed "
             "spread and a paired t-test against seed noise (5% level; not possible with one seed). The training "
             "departures act together there.\n\n" + "\n".join(lines)
         )
@@ -218,7 +221,8 @@ def departures_section(results: dict[str, list[TableResult]], context: ReportCon
         for departure, tables in effects.items()
     ]
     parts.append(
-        f"Each evaluation switch flipped alone on the corrected runs (`{where}/{EVALUATION_DEPARTURES}.md`), cells beyond "
+        "Each evaluation switch flipped alone on the corrected runs "
+        f"(`{where}/{EVALUATION_DEPARTURES}.md`), cells beyond "
         "seed noise: " + ("; ".join(counts) if counts else "no metric file carries an alternative") + "."
     )
     if context.synthetic:
@@ -351,7 +355,8 @@ def protocol_caveats(results: Sequence[TableResult]) -> list[str]:
 
 
 def caveats_section(context: ReportContext, datasets: Sequence[str], results: Sequence[TableResult]) -> str:
-    """``## Caveats``: what to keep in mind before comparing numbers (the data, the tables shown, each dataset's own)."""
+    """``## Caveats``: what to keep in mind before comparing numbers (the
+    data, the tables shown, each dataset's own)."""
     bullets = [data_caveat(context.data_source)]
     bullets += [pipeline_check_caveat(dataset) for dataset in datasets if context.pipeline_check(dataset)]
     bullets.append(prd_caveat(results))

@@ -103,7 +103,7 @@ class NonFiniteTracker:
     def raise_if_found(self, epoch: int, checkpoint: Path) -> None:
         step = int(self.first_step)
         if step >= 0:
-            terms = [n for n, b in zip(self.names, self.bad_terms.tolist()) if b]
+            terms = [n for n, b in zip(self.names, self.bad_terms.tolist(), strict=True) if b]
             raise UserError(
                 f"non-finite loss at epoch {epoch}, step {step} (terms: {', '.join(terms)}); training stopped and "
                 f"{checkpoint_kept(checkpoint)}. Lower the learning rate or check the data."
@@ -127,7 +127,7 @@ def overflowed_adam_moments(optimizer: torch.optim.Optimizer, names: dict[torch.
     if not params:
         return []
     overflowed = torch.stack([~torch.isfinite(optimizer.state[p]["exp_avg_sq"]).all() for p in params]).tolist()
-    return [names[p] for p, bad in zip(params, overflowed) if bad]
+    return [names[p] for p, bad in zip(params, overflowed, strict=True) if bad]
 
 
 def raise_if_adam_overflowed(
@@ -156,7 +156,8 @@ def clip_gradient_norm(parameters: Sequence[torch.Tensor], max_norm: float) -> N
 
 
 def without_speed_switches(cfg: TrainConfig) -> TrainConfig:
-    """``cfg`` computed as the reference computes: float32, eager, contiguous (bf16 autocast, torch.compile and channels-last off)."""
+    """``cfg`` computed as the reference computes: float32, eager, contiguous (bf16
+    autocast, torch.compile and channels-last off)."""
     return dataclasses.replace(cfg, amp_bf16=False, compile=False, channels_last=False)
 
 
@@ -174,7 +175,8 @@ class TrainingStep:
 
     Adam as the reference (betas 0.9/0.999, no weight decay, no clipping unless
     ``grad_clip_norm`` is set and the ``gradient_clipping`` departure is ``corrected``; see
-    :func:`clip_gradient_norm`), as one fused kernel on CPUs and GPUs (on a 2-core CPU 1.3 ms instead of 5 ms per MST step; the
+    :func:`clip_gradient_norm`), as one fused kernel on CPUs and GPUs (on a
+    2-core CPU 1.3 ms instead of 5 ms per MST step; the
     benchmark's reference modes pass ``fused_adam=False``, the reference's own Adam).
     With ``channels_last`` the model's 4-D weights and each batch's images are kept
     channels-last, which oneDNN (and cuDNN's tensor-core kernels) run without
@@ -353,12 +355,11 @@ def train(
                 bar.update(step + 1 - bar.n)
                 bar.set_postfix(loss=f"{float(sums[0]) / (step + 1):.2f}")
         bar.close()
-        raise_if_adam_overflowed(
-            optimizer, parameter_names, spec.dataset, epoch, checkpoint
-        )  # before it is checkpointed
+        # before the epoch is checkpointed
+        raise_if_adam_overflowed(optimizer, parameter_names, spec.dataset, epoch, checkpoint)
         means = (sums / steps_per_epoch).tolist()
         row = {"epoch": epoch, "steps": steps_per_epoch, "loss": means[0]}
-        row.update(dict(zip(term_names, means[1:])))
+        row.update(dict(zip(term_names, means[1:], strict=True)))
         row["wall_time_s"] = round(time.perf_counter() - epoch_start, 3)
         rows.append(row)
         save_checkpoint(checkpoint, spec, model, optimizer, epoch, rows)
@@ -389,7 +390,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--protocol",
         required=True,
         choices=PROTOCOLS,
-        help="the run's protocol, recorded in its outputs (reference-exact: every switch in --hparams must be reference)",
+        help=(
+            "the run's protocol, recorded in its outputs (reference-exact: every switch in --hparams must be reference)"
+        ),
     )
     parser.add_argument(
         "--hparams",

@@ -67,7 +67,8 @@ def attribute_mean_ap(scores: torch.Tensor, labels: torch.Tensor) -> float:
 
 @dataclasses.dataclass(frozen=True)
 class Scoring:
-    """How a dataset's classifiers are scored on the test split: metrics key, batched prediction, score of all predictions."""
+    """How a dataset's classifiers are scored on the test split: metrics key,
+    batched prediction, score of all predictions."""
 
     key: str
     predict: Callable[[Classifier, torch.Tensor], torch.Tensor]
@@ -236,7 +237,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--params",
         required=True,
         type=json_arg,
-        help="the settings of this modality's classifiers (classifiers.<dataset> with its override for the modality; mmjsd.core.config.Config.classifier_config) as JSON",
+        help=(
+            "the settings of this modality's classifiers (classifiers.<dataset> with its override for the modality; "
+            "mmjsd.core.config.Config.classifier_config) as JSON"
+        ),
     )
     parser.add_argument("--data", required=True, type=Path, help="HDF5 dataset built by mmjsd.build_dataset")
     parser.add_argument("--out-dir", required=True, type=Path, help="directory for model.pt and metrics.json")

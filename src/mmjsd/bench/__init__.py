@@ -74,9 +74,9 @@ def print_table(rows: Sequence[dict], columns: Sequence[str], headers: Mapping[s
     titles = [(headers or {}).get(column, column) for column in columns]
     cells = [[format_value(row.get(column)) for column in columns] for row in rows]
     widths = [max(len(title), *(len(line[i]) for line in cells)) for i, title in enumerate(titles)]
-    print("  ".join(title.rjust(width) for title, width in zip(titles, widths)))
+    print("  ".join(title.rjust(width) for title, width in zip(titles, widths, strict=True)))
     for line in cells:
-        print("  ".join(cell.rjust(width) for cell, width in zip(line, widths)))
+        print("  ".join(cell.rjust(width) for cell, width in zip(line, widths, strict=True)))
 
 
 def write_csv(path: Path, rows: Sequence[dict], columns: Sequence[str]) -> None:
@@ -161,7 +161,8 @@ def run_child(
 def _follow_until(
     process: subprocess.Popen, stop_when: Callable[[str], bool], deadline: float, peak: PeakMemory
 ) -> str:
-    """Read the child's output until ``stop_when`` holds, it closes its output or ``deadline`` passes; then SIGTERM it."""
+    """Read the child's output until ``stop_when`` holds, it closes its
+    output or ``deadline`` passes; then SIGTERM it."""
     output = ""
     pipe = process.stdout.fileno()
     while time.perf_counter() < deadline and not stop_when(output):

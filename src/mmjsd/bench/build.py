@@ -72,7 +72,8 @@ def ensure_raw(raw_dir: Path, counts: SyntheticCounts) -> float:
 
 
 def acquire_manifests(raw_dir: Path, workdir: Path) -> list[str]:
-    """Run the acquire step (``--source directory``, in this process: it is not timed) for MNIST and SVHN; return the manifests."""
+    """Run the acquire step (``--source directory``, in this process: it is not
+    timed) for MNIST and SVHN; return the manifests."""
     manifests = []
     for name in ("mnist", "svhn"):
         manifest = workdir / f"{name}.json"

@@ -14,6 +14,7 @@ import time
 import warnings
 from collections import Counter
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -70,7 +71,8 @@ def training_subset(args: argparse.Namespace, workdir: Path) -> Path:
     needed = args.steps * args.batch_size
     if item_count(arrays, args.dataset) < needed:
         raise UserError(
-            f"{source} has {item_count(arrays, args.dataset)} training items, fewer than --steps x --batch-size = {needed}; "
+            f"{source} has {item_count(arrays, args.dataset)} training items, fewer than "
+            f"--steps x --batch-size = {needed}; "
             f"use fewer steps or a larger file ({BUILD_HINTS[args.dataset]})"
         )
     subset = workdir / "subset.h5"
@@ -181,10 +183,13 @@ def run_jobs_at_once(
     ]
     errors = [process.communicate()[1] for process in processes]
     wall = time.perf_counter() - started
-    failed = [(process.returncode, error) for process, error in zip(processes, errors) if process.returncode]
+    failed = [
+        (process.returncode, error) for process, error in zip(processes, errors, strict=True) if process.returncode
+    ]
     if failed:
         raise UserError(
-            f"{len(failed)} of {count} training jobs failed; the first (exit {failed[0][0]}) said:\n{failed[0][1][-2000:]}"
+            f"{len(failed)} of {count} training jobs failed; the first (exit {failed[0][0]}) "
+            f"said:\n{failed[0][1][-2000:]}"
         )
     return [epoch_rate(run / "train_log.csv", args.batch_size) for run in runs], wall
 
@@ -219,7 +224,8 @@ def run_concurrent(args: argparse.Namespace) -> None:
     for row in rows:
         row["aggregate_over_one"] = row["aggregate_samples_per_s"] / one if one else None
     print(
-        f"\n{args.dataset} {args.variant}, batch {args.batch_size}, {args.steps} steps per epoch, {rows[0]['device_name']}"
+        f"\n{args.dataset} {args.variant}, batch {args.batch_size}, {args.steps} steps per "
+        f"epoch, {rows[0]['device_name']}"
     )
     print_table(
         rows,
@@ -309,7 +315,7 @@ def run_memory(args: argparse.Namespace) -> None:
         step = ComputeStep(args.dataset, variant, cfg, cpu)
         parameters = sum(p.numel() for p in step.parameters)
         saved = [
-            saved_activation_bytes(lambda: step.loss_fn({k: v[:size] for k, v in batches[0].items()}), step.parameters)
+            saved_activation_bytes(partial(step.loss_fn, {k: v[:size] for k, v in batches[0].items()}), step.parameters)
             for size in MEASURED_BATCHES
         ]
         per_item = (saved[1] - saved[0]) / (MEASURED_BATCHES[1] - MEASURED_BATCHES[0])
@@ -338,7 +344,8 @@ def run_memory(args: argparse.Namespace) -> None:
             }
         )
     print(
-        f"\n{args.dataset}, batch {args.batch_size}: device memory of one training job (GiB), against 1/{jobs_per_gpu} of an 80 GB GPU"
+        f"\n{args.dataset}, batch {args.batch_size}: device memory of one training job (GiB), against "
+        f"1/{jobs_per_gpu} of an 80 GB GPU"
     )
     print_table(
         rows,
@@ -473,14 +480,17 @@ def run_summary(args: argparse.Namespace) -> None:
     if training:
         row = training[0]
         lines.append(
-            f"Training loop, {row['variant']}, batch {row['batch_size']}, {row['device_name']}: loop {float(row['loop_samples_per_s']):,.0f} "
-            f"samples/s, bare {float(row['bare_samples_per_s'] or 'nan'):,.0f}, reference loop {float(row['reference_samples_per_s'] or 'nan'):,.0f} "
+            f"Training loop, {row['variant']}, batch {row['batch_size']}, {row['device_name']}: "
+            f"loop {float(row['loop_samples_per_s']):,.0f} samples/s, "
+            f"bare {float(row['bare_samples_per_s'] or 'nan'):,.0f}, "
+            f"reference loop {float(row['reference_samples_per_s'] or 'nan'):,.0f} "
             f"(loop/reference {float(row['loop_over_reference'] or 'nan'):.2f})."
         )
     for path in sorted(out.glob("training_*.csv")):
         for row in _rows(path):
             lines.append(
-                f"- loop with bf16={row['amp_bf16']}, compile={row['compile']}: {float(row['loop_samples_per_s']):,.0f} samples/s"
+                f"- loop with bf16={row['amp_bf16']}, compile={row['compile']}: "
+                f"{float(row['loop_samples_per_s']):,.0f} samples/s"
             )
     epoch = _rows(out / "epoch_train_log.csv")
     if epoch:

@@ -78,7 +78,8 @@ SPEED_COLUMNS = ("variant", "setting", "samples_per_s", "speedup")
 
 
 def setting_config(base: TrainConfig, setting: str, epochs: int, batch_size: int | None = None) -> TrainConfig:
-    """``base`` with every switch off, ``epochs`` epochs (and ``batch_size`` when given), and ``setting``'s switch on."""
+    """``base`` with every switch off, ``epochs`` epochs (and
+    ``batch_size`` when given), and ``setting``'s switch on."""
     off = dataclasses.replace(without_speed_switches(base), epochs=epochs, batch_size=batch_size or base.batch_size)
     return dataclasses.replace(off, **SWITCHES.get(setting, {}))
 
@@ -219,7 +220,10 @@ def verdicts(summary: Sequence[dict]) -> Mapping[tuple[str, str], str]:
     for row in summary:
         counts.setdefault((row["variant"], row["setting"]), []).append(row["within_seed_noise"])
     return {
-        key: f"{sum(flags)} of {len(flags)} metric values within seed noise (about {SIGNIFICANCE * len(flags):.1f} flagged by chance alone)"
+        key: (
+            f"{sum(flags)} of {len(flags)} metric values within seed noise (about "
+            f"{SIGNIFICANCE * len(flags):.1f} flagged by chance alone)"
+        )
         for key, flags in counts.items()
     }
 
@@ -275,7 +279,8 @@ def check_arguments(args: argparse.Namespace) -> None:
     needing = [m for m in args.metrics if m in NEEDS_CLASSIFIERS]
     if needing and not (args.classifiers and args.classifiers.is_dir()):
         raise UserError(
-            f"--metrics {' '.join(needing)} need --classifiers, a directory of trained classifiers (results/classifiers/{args.dataset})"
+            f"--metrics {' '.join(needing)} need --classifiers, a directory of trained classifiers "
+            f"(results/classifiers/{args.dataset})"
         )
 
 
@@ -293,7 +298,8 @@ def run(args: argparse.Namespace) -> None:
     write_csv(args.csv, rows, COLUMNS)
     summary, speed = summarise(rows, args.switches)
     print(
-        f"\n{args.dataset}, {args.epochs} epochs, seeds {sorted(set(args.seeds))}, {rows[0]['device_name']}; mean ± std over seeds"
+        f"\n{args.dataset}, {args.epochs} epochs, seeds {sorted(set(args.seeds))}, "
+        f"{rows[0]['device_name']}; mean ± std over seeds"
     )
     print_table([{**row, **comparison_cells(row)} for row in summary], SUMMARY_COLUMNS)
     print()

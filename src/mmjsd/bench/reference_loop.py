@@ -127,7 +127,8 @@ def reference_loader(dataset: str, arrays: Mapping[str, np.ndarray], batch_size:
 
 
 def logged_compute(compute: ComputeStep, batch: Batch) -> list[float]:
-    """The reference's compute step: ``compute`` (forward, backward, Adam) then ``.item()`` of the loss and every term."""
+    """The reference's compute step: ``compute`` (forward, backward, Adam)
+    then ``.item()`` of the loss and every term."""
     loss, terms = compute(batch)
     return [loss.item()] + [value.item() for value in terms.values()]
 

@@ -83,7 +83,8 @@ DEFAULT_DATA = {
 #: How to make a missing dataset file.
 BUILD_HINTS = {
     "mnist_svhn_text": (
-        "build the demo-size file with `snakemake results/datasets/mnist_svhn_text.h5 --configfile workflow/presets/demo.yaml --cores 2` "
+        "build the demo-size file with `snakemake results/datasets/mnist_svhn_text.h5 --configfile "
+        "workflow/presets/demo.yaml --cores 2` "
         f"or a paper-scale one with `python -m mmjsd.bench build` (writes {PAPER_MST_FILE})"
     ),
     "celeba": "build it with `snakemake results/datasets/celeba.h5 --configfile workflow/presets/demo.yaml --cores 2`",
@@ -194,7 +195,8 @@ def write_training_subset(
 
 
 def premade_batches(dataset: str, path: Path, batch_size: int, device: torch.device) -> list[Batch]:
-    """Up to :data:`PREMADE_BATCHES` random training batches of ``path``, made on ``device`` by the production gather."""
+    """Up to :data:`PREMADE_BATCHES` random training batches of ``path``,
+    made on ``device`` by the production gather."""
     split = load_split(dataset, path, "train").to(device)
     order = torch.randperm(len(split), generator=torch.Generator().manual_seed(0))
     count = min(PREMADE_BATCHES, len(split) // batch_size)
@@ -209,7 +211,8 @@ def prepare_inputs(inputs: BenchInputs) -> None:
     needed = (args.steps + args.warmup) * args.batch_size
     if item_count(arrays, args.dataset) < needed:
         raise UserError(
-            f"{args.data} has {item_count(arrays, args.dataset)} training items, fewer than (--steps + --warmup) × --batch-size = {needed}; "
+            f"{args.data} has {item_count(arrays, args.dataset)} training items, fewer than (--steps + "
+            f"--warmup) × --batch-size = {needed}; "
             f"use fewer steps or a larger file ({BUILD_HINTS[args.dataset]})"
         )
     if "loop" in args.modes:
@@ -243,7 +246,8 @@ def premade_rate(
     step: Callable[[ComputeStep, Batch], object],
     fused_adam: bool = True,
 ) -> float:
-    """Samples/s of ``step(compute, batch)`` cycling through the pre-made device batches, with a fresh :class:`ComputeStep`."""
+    """Samples/s of ``step(compute, batch)`` cycling through the pre-made device
+    batches, with a fresh :class:`ComputeStep`."""
     compute = ComputeStep(inputs.args.dataset, variant, cfg, inputs.device, fused_adam)
     batches = itertools.cycle(inputs.batches)
     return samples_per_second(
@@ -257,7 +261,8 @@ def measure_bare(variant: str, cfg: TrainConfig, inputs: BenchInputs) -> float:
 
 
 def measure_reference_bare(variant: str, cfg: TrainConfig, inputs: BenchInputs) -> float:
-    """Samples/s of the reference's compute step (ours in float32, eager, plus per-step ``.item()`` reads) on pre-made device batches."""
+    """Samples/s of the reference's compute step (ours in float32, eager, plus per-step
+    ``.item()`` reads) on pre-made device batches."""
     return premade_rate(variant, without_speed_switches(cfg), inputs, logged_compute, fused_adam=False)
 
 
@@ -279,7 +284,8 @@ MEASURES: dict[str, Callable[[str, TrainConfig, BenchInputs], float]] = {
 
 
 def flop_per_sample(step: Callable[[Batch], object], batch: Batch) -> float:
-    """Floating-point operations of one ``step(batch)`` per item of ``batch``, as torch's ``FlopCounterMode`` counts them:
+    """Floating-point operations of one ``step(batch)`` per item of
+    ``batch``, as torch's ``FlopCounterMode`` counts them:
     matrix products and convolutions, forward and backward, two per multiply-add; element-wise work is not counted."""
     with FlopCounterMode(display=False) as counter:
         step(batch)
@@ -393,7 +399,9 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--contiguous",
         action="store_true",
-        help="contiguous layout (TrainConfig.channels_last false) in loop and bare, to measure what channels-last gains",
+        help=(
+            "contiguous layout (TrainConfig.channels_last false) in loop and bare, to measure what channels-last gains"
+        ),
     )
     parser.add_argument("--csv", type=Path, default=Path("results/benchmarks/training.csv"), help="CSV to write")
 
@@ -415,15 +423,17 @@ def run_training(args: argparse.Namespace) -> None:
             torch.set_num_threads(threads or default_threads)
             rows += [benchmark_variant(variant, configs[variant], inputs) for variant in variants]
     print(
-        f"\n{args.dataset}, batch {args.batch_size}, {args.steps} timed steps, {rows[0]['device_name']}; samples/s and ratios"
+        f"\n{args.dataset}, batch {args.batch_size}, {args.steps} timed steps, "
+        f"{rows[0]['device_name']}; samples/s and ratios"
     )
     print(
-        "(targets on a 2-core CPU for mmjsd: loop/ref >= 3 and loop/ref-bare >= 1; on an H100: loop >= 56,068 samples/s)"
+        "(targets on a 2-core CPU for mmjsd: loop/ref >= 3 and loop/ref-bare >= 1; on an "
+        "H100: loop >= 56,068 samples/s)"
     )
     print_table(
         rows,
         ("variant", "torch_threads")
-        + tuple(c for c in TRAINING_COLUMNS if "_over_" in c or c.endswith("_per_s") or c.endswith("_per_sample"))
+        + tuple(c for c in TRAINING_COLUMNS if "_over_" in c or c.endswith(("_per_s", "_per_sample")))
         + ("load_avg_1m",),
         TABLE_HEADERS,
     )

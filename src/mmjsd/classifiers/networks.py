@@ -15,6 +15,8 @@ those definitions with the VAEs.
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import nn
 
@@ -94,7 +96,8 @@ def _svhn_stage(channels_in: int, channels_out: int, padding: int) -> list[nn.Mo
 
 
 def svhn_classifier() -> Classifier:
-    """[B,3,32,32] → the SVHN encoder's convolutions (16, 8, 4, 1), each with dropout, BN, ReLU → 128 → 10. 233,066 parameters."""
+    """[B,3,32,32] → the SVHN encoder's convolutions (16, 8, 4, 1), each with
+    dropout, BN, ReLU → 128 → 10. 233,066 parameters."""
     body = nn.Sequential(
         *_svhn_stage(3, 32, 1),
         *_svhn_stage(32, 64, 1),
@@ -128,7 +131,8 @@ def celeba_image_classifier() -> Classifier:
 
 
 def celeba_text_classifier() -> Classifier:
-    """[B,256,71] → Conv1d 71→128 (k3, s2) [128] → residual 256, 384, 512, 640, 768 [64 … 4] → 896 (p0) [1] → dropout → 40.
+    """[B,256,71] → Conv1d 71→128 (k3, s2) [128] → residual 256, 384, 512,
+    640, 768 [64 … 4] → 896 (p0) [1] → dropout → 40.
 
     About 16.3 M parameters. Kernel 4 / stride 2 for every block and padding 0 for the
     last, so the length reaches 1 as in the CelebA text encoder; residual weights are
@@ -137,7 +141,7 @@ def celeba_text_classifier() -> Classifier:
     channels = [celeba.DIM * k for k in range(1, 8)]  # 128, 256, …, 896
     blocks = [
         _residual_1d(c_in, c_out, 0 if c_out == channels[-1] else 1, celeba.SHORTCUT_WEIGHT, celeba.BRANCH_WEIGHT)
-        for c_in, c_out in zip(channels[:-1], channels[1:])
+        for c_in, c_out in itertools.pairwise(channels)
     ]
     body = nn.Sequential(
         Transpose(1, 2),
@@ -149,7 +153,8 @@ def celeba_text_classifier() -> Classifier:
 
 
 def architecture_name(dataset: str, modality: str) -> str:
-    """The ``"module:function"`` the spec of ``dataset`` names for the classifier of ``modality`` (recorded in model.pt)."""
+    """The ``"module:function"`` the spec of ``dataset`` names for the
+    classifier of ``modality`` (recorded in model.pt)."""
     spec = registry.dataset(dataset)
     if modality not in spec.classifiers:
         raise UserError(f"dataset '{dataset}' has no modality '{modality}'; use one of {', '.join(spec.modalities)}")

@@ -91,7 +91,8 @@ class CelebABuildConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    """``data``: where raw files come from, and each dataset's build settings (``builds[name]``, config ``data.<name>``)."""
+    """``data``: where raw files come from, and each dataset's build settings
+    (``builds[name]``, config ``data.<name>``)."""
 
     source: str  # download | directory | synthetic
     raw_dir: str
@@ -212,7 +213,8 @@ class LikelihoodConfig:
 
 @dataclass(frozen=True)
 class EvaluationConfig:
-    """``evaluation``: shared keys, the metrics per dataset, and each metric's block (``settings[name]``, config ``evaluation.<name>``)."""
+    """``evaluation``: shared keys, the metrics per dataset, and each metric's block
+    (``settings[name]``, config ``evaluation.<name>``)."""
 
     seed: int
     batch_size: int
@@ -241,7 +243,8 @@ class MetricJob:
 
 
 def metric_job_params(evaluation: dict, metric: str, dataset: str, departures: dict) -> dict:
-    """The plain-dict slice of the ``evaluation`` block and the ``departures`` switches that ``metric`` on ``dataset`` depends on.
+    """The plain-dict slice of the ``evaluation`` block and the ``departures``
+    switches that ``metric`` on ``dataset`` depends on.
 
     Only the evaluation departures that can change this metric on this dataset are included,
     so flipping any other switch reruns none of its jobs.
@@ -340,7 +343,8 @@ class Config:
     training: dict[str, DatasetTraining]
     classifiers: dict[str, DatasetClassifiers]
     evaluation: EvaluationConfig
-    #: One value (corrected or reference) per departure of :mod:`mmjsd.core.departures`: the switch set of "corrected" runs.
+    #: One value (corrected or reference) per departure of
+    #: :mod:`mmjsd.core.departures`: the switch set of "corrected" runs.
     departures: dict[str, str]
     resources: dict[str, DatasetResources]
     #: The protocols that run (:data:`mmjsd.core.departures.PROTOCOLS`), each in its own results tree.
@@ -362,7 +366,8 @@ class Config:
         return resolve_train_config(self, dataset, variant, self.switches(protocol))
 
     def classifier_config(self, dataset: str, modality: str) -> ClassifierConfig:
-        """The classifiers of ``modality`` on ``dataset``: the dataset's settings, then its override for ``modality``."""
+        """The classifiers of ``modality`` on ``dataset``: the dataset's
+        settings, then its override for ``modality``."""
         block = dataclasses.asdict(self.classifiers[dataset])
         override = block.pop("overrides").get(modality) or {}
         return from_dict(ClassifierConfig, {**block, **override}, f"classifiers.{dataset}.overrides.{modality}")
@@ -414,7 +419,7 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise UserError(f"config key '{path}' must be a mapping, got {type(value).__name__}")
-        key_tp, val_tp = typing.get_args(tp)
+        _, val_tp = typing.get_args(tp)  # keys are strings in YAML and JSON
         return {str(k): _convert(val_tp, v, f"{path}.{k}") for k, v in value.items()}
     if tp is Any:
         return value
@@ -475,7 +480,8 @@ def resolve_train_config(cfg: Config, dataset: str, variant: str, switches: dict
 
 
 def objective_settings(block: DatasetTraining, dataset: str, objective: str) -> dict[str, Any]:
-    """``training.<dataset>.objectives.<objective>``, type-checked by the objective's settings dataclass ({} without one)."""
+    """``training.<dataset>.objectives.<objective>``, type-checked by the
+    objective's settings dataclass ({} without one)."""
     settings_type = registry.objective(objective).settings
     key = f"training.{dataset}.objectives.{objective}"
     if settings_type is None:

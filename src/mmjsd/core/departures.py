@@ -128,7 +128,10 @@ DEPARTURES: tuple[Departure, ...] = (
         name="dynamic_prior_epsilon",
         stage=TRAINING,
         objectives=("mmjsd",),
-        official="the alpha-weighted product of experts forming mmJSD's dynamic prior adds 1e-8 to every expert's variance, N(0, I) included",
+        official=(
+            "the alpha-weighted product of experts forming mmJSD's dynamic prior adds 1e-8 to every "
+            "expert's variance, N(0, I) included"
+        ),
         ours="the dynamic prior is the alpha-weighted product of the experts as they are (the paper's equation)",
     ),
     Departure(
@@ -140,7 +143,9 @@ DEPARTURES: tuple[Departure, ...] = (
             "the CelebA MVAE ELBOs use the flag defaults 0.5 and 0.5 as reconstruction weights, in the joint and "
             "in the unimodal ELBOs (the model's 1 and 16 never reach the loss)"
         ),
-        ours="the configured rec_weights in the joint ELBO and weight 1 in the unimodal ELBOs, as every other objective",
+        ours=(
+            "the configured rec_weights in the joint ELBO and weight 1 in the unimodal ELBOs, as every other objective"
+        ),
     ),
     Departure(
         name="gradient_clipping",
@@ -174,7 +179,10 @@ DEPARTURES: tuple[Departure, ...] = (
         name="generated_image_range",
         stage=EVALUATION,
         metrics=("coherence",),
-        official="the coherence classifiers receive the Laplace mean as decoded, unbounded (clamped only when written to PNG)",
+        official=(
+            "the coherence classifiers receive the Laplace mean as decoded, unbounded "
+            "(clamped only when written to PNG)"
+        ),
         ours="generated images are clamped to [0, 1], the pixel range of the data the classifiers were trained on",
     ),
     Departure(
@@ -182,7 +190,9 @@ DEPARTURES: tuple[Departure, ...] = (
         stage=EVALUATION,
         datasets=("mnist_svhn_text",),
         metrics=("coherence",),
-        official="a random sample counts as coherent when (M == S) equals (M == T), also when MNIST disagrees with both",
+        official=(
+            "a random sample counts as coherent when (M == S) equals (M == T), also when MNIST disagrees with both"
+        ),
         ours="coherent only when all three predicted digits agree (MoPoE's definition)",
     ),
     Departure(

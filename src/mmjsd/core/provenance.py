@@ -28,7 +28,8 @@ PACKAGE = "mmjsd"
 
 
 def module_source(module: str) -> Path | None:
-    """The source file of ``module`` (a package's ``__init__.py``), found without importing anything; None when absent."""
+    """The source file of ``module`` (a package's ``__init__.py``), found
+    without importing anything; None when absent."""
     path: list[str] | None = None
     spec = None
     parts = module.split(".")
@@ -59,7 +60,8 @@ def _strip_docstrings(tree: ast.AST) -> ast.AST:
 
 
 def _imported_modules(tree: ast.AST, module: str, packages: frozenset[str]) -> set[str]:
-    """Modules of ``packages`` imported anywhere in ``tree`` (absolute imports; ``from a.b import c`` may name a submodule)."""
+    """Modules of ``packages`` imported anywhere in ``tree`` (absolute imports;
+    ``from a.b import c`` may name a submodule)."""
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):

@@ -322,7 +322,8 @@ def _check_paths(spec: Any, kind: str, *names: str) -> None:
         value = getattr(spec, name)
         if not isinstance(value, str) or not OBJECT_PATH_PATTERN.match(value):
             raise UserError(
-                f"{kind} '{spec.name}' of {spec.source}: '{name}' must be a 'module.path:attribute' string, got {value!r}"
+                f"{kind} '{spec.name}' of {spec.source}: '{name}' must be a "
+                f"'module.path:attribute' string, got {value!r}"
             )
 
 
@@ -605,7 +606,8 @@ def check_implementation_paths(spec: Any) -> None:
         source = module_source(module)
         if source is None:
             raise UserError(
-                f"{kind} '{spec.name}' of {spec.source}: '{name}' names module {module}, which is not on the Python path"
+                f"{kind} '{spec.name}' of {spec.source}: '{name}' names module {module}, "
+                "which is not on the Python path"
             )
         defined = _top_level_names(source)
         if defined is not None and attribute not in defined:

@@ -82,7 +82,8 @@ def epoch_order(num_items: int, seed: int, epoch: int, device: torch.device) -> 
 
 
 def last_batch_rows(num_items: int, batch_size: int, seed: int, epoch: int) -> torch.Tensor:
-    """Items of the last training batch of ``epoch``: batches are consecutive slices of :func:`epoch_order`, the remainder dropped.
+    """Items of the last training batch of ``epoch``: batches are consecutive slices
+    of :func:`epoch_order`, the remainder dropped.
 
     What the official latent probe is fitted on (the ``probe_protocol`` departure); the
     training loop of :mod:`mmjsd.train` visits its batches in exactly this layout.

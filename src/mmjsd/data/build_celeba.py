@@ -101,7 +101,7 @@ def partition_source_name(partition: int) -> str:
 def partition_digests(partitions: np.ndarray, per_image: list[bytes]) -> dict[str, str]:
     """:func:`images_digest` of each partition present in ``partitions`` (aligned with ``per_image``)."""
     return {
-        partition_source_name(int(p)): images_digest([d for d, q in zip(per_image, partitions) if q == p])
+        partition_source_name(int(p)): images_digest([d for d, q in zip(per_image, partitions, strict=True) if q == p])
         for p in np.unique(partitions)
     }
 
@@ -149,6 +149,7 @@ def build(
 
 
 def build_dataset(raw_dirs: dict[str, Path], cfg: CelebABuildConfig, workers: int = 1) -> BuiltDataset:
-    """The dataset spec's builder: :func:`build` from the raw CelebA directory, with the attribute names as a file attribute."""
+    """The dataset spec's builder: :func:`build` from the raw CelebA directory,
+    with the attribute names as a file attribute."""
     splits, sources, names = build(raw_dirs["celeba"], cfg, workers=workers)
     return BuiltDataset(splits, {"celeba": sources}, {"attribute_names": names})

@@ -171,15 +171,17 @@ def validate_layout(handle: h5py.File, spec: FileSpec, shown: Path) -> None:
             if data.dtype != np.dtype(ds.dtype) or data.ndim != len(ds.shape):
                 raise _fail(
                     shown,
-                    f"dataset '{split}/{ds.name}' is {data.dtype}{data.shape}, expected {ds.dtype} with shape {ds.shape}",
+                    f"dataset '{split}/{ds.name}' is {data.dtype}{data.shape}, expected "
+                    f"{ds.dtype} with shape {ds.shape}",
                 )
-            for actual, expected in zip(data.shape, ds.shape):
+            for actual, expected in zip(data.shape, ds.shape, strict=True):
                 if isinstance(expected, int) and actual != expected:
                     raise _fail(shown, f"dataset '{split}/{ds.name}' has shape {data.shape}, expected {ds.shape}")
                 if isinstance(expected, str) and dims.setdefault(expected, actual) != actual:
                     raise _fail(
                         shown,
-                        f"dataset '{split}/{ds.name}' has {actual} for dimension {expected}, other datasets have {dims[expected]}",
+                        f"dataset '{split}/{ds.name}' has {actual} for dimension {expected}, other "
+                        f"datasets have {dims[expected]}",
                     )
 
 

@@ -95,7 +95,8 @@ def _read_maybe_gzip(path: Path) -> tuple[bytes, str]:
         return gzip.decompress(raw), digest
     except (OSError, EOFError, zlib.error) as err:
         raise UserError(
-            f"{path} is not a valid gzip file ({err}); it is probably a truncated download: delete it and acquire it again"
+            f"{path} is not a valid gzip file ({err}); it is probably a truncated download: "
+            "delete it and acquire it again"
         ) from err
 
 
@@ -103,7 +104,7 @@ def read_mnist(raw_dir: str | Path, split: str) -> tuple[RawArray, RawArray]:
     """MNIST images ``[N, 28, 28]`` uint8 and labels ``[N]`` uint8 of ``split``."""
     raw_dir = Path(raw_dir)
     arrays = []
-    for rel, what in zip(MNIST_FILES[split], ("images", "labels")):
+    for rel, what in zip(MNIST_FILES[split], ("images", "labels"), strict=True):
         path = raw_dir / rel
         if not path.is_file() and path.with_suffix("").is_file():
             path = path.with_suffix("")  # an already-gunzipped official file
@@ -226,7 +227,10 @@ def read_celeba_index(raw_dir: str | Path) -> CelebAIndex:
         raise UserError(f"{part_path} must have two columns (image id, partition) on every line")
     part_ids = [p[0] for p in parts]
     if part_ids != ids:
-        first = next((i for i, (a, b) in enumerate(zip(part_ids, ids)) if a != b), min(len(part_ids), len(ids)))
+        # the lists may differ in length: then the first difference may be where the shorter one ends
+        first = next(
+            (i for i, (a, b) in enumerate(zip(part_ids, ids, strict=False)) if a != b), min(len(part_ids), len(ids))
+        )
         raise UserError(
             f"{part_path} and {attr_path} do not list the same images in the same order "
             f"(first difference at row {first + 1}); use the two official files of one release"
@@ -311,5 +315,6 @@ class CelebAImageStore:
                 )
             raise UserError(
                 f"{len(missing)} images listed in {celeba_root(raw_dir) / CELEBA_ATTR_FILE} are not in "
-                f"{self.source_name} (first: {missing[0]}); the attribute file and the image folder must come from the same release"
+                f"{self.source_name} (first: {missing[0]}); the attribute file and the image folder "
+                "must come from the same release"
             )

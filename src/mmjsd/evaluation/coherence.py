@@ -33,7 +33,7 @@ def _stack_predictions(predictions: Mapping[str, np.ndarray]) -> np.ndarray:
     """Predictions of M modalities as an ``[M, N]`` array, in the mapping's order."""
     arrays = [_as_label_vector(labels, f"predictions[{name!r}]") for name, labels in predictions.items()]
     if len({a.shape for a in arrays}) > 1:
-        sizes = {name: len(a) for name, a in zip(predictions, arrays)}
+        sizes = {name: len(a) for name, a in zip(predictions, arrays, strict=True)}
         raise UserError(f"every modality needs one prediction per generated sample, got counts {sizes}")
     return np.stack(arrays)
 

@@ -114,7 +114,8 @@ class Classification:
 
 
 class DropoutStreams:
-    """One global-RNG stream per key for train-mode dropout, each seeded from ``seed`` and the key and resumed where it stopped.
+    """One global-RNG stream per key for train-mode dropout, each seeded from
+    ``seed`` and the key and resumed where it stopped.
 
     Dropout draws from torch's global generator; :meth:`stream` switches it (CPU and the
     device's CUDA generator) to the key's own state and restores the caller's afterwards.

@@ -61,7 +61,8 @@ REAL_FEATURES_FORMAT = "mmjsd.prd_real_features"
 
 
 def quantise(images: torch.Tensor) -> torch.Tensor:
-    """clamp to [0, 1], then round to the 256 uint8 levels: what ``save_image`` + PNG + /255 gives (docs/metrics.md §2.3)."""
+    """clamp to [0, 1], then round to the 256 uint8 levels: what ``save_image``
+    + PNG + /255 gives (docs/metrics.md §2.3)."""
     return torch.floor(images.clamp(0.0, 1.0) * 255.0 + 0.5) / 255.0
 
 
@@ -186,7 +187,8 @@ def inception_extractor_name(weights_sha256: str) -> str:
 def build_extractor(
     inception_weights: str | None, classifiers_dir: Path | None, dataset: str, device: torch.device, batch_size: int
 ) -> FeatureExtractor:
-    """Inception when ``evaluation.prd.inception_weights`` is set, else the feature classifiers of ``classifiers_dir``."""
+    """Inception when ``evaluation.prd.inception_weights`` is set, else the
+    feature classifiers of ``classifiers_dir``."""
     if inception_weights is not None:
         return inception_extractor(inception_weights, dataset, device, batch_size)
     purpose = "PRD with classifier features (evaluation.prd.inception_weights is null)"

@@ -105,9 +105,11 @@ def map_generations(
             generated = generate_means(model, batch.encodings, sources, modalities, rows, generator)
             for m, stacked in generated.items():
                 wanted = [
-                    (source, means) for source, means in zip(sources, stacked.split(rows)) if (source, m) in parts
+                    (source, means)
+                    for source, means in zip(sources, stacked.split(rows), strict=True)
+                    if (source, m) in parts
                 ]
                 outputs = apply(m, torch.cat([means for _, means in wanted])).cpu()
-                for (source, _), chunk in zip(wanted, outputs.split(rows)):
+                for (source, _), chunk in zip(wanted, outputs.split(rows), strict=True):
                     parts[(source, m)].append(chunk)
     return {key: torch.cat(chunks).numpy() for key, chunks in parts.items()}

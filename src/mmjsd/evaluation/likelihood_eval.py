@@ -3,7 +3,8 @@
 For every test point X and every subset S, with proposal q_S = ``model.subset_posterior(·, S)``
 and K = ``likelihood.num_importance_samples`` draws (docs/metrics.md §4.1, §4.3):
 
-    log p̂(X) = log (1/K) sum_k p(X | z_k, s_k) p(z_k) prod_{m in S} p(s_{k,m}) / (q_S(z_k) prod_{m in S} q(s_{k,m} | x_m))
+    log p̂(X) = log (1/K) sum_k p(X | z_k, s_k) p(z_k) prod_{m in S}
+    p(s_{k,m}) / (q_S(z_k) prod_{m in S} q(s_{k,m} | x_m))
 
 * z_k ~ q_S; a mixture proposal draws stratified (each point gets K·w_c draws from
   component c) and ``log_prob`` is the full mixture density (balance-heuristic weights,

@@ -100,7 +100,8 @@ def attribute_scores(
     return np.stack(columns, axis=1)
 
 
-#: ``predict(train_latents, train_labels, test_latents, max_iter)``: :func:`predicted_digits` or :func:`attribute_scores`.
+#: ``predict(train_latents, train_labels, test_latents, max_iter)``:
+#: :func:`predicted_digits` or :func:`attribute_scores`.
 Predict = Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]
 
 

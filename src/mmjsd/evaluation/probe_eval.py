@@ -81,7 +81,8 @@ TRAIN_SPLIT = "train"
 
 @dataclass(frozen=True)
 class Probe:
-    """A dataset's probe: what it predicts, how predictions are scored (pooled; per batch if defined), the score's name."""
+    """A dataset's probe: what it predicts, how predictions are scored
+    (pooled; per batch if defined), the score's name."""
 
     predict: Predict
     score: Callable[[np.ndarray, np.ndarray], float]
@@ -105,7 +106,8 @@ def posterior_means(model: MultimodalVAE, encoded: EncodedRows, subset: tuple[st
 def drawn_component_means(
     model: MultimodalVAE, encoded: EncodedRows, subset: tuple[str, ...], batch_size: int
 ) -> np.ndarray:
-    """Per row, the mean of the subset-posterior component its stratified draw comes from, batch by batch, ``[N, D]``."""
+    """Per row, the mean of the subset-posterior component its stratified
+    draw comes from, batch by batch, ``[N, D]``."""
     with torch.inference_mode():
         parts = [
             model.subset_posterior(b.encodings, subset).drawn_component_mean() for b in encoded.batches(batch_size)

@@ -76,7 +76,8 @@ def load_run(run_dir: str | Path, device: torch.device) -> LoadedRun:
         raise UserError(f"model file {path} is unreadable ({err}); delete it and retrain") from err
     if not keys_present:
         raise UserError(
-            f"model file {path} lacks state_dict/dataset/variant/seed/protocol/train_config (see docs/file-formats.md); "
+            f"model file {path} lacks "
+            "state_dict/dataset/variant/seed/protocol/train_config (see docs/file-formats.md); "
             "delete it and retrain"
         )
     train_config = from_dict(TrainConfig, record["train_config"], f"{path}:train_config")
@@ -181,7 +182,8 @@ class EncodedRows:
         return len(self.rows)
 
     def batches(self, batch_size: int, progress: str | None = None) -> Iterator[EncodedBatch]:
-        """Consecutive batches of ``batch_size`` rows (the last may be shorter); a progress bar titled ``progress`` if given."""
+        """Consecutive batches of ``batch_size`` rows (the last may be shorter); a
+        progress bar titled ``progress`` if given."""
         starts = range(0, len(self), batch_size)
         for start in tqdm(starts, desc=progress, disable=progress is None, mininterval=5.0, unit="batch"):
             part = slice(start, start + batch_size)
@@ -238,7 +240,8 @@ class MetricResult:
 
 
 def switch_settings(switches: dict[str, str]) -> dict[str | None, dict[str, str]]:
-    """The switch sets one metric job scores: ``None`` → the job's own, each departure name → that switch flipped alone."""
+    """The switch sets one metric job scores: ``None`` → the job's own, each
+    departure name → that switch flipped alone."""
     settings: dict[str | None, dict[str, str]] = {None: dict(switches)}
     for name, value in switches.items():
         settings[name] = {**switches, name: flipped(value)}

@@ -127,7 +127,8 @@ class MultimodalVAE(nn.Module, abc.ABC):
         return MixturePosterior(mus, logvars, tuple(weights[m] / total for m in subset))
 
     def product_posterior(self, encodings: Encodings, subset: Sequence[str], with_prior: bool) -> GaussianPosterior:
-        """PoE of the content experts of ``subset``, optionally with the N(0, I) expert (docs/reference-code.md §3.1)."""
+        """PoE of the content experts of ``subset``, optionally with the
+        N(0, I) expert (docs/reference-code.md §3.1)."""
         mus, logvars = self.stacked_experts(encodings, subset)
         if with_prior:
             mus, logvars = prepend_standard_normal(mus, logvars)

@@ -123,7 +123,7 @@ def stratified_counts(batch_size: int, weights: Sequence[float]) -> list[int]:
     (reference ``mixture_component_selection``): B = 256, three equal weights → 85/85/86.
     """
     # The tolerance keeps float rounding from losing a row: 49 * (1/49) evaluates to 0.999...
-    counts = [int(math.floor(batch_size * w + _FLOOR_TOLERANCE)) for w in weights[:-1]]
+    counts = [math.floor(batch_size * w + _FLOOR_TOLERANCE) for w in weights[:-1]]
     counts.append(batch_size - sum(counts))
     return counts
 

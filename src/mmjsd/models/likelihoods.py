@@ -1,4 +1,5 @@
-"""Output likelihoods p(x_m | z): Laplace for images, categorical for text (docs/reference-code.md §2.5, docs/design.md §4).
+"""Output likelihoods p(x_m | z): Laplace for images, categorical for text
+(docs/reference-code.md §2.5, docs/design.md §4).
 
 Decoders output the likelihood's parameters (an image location, text logits). Each
 likelihood gives the per-row log-density summed over every element of the example, and the

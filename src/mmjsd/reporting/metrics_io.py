@@ -143,7 +143,8 @@ def _check_run_identity(dataset: Any, variant: Any, seed: Any, path: Path) -> No
 
 
 def protocol_from_document(document: dict[str, Any], path: Path) -> str:
-    """The protocol a run config (``protocol``) or metric file (``protocol.name``) records, checked against its location.
+    """The protocol a run config (``protocol``) or metric file
+    (``protocol.name``) records, checked against its location.
 
     A file inside ``<protocol>/<dataset>/<variant>/seed<k>/`` (the results tree) must record
     the protocol its directory names, so a run copied into the other tree is caught.
@@ -255,7 +256,8 @@ def load_classifier_metrics(path: str | Path) -> dict[str, Any]:
 
 
 def run_identity_from_path(path: Path) -> tuple[str, str, int]:
-    """``(dataset, variant, seed)`` of a file inside ``<dataset>/<variant>/seed<k>/`` (``runs/<protocol>/`` above it)."""
+    """``(dataset, variant, seed)`` of a file inside
+    ``<dataset>/<variant>/seed<k>/`` (``runs/<protocol>/`` above it)."""
     seed_dir, variant_dir, dataset_dir = path.parent, path.parent.parent, path.parent.parent.parent
     match = _SEED_DIR.match(seed_dir.name)
     if match is None:

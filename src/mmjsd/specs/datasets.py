@@ -1,4 +1,5 @@
-"""The two datasets of the mmJSD paper: MNIST-SVHN-Text and bimodal CelebA (docs/reference-code.md §1-2, docs/design.md §3)."""
+"""The two datasets of the mmJSD paper: MNIST-SVHN-Text and bimodal CelebA
+(docs/reference-code.md §1-2, docs/design.md §3)."""
 
 from __future__ import annotations
 

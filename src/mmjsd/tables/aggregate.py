@@ -71,7 +71,7 @@ class TableResult:
     cells: dict[tuple[str, str], Cell]
     records: tuple[MetricRecord, ...]
     protocol: str | None = None
-    context: ReportContext = ReportContext()
+    context: ReportContext = field(default_factory=ReportContext)
     chance: dict[str, float | None] = field(default_factory=dict)
     differences: bool = False
 
@@ -168,13 +168,14 @@ def build_table(
     spec: TableSpec,
     records: Sequence[MetricRecord],
     seeds: Sequence[int] | None = None,
-    context: ReportContext = ReportContext(),
+    context: ReportContext | None = None,
 ) -> TableResult:
     """Aggregate one table from all metric files given (all of one protocol).
 
     Rows are the variants with any metric file of the table's dataset; expected seeds are
     ``seeds`` or, when not given, every seed seen in that dataset. Files of other seeds
-    are ignored. A table with ``columns_of`` gets its columns from the files.
+    are ignored. A table with ``columns_of`` gets its columns from the files. ``context`` defaults to an empty
+    :class:`ReportContext`.
     """
     dataset_records = [r for r in records if r.dataset == spec.dataset]
     expected = tuple(sorted(set(seeds) if seeds is not None else {r.seed for r in dataset_records}))
@@ -192,13 +193,14 @@ def build_table(
         cells={(v, c.label): build_cell(files, v, c, expected) for v in variants for c in spec.columns},
         records=used,
         protocol=single_protocol(dataset_records),
-        context=context,
+        context=context or ReportContext(),
         chance={c.label: chance_level(c, spec.dataset, used) for c in spec.columns},
     )
 
 
 def tables_of(records: Sequence[MetricRecord], datasets: Sequence[str] | None = None) -> list[TableSpec]:
-    """The tables of ``datasets`` (default: the datasets that have metric files): the paper's, then ours per metric found."""
+    """The tables of ``datasets`` (default: the datasets that have metric
+    files): the paper's, then ours per metric found."""
     selected = list(datasets) if datasets is not None else sorted({r.dataset for r in records})
     return planned_tables({d: sorted({r.metric for r in records if r.dataset == d}) for d in selected})
 

@@ -1,6 +1,7 @@
 """Command line of the tables step: every table of the selected datasets and protocols, in every format.
 
-    python -m mmjsd.tables --out-dir results/tables --metrics results/runs --data-source-file results/manifests/mnist.json
+    python -m mmjsd.tables --out-dir results/tables --metrics results/runs \
+        --data-source-file results/manifests/mnist.json
 
 Writes :func:`~mmjsd.tables.specs.table_files`: each table per protocol, the paper
 comparisons from one protocol's runs (:mod:`~mmjsd.tables.compare`) and the departures
@@ -43,7 +44,8 @@ def frame_csv(frame: pd.DataFrame) -> str:
 
 
 def table_writers(result: TableResult) -> dict[str, Callable[[], str]]:
-    """The text of each file of one protocol's table, by its suffix after the table name (``.csv``, ``.tex``, ``.md``)."""
+    """The text of each file of one protocol's table, by its suffix after
+    the table name (``.csv``, ``.tex``, ``.md``)."""
     return {
         ".csv": lambda: frame_csv(tidy_frame(result)),
         ".tex": lambda: to_latex(result),
@@ -95,7 +97,7 @@ def write_all_tables(results: dict[str, list[TableResult]], context: ReportConte
                 result.spec.name, result.spec.comparison_file_names, comparison_writers(result), out_dir
             )
     if context.both_protocols:
-        for corrected, reference in zip(results[CORRECTED_PROTOCOL], results[REFERENCE_EXACT_PROTOCOL]):
+        for corrected, reference in zip(results[CORRECTED_PROTOCOL], results[REFERENCE_EXACT_PROTOCOL], strict=True):
             differences = protocol_differences(corrected, reference)
             paths += write_files(
                 corrected.spec.name,
@@ -141,8 +143,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="python -m mmjsd.tables",
         description=(
             "Aggregate per-run metric files (results/runs/<protocol>/<dataset>/<variant>/seed<k>/metrics/*.json) "
-            "into the mmJSD paper's Tables 1-5 and one table per metric that no paper table covers (<dataset>_<metric>, "
-            "its value keys as columns): mean ± sample std (ddof=1) over seeds per variant, and a row of chance levels. "
+            "into the mmJSD paper's Tables 1-5 and one table per metric that no paper "
+            "table covers (<dataset>_<metric>, "
+            "its value keys as columns): mean ± sample std (ddof=1) over seeds per "
+            "variant, and a row of chance levels. "
             "Every variant found becomes a row; missing metric files or values become empty, footnoted cells. "
             "For each protocol P and table NAME it writes P/NAME.csv (tidy: one row per model x column x statistic), "
             "P/NAME.tex (booktabs) and P/NAME.md; for the paper's tables NAME_vs_paper.csv and NAME_vs_paper.md from "

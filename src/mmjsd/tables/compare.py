@@ -48,7 +48,10 @@ def protocol_caveat(result: TableResult) -> str:
 def runs_statement(result: TableResult) -> str:
     """Which runs the comparison is made from, in words."""
     if result.protocol == REFERENCE_EXACT_PROTOCOL:
-        return "Ours: the reference-exact runs (every departure switch at reference, the official computation), like for like."
+        return (
+            "Ours: the reference-exact runs (every departure switch at reference, the official computation), "
+            "like for like."
+        )
     return (
         "Ours: the corrected runs (no reference-exact runs were configured; docs/departures.md says how to add them)."
     )

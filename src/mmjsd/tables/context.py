@@ -124,7 +124,8 @@ def add_context_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def context_from_arguments(args: argparse.Namespace, found_protocols: Sequence[str]) -> ReportContext:
-    """The :class:`ReportContext` of parsed :func:`add_context_arguments` arguments; protocols default to ``found_protocols``."""
+    """The :class:`ReportContext` of parsed :func:`add_context_arguments`
+    arguments; protocols default to ``found_protocols``."""
     data_source = data_source_from_file(args.data_source_file) if args.data_source_file else args.data_source
     return ReportContext(
         data_source=data_source,

@@ -78,8 +78,8 @@ def seed_noise_test(differences: Sequence[float]) -> NoiseTest:
 
 def paired_cell(label: str, corrected: Cell | None, reference: Cell | None, what: str) -> Cell:
     """Per-seed ``corrected - reference`` over the seeds both cells have; seeds with one side only are footnoted."""
-    first = dict(zip(corrected.seeds, corrected.values)) if corrected else {}
-    second = dict(zip(reference.seeds, reference.values)) if reference else {}
+    first = dict(zip(corrected.seeds, corrected.values, strict=True)) if corrected else {}
+    second = dict(zip(reference.seeds, reference.values, strict=True)) if reference else {}
     paired = sorted(set(first) & set(second))
     notes = [
         f"{label}: seed {seed_list(sorted(set(side) - set(paired)))} has a {name} value but no {other} one"
@@ -126,7 +126,8 @@ def protocol_differences(corrected: TableResult, reference: TableResult) -> Tabl
 
 
 def signed_effect(record: MetricRecord, departure: str, key: str) -> float | None:
-    """``values − alternatives[departure]`` of one file, signed as corrected − reference whatever the file's own switch."""
+    """``values − alternatives[departure]`` of one file, signed as corrected
+    − reference whatever the file's own switch."""
     value, alternative = record.values.get(key), record.alternatives.get(departure, {}).get(key)
     if value is None or alternative is None:
         return None
@@ -135,7 +136,8 @@ def signed_effect(record: MetricRecord, departure: str, key: str) -> float | Non
 
 
 def switch_effect(result: TableResult, departure: str) -> TableResult | None:
-    """The effect of flipping ``departure`` alone on the runs of ``result`` (None when no file of its columns reports one)."""
+    """The effect of flipping ``departure`` alone on the runs of ``result``
+    (None when no file of its columns reports one)."""
     spec = result.spec
     columns = [c for c in spec.columns if BY_NAME[departure].acts_on_metric(spec.dataset, c.metric)]
     if not columns:
@@ -234,7 +236,8 @@ def protocol_differences_markdown(result: TableResult) -> str:
         "row acts here together with its evaluation departures; departures/evaluation.md shows each evaluation "
         "departure alone (docs/departures.md)."
     )
-    return f"{heading}\n\n{markdown_escape(caption)}\n\n{markdown_table_block(result, lambda v, c, _: difference_text(result, v, c))}\n"
+    table = markdown_table_block(result, lambda v, c, _: difference_text(result, v, c))
+    return f"{heading}\n\n{markdown_escape(caption)}\n\n{table}\n"
 
 
 def evaluation_differences_markdown(effects: dict[str, list[TableResult]]) -> str:

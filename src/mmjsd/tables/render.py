@@ -163,7 +163,8 @@ def to_latex(result: TableResult) -> str:
         r"% requires \usepackage{booktabs}",
         r"\begin{table}[t]",
         r"\centering",
-        rf"\caption{{{latex_escape(table_title(result.spec))}{paper_reference(result.spec)}. {caption(result, LATEX)}}}",
+        rf"\caption{{{latex_escape(table_title(result.spec))}{paper_reference(result.spec)}. "
+        rf"{caption(result, LATEX)}}}",
         rf"\label{{tab:{result.spec.name.replace('_', '-')}}}",
         rf"\begin{{tabular}}{{lr{'c' * len(result.spec.columns)}}}",
         r"\toprule",
@@ -212,7 +213,8 @@ TIDY_COLUMNS = [
 
 
 def tidy_frame(result: TableResult) -> pd.DataFrame:
-    """One row per model x column x statistic (mean, std, n_seeds), with the column's chance level; empty values are missing."""
+    """One row per model x column x statistic (mean, std, n_seeds), with the
+    column's chance level; empty values are missing."""
     rows = []
     for variant in result.variants:
         for column in result.spec.columns:

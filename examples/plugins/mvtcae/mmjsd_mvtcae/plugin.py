@@ -24,7 +24,10 @@ register_objective(
         name="mvtcae",
         label="MVTCAE",
         model="mmjsd_mvtcae.model:MVTCAE",
-        description="Multi-view total correlation auto-encoder: PoE posterior, VIB and conditional VIB terms (Hwang et al. 2021).",
+        description=(
+            "Multi-view total correlation auto-encoder: PoE posterior, VIB and conditional "
+            "VIB terms (Hwang et al. 2021)."
+        ),
         settings=MVTCAESettings,
     )
 )

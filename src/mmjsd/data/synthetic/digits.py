@@ -348,7 +348,7 @@ def render_mnist_digits(
     glyph_styles = _resolve_styles(tuple(styles))
     style_index = rng.integers(len(glyph_styles), size=len(labels))
     coverage = np.zeros((len(labels), MNIST_SIZE, MNIST_SIZE), dtype=np.float32)
-    for i, (digit, style) in enumerate(zip(labels, style_index)):
+    for i, (digit, style) in enumerate(zip(labels, style_index, strict=True)):
         coverage[i] = _mnist_coverage(int(digit), glyph_styles[style], rng)
     return _mnist_ink(coverage, rng)
 
@@ -362,7 +362,7 @@ def _svhn_coverage(digit: int, style: GlyphStyle, rng: np.random.Generator) -> n
     centre = _wobbled(style.glyphs[digit], rng, wobble)
     strokes = list(centre)
     low, high = _bounds(centre)
-    for side, neighbour in zip((-1, 1), rng.integers(10, size=2)):
+    for side, neighbour in zip((-1, 1), rng.integers(10, size=2), strict=True):
         if rng.random() < 0.35:
             continue
         glyph = _wobbled(style.glyphs[int(neighbour)], rng, wobble)
@@ -454,7 +454,7 @@ def render_svhn_digits(
     glyph_styles = _resolve_styles(tuple(styles))
     style_index = rng.integers(len(glyph_styles), size=len(labels))
     coverage = np.zeros((len(labels), SVHN_SIZE, SVHN_SIZE), dtype=np.float32)
-    for i, (digit, style) in enumerate(zip(labels, style_index)):
+    for i, (digit, style) in enumerate(zip(labels, style_index, strict=True)):
         coverage[i] = _svhn_coverage(int(digit), glyph_styles[style], rng)
     return _svhn_photo(coverage, rng)
 

@@ -815,6 +815,6 @@ def render_faces(attributes: np.ndarray, rng: np.random.Generator) -> np.ndarray
     attributes = np.asarray(attributes)
     children = rng.spawn(len(attributes))
     images = np.empty((len(attributes), *CELEBA_SHAPE), dtype=np.uint8)
-    for index, (row, child) in enumerate(zip(attributes, children)):
+    for index, (row, child) in enumerate(zip(attributes, children, strict=True)):
         images[index] = render_face(row, child)
     return images
