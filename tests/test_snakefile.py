@@ -53,12 +53,34 @@ def test_paper_configuration_dag(tmp_path):
     assert int(counts["train_classifier"]) == sum(len(s.modalities) + len(s.feature_modalities) for s in specs)
 
 
+def make_commands(target: str) -> list[str]:
+    """The commands ``make <target>`` would run (``make -n``), continuation lines joined, spaces normalised."""
+    proc = subprocess.run(["make", "-n", target], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return [" ".join(line.split()) for line in proc.stdout.replace("\\\n", " ").splitlines()]
+
+
 def test_make_demo_runs_the_demo_preset_and_writes_the_report_the_readme_promises():
     """README: `make demo` leaves results/summary.md and results/report.html. The workflow test runs these same
     Snakemake options (``--report-after-run --report``) and checks the report they write."""
-    proc = subprocess.run(["make", "-n", "demo"], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    commands = [" ".join(line.split()) for line in proc.stdout.replace("\\\n", " ").splitlines()]
+    commands = make_commands("demo")
     command = next(line for line in commands if "snakemake" in line and "--cores" in line)
     assert "--configfile workflow/presets/demo.yaml" in command
     assert "--report-after-run --report results/report.html" in command
+
+
+def test_make_test_is_the_fast_subset_and_ci_lints_then_runs_every_test():
+    """README "Tests": `make test` leaves out the workflow and SLURM tests, `make test-all` runs every test, `make lint`
+    runs ruff and Snakemake's lint, and CI (`.ci/run`) runs `make lint` and `make test-all`."""
+    (fast,) = [c for c in make_commands("test") if " -m pytest" in c]
+    assert fast.endswith('-m pytest -m "not workflow and not slurm"'), fast
+    (every,) = [c for c in make_commands("test-all") if " -m pytest" in c]
+    assert every.endswith("-m pytest"), every
+    installing = (" -m venv ", " -m pip ")  # what `make -n` lists first where .venv is not installed yet
+    lint = [c.split(" -m ", 1)[1] for c in make_commands("lint") if " -m " in c and not any(i in c for i in installing)]
+    assert lint == ["ruff check .", "ruff format --check .", "snakemake --lint"], lint
+    ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    make_targets = [line.removeprefix("make ") for line in ci if line.startswith("make ")]
+    assert make_targets == ["lint", "test-all"], make_targets
+    readme = (ROOT / "README.md").read_text()
+    assert "`make test-all`" in readme and "CI (`bash .ci/run`) runs `make lint`" in readme
