@@ -93,8 +93,8 @@ run_part training 60 "$PYTHON" -m mmjsd.bench training --data "$MST" --variants 
 
 epoch_hparams="$("$PYTHON" - <<EOF
 import dataclasses
-from mmjsd.config import load_config
-from mmjsd.io import canonical_json
+from mmjsd.core.config import load_config
+from mmjsd.core.io import canonical_json
 cfg = load_config("config.yaml").train_config("mnist_svhn_text", "mmjsd")
 print(canonical_json(dataclasses.asdict(dataclasses.replace(cfg, epochs=1))))
 EOF

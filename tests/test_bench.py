@@ -5,36 +5,49 @@ Speed and memory targets are what the benchmarks measure; they are never asserte
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import math
-from pathlib import Path
 
 import pytest
 import torch
 
+from helpers import DEMO_CONFIG, read_csv
 from mmjsd.bench import build, evaluation, precision, training
 from mmjsd.bench.__main__ import main
-from mmjsd.config import load_config
-from mmjsd.errors import UserError
+from mmjsd.core.config import load_config
+from mmjsd.core.errors import UserError
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-ROOT = Path(__file__).resolve().parents[1]
-CONFIG = [str(ROOT / "config.yaml"), str(ROOT / "workflow" / "presets" / "demo.yaml")]
-
-
-def read_csv(path: Path) -> tuple[list[str], list[dict]]:
-    """Header and rows of a CSV file."""
-    with path.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        return list(reader.fieldnames), list(reader)
 
 
 def test_training_measures_every_mode_and_ratio(mst_h5, tmp_path):
     out = tmp_path / "training.csv"
-    main(["training", "--data", str(mst_h5), "--config", *CONFIG, "--variants", "mmjsd", "mvae-ms", "--steps", "2", "--warmup", "1",
-          "--batch-size", "16", "--threads", "1", "--workers", "0", "--device", "cpu", "--csv", str(out)])
+    main(
+        [
+            "training",
+            "--data",
+            str(mst_h5),
+            "--config",
+            *DEMO_CONFIG,
+            "--variants",
+            "mmjsd",
+            "mvae-ms",
+            "--steps",
+            "2",
+            "--warmup",
+            "1",
+            "--batch-size",
+            "16",
+            "--threads",
+            "1",
+            "--workers",
+            "0",
+            "--device",
+            "cpu",
+            "--csv",
+            str(out),
+        ]
+    )
     header, rows = read_csv(out)
     assert tuple(header) == training.TRAINING_COLUMNS
     assert [row["variant"] for row in rows] == ["mmjsd", "mvae-ms"]
@@ -43,7 +56,9 @@ def test_training_measures_every_mode_and_ratio(mst_h5, tmp_path):
     assert all(float(row[c]) > 0 for row in rows for c in rate_columns)
     assert {row["torch_threads"] for row in rows} == {"1"}
     for row in rows:
-        assert float(row["loop_gflop_per_s"]) == pytest.approx(float(row["loop_samples_per_s"]) * float(row["mflop_per_sample"]) / 1e3, rel=1e-3)
+        assert float(row["loop_gflop_per_s"]) == pytest.approx(
+            float(row["loop_samples_per_s"]) * float(row["mflop_per_sample"]) / 1e3, rel=1e-3
+        )
     # MVAE-MS decodes every modality from the joint and from each unimodal posterior; mmJSD decodes each once.
     assert float(rows[1]["mflop_per_sample"]) > float(rows[0]["mflop_per_sample"]) > 0
 
@@ -80,7 +95,7 @@ def module_flop_counts(model: torch.nn.Module) -> dict[str, float]:
 def test_flop_per_sample_of_a_training_step_matches_a_count_from_layer_shapes(mst_h5, variant):
     """The aten-level count equals 3× the layers' forward FLOPs (forward, input and weight gradients) less the input
     gradients never computed: an independent count from module hooks."""
-    cfg = dataclasses.replace(load_config(*CONFIG).train_config("mnist_svhn_text", variant), batch_size=8)
+    cfg = dataclasses.replace(load_config(*DEMO_CONFIG).train_config("mnist_svhn_text", variant), batch_size=8)
     step = training.ComputeStep("mnist_svhn_text", variant, cfg, torch.device("cpu"))
     batch = training.premade_batches("mnist_svhn_text", mst_h5, 8, torch.device("cpu"))[0]
     counts = module_flop_counts(step.model)
@@ -92,14 +107,42 @@ def test_flop_per_sample_of_a_training_step_matches_a_count_from_layer_shapes(ms
 
 def test_training_refuses_a_file_too_small_for_the_steps(mst_h5, tmp_path):
     with pytest.raises(UserError, match="fewer than"):
-        main(["training", "--data", str(mst_h5), "--config", *CONFIG, "--variants", "mmjsd", "--steps", "1000", "--device", "cpu",
-              "--csv", str(tmp_path / "t.csv")])
+        main(
+            [
+                "training",
+                "--data",
+                str(mst_h5),
+                "--config",
+                *DEMO_CONFIG,
+                "--variants",
+                "mmjsd",
+                "--steps",
+                "1000",
+                "--device",
+                "cpu",
+                "--csv",
+                str(tmp_path / "t.csv"),
+            ]
+        )
 
 
 def test_build_reports_time_and_peak_memory(tmp_path):
     out = tmp_path / "build.csv"
-    main(["build", "--scale", "0.002", "--pairs-per-image", "2", "--raw-dir", str(tmp_path / "raw"), "--output", str(tmp_path / "mst.h5"),
-          "--csv", str(out)])
+    main(
+        [
+            "build",
+            "--scale",
+            "0.002",
+            "--pairs-per-image",
+            "2",
+            "--raw-dir",
+            str(tmp_path / "raw"),
+            "--output",
+            str(tmp_path / "mst.h5"),
+            "--csv",
+            str(out),
+        ]
+    )
     header, rows = read_csv(out)
     assert tuple(header) == build.COLUMNS
     assert float(rows[0]["peak_rss_gib"]) > 0 and float(rows[0]["build_s"]) > 0
@@ -108,8 +151,26 @@ def test_build_reports_time_and_peak_memory(tmp_path):
 
 def test_evaluation_reports_seconds_per_metric(mst_h5, tmp_path):
     out = tmp_path / "evaluation.csv"
-    main(["evaluation", "--data", str(mst_h5), "--config", *CONFIG, "--metrics", "coherence", "likelihood", "--n-test", "16",
-          "--threads", "1", "--device", "cpu", "--csv", str(out)])
+    main(
+        [
+            "evaluation",
+            "--data",
+            str(mst_h5),
+            "--config",
+            *DEMO_CONFIG,
+            "--metrics",
+            "coherence",
+            "likelihood",
+            "--n-test",
+            "16",
+            "--threads",
+            "1",
+            "--device",
+            "cpu",
+            "--csv",
+            str(out),
+        ]
+    )
     header, rows = read_csv(out)
     assert tuple(header) == evaluation.COLUMNS
     assert [row["metric"] for row in rows] == ["coherence", "likelihood"]
@@ -117,7 +178,23 @@ def test_evaluation_reports_seconds_per_metric(mst_h5, tmp_path):
 
 def test_memory_stops_the_training_job_and_reports_its_peak(mst_h5, tmp_path):
     out = tmp_path / "memory.csv"
-    main(["memory", "--data", str(mst_h5), "--config", *CONFIG, "--steps", "1", "--batch-size", "16", "--device", "cpu", "--csv", str(out)])
+    main(
+        [
+            "memory",
+            "--data",
+            str(mst_h5),
+            "--config",
+            *DEMO_CONFIG,
+            "--steps",
+            "1",
+            "--batch-size",
+            "16",
+            "--device",
+            "cpu",
+            "--csv",
+            str(out),
+        ]
+    )
     header, rows = read_csv(out)
     assert tuple(header) == training.MEMORY_COLUMNS
     assert int(rows[0]["steps_seen"]) >= 1
@@ -151,7 +228,12 @@ def test_precision_comparison_without_spread_and_with_too_few_seeds():
 
 
 def test_precision_settings_turn_on_one_switch_over_an_all_off_baseline():
-    base = dataclasses.replace(load_config(*CONFIG).train_config("mnist_svhn_text", "mmjsd"), amp_bf16=True, compile=True, channels_last=True)
+    base = dataclasses.replace(
+        load_config(*DEMO_CONFIG).train_config("mnist_svhn_text", "mmjsd"),
+        amp_bf16=True,
+        compile=True,
+        channels_last=True,
+    )
     baseline = precision.setting_config(base, precision.BASELINE, epochs=4)
     assert (baseline.amp_bf16, baseline.compile, baseline.channels_last, baseline.epochs) == (False, False, False, 4)
     assert precision.setting_config(base, "bf16", 4).amp_bf16 and not precision.setting_config(base, "bf16", 4).compile
@@ -161,8 +243,30 @@ def test_precision_settings_turn_on_one_switch_over_an_all_off_baseline():
 
 def test_precision_trains_and_scores_every_setting_and_seed(mst_h5, tmp_path, capsys):
     out = tmp_path / "precision.csv"
-    main(["precision", "--data", str(mst_h5), "--config", *CONFIG, "--switches", "channels_last", "--seeds", "0", "1", "--epochs", "1",
-          "--batch-size", "16", "--metrics", "latent_probe", "--device", "cpu", "--csv", str(out)])
+    main(
+        [
+            "precision",
+            "--data",
+            str(mst_h5),
+            "--config",
+            *DEMO_CONFIG,
+            "--switches",
+            "channels_last",
+            "--seeds",
+            "0",
+            "1",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "16",
+            "--metrics",
+            "latent_probe",
+            "--device",
+            "cpu",
+            "--csv",
+            str(out),
+        ]
+    )
     header, rows = read_csv(out)
     assert tuple(header) == precision.COLUMNS
     subsets = {"mnist", "svhn", "text", "mnist+svhn", "mnist+text", "svhn+text", "mnist+svhn+text"}
@@ -173,8 +277,13 @@ def test_precision_trains_and_scores_every_setting_and_seed(mst_h5, tmp_path, ca
             assert all(0.0 <= float(row["score"]) <= 1.0 for row in chosen)
     # the same function in another memory layout: every probe accuracy within a few test items
     scores = {(row["setting"], row["seed"], row["value"]): float(row["score"]) for row in rows}
-    assert all(abs(scores["channels_last", seed, value] - score) < 0.02 for (setting, seed, value), score in scores.items() if setting == "float32")
-    assert "mmjsd channels_last: 7 of 7 metric values within seed noise" in capsys.readouterr().out  # near-identical runs
+    assert all(
+        abs(scores["channels_last", seed, value] - score) < 0.02
+        for (setting, seed, value), score in scores.items()
+        if setting == "float32"
+    )
+    # near-identical runs
+    assert "mmjsd channels_last: 7 of 7 metric values within seed noise" in capsys.readouterr().out
 
 
 def test_precision_refuses_one_seed_and_coherence_without_classifiers(mst_h5, tmp_path):

@@ -16,14 +16,14 @@ import pytest
 import torch
 
 from mmjsd.classifiers.loading import load_classifier
-from mmjsd import registry
 from mmjsd.classifiers.networks import build_classifier
 from mmjsd.classifiers.predict import attribute_scores, penultimate_features, predict_labels
-from mmjsd.cli import main_guard
+from mmjsd.core import registry
+from mmjsd.core.cli import main_guard
+from mmjsd.core.errors import UserError
 from mmjsd.data import alphabet
 from mmjsd.data.hdf5 import CELEBA_SPEC, MST_SPEC, write_dataset_file
 from mmjsd.data.readers import text_one_hot
-from mmjsd.errors import UserError
 from mmjsd.train_classifier import main
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -41,7 +41,13 @@ INPUT_SHAPES = {
     ("celeba", "img"): (3, 64, 64),
     ("celeba", "text"): (CELEBA_TEXT_LENGTH, 71),
 }
-FEATURE_DIMS = {(MST, "mnist"): 128, (MST, "svhn"): 128, (MST, "text"): 128, ("celeba", "img"): 640, ("celeba", "text"): 896}
+FEATURE_DIMS = {
+    (MST, "mnist"): 128,
+    (MST, "svhn"): 128,
+    (MST, "text"): 128,
+    ("celeba", "img"): 640,
+    ("celeba", "text"): 896,
+}
 OUTPUTS = {MST: 10, "celeba": 40}
 
 
@@ -63,7 +69,8 @@ def block_images(labels: np.ndarray, shape: tuple[int, ...], block: int, rng: np
 
 
 def mst_split(per_class: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """One MST split: ``per_class`` images of each digit per modality, image i paired with image i, words at offset 0."""
+    """One MST split: ``per_class`` images of each digit per modality,
+    image i paired with image i, words at offset 0."""
     labels = np.repeat(np.arange(10), per_class)
     return {
         "mnist_images": block_images(labels, (28, 28), 5, rng),
@@ -104,7 +111,12 @@ def celeba_file(tmp_path_factory) -> Path:
     """4 training and 3 test CelebA examples: enough for one step at batch 4."""
     rng = np.random.default_rng(1)
     path = tmp_path_factory.mktemp("data") / "celeba.h5"
-    write_dataset_file(path, CELEBA_SPEC, {"train": celeba_split(4, rng), "test": celeba_split(3, rng)}, {"seed": 0, "params": {}, "sources": {}})
+    write_dataset_file(
+        path,
+        CELEBA_SPEC,
+        {"train": celeba_split(4, rng), "test": celeba_split(3, rng)},
+        {"seed": 0, "params": {}, "sources": {}},
+    )
     return path
 
 
@@ -143,7 +155,9 @@ def test_celeba_parameter_counts_match_the_reference_within_0_1_million(modality
     assert abs(count / 1e6 - CELEBA_REFERENCE_MILLIONS[modality]) < 0.1
 
 
-@pytest.mark.parametrize(("dataset", "modality"), [(spec.name, m) for spec in registry.DATASETS for m in spec.modalities])
+@pytest.mark.parametrize(
+    ("dataset", "modality"), [(spec.name, m) for spec in registry.DATASETS for m in spec.modalities]
+)
 def test_forward_and_feature_shapes(dataset, modality):
     torch.manual_seed(0)
     classifier = build_classifier(dataset, modality)
@@ -172,19 +186,30 @@ def test_short_training_reaches_high_test_accuracy(trained_mst):
 def test_cli_writes_documented_files(trained_mst, mst_file):
     metrics = json.loads((trained_mst["svhn"] / "metrics.json").read_text())
     assert DOCUMENTED_KEYS | {"test_accuracy"} <= set(metrics)
-    assert (metrics["dataset"], metrics["modality"], metrics["role"], metrics["seed"]) == (MST, "svhn", "coherence", PARAMS["seed"])
+    assert (metrics["dataset"], metrics["modality"], metrics["role"], metrics["seed"]) == (
+        MST,
+        "svhn",
+        "coherence",
+        PARAMS["seed"],
+    )
     assert (metrics["epochs"], metrics["n_train"], metrics["n_test"]) == (PARAMS["epochs"], 300, 100)
     assert len(metrics["train_loss"]) == PARAMS["epochs"] and metrics["train_loss"][-1] < metrics["train_loss"][0]
     record = torch.load(trained_mst["svhn"] / "model.pt", weights_only=True)
     assert {k: record[k] for k in ("dataset", "modality", "role", "seed", "architecture")} == {
-        "dataset": MST, "modality": "svhn", "role": "coherence", "seed": PARAMS["seed"], "architecture": "mmjsd.classifiers.networks:svhn_classifier",
-    }  # fmt: skip
+        "dataset": MST,
+        "modality": "svhn",
+        "role": "coherence",
+        "seed": PARAMS["seed"],
+        "architecture": "mmjsd.classifiers.networks:svhn_classifier",
+    }
 
 
 def test_text_classifier_reads_the_word_at_every_legal_offset(trained_mst):
     """The file's training texts all start at offset 0; only per-epoch re-drawing teaches the other offsets."""
     digits = np.arange(10)
-    labels = np.concatenate([np.full(high + 1, d) for d, high in zip(digits, alphabet.max_word_start(digits, MST_TEXT_LENGTH))])
+    labels = np.concatenate(
+        [np.full(high + 1, d) for d, high in zip(digits, alphabet.max_word_start(digits, MST_TEXT_LENGTH), strict=True)]
+    )
     starts = np.concatenate([np.arange(high + 1) for high in alphabet.max_word_start(digits, MST_TEXT_LENGTH)])
     texts = text_one_hot(torch.from_numpy(alphabet.digit_texts(labels, starts, MST_TEXT_LENGTH)))
     classifier = load_classifier(trained_mst["text"], "cpu", dataset=MST, modality="text")
@@ -195,7 +220,10 @@ def test_same_seed_gives_identical_weights_and_features_role_differs(mst_file, t
     quick = PARAMS | {"epochs": 1}
     for name, role in (("first", "coherence"), ("second", "coherence"), ("features", "features")):
         main(train_args(MST, "mnist", role, mst_file, tmp_path / name, quick))
-    weights = {name: torch.load(tmp_path / name / "model.pt", weights_only=True)["state_dict"] for name in ("first", "second", "features")}
+    weights = {
+        name: torch.load(tmp_path / name / "model.pt", weights_only=True)["state_dict"]
+        for name in ("first", "second", "features")
+    }
     assert all(torch.equal(weights["first"][k], weights["second"][k]) for k in weights["first"])
     assert not torch.equal(weights["first"]["head.weight"], weights["features"]["head.weight"])
     metrics = json.loads((tmp_path / "features" / "metrics.json").read_text())

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import typing
 from pathlib import Path
 
 import pytest
 import yaml
 
-from mmjsd import registry
-from mmjsd import departures
-from mmjsd.config import (
+from mmjsd.core import departures, registry
+from mmjsd.core.config import (
     DATA_KEYS,
     EVALUATION_KEYS,
-    Config,
     SCHEMA_PATH,
+    Config,
     TrainConfig,
     config_from_dict,
     deep_merge,
@@ -23,9 +23,9 @@ from mmjsd.config import (
     metric_job_from_dict,
     metric_job_params,
 )
-from mmjsd.errors import UserError
-from mmjsd.io import canonical_json
-from mmjsd.registry import parse_variant
+from mmjsd.core.errors import UserError
+from mmjsd.core.io import canonical_json
+from mmjsd.core.registry import parse_variant
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = sorted((ROOT / "workflow" / "presets").glob("*.yaml"))
@@ -79,7 +79,8 @@ def _compare(schema: dict, node: dict, cls, path: str, mismatches: list[str]) ->
 
 
 def test_schema_properties_match_dataclass_fields():
-    """Every key documented and typed: the fixed ones by the config dataclasses, registry-keyed blocks by their specs."""
+    """Every key documented and typed: the fixed ones by the config
+    dataclasses, registry-keyed blocks by their specs."""
     schema = yaml.safe_load(SCHEMA_PATH.read_text())
     mismatches: list[str] = []
     _compare(schema, schema, Config, "config", mismatches)
@@ -91,13 +92,16 @@ def test_schema_properties_match_dataclass_fields():
 
 
 def test_schema_file_lists_exactly_the_builtins():
-    """The file documents the built-ins; config_schema adds plugins. Both derive from the registry, so they cannot drift."""
+    """The file documents the built-ins; config_schema adds plugins. Both
+    derive from the registry, so they cannot drift."""
     schema = yaml.safe_load(SCHEMA_PATH.read_text())
     defs, properties = schema["$defs"], schema["properties"]
     datasets, metrics = list(registry.DATASETS.names()), list(registry.METRICS.names())
     assert defs["variant_name"]["pattern"] == registry.variant_pattern()
     assert defs["metric_list"]["items"]["enum"] == metrics
-    assert defs["dataset_training"]["properties"]["objectives"]["propertyNames"]["enum"] == list(registry.OBJECTIVES.names())
+    assert defs["dataset_training"]["properties"]["objectives"]["propertyNames"]["enum"] == list(
+        registry.OBJECTIVES.names()
+    )
     assert properties["datasets"]["items"]["enum"] == datasets
     for block in ("training", "classifiers"):
         assert list(properties[block]["properties"]) == datasets
@@ -154,11 +158,17 @@ def test_yaml_float_without_dot_is_caught(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "edit, key",
+    ("edit", "key"),
     [
         (lambda c: c["data"].update(sorce="synthetic"), "data"),
-        (lambda c: c["training"]["mnist_svhn_text"]["variants"].append("mmjsdd"), "training.mnist_svhn_text.variants.8"),
-        (lambda c: c["training"]["celeba"]["overrides"].update({"mvae-ms": {"laten_dim": 4}}), "training.celeba.overrides.mvae-ms"),
+        (
+            lambda c: c["training"]["mnist_svhn_text"]["variants"].append("mmjsdd"),
+            "training.mnist_svhn_text.variants.8",
+        ),
+        (
+            lambda c: c["training"]["celeba"]["overrides"].update({"mvae-ms": {"laten_dim": 4}}),
+            "training.celeba.overrides.mvae-ms",
+        ),
         (lambda c: c["evaluation"]["prd"].update(num_angles=2), "evaluation.prd.num_angles"),
         (lambda c: c.update(seeds=[0, 0]), "seeds"),
     ],
@@ -179,11 +189,11 @@ def test_modality_keys_are_checked():
 
 
 def test_from_dict_refuses_unknown_and_wrong_types():
-    from mmjsd.config import MSTBuildConfig, from_dict
+    from mmjsd.core.config import MSTBuildConfig, from_dict
 
     good = {"seed": 0, "pairs_per_image": 20, "max_per_class": 10000, "text_length": 8}
     assert from_dict(MSTBuildConfig, good).pairs_per_image == 20
-    with pytest.raises(UserError, match="unknown config key 'data.mst.pairs'"):
+    with pytest.raises(UserError, match=re.escape("unknown config key 'data.mst.pairs'")):
         from_dict(MSTBuildConfig, {**good, "pairs": 3}, "data.mst")
     with pytest.raises(UserError, match="must be an integer"):
         from_dict(MSTBuildConfig, {**good, "seed": True})
@@ -200,22 +210,36 @@ def test_deep_merge_and_variant_names():
 def test_objective_settings_are_refused_for_objectives_without_settings():
     raw = raw_config()
     raw["training"]["mnist_svhn_text"]["objectives"] = {"mmjsd": {"alpha": 0.5}}
-    with pytest.raises(UserError, match="objective 'mmjsd' takes no settings; remove the config block 'training.mnist_svhn_text.objectives.mmjsd'"):
+    with pytest.raises(
+        UserError,
+        match=re.escape(
+            "objective 'mmjsd' takes no settings; remove the config block 'training.mnist_svhn_text.objectives.mmjsd'"
+        ),
+    ):
         config_from_dict(raw)
 
 
 def test_unknown_plugin_fails_at_config_time_naming_it():
     raw = raw_config()
     raw["plugins"] = ["no_such_plugin_module"]
-    with pytest.raises(UserError, match="plugin no_such_plugin_module cannot be imported.*No module named 'no_such_plugin_module'"):
+    with pytest.raises(
+        UserError, match=r"plugin no_such_plugin_module cannot be imported.*No module named 'no_such_plugin_module'"
+    ):
         config_from_dict(raw)
+
+
 # ------------------------------------------------------------------ departures (docs/departures.md)
 def test_every_departure_is_in_the_schema_and_config_with_a_description():
     schema = yaml.safe_load(SCHEMA_PATH.read_text())["properties"]["departures"]
     assert set(schema["properties"]) == set(schema["required"]) == set(departures.BY_NAME)
-    assert all(len(_resolve(yaml.safe_load(SCHEMA_PATH.read_text()), p).get("description", "")) > 40 for p in schema["properties"].values())
+    assert all(
+        len(_resolve(yaml.safe_load(SCHEMA_PATH.read_text()), p).get("description", "")) > 40
+        for p in schema["properties"].values()
+    )
     assert raw_config()["departures"] == departures.corrected()  # the shipped runs are the corrected ones
-    assert set(departures.reference_exact().values()) == {"reference"} and set(departures.reference_exact()) == set(departures.BY_NAME)
+    assert set(departures.reference_exact().values()) == {"reference"} and set(departures.reference_exact()) == set(
+        departures.BY_NAME
+    )
 
 
 def test_every_departure_key_is_required():
@@ -242,7 +266,7 @@ def test_job_parameters_refuse_foreign_departures():
     hparams = dataclasses.asdict(cfg.train_config("mnist_svhn_text", "mmjsd"))
     with pytest.raises(UserError, match=r"unknown departure 'departures\.probe_protocol'"):
         from_dict_train({**hparams, "departures": {"probe_protocol": "reference"}})
-    with pytest.raises(UserError, match="'departures.text_likelihood' must be one of corrected, reference"):
+    with pytest.raises(UserError, match=re.escape("'departures.text_likelihood' must be one of corrected, reference")):
         from_dict_train({**hparams, "departures": {"text_likelihood": "yes"}})
     params = metric_job_params(raw_config()["evaluation"], "coherence", "mnist_svhn_text", departures.corrected())
     with pytest.raises(UserError, match="'probe_protocol' does not act on metric 'coherence'"):
@@ -252,7 +276,7 @@ def test_job_parameters_refuse_foreign_departures():
 
 
 def from_dict_train(hparams: dict) -> TrainConfig:
-    from mmjsd.config import from_dict
+    from mmjsd.core.config import from_dict
 
     return from_dict(TrainConfig, hparams, "training.mnist_svhn_text (mmjsd)")
 
@@ -339,7 +363,10 @@ def test_reference_exact_runs_use_every_switch_at_reference_whatever_the_departu
         assert exact == before.train_config(dataset, variant, "reference-exact")
         assert set(exact.departures.values()) == {"reference"}
         assert set(exact.departures) == set(before.train_config(dataset, variant).departures)
-    assert after.train_config("mnist_svhn_text", "mmjsd").departures == {"text_likelihood": "reference", "dynamic_prior_epsilon": "reference"}
+    assert after.train_config("mnist_svhn_text", "mmjsd").departures == {
+        "text_likelihood": "reference",
+        "dynamic_prior_epsilon": "reference",
+    }
     assert after.switches("reference-exact") == departures.reference_exact()
     assert after.switches("corrected") == flipped["departures"]
     assert departures.comparison_protocol(["corrected"]) == "corrected"
@@ -347,7 +374,9 @@ def test_reference_exact_runs_use_every_switch_at_reference_whatever_the_departu
 
 
 def test_an_unknown_protocol_or_pipeline_check_names_the_key():
-    with pytest.raises(UserError, match=r"config key 'protocols\.0'.*'exact' is not one of \['corrected', 'reference-exact'\]"):
+    with pytest.raises(
+        UserError, match=r"config key 'protocols\.0'.*'exact' is not one of \['corrected', 'reference-exact'\]"
+    ):
         config_from_dict({**raw_config(), "protocols": ["exact"]})
     with pytest.raises(UserError, match=r"config key 'report\.pipeline_checks\.0'.*'mnist' is not one of"):
         config_from_dict({**raw_config(), "report": {"pipeline_checks": ["mnist"]}})
@@ -356,7 +385,8 @@ def test_an_unknown_protocol_or_pipeline_check_names_the_key():
 
 
 def test_docs_list_exactly_the_registry_departures():
-    """docs/departures.md: one row per switch in its table, with every column filled, and no switch that does not exist."""
+    """docs/departures.md: one row per switch in its table, with every column
+    filled, and no switch that does not exist."""
     text = (ROOT / "docs" / "departures.md").read_text()
     table = text.split("## The switches", 1)[1].split("\n## ", 1)[0]
     rows = [line for line in table.splitlines() if line.startswith("| `")]
@@ -370,7 +400,7 @@ def test_docs_list_exactly_the_registry_departures():
 def test_resources_block_matches_its_dataclass_and_the_gpu_slots():
     """resources.<dataset>: the schema's keys are DatasetResources' fields, jobs_per_gpu takes exactly the values a
     GPU's slot units divide into, and a configured dataset without a resources block is refused by name."""
-    from mmjsd.config import DatasetResources, StageResources
+    from mmjsd.core.config import DatasetResources, StageResources
     from mmjsd.gpu_slots import JOBS_PER_GPU_CHOICES
 
     schema = yaml.safe_load(SCHEMA_PATH.read_text())
@@ -385,11 +415,11 @@ def test_resources_block_matches_its_dataclass_and_the_gpu_slots():
     assert cfg.resources["celeba"].train == StageResources(mem_mb=24000, runtime=720)
     raw = raw_config()
     del raw["resources"]["celeba"]
-    with pytest.raises(UserError, match="has no 'resources.celeba' block"):
+    with pytest.raises(UserError, match=re.escape("has no 'resources.celeba' block")):
         config_from_dict(raw)
     raw = raw_config()
     raw["resources"]["mnist_svhn_text"]["jobs_per_gpu"] = 5
-    with pytest.raises(UserError, match="config key 'resources.mnist_svhn_text.jobs_per_gpu'"):
+    with pytest.raises(UserError, match=re.escape("config key 'resources.mnist_svhn_text.jobs_per_gpu'")):
         config_from_dict(raw)
 
 
@@ -399,10 +429,14 @@ def test_classifier_overrides_apply_to_their_modality_only():
     cfg = config_from_dict(raw)
     text, mnist = cfg.classifier_config("mnist_svhn_text", "text"), cfg.classifier_config("mnist_svhn_text", "mnist")
     assert (text.epochs, text.lr, text.batch_size) == (2, 5.0e-4, 256)
-    assert dataclasses.asdict(mnist) == {k: v for k, v in raw["classifiers"]["mnist_svhn_text"].items() if k != "overrides"}
+    assert dataclasses.asdict(mnist) == {
+        k: v for k, v in raw["classifiers"]["mnist_svhn_text"].items() if k != "overrides"
+    }
     raw["classifiers"]["mnist_svhn_text"]["overrides"] = {"img": {"epochs": 2}}
-    with pytest.raises(UserError, match="'classifiers.mnist_svhn_text.overrides.img' is not a modality of mnist_svhn_text"):
+    with pytest.raises(
+        UserError, match=re.escape("'classifiers.mnist_svhn_text.overrides.img' is not a modality of mnist_svhn_text")
+    ):
         config_from_dict(raw)
     raw["classifiers"]["mnist_svhn_text"]["overrides"] = {"text": {"epoch": 2}}
-    with pytest.raises(UserError, match="classifiers.mnist_svhn_text.overrides.text"):
+    with pytest.raises(UserError, match=re.escape("classifiers.mnist_svhn_text.overrides.text")):
         config_from_dict(raw)

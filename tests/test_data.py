@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -19,13 +20,13 @@ import scipy.io
 import torch
 from PIL import Image
 
-from conftest import CELEBA_PARAMS, MST_PARAMS, build
+from helpers import CELEBA_PARAMS, MST_PARAMS, build
 from mmjsd import acquire
+from mmjsd.core.errors import UserError
+from mmjsd.core.io import sha256_file
 from mmjsd.data import alphabet
 from mmjsd.data.hdf5 import CELEBA_SPEC, MST_SPEC, open_dataset_file, read_attrs, read_split
 from mmjsd.data.readers import ModalityDataset, load_split
-from mmjsd.errors import UserError
-from mmjsd.io import sha256_file
 
 DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
@@ -58,9 +59,9 @@ def test_digit_word_offsets_cover_exactly_the_legal_range():
     starts = alphabet.draw_word_starts(labels, 8, rng)
     for digit, word in enumerate(DIGIT_WORDS):
         seen = set(starts[labels == digit].tolist())
-        assert seen == set(range(0, 8 - 1 - len(word) + 1)), word
+        assert seen == set(range(8 - 1 - len(word) + 1)), word
     texts = alphabet.digit_texts(labels, starts, 8)
-    for row, digit, start in zip(texts[::97], labels[::97], starts[::97]):
+    for row, digit, start in zip(texts[::97], labels[::97], starts[::97], strict=True):
         word = DIGIT_WORDS[digit]
         assert alphabet.decode(row) == " " * start + word + " " * (8 - start - len(word))
 
@@ -95,7 +96,7 @@ def test_mst_images_are_the_raw_pixels_stored_once(mst_h5, raw_dir):
 
 def test_mst_text_is_the_digit_word_at_a_legal_offset(mst_h5):
     data = read_split(mst_h5, MST_SPEC, "test")
-    for row, digit in zip(data["pair_text"], data["pair_label"]):
+    for row, digit in zip(data["pair_text"], data["pair_label"], strict=True):
         text = alphabet.decode(row)
         word = DIGIT_WORDS[digit]
         assert text.strip() == word and text.index(word) <= 8 - 1 - len(word) and text[-1] == " "
@@ -120,7 +121,9 @@ def test_provenance_attributes(mst_h5, manifests, raw_dir):
     attrs = read_attrs(mst_h5, MST_SPEC)
     assert attrs["format"] == "mmjsd.mnist_svhn_text" and attrs["seed"] == 0 and attrs["builder_version"]
     assert attrs["params"] == MST_PARAMS
-    assert attrs["sources"]["mnist"]["MNIST/raw/train-images-idx3-ubyte.gz"] == sha256_file(raw_dir / "MNIST/raw/train-images-idx3-ubyte.gz")
+    assert attrs["sources"]["mnist"]["MNIST/raw/train-images-idx3-ubyte.gz"] == sha256_file(
+        raw_dir / "MNIST/raw/train-images-idx3-ubyte.gz"
+    )
     assert attrs["sources"]["svhn"]["SVHN/test_32x32.mat"] == sha256_file(raw_dir / "SVHN/test_32x32.mat")
 
 
@@ -129,7 +132,9 @@ def _raw_attributes(raw_dir: Path) -> tuple[list[str], dict[str, np.ndarray], di
     lines = (raw_dir / "celeba/list_attr_celeba.txt").read_text().splitlines()
     names = lines[1].split()
     values = {r.split()[0]: np.array(r.split()[1:], dtype=int) for r in lines[2:]}
-    partitions = {r.split()[0]: int(r.split()[1]) for r in (raw_dir / "celeba/list_eval_partition.txt").read_text().splitlines()}
+    partitions = {
+        r.split()[0]: int(r.split()[1]) for r in (raw_dir / "celeba/list_eval_partition.txt").read_text().splitlines()
+    }
     return names, values, partitions
 
 
@@ -144,7 +149,7 @@ def test_celeba_splits_labels_and_text(celeba_h5, raw_dir):
             text = alphabet.decode(data["text"][row])
             assert len(text) == 256
             sentence = text.strip("*")
-            expected = [n.replace("_", " ").lower() for n, v in zip(names, values[image_id]) if v > 0]
+            expected = [n.replace("_", " ").lower() for n, v in zip(names, values[image_id], strict=True) if v > 0]
             assert sentence.split(", ") == expected if expected else sentence == ""
             start = text.index(sentence) if sentence else 0
             assert start < max(1, 255 - len(sentence))
@@ -160,7 +165,9 @@ def test_celeba_crop_is_the_right_pixels(celeba_h5, raw_dir):
     np.testing.assert_array_equal(data["images"][2], expected.transpose(2, 0, 1))
 
 
-@pytest.mark.parametrize("folder", ["img_align_celeba/", "img_align_celeba/img_align_celeba/", ""], ids=["official", "nested", "flat"])
+@pytest.mark.parametrize(
+    "folder", ["img_align_celeba/", "img_align_celeba/img_align_celeba/", ""], ids=["official", "nested", "flat"]
+)
 def test_celeba_zip_gives_the_same_dataset(raw_dir, celeba_h5, tmp_path, folder):
     """The official zip, and mirrors' layouts with the folder nested twice or absent."""
     import zipfile
@@ -171,7 +178,9 @@ def test_celeba_zip_gives_the_same_dataset(raw_dir, celeba_h5, tmp_path, folder)
         for jpg in sorted((raw_dir / "celeba/img_align_celeba").iterdir()):
             archive.write(jpg, f"{folder}{jpg.name}")
     manifest = tmp_path / "celeba.json"
-    acquire.main(["--dataset", "celeba", "--source", "directory", "--raw-dir", str(zipped), "--manifest", str(manifest)])
+    acquire.main(
+        ["--dataset", "celeba", "--source", "directory", "--raw-dir", str(zipped), "--manifest", str(manifest)]
+    )
     out = build("celeba", {"celeba": manifest}, CELEBA_PARAMS, tmp_path / "celeba.h5")
     a, b = read_split(out, CELEBA_SPEC, "train"), read_split(celeba_h5, CELEBA_SPEC, "train")
     assert all(np.array_equal(a[k], b[k]) for k in a)
@@ -181,7 +190,16 @@ def test_celeba_folder_nested_twice_says_what_to_move(raw_dir, tmp_path):
     nested = tmp_path / "raw/celeba/img_align_celeba"
     shutil.copytree(raw_dir / "celeba", tmp_path / "raw/celeba", ignore=shutil.ignore_patterns("img_align_celeba"))
     shutil.copytree(raw_dir / "celeba/img_align_celeba", nested / "img_align_celeba")
-    args = ["--dataset", "celeba", "--source", "directory", "--raw-dir", str(tmp_path / "raw"), "--manifest", str(tmp_path / "m.json")]
+    args = [
+        "--dataset",
+        "celeba",
+        "--source",
+        "directory",
+        "--raw-dir",
+        str(tmp_path / "raw"),
+        "--manifest",
+        str(tmp_path / "m.json"),
+    ]
     with pytest.raises(UserError, match=r"holds no images but a folder img_align_celeba/: move its JPEGs up one level"):
         acquire.main(args)
 
@@ -195,7 +213,16 @@ def test_celeba_zip_with_an_image_twice_is_refused(raw_dir, tmp_path):
         for jpg in sorted((raw_dir / "celeba/img_align_celeba").iterdir()):
             archive.write(jpg, f"img_align_celeba/{jpg.name}")
         archive.write(jpg, f"copy/{jpg.name}")
-    args = ["--dataset", "celeba", "--source", "directory", "--raw-dir", str(zipped), "--manifest", str(tmp_path / "m.json")]
+    args = [
+        "--dataset",
+        "celeba",
+        "--source",
+        "directory",
+        "--raw-dir",
+        str(zipped),
+        "--manifest",
+        str(tmp_path / "m.json"),
+    ]
     with pytest.raises(UserError, match=rf"img_align_celeba\.zip holds {jpg.name} twice"):
         acquire.main(args)
 
@@ -206,9 +233,11 @@ def test_mst_reader_batches_and_dataset_items(mst_h5):
     data, labels = split.batch(torch.arange(6))
     assert data["mnist"].shape == (6, 1, 28, 28) and data["svhn"].shape == (6, 3, 32, 32)
     assert data["text"].shape == (6, 8, 71) and (data["text"].sum(-1) == 1).all()
-    assert 0.0 <= data["svhn"].min() and data["svhn"].max() <= 1.0
+    assert data["svhn"].min() >= 0.0 and data["svhn"].max() <= 1.0
     raw = read_split(mst_h5, MST_SPEC, "train")
-    np.testing.assert_allclose(data["mnist"][3, 0].numpy(), raw["mnist_images"][raw["pair_mnist"][3]] / 255.0, atol=1e-7)
+    np.testing.assert_allclose(
+        data["mnist"][3, 0].numpy(), raw["mnist_images"][raw["pair_mnist"][3]] / 255.0, atol=1e-7
+    )
     item = ModalityDataset(split)[4]
     assert set(item) == {"mnist", "svhn", "text", "label"} and item["text"].shape == (8, 71)
     assert int(item["label"]) == int(labels[4])
@@ -223,7 +252,7 @@ def test_train_text_redraw_is_seeded_and_keeps_the_word(mst_h5):
     assert torch.equal(first, split.text)
     split.redraw_text(seed=3, epoch=2)
     assert not torch.equal(first, split.text) and not torch.equal(frozen, split.text)
-    for row, digit in zip(split.text[:50], split.labels[:50]):
+    for row, digit in zip(split.text[:50], split.labels[:50], strict=True):
         assert alphabet.decode(row).strip() == DIGIT_WORDS[digit]
 
 
@@ -287,7 +316,10 @@ def test_label_and_image_count_mismatch(raw_dir, tmp_path):
 def test_celeba_attribute_rows_must_match_images(raw_dir, tmp_path):
     raw = _copy_raw(raw_dir, tmp_path)
     (raw / "celeba/img_align_celeba/000005.jpg").unlink()
-    with pytest.raises(UserError, match=r"1 images listed in .*list_attr_celeba\.txt are not in img_align_celeba/ \(first: 000005\.jpg\)"):
+    with pytest.raises(
+        UserError,
+        match=r"1 images listed in .*list_attr_celeba\.txt are not in img_align_celeba/ \(first: 000005\.jpg\)",
+    ):
         _acquire("celeba", raw, tmp_path)
     raw = _copy_raw(raw_dir, tmp_path / "b")
     part = raw / "celeba/list_eval_partition.txt"
@@ -301,7 +333,9 @@ def test_celeba_attribute_rows_must_match_images(raw_dir, tmp_path):
     lines[1] = " ".join(lines[1].split()[:-1])  # an attribute name dropped from the header
     lines[2:] = [" ".join(line.split()[:-1]) for line in lines[2:]]
     attr.write_text("\n".join(lines) + "\n")
-    with pytest.raises(UserError, match=r"list_attr_celeba\.txt names 39 attributes on its second line, the official file 40"):
+    with pytest.raises(
+        UserError, match=r"list_attr_celeba\.txt names 39 attributes on its second line, the official file 40"
+    ):
         _acquire("celeba", raw, tmp_path)
 
 
@@ -327,16 +361,15 @@ def test_truncated_and_foreign_hdf5_files(mst_h5, tmp_path):
     foreign = tmp_path / "foreign.h5"
     with h5py.File(foreign, "w") as handle:
         handle.create_dataset("x", data=np.zeros(3))
-    with pytest.raises(UserError, match="is not a mmjsd.mnist_svhn_text file"):
+    with pytest.raises(UserError, match=re.escape("is not a mmjsd.mnist_svhn_text file")):
         load_split("mnist_svhn_text", foreign, "test")
     broken = tmp_path / "broken.h5"
     shutil.copy(mst_h5, broken)
     with h5py.File(broken, "a") as handle:
         del handle["test/pair_text"]
         handle["test"].create_dataset("pair_text", data=np.zeros((5, 8), dtype=np.uint8))
-    with pytest.raises(UserError, match="has 5 for dimension P"):
-        with open_dataset_file(broken, MST_SPEC):
-            pass
+    with pytest.raises(UserError, match="has 5 for dimension P"), open_dataset_file(broken, MST_SPEC):
+        pass
 
 
 def test_failed_build_leaves_no_file_under_the_final_name(manifests, tmp_path, monkeypatch):
@@ -355,7 +388,7 @@ def test_killed_writer_leaves_no_file_under_the_final_name(tmp_path):
     script = textwrap.dedent(
         f"""
         import os, signal
-        from mmjsd.io import atomic_path
+        from mmjsd.core.io import atomic_path
         with atomic_path({str(final)!r}) as tmp:
             tmp.write_bytes(b"half")
             os.kill(os.getpid(), signal.SIGKILL)
@@ -369,7 +402,19 @@ def test_killed_writer_leaves_no_file_under_the_final_name(tmp_path):
 
 def test_cli_reports_user_errors_without_traceback(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "mmjsd.acquire", "--dataset", "svhn", "--source", "directory", "--raw-dir", str(tmp_path), "--manifest", str(tmp_path / "m.json")],
+        [
+            sys.executable,
+            "-m",
+            "mmjsd.acquire",
+            "--dataset",
+            "svhn",
+            "--source",
+            "directory",
+            "--raw-dir",
+            str(tmp_path),
+            "--manifest",
+            str(tmp_path / "m.json"),
+        ],
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")},
@@ -380,7 +425,11 @@ def test_cli_reports_user_errors_without_traceback(tmp_path):
 
 def test_manifest_records_counts_and_source(manifests):
     manifest = json.loads(manifests["celeba"].read_text())
-    assert manifest["source"] == "directory" and manifest["counts"] == {"partition0": 40, "partition1": 12, "partition2": 8}
+    assert manifest["source"] == "directory" and manifest["counts"] == {
+        "partition0": 40,
+        "partition1": 12,
+        "partition2": 8,
+    }
     assert set(manifest["files"]) >= {"list_attr_celeba.txt", "list_eval_partition.txt"}
 
 
@@ -404,7 +453,18 @@ def test_download_source_uses_torchvision_then_validates(monkeypatch, tmp_path):
     monkeypatch.setattr(torchvision.datasets, "MNIST", fake_mnist)
     monkeypatch.setattr(torchvision.datasets, "SVHN", fake_svhn)
     for name in ("mnist", "svhn"):
-        acquire.main(["--dataset", name, "--source", "download", "--raw-dir", str(tmp_path), "--manifest", str(tmp_path / f"{name}.json")])
+        acquire.main(
+            [
+                "--dataset",
+                name,
+                "--source",
+                "download",
+                "--raw-dir",
+                str(tmp_path),
+                "--manifest",
+                str(tmp_path / f"{name}.json"),
+            ]
+        )
         manifest = json.loads((tmp_path / f"{name}.json").read_text())
         assert manifest["source"] == "download" and manifest["counts"] == {"train": 120, "test": 40}
     assert calls == [("MNIST", True, True), ("MNIST", False, True), ("SVHN", "train", True), ("SVHN", "test", True)]
@@ -417,8 +477,22 @@ def test_celeba_download_failure_says_where_to_put_the_files(monkeypatch, tmp_pa
         raise RuntimeError("The daily quota of the file img_align_celeba.zip is exceeded")
 
     monkeypatch.setattr(torchvision.datasets, "CelebA", quota_exceeded)
-    with pytest.raises(UserError, match=r"CelebA download failed \(RuntimeError: The daily quota.*put them in .*celeba/ as .*img_align_celeba/"):
-        acquire.main(["--dataset", "celeba", "--source", "download", "--raw-dir", str(tmp_path), "--manifest", str(tmp_path / "c.json")])
+    with pytest.raises(
+        UserError,
+        match=r"CelebA download failed \(RuntimeError: The daily quota.*put them in .*celeba/ as .*img_align_celeba/",
+    ):
+        acquire.main(
+            [
+                "--dataset",
+                "celeba",
+                "--source",
+                "download",
+                "--raw-dir",
+                str(tmp_path),
+                "--manifest",
+                str(tmp_path / "c.json"),
+            ]
+        )
     assert not (tmp_path / "c.json").exists()
 
 
@@ -430,5 +504,7 @@ def test_celeba_files_placed_by_hand_are_used_without_downloading(monkeypatch, r
 
     monkeypatch.setattr(torchvision.datasets, "CelebA", must_not_download)
     raw = _copy_raw(raw_dir, tmp_path)
-    acquire.main(["--dataset", "celeba", "--source", "download", "--raw-dir", str(raw), "--manifest", str(tmp_path / "c.json")])
+    acquire.main(
+        ["--dataset", "celeba", "--source", "download", "--raw-dir", str(raw), "--manifest", str(tmp_path / "c.json")]
+    )
     assert json.loads((tmp_path / "c.json").read_text())["counts"]["partition0"] == 40

@@ -15,6 +15,7 @@ from scipy import stats
 from scipy.special import logsumexp
 
 from mmjsd.models.distributions import (
+    constant_tensor,
     jensen_shannon_dynamic_prior,
     kl_gaussians,
     kl_standard_normal,
@@ -25,9 +26,8 @@ from mmjsd.models.distributions import (
     prepend_standard_normal,
     product_of_experts,
     reparameterize,
-    stratified_counts,
-    constant_tensor,
     stratified_component_index,
+    stratified_counts,
     subset_key,
     weighted_kl_standard_normal,
     weighted_product_of_experts,
@@ -83,7 +83,7 @@ def test_weighted_kl_standard_normal_is_the_weighted_sum_of_kls():
     weights = torch.tensor([0.1, 0.2, 0.3, 0.4], dtype=D)
     prior = _normal(torch.zeros(5, dtype=D), torch.zeros(5, dtype=D))
     kls = [torch.distributions.kl_divergence(_normal(mus[k], logvars[k]), prior).sum(-1) for k in range(4)]
-    expected = sum(w * kl for w, kl in zip(weights, kls))
+    expected = sum(w * kl for w, kl in zip(weights, kls, strict=True))
     torch.testing.assert_close(weighted_kl_standard_normal(mus, logvars, weights), expected)
 
 
@@ -118,7 +118,7 @@ def _grid_moments_1d(densities: np.ndarray, grid: np.ndarray) -> tuple[float, fl
 def test_product_of_experts_matches_normalised_grid_product_1d():
     mus, sds = np.array([0.5, -1.0, 2.0]), np.array([0.8, 1.5, 1.1])
     grid = np.linspace(-10, 10, 200_001)
-    product = np.prod([stats.norm.pdf(grid, m, s) for m, s in zip(mus, sds)], axis=0)
+    product = np.prod([stats.norm.pdf(grid, m, s) for m, s in zip(mus, sds, strict=True)], axis=0)
     grid_mean, grid_var = _grid_moments_1d(product, grid)
     experts = torch.tensor(mus).reshape(3, 1, 1), torch.tensor(2 * np.log(sds)).reshape(3, 1, 1)
     mu, logvar = product_of_experts(*experts, eps=0.0)
@@ -136,9 +136,7 @@ def test_product_of_experts_matches_normalised_grid_product_2d():
     axis = np.linspace(-8, 8, 1601)
     x, y = np.meshgrid(axis, axis, indexing="ij")
     points = np.stack([x.ravel(), y.ravel()], axis=1)
-    product = np.prod(
-        [stats.multivariate_normal(mus[k], np.diag(sds[k] ** 2)).pdf(points) for k in range(3)], axis=0
-    )
+    product = np.prod([stats.multivariate_normal(mus[k], np.diag(sds[k] ** 2)).pdf(points) for k in range(3)], axis=0)
     cell = (axis[1] - axis[0]) ** 2
     density = product / (product.sum() * cell)
     grid_mean = (points * density[:, None]).sum(0) * cell
@@ -160,7 +158,7 @@ def test_weighted_product_of_experts_matches_grid_geometric_mixture():
     """alpha-PoE density is proportional to prod_k q_k(z)^alpha_k."""
     mus, sds, alphas = np.array([0.0, 1.5, -2.0]), np.array([1.0, 0.6, 2.0]), np.array([0.2, 0.5, 0.3])
     grid = np.linspace(-12, 12, 240_001)
-    log_density = sum(a * stats.norm.logpdf(grid, m, s) for a, m, s in zip(alphas, mus, sds))
+    log_density = sum(a * stats.norm.logpdf(grid, m, s) for a, m, s in zip(alphas, mus, sds, strict=True))
     grid_mean, grid_var = _grid_moments_1d(np.exp(log_density - log_density.max()), grid)
     mu, logvar = weighted_product_of_experts(
         torch.tensor(mus).reshape(3, 1, 1), torch.tensor(2 * np.log(sds)).reshape(3, 1, 1), torch.tensor(alphas)
@@ -188,8 +186,6 @@ def test_prepend_standard_normal_puts_the_prior_first():
     assert torch.equal(with_prior_mus[1:], mus)
 
 
-
-
 # ------------------------------------------------------------------------ JS term
 def test_jensen_shannon_matches_independent_computation_and_is_nonnegative():
     mus, logvars = _gaussians(9, (4, 6, 3))
@@ -199,9 +195,10 @@ def test_jensen_shannon_matches_independent_computation_and_is_nonnegative():
     expected_mu = (pi.reshape(4, 1, 1) * mus / torch.exp(logvars)).sum(0) / precision
     dynamic = torch.distributions.Normal(expected_mu, precision.rsqrt())
     kls = [torch.distributions.kl_divergence(_normal(mus[k], logvars[k]), dynamic).sum(-1) for k in range(4)]
-    expected = sum(p * kl for p, kl in zip(pi, kls))
+    expected = sum(p * kl for p, kl in zip(pi, kls, strict=True))
     torch.testing.assert_close(divergence, expected)
     torch.testing.assert_close(dyn_mu, expected_mu)
+    torch.testing.assert_close(dyn_logvar, -torch.log(precision))
     assert (divergence >= 0).all()
 
 
@@ -239,7 +236,13 @@ def test_nonempty_subsets_count(count):
 def test_nonempty_subsets_documented_order_and_keys():
     subsets = nonempty_subsets(["mnist", "svhn", "text"])
     assert [subset_key(s) for s in subsets] == [
-        "mnist", "svhn", "text", "mnist+svhn", "mnist+text", "svhn+text", "mnist+svhn+text",
+        "mnist",
+        "svhn",
+        "text",
+        "mnist+svhn",
+        "mnist+text",
+        "svhn+text",
+        "mnist+svhn+text",
     ]
 
 
@@ -318,5 +321,7 @@ def test_cached_constants_made_during_inference_stay_usable_in_training():
     x = torch.ones(2, requires_grad=True)
     (x * constant_tensor((0.5, 0.5), torch.device("cpu"), torch.float32)).sum().backward()
     rows = torch.arange(4).reshape(2, 2)
-    (x.expand(2, 2)[stratified_component_index((0.5, 0.5), 4, torch.device("cpu")).reshape(2, 2), rows % 2]).sum().backward()
+    (
+        x.expand(2, 2)[stratified_component_index((0.5, 0.5), 4, torch.device("cpu")).reshape(2, 2), rows % 2]
+    ).sum().backward()
     assert x.grad is not None

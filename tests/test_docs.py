@@ -19,8 +19,21 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 #: Files and directories whose text may cite documents.
-SCANNED = ("src", "tests", "workflow", "docs", "scripts", "envs", ".ci", "README.md", "Snakefile", "config.yaml",
-           "results/README.md", "Makefile", "pyproject.toml")
+SCANNED = (
+    "src",
+    "tests",
+    "workflow",
+    "docs",
+    "scripts",
+    "envs",
+    ".ci",
+    "README.md",
+    "Snakefile",
+    "config.yaml",
+    "results/README.md",
+    "Makefile",
+    "pyproject.toml",
+)
 TEXT_SUFFIXES = {".py", ".smk", ".md", ".yaml", ".yml", ".rst", ".toml", ".sh", ".txt", ""}
 SKIPPED_DIRS = {"__pycache__", ".pytest_cache", ".snakemake"}
 
@@ -97,7 +110,7 @@ def numbered_sections(document: Path) -> dict[str, list[str]]:
         if match := NUMBERED_HEADING.match(line):
             level = len(match.group(1))
             end = next((j for j, lvl in heads if j > i and lvl <= level), len(lines))
-            sections[match.group(2)] = lines[i + 1:end]
+            sections[match.group(2)] = lines[i + 1 : end]
     return sections
 
 
@@ -131,9 +144,11 @@ def problems(root: Path, found: list[Citation]) -> list[str]:
             wrong.append(f"{citation.where()}: no heading numbered {', '.join(missing)}")
             continue
         listed = {m.group(1) for line in sections[ends[0]] if (m := LIST_ITEM.match(line))}
-        for item in citation.items:
-            if item not in listed:
-                wrong.append(f"{citation.where()}: section {ends[0]} has no numbered item {item}")
+        wrong.extend(
+            f"{citation.where()}: section {ends[0]} has no numbered item {item}"
+            for item in citation.items
+            if item not in listed
+        )
     return wrong
 
 
@@ -145,9 +160,9 @@ def scanned_files(root: Path) -> list[Path]:
             files.append(path)
         elif path.is_dir():
             files.extend(
-                sub for sub in sorted(path.rglob("*"))
-                if sub.is_file() and sub.suffix in TEXT_SUFFIXES
-                and not SKIPPED_DIRS & set(sub.relative_to(root).parts)
+                sub
+                for sub in sorted(path.rglob("*"))
+                if sub.is_file() and sub.suffix in TEXT_SUFFIXES and not SKIPPED_DIRS & set(sub.relative_to(root).parts)
             )
     return files
 
@@ -213,7 +228,8 @@ def test_every_cited_document_and_section_exists():
 
 
 def test_sections_a_document_cites_without_a_file_name_are_its_own():
-    """In docs/, a bare ``§N`` (not after a cited file) refers to the same document, so it must be one of its headings."""
+    """In docs/, a bare ``§N`` (not after a cited file) refers to the same
+    document, so it must be one of its headings."""
     wrong = []
     for path in sorted((ROOT / "docs").glob("*.md")):
         text = path.read_text(encoding="utf-8")

@@ -62,5 +62,7 @@ def test_env_covers_the_runtime_dependencies():
     needed = {re.split(r"[<>=!~ ]", dep)[0].lower() for dep in project["dependencies"]}
     needed -= {"snakemake", "snakemake-executor-plugin-slurm", "pytest"}  # run Snakemake, not inside jobs
     env = yaml.safe_load((ROOT / "envs" / "mmjsd.yaml").read_text())
-    provided = set(conda_pins(env)) | {spec.split("==")[0].lower() for d in env["dependencies"] if isinstance(d, dict) for spec in d["pip"]}
+    provided = set(conda_pins(env)) | {
+        spec.split("==")[0].lower() for d in env["dependencies"] if isinstance(d, dict) for spec in d["pip"]
+    }
     assert needed <= provided, sorted(needed - provided)

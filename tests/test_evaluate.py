@@ -15,6 +15,7 @@ import copy
 import dataclasses
 import json
 import math
+import re
 import sys
 import types
 import warnings
@@ -25,27 +26,28 @@ import pytest
 import torch
 from torch.distributions import Categorical, Laplace, Normal
 
-from conftest import save_untrained_run
+from helpers import save_untrained_run
 from mmjsd import evaluate, prd_reference
-from mmjsd import registry
 from mmjsd.classifiers.loading import save_classifier
 from mmjsd.classifiers.networks import build_classifier
-from mmjsd.cli import main_guard
-from mmjsd.config import load_config, metric_job_from_dict, metric_job_params
+from mmjsd.core import registry
+from mmjsd.core.cli import main_guard
+from mmjsd.core.config import load_config, metric_job_from_dict, metric_job_params
+from mmjsd.core.departures import corrected, reference_exact
+from mmjsd.core.errors import UserError
+from mmjsd.core.io import sha256_file
+from mmjsd.core.runtime import last_batch_rows
 from mmjsd.data.readers import load_split
-from mmjsd.departures import corrected, reference_exact
-from mmjsd.errors import UserError
 from mmjsd.evaluation import coherence_eval, features, generation
 from mmjsd.evaluation.likelihood import importance_sampled_log_likelihood
-from mmjsd.evaluation.likelihood_eval import evaluate as evaluate_likelihood, subset_log_weights
+from mmjsd.evaluation.likelihood_eval import evaluate as evaluate_likelihood
+from mmjsd.evaluation.likelihood_eval import subset_log_weights
 from mmjsd.evaluation.prd import prd_ap_mmjsd
 from mmjsd.evaluation.prd_eval import prd_curves
 from mmjsd.evaluation.runs import EvaluationInputs, Split, derived_seed, encode_rows, load_run, select_rows
-from mmjsd.io import sha256_file
-from mmjsd.metrics_io import load_metric_file
 from mmjsd.models.distributions import subset_key
 from mmjsd.models.likelihoods import LAPLACE_SCALE
-from mmjsd.runtime import last_batch_rows
+from mmjsd.reporting.metrics_io import load_metric_file
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -84,7 +86,8 @@ MST_ALTERNATIVES = {
 
 MST_KEYS = {
     "latent_probe": set(MST_SUBSETS),
-    "coherence": {"random"} | {f"{s}->{m}" for s in MST_SUBSETS for m in ("mnist", "svhn", "text") if m not in s.split("+")},
+    "coherence": {"random"}
+    | {f"{s}->{m}" for s in MST_SUBSETS for m in ("mnist", "svhn", "text") if m not in s.split("+")},
     "prd": {f"{s}->{m}" for s in ["random", *MST_SUBSETS] for m in ("mnist", "svhn") if m not in s.split("+")},
     "likelihood": {f"joint|{s}" for s in MST_SUBSETS},
 }
@@ -94,8 +97,6 @@ CELEBA_KEYS = {
     "prd": {"random->img", "text->img"},
     "likelihood": {"joint|img", "joint|text", "joint|img+text"},
 }
-
-
 
 
 def params_with(**overrides) -> dict:
@@ -119,7 +120,9 @@ def save_run(root: Path, dataset: str, variant: str) -> Path:
     return save_untrained_run(root / dataset / variant / "seed0", dataset, variant, config, Path(f"{dataset}.h5"))
 
 
-def save_classifiers(root: Path, dataset: str, modalities: tuple[str, ...], constant: dict[str, int] | None = None) -> Path:
+def save_classifiers(
+    root: Path, dataset: str, modalities: tuple[str, ...], constant: dict[str, int] | None = None
+) -> Path:
     """Untrained coherence classifiers of ``modalities`` and feature classifiers of the image modalities.
 
     With ``constant``, the coherence classifier of m predicts ``constant[m]`` for every input
@@ -150,7 +153,13 @@ def mst_classifiers(tmp_path_factory) -> Path:
 
 
 def cli_args(
-    metric: str, run_dir: Path, data: Path, out: Path, params: dict = PARAMS, classifiers: Path | None = None, switches: dict | None = None
+    metric: str,
+    run_dir: Path,
+    data: Path,
+    out: Path,
+    params: dict = PARAMS,
+    classifiers: Path | None = None,
+    switches: dict | None = None,
 ) -> list[str]:
     dataset = run_dir.parents[1].name  # save_run's layout: <root>/<dataset>/<variant>/seed0
     job = metric_job_params(params, metric, dataset, switches or corrected())
@@ -160,7 +169,13 @@ def cli_args(
 
 
 def run_metric(
-    metric: str, run_dir: Path, data: Path, out: Path, params: dict = PARAMS, classifiers: Path | None = None, switches: dict | None = None
+    metric: str,
+    run_dir: Path,
+    data: Path,
+    out: Path,
+    params: dict = PARAMS,
+    classifiers: Path | None = None,
+    switches: dict | None = None,
 ) -> dict:
     evaluate.main(cli_args(metric, run_dir, data, out, params, classifiers, switches))
     return json.loads(out.read_text())
@@ -197,7 +212,7 @@ def test_metric_file_has_the_documented_keys_and_is_deterministic(metric, mst_ru
     run_metric(metric, mst_runs["mmjsd-ms"], mst_h5, tmp_path / "b.json", classifiers=mst_classifiers)
     assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
 
-    assert TOP_LEVEL_KEYS <= set(first) and first["metric"] == metric
+    assert set(first) >= TOP_LEVEL_KEYS and first["metric"] == metric
     assert (first["dataset"], first["variant"], first["seed"]) == (MST, "mmjsd-ms", 0)
     assert set(first["values"]) == MST_KEYS[metric]
     assert {"torch", "numpy", "sklearn", "mmjsd"} <= set(first["versions"])
@@ -206,8 +221,10 @@ def test_metric_file_has_the_documented_keys_and_is_deterministic(metric, mst_ru
     assert all(set(alternative) == MST_KEYS[metric] for alternative in first["alternatives"].values())
     # every switch behind the numbers: the run's training departures and the job's evaluation departures
     assert first["protocol"]["departures"] == {
-        "text_likelihood": "corrected", "dynamic_prior_epsilon": "corrected", **dict.fromkeys(MST_ALTERNATIVES[metric], "corrected")
-    }  # fmt: skip
+        "text_likelihood": "corrected",
+        "dynamic_prior_epsilon": "corrected",
+        **dict.fromkeys(MST_ALTERNATIVES[metric], "corrected"),
+    }
     assert first["protocol"]["name"] == "corrected"  # the run's protocol, from its model.pt
     record = load_metric_file(tmp_path / "a.json")  # what the table step reads
     assert record.values == first["values"]
@@ -255,7 +272,9 @@ def test_cli_help_describes_every_metric(capsys):
 
 # -------------------------------------------------------------------- latent probe
 @pytest.mark.parametrize("carrier", ["mnist", "svhn", "text"])
-def test_latent_probe_of_each_subset_reads_that_subsets_posterior_means(carrier, monkeypatch, mst_runs, mst_h5, tmp_path):
+def test_latent_probe_of_each_subset_reads_that_subsets_posterior_means(
+    carrier, monkeypatch, mst_runs, mst_h5, tmp_path
+):
     """The value under "S" must come from S's posterior means: the keys name subsets, and a mismatch would not crash.
 
     The encoder outputs are replaced so that only ``carrier``'s content mean holds the digit
@@ -276,7 +295,8 @@ def test_latent_probe_of_each_subset_reads_that_subsets_posterior_means(carrier,
             encoded.encodings[m] = dataclasses.replace(encoding, content_mu=content_mu)
         return encoded
 
-    monkeypatch.setattr("mmjsd.evaluation.probe_eval.encode_rows", label_in_one_modality)  # imports scikit-learn only here
+    # imports scikit-learn only here
+    monkeypatch.setattr("mmjsd.evaluation.probe_eval.encode_rows", label_in_one_modality)
     document = run_metric("latent_probe", mst_runs["mmjsd-ms"], mst_h5, tmp_path / "probe.json")
     assert set(document["values"]) == set(MST_SUBSETS)
     for key, accuracy in document["values"].items():
@@ -289,7 +309,11 @@ def test_latent_probe_of_each_subset_reads_that_subsets_posterior_means(carrier,
 # ----------------------------------------------------------------------- coherence
 @pytest.mark.parametrize(
     ("predictions", "all_agree", "mmjsd_formula"),
-    [({"mnist": 3, "svhn": 3, "text": 3}, 1.0, 1.0), ({"mnist": 3, "svhn": 3, "text": 5}, 0.0, 0.0), ({"mnist": 1, "svhn": 3, "text": 5}, 0.0, 1.0)],
+    [
+        ({"mnist": 3, "svhn": 3, "text": 3}, 1.0, 1.0),
+        ({"mnist": 3, "svhn": 3, "text": 5}, 0.0, 0.0),
+        ({"mnist": 1, "svhn": 3, "text": 5}, 0.0, 1.0),
+    ],
 )
 def test_random_coherence_counts_only_samples_where_all_modalities_agree(
     predictions, all_agree, mmjsd_formula, mst_runs, mst_h5, tmp_path
@@ -327,7 +351,11 @@ def single_sample_elbo(run_dir: Path, data: Path, params: dict) -> dict[str, flo
     cfg = params["likelihood"]
     split = load_split(MST, data, "test")
     rows = select_rows(len(split), cfg["n_test"], derived_seed(params["seed"], "likelihood/test_rows"), "n_test")
-    rows = rows[torch.randperm(len(rows), generator=torch.Generator().manual_seed(derived_seed(params["seed"], "likelihood/test_order")))]
+    rows = rows[
+        torch.randperm(
+            len(rows), generator=torch.Generator().manual_seed(derived_seed(params["seed"], "likelihood/test_order"))
+        )
+    ]
     generator = torch.Generator().manual_seed(derived_seed(params["seed"], "likelihood/latent_samples"))
     totals: dict[str, list[torch.Tensor]] = {}
     with torch.no_grad():
@@ -342,7 +370,9 @@ def single_sample_elbo(run_dir: Path, data: Path, params: dict) -> dict[str, flo
                 styles, style_terms = {}, {}
                 for m in subset:
                     q_style = Normal(encodings[m].style_mu, torch.exp(0.5 * encodings[m].style_logvar))
-                    styles[m] = q_style.mean + q_style.stddev * torch.randn((1, *q_style.mean.shape), generator=generator)[0]
+                    styles[m] = (
+                        q_style.mean + q_style.stddev * torch.randn((1, *q_style.mean.shape), generator=generator)[0]
+                    )
                     style_terms[m] = Normal(0.0, 1.0).log_prob(styles[m]).sum(-1) - q_style.log_prob(styles[m]).sum(-1)
                 prior_styles = {m: torch.randn(len(index), d, generator=generator) for m, d in model.style_dims.items()}
                 styles = {**prior_styles, **styles}
@@ -353,7 +383,9 @@ def single_sample_elbo(run_dir: Path, data: Path, params: dict) -> dict[str, flo
                         log_liks[m] = Categorical(logits=params_m).log_prob(batch[m].argmax(-1)).sum(-1)
                     else:
                         log_liks[m] = Laplace(params_m, LAPLACE_SCALE).log_prob(batch[m]).flatten(1).sum(1)
-                    totals.setdefault(f"{m}|{subset_key(subset)}", []).append(log_liks[m] + log_weight_z + style_terms.get(m, 0.0))
+                    totals.setdefault(f"{m}|{subset_key(subset)}", []).append(
+                        log_liks[m] + log_weight_z + style_terms.get(m, 0.0)
+                    )
                 joint = sum(log_liks.values()) + log_weight_z + sum(style_terms.values())
                 totals.setdefault(f"joint|{subset_key(subset)}", []).append(joint)
     return {key: float(torch.cat(parts).double().mean()) for key, parts in totals.items()}
@@ -394,7 +426,9 @@ def test_mixture_proposal_estimates_match_an_independent_computation(mst_runs, m
         styles, style_terms = {}, {}
         for m in subset:
             q_style = Normal(encodings[m].style_mu, torch.exp(0.5 * encodings[m].style_logvar))
-            styles[m] = q_style.mean + q_style.stddev * torch.randn((num_samples, *q_style.mean.shape), generator=generator)
+            styles[m] = q_style.mean + q_style.stddev * torch.randn(
+                (num_samples, *q_style.mean.shape), generator=generator
+            )
             style_terms[m] = Normal(0.0, 1.0).log_prob(styles[m]).sum(-1) - q_style.log_prob(styles[m]).sum(-1)
         prior_styles = {
             m: torch.randn(num_samples * points, d, generator=generator).reshape(num_samples, points, d)
@@ -425,14 +459,20 @@ def test_mixture_proposal_estimates_match_an_independent_computation(mst_runs, m
     # the stratified blocks of the flat K·B draws, and is scored by that expert alone; nothing else in a weight changes.
     own_expert = [experts[k // (num_samples // len(subset))] for k in range(num_samples)]
     log_q_own = torch.stack([q.log_prob(z[k]).sum(-1) for k, q in enumerate(own_expert)])
-    official = subset_log_weights(model, encodings, batch, subset, num_samples, torch.Generator().manual_seed(5), ("reference",))
+    official = subset_log_weights(
+        model, encodings, batch, subset, num_samples, torch.Generator().manual_seed(5), ("reference",)
+    )
     for name, weights in expected_weights.items():
-        torch.testing.assert_close(official["reference"][name], (weights + log_q - log_q_own).double(), rtol=1e-5, atol=1e-2, msg=name)
+        torch.testing.assert_close(
+            official["reference"][name], (weights + log_q - log_q_own).double(), rtol=1e-5, atol=1e-2, msg=name
+        )
     assert not torch.allclose(log_q, log_q_own)
 
 
 def test_importance_samples_must_split_evenly_over_mixture_components(mst_runs, mst_h5):
-    job = metric_job_from_dict(metric_job_params(params_with(likelihood={"num_importance_samples": 4}), "likelihood", MST, corrected()))
+    job = metric_job_from_dict(
+        metric_job_params(params_with(likelihood={"num_importance_samples": 4}), "likelihood", MST, corrected())
+    )
     inputs = EvaluationInputs(run=load_run(mst_runs["mmjsd-ms"], torch.device("cpu")), data_path=mst_h5, job=job)
     with pytest.raises(UserError, match=r"num_importance_samples = 4 .* 3 components .*mnist\+svhn\+text"):
         evaluate_likelihood(inputs)
@@ -442,14 +482,24 @@ def test_importance_samples_must_split_evenly_over_mixture_components(mst_runs, 
 def test_prd_reads_cached_real_features_and_refuses_a_stale_file(mst_runs, mst_h5, mst_classifiers, tmp_path):
     reference = tmp_path / "real.npz"
     common = ["--dataset", MST, "--data", str(mst_h5), "--classifiers", str(mst_classifiers), "--device", "cpu"]
-    prd_reference.main(common + ["--params", json.dumps(metric_job_params(PARAMS, "prd", MST, corrected())), "--out", str(reference)])
+    prd_reference.main(
+        common + ["--params", json.dumps(metric_job_params(PARAMS, "prd", MST, corrected())), "--out", str(reference)]
+    )
     args = cli_args("prd", mst_runs["mvae-ms"], mst_h5, tmp_path / "cached.json", classifiers=mst_classifiers)
     evaluate.main(args + ["--real-features", str(reference)])
     run_metric("prd", mst_runs["mvae-ms"], mst_h5, tmp_path / "fresh.json", classifiers=mst_classifiers)
     assert (tmp_path / "cached.json").read_bytes() == (tmp_path / "fresh.json").read_bytes()
 
     stale = tmp_path / "stale.npz"
-    prd_reference.main(common + ["--params", json.dumps(metric_job_params(params_with(prd={"n_samples": 32}), "prd", MST, corrected())), "--out", str(stale)])
+    prd_reference.main(
+        common
+        + [
+            "--params",
+            json.dumps(metric_job_params(params_with(prd={"n_samples": 32}), "prd", MST, corrected())),
+            "--out",
+            str(stale),
+        ]
+    )
     with pytest.raises(UserError, match=r"stale\.npz does not match .*n_rows"):
         evaluate.main(args + ["--real-features", str(stale)])
 
@@ -542,13 +592,18 @@ def test_inception_without_pytorch_fid_asks_to_install_it(monkeypatch, tmp_path)
 def test_inception_with_real_pytorch_fid_and_random_weights(tmp_path):
     """Only where the optional package is installed: pytorch-fid's own architecture, randomly initialised."""
     fid_inception = pytest.importorskip("pytorch_fid.inception")
-    import torchvision
     from unittest import mock
+
+    import torchvision
 
     captured = {}
     with (
-        mock.patch.object(fid_inception, "load_state_dict_from_url", lambda *a, **k: {}),
-        mock.patch.object(torchvision.models.Inception3, "load_state_dict", lambda self, sd, *a, **k: captured.update(self.state_dict())),
+        mock.patch.object(fid_inception, "load_state_dict_from_url", return_value={}),
+        mock.patch.object(
+            torchvision.models.Inception3,
+            "load_state_dict",
+            lambda self, sd, *a, **k: captured.update(self.state_dict()),
+        ),
     ):
         fid_inception.fid_inception_v3()
     weights = tmp_path / "random_inception.pth"
@@ -562,18 +617,26 @@ def test_inception_with_real_pytorch_fid_and_random_weights(tmp_path):
 @pytest.fixture(scope="module")
 def celeba_inputs(tmp_path_factory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("celeba")
-    return save_run(root / "runs", "celeba", "mmjsd-ms"), save_classifiers(root / "classifiers", "celeba", ("img", "text"))
+    return save_run(root / "runs", "celeba", "mmjsd-ms"), save_classifiers(
+        root / "classifiers", "celeba", ("img", "text")
+    )
 
 
 @pytest.mark.parametrize("metric", ["latent_probe", "coherence", "prd", "likelihood"])
 def test_celeba_metrics_have_the_documented_keys(metric, celeba_inputs, celeba_h5, tmp_path):
     run_dir, classifiers = celeba_inputs
-    params = params_with(latent_probe={"n_train": 20}, likelihood={"num_importance_samples": 2, "n_test": 4, "batch_size": 4})
+    params = params_with(
+        latent_probe={"n_train": 20}, likelihood={"num_importance_samples": 2, "n_test": 4, "batch_size": 4}
+    )
     document = run_metric(metric, run_dir, celeba_h5, tmp_path / "m.json", params, classifiers)
     assert set(document["values"]) == CELEBA_KEYS[metric]
     assert all(math.isfinite(v) for v in document["values"].values())
     if metric == "coherence":
-        assert set(document["alternatives"]) == {"classifier_mode", "generated_image_range", "per_batch_average_precision"}
+        assert set(document["alternatives"]) == {
+            "classifier_mode",
+            "generated_image_range",
+            "per_batch_average_precision",
+        }
         assert set(document["alternatives"]["per_batch_average_precision"]) == CELEBA_KEYS[metric]
         assert all(0 <= v <= 1 for v in document["values"].values())
     if metric == "prd":
@@ -593,7 +656,9 @@ class AttributeLookup(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         data, attributes = self.split.batch(torch.arange(len(self.split)))
-        assert x.shape[1:] == data[self.modality].shape[1:], f"the {self.modality} classifier got inputs of shape {tuple(x.shape)}"
+        assert x.shape[1:] == data[self.modality].shape[1:], (
+            f"the {self.modality} classifier got inputs of shape {tuple(x.shape)}"
+        )
         if not self.knows_attributes:
             return torch.zeros(len(x), attributes.shape[1])
         rows = torch.cdist(x.flatten(1), data[self.modality].flatten(1)).argmin(1)
@@ -615,10 +680,13 @@ def test_celeba_coherence_scores_the_generated_modality_against_the_conditioning
     run_dir, _ = celeba_inputs
     split = load_split("celeba", celeba_h5, "test")
     classifiers = {m: AttributeLookup(m, split, knows_attributes=m == knowing) for m in ("img", "text")}
-    monkeypatch.setattr(coherence_eval, "load_classifier", lambda directory, device, **kwargs: classifiers[Path(directory).name])
+    monkeypatch.setattr(
+        coherence_eval, "load_classifier", lambda directory, device, **kwargs: classifiers[Path(directory).name]
+    )
     generate_the_conditioning_rows(monkeypatch, "celeba", celeba_h5)
     params = params_with(batch_size=5)  # the 12 test rows in 3 batches
-    document = run_metric("coherence", run_dir, celeba_h5, tmp_path / "c.json", params, classifiers=tmp_path)  # any directory
+    # classifiers: any directory
+    document = run_metric("coherence", run_dir, celeba_h5, tmp_path / "c.json", params, classifiers=tmp_path)
 
     attributes = split.labels.numpy()
     present = attributes.any(axis=0)  # attributes without a positive have no AP
@@ -638,7 +706,10 @@ def test_celeba_coherence_scores_the_generated_modality_against_the_conditioning
         "coherence", run_dir, celeba_h5, tmp_path / "o.json", params, classifiers=tmp_path,
         switches={**corrected(), "per_batch_average_precision": "reference"},
     )  # fmt: skip
-    assert official["values"] == pytest.approx(expected, abs=1e-12) and official["protocol"]["average_precision"] == "mean_over_batches"
+    assert (
+        official["values"] == pytest.approx(expected, abs=1e-12)
+        and official["protocol"]["average_precision"] == "mean_over_batches"
+    )
 
 
 # ------------------------------------------------------------ departures (docs/departures.md)
@@ -662,15 +733,24 @@ def test_each_alternative_equals_the_job_with_that_switch_flipped(metric, mst_ru
 
 
 def test_a_reference_exact_run_is_evaluated_with_reference_switches_only(mst_h5, tmp_path):
-    """The metric file inherits the run's protocol; a corrected evaluation switch on a reference-exact run is refused."""
-    config = dataclasses.replace(load_config(REPO / "config.yaml").train_config(MST, "mmvae", "reference-exact"), batch_size=16)
+    """The metric file inherits the run's protocol; a corrected evaluation
+    switch on a reference-exact run is refused."""
+    config = dataclasses.replace(
+        load_config(REPO / "config.yaml").train_config(MST, "mmvae", "reference-exact"), batch_size=16
+    )
     assert set(config.departures.values()) == {"reference"}
-    run_dir = save_untrained_run(tmp_path / "runs" / MST / "mmvae" / "seed0", MST, "mmvae", config, mst_h5, "reference-exact")
-    with pytest.raises(UserError, match="reference-exact job must run every departure at reference, but 'importance_sampling_grouping'"):
+    run_dir = save_untrained_run(
+        tmp_path / "runs" / MST / "mmvae" / "seed0", MST, "mmvae", config, mst_h5, "reference-exact"
+    )
+    with pytest.raises(
+        UserError, match="reference-exact job must run every departure at reference, but 'importance_sampling_grouping'"
+    ):
         run_metric("likelihood", run_dir, mst_h5, tmp_path / "no.json")  # corrected evaluation switches
     assert not (tmp_path / "no.json").exists()
     document = run_metric("likelihood", run_dir, mst_h5, tmp_path / "l.json", switches=reference_exact())
-    assert document["protocol"]["name"] == "reference-exact" and set(document["protocol"]["departures"].values()) == {"reference"}
+    assert document["protocol"]["name"] == "reference-exact" and set(document["protocol"]["departures"].values()) == {
+        "reference"
+    }
 
 
 class OutOfRangeDetector(torch.nn.Module):
@@ -701,8 +781,12 @@ def test_generated_image_range_decides_whether_classifiers_see_unbounded_means(m
     monkeypatch.setattr(generation, "generate_means", odd_rows_out_of_range)
     monkeypatch.setattr(coherence_eval, "load_classifier", lambda directory, device, **kwargs: OutOfRangeDetector())
     switches = {**corrected(), "generated_image_range": "reference"}
-    document = run_metric("coherence", mst_runs["mvae-ms"], mst_h5, tmp_path / "c.json", classifiers=tmp_path, switches=switches)
-    labels = load_split(MST, mst_h5, "test").labels.numpy()  # coherence evaluates the whole split in order, batches of 64
+    document = run_metric(
+        "coherence", mst_runs["mvae-ms"], mst_h5, tmp_path / "c.json", classifiers=tmp_path, switches=switches
+    )
+    labels = load_split(
+        MST, mst_h5, "test"
+    ).labels.numpy()  # coherence evaluates the whole split in order, batches of 64
     odd = (np.arange(len(labels)) % 64) % 2 == 1
     for key, value in document["values"].items():
         if key == "random":
@@ -710,7 +794,9 @@ def test_generated_image_range_decides_whether_classifiers_see_unbounded_means(m
         image = key.split("->")[1] != "text"
         expected = np.mean(labels == (odd if image else 0))
         assert value == pytest.approx(expected, abs=1e-12), key
-        assert document["alternatives"]["generated_image_range"][key] == pytest.approx(np.mean(labels == 0), abs=1e-12), key
+        assert document["alternatives"]["generated_image_range"][key] == pytest.approx(
+            np.mean(labels == 0), abs=1e-12
+        ), key
     assert document["protocol"]["generated_data"] == "unbounded"
 
 
@@ -731,7 +817,7 @@ def test_train_mode_classification_is_dropout_and_batch_statistics_per_generated
     def by_hand(x: torch.Tensor) -> torch.Tensor:
         h = x
         stages = list(classifier.body)[:-1]  # (conv, dropout, batch norm, relu) x 4, then flatten
-        for conv, _, norm, _ in zip(*[iter(stages)] * 4):
+        for conv, _, norm, _ in zip(*[iter(stages)] * 4, strict=True):
             h = conv(h)
             h = h * (torch.empty_like(h).bernoulli_(0.5) / 0.5)
             h = torch.nn.functional.batch_norm(h, None, None, norm.weight, norm.bias, training=True, eps=norm.eps)
@@ -765,7 +851,9 @@ def test_dropout_streams_resume_per_key_and_leave_the_global_generator_alone():
     assert not torch.equal(draws[0], draws[1])
 
 
-def test_official_probe_refits_on_the_last_training_batch_with_each_rows_drawn_component_mean(mst_runs, mst_h5, tmp_path):
+def test_official_probe_refits_on_the_last_training_batch_with_each_rows_drawn_component_mean(
+    mst_runs, mst_h5, tmp_path
+):
     """probe_protocol reference, recomputed here: the last training batch of the run (16 rows, final epoch's text
     offsets), mixture rows laid out by hand in blocks of floor(n / |S|) per expert, one lbfgs fit per subset."""
     from sklearn.linear_model import LogisticRegression
@@ -785,13 +873,19 @@ def test_official_probe_refits_on_the_last_training_batch_with_each_rows_drawn_c
         n = len(encodings[subset[0]].content_mu)
         per = [n // len(subset)] * (len(subset) - 1) + [n - n // len(subset) * (len(subset) - 1)]
         starts = np.cumsum([0] + per[:-1])
-        return np.concatenate([encodings[m].content_mu[a : a + k].numpy() for m, a, k in zip(subset, starts, per)])
+        return np.concatenate(
+            [encodings[m].content_mu[a : a + k].numpy() for m, a, k in zip(subset, starts, per, strict=True)]
+        )
 
     with torch.no_grad():
         train_encodings = run.model.encode(train_data)
-        test_encodings = [run.model.encode({m: x[a : a + 64] for m, x in test_data.items()}) for a in range(0, len(test), 64)]
+        test_encodings = [
+            run.model.encode({m: x[a : a + 64] for m, x in test_data.items()}) for a in range(0, len(test), 64)
+        ]
     for subset in [("mnist",), ("svhn", "text"), ("mnist", "svhn", "text")]:
-        probe = LogisticRegression(solver="lbfgs", max_iter=200, random_state=0).fit(layout(train_encodings, subset), train_labels.numpy())
+        probe = LogisticRegression(solver="lbfgs", max_iter=200, random_state=0).fit(
+            layout(train_encodings, subset), train_labels.numpy()
+        )
         test_latents = np.concatenate([layout(e, subset) for e in test_encodings])
         accuracy = float(np.mean(probe.predict(test_latents) == test_labels.numpy()))
         assert document["values"][subset_key(subset)] == pytest.approx(accuracy, abs=1e-12), subset
@@ -810,7 +904,10 @@ def test_missing_classifier_names_the_classifier_file(mst_runs, mst_h5, tmp_path
     classifiers = tmp_path / "classifiers"
     save_classifiers(classifiers, MST, ("mnist", "svhn"))  # no text classifier
     with pytest.raises(SystemExit):
-        main_guard(evaluate.main, cli_args("coherence", mst_runs["mvae-ms"], mst_h5, tmp_path / "out.json", classifiers=classifiers))
+        main_guard(
+            evaluate.main,
+            cli_args("coherence", mst_runs["mvae-ms"], mst_h5, tmp_path / "out.json", classifiers=classifiers),
+        )
     assert f"{classifiers / 'text' / 'model.pt'} does not exist" in capsys.readouterr().err
     assert not (tmp_path / "out.json").exists()
 
@@ -825,17 +922,20 @@ def test_prd_rows_are_the_whole_split_or_a_seeded_subset_without_repeats():
     assert features.prd_rows(50, 50, seed=0).tolist() == list(range(50))
     assert features.prd_rows(50, 10_240, seed=0).tolist() == list(range(50))  # capped at the split
     rows = features.prd_rows(1000, 64, seed=3)
-    assert len(set(rows.tolist())) == 64 and 0 <= rows.min() and rows.max() < 1000
+    assert len(set(rows.tolist())) == 64 and rows.min() >= 0 and rows.max() < 1000
     assert rows.tolist() == features.prd_rows(1000, 64, seed=3).tolist()
     assert rows.tolist() != features.prd_rows(1000, 64, seed=4).tolist()
-    with pytest.raises(UserError, match="evaluation.prd.n_samples"):
+    with pytest.raises(UserError, match=re.escape("evaluation.prd.n_samples")):
         features.prd_rows(1000, 0, seed=0)
 
 
 def test_prd_clusterings_in_parallel_processes_equal_the_sequential_ones():
     rng = np.random.default_rng(0)
-    pairs = {(name, "mnist"): (rng.normal(size=(80, 6)), rng.normal(size=(80, 6)) + shift) for name, shift in (("a", 0.0), ("b", 1.0), ("c", 3.0))}
-    settings = dict(num_clusters=4, num_angles=51, num_runs=2, kmeans_batch_size=100, seed=3)
+    pairs = {
+        (name, "mnist"): (rng.normal(size=(80, 6)), rng.normal(size=(80, 6)) + shift)
+        for name, shift in (("a", 0.0), ("b", 1.0), ("c", 3.0))
+    }
+    settings = {"num_clusters": 4, "num_angles": 51, "num_runs": 2, "kmeans_batch_size": 100, "seed": 3}
     sequential = prd_curves(pairs, workers=1, **settings)
     parallel = prd_curves(pairs, workers=2, **settings)
     for key in pairs:

@@ -24,11 +24,11 @@ import pytest
 import torch
 import yaml
 
-from conftest import copy_project
-from mmjsd import registry
+from helpers import copy_project
+from mmjsd.core import registry
 from mmjsd.data.readers import load_split
 from mmjsd.evaluation.runs import load_run
-from mmjsd.metrics_io import load_metric_file
+from mmjsd.reporting.metrics_io import load_metric_file
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "extending.md"
@@ -44,7 +44,11 @@ def doc_files() -> dict[str, str]:
 
 def test_the_page_shows_the_example_plugins_verbatim():
     blocks = doc_files()
-    shipped = {p.relative_to(ROOT).as_posix() for p in (ROOT / "examples" / "plugins").rglob("*") if p.suffix in (".py", ".yaml")}
+    shipped = {
+        p.relative_to(ROOT).as_posix()
+        for p in (ROOT / "examples" / "plugins").rglob("*")
+        if p.suffix in (".py", ".yaml")
+    }
     assert set(blocks) == shipped
     for path, content in blocks.items():
         assert content == (ROOT / path).read_text(), f"docs/extending.md and {path} differ"
@@ -77,7 +81,9 @@ def active_units_by_hand(run_dir: Path, data: Path, threshold: float) -> dict[st
     with torch.inference_mode():
         encodings = [run.model.encode(batch) for batch in batches]
         for subset in run.model.subsets:
-            means = np.concatenate([run.model.subset_posterior(e, subset).mean.numpy() for e in encodings]).astype(np.float64)
+            means = np.concatenate([run.model.subset_posterior(e, subset).mean.numpy() for e in encodings]).astype(
+                np.float64
+            )
             counts["+".join(subset)] = int((means.var(axis=0) > threshold).sum())
     return counts
 
@@ -87,8 +93,12 @@ def test_plugin_objective_and_metric_from_the_page_run_through_the_workflow(tmp_
     workdir = copy_project(tmp_path / "project")
     blocks = doc_files()
     plugins = tmp_path / "my_plugins"  # outside the project: nothing is added to src/
-    overlays = [write_plugin(blocks, MVTCAE, plugins / "mvtcae"), write_plugin(blocks, ACTIVE_UNITS, plugins / "active_units")]
-    # both plugins in one overlay (the page: lists replace), the page's settings, CI sizes: one variant on MNIST-SVHN-Text
+    overlays = [
+        write_plugin(blocks, MVTCAE, plugins / "mvtcae"),
+        write_plugin(blocks, ACTIVE_UNITS, plugins / "active_units"),
+    ]
+    # both plugins in one overlay (the page: lists replace), the page's
+    # settings, CI sizes: one variant on MNIST-SVHN-Text
     overlay = {
         "plugins": overlays[0]["plugins"] + overlays[1]["plugins"],
         "plugin_paths": [str(plugins / "mvtcae"), str(plugins / "active_units")],
@@ -105,7 +115,11 @@ def test_plugin_objective_and_metric_from_the_page_run_through_the_workflow(tmp_
     started = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "--configfile", "workflow/presets/ci.yaml", "plugins.yaml", "--cores", "2"],
-        cwd=workdir, capture_output=True, text=True, env=env, timeout=1200,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=1200,
     )
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-6000:]
     print(f"plugin workflow run: {time.perf_counter() - started:.0f} s")
@@ -132,7 +146,9 @@ def test_plugin_objective_and_metric_from_the_page_run_through_the_workflow(tmp_
     assert max(expected.values()) > 0
     tidy = pd.read_csv(tables / "corrected" / "mnist_svhn_text_active_units.csv")
     means = tidy[(tidy.model == "MVTCAE") & (tidy.statistic == "mean")]
-    assert dict(zip(means.key, means.value.astype(float))) == {key: float(value) for key, value in expected.items()}
+    assert dict(zip(means.key, means.value.astype(float), strict=True)) == {
+        key: float(value) for key, value in expected.items()
+    }
     assert not (tables / "mnist_svhn_text_active_units_vs_paper.csv").exists()
     assert (workdir / "results/figures/mnist_svhn_text_active_units.png").is_file()
     summary = (workdir / "results/summary.md").read_text()

@@ -24,8 +24,8 @@ import pytest
 import torch
 import yaml
 
-from mmjsd.config import config_from_dict
-from mmjsd.departures import corrected, reference_exact
+from mmjsd.core.config import config_from_dict
+from mmjsd.core.departures import corrected, reference_exact
 from mmjsd.models import build_model
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "golden"
@@ -48,7 +48,11 @@ def load(name: str) -> dict:
 
 @pytest.fixture(scope="module")
 def golden() -> dict:
-    return {"weights": load("weights-ms.pt"), "batch": load("batch.pt"), "encoder": load("encoder-outputs-ms.pt")["outputs"]}
+    return {
+        "weights": load("weights-ms.pt"),
+        "batch": load("batch.pt"),
+        "encoder": load("encoder-outputs-ms.pt")["outputs"],
+    }
 
 
 @pytest.fixture
@@ -74,11 +78,13 @@ def golden_batch(batch: dict) -> dict[str, torch.Tensor]:
     }
 
 
-def product_of_experts(experts: list[tuple[torch.Tensor, torch.Tensor]], variance_eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+def product_of_experts(
+    experts: list[tuple[torch.Tensor, torch.Tensor]], variance_eps: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(mu, logvar) of a product of Gaussian experts, each variance + ``variance_eps``: precisions add."""
     precisions = [1.0 / (torch.exp(logvar) + variance_eps) for _, logvar in experts]
     total = sum(precisions)
-    return sum(mu * p for (mu, _), p in zip(experts, precisions)) / total, -torch.log(total)
+    return sum(mu * p for (mu, _), p in zip(experts, precisions, strict=True)) / total, -torch.log(total)
 
 
 def component_gaussian(spec: dict, encoder: dict, variance_eps: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -109,10 +115,14 @@ def draw_order(case: dict, fresh_unimodal_styles: bool) -> list[str]:
     return order
 
 
-def expected_decoder_inputs(case: dict, encoder: dict, fresh_unimodal_styles: bool) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+def expected_decoder_inputs(
+    case: dict, encoder: dict, fresh_unimodal_styles: bool
+) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
     """(modality, z_content, z_style) of every decoder call, in call order, from the stored encoder outputs and eps."""
     eps, variance_eps = case["eps"], case["poe_variance_eps"]
-    styles = {m: reparameterised(encoder[m]["style_mu"], encoder[m]["style_logvar"], eps[f"style/{m}"]) for m in MODALITIES}
+    styles = {
+        m: reparameterised(encoder[m]["style_mu"], encoder[m]["style_logvar"], eps[f"style/{m}"]) for m in MODALITIES
+    }
     joint = torch.empty_like(eps["content/joint"])
     for spec in case["components"]:
         start, end = spec["rows"]
@@ -158,14 +168,18 @@ def test_objective_equals_the_golden_values(variant, mode, golden, float64, monk
     assert fresh_styles == (variant == "mvae-ms" and mode == "reference")
 
     model = build_model(MST, variant, cfg).double().train()
-    model.load_state_dict({name: value.double() for name, value in golden["weights"]["state_dict"].items()}, strict=True)
+    model.load_state_dict(
+        {name: value.double() for name, value in golden["weights"]["state_dict"].items()}, strict=True
+    )
     batch = golden_batch(golden["batch"])
 
     # Encoders: a mismatch here is a network problem, not an objective problem.
     encodings = model.encode(batch)
     for m in MODALITIES:
         for field in ("content_mu", "content_logvar", "style_mu", "style_logvar"):
-            torch.testing.assert_close(getattr(encodings[m], field), golden["encoder"][m][field], rtol=1e-12, atol=1e-12)
+            torch.testing.assert_close(
+                getattr(encodings[m], field), golden["encoder"][m][field], rtol=1e-12, atol=1e-12
+            )
 
     decoder_calls: list[tuple[str, torch.Tensor, torch.Tensor]] = []
     for m in MODALITIES:
@@ -180,17 +194,27 @@ def test_objective_equals_the_golden_values(variant, mode, golden, float64, monk
 
     expected_calls = expected_decoder_inputs(case, golden["encoder"], fresh_styles)
     assert [m for m, _, _ in decoder_calls] == [m for m, _, _ in expected_calls], "decoder call order"
-    for k, ((m, z, style), (_, z_expected, style_expected)) in enumerate(zip(decoder_calls, expected_calls)):
-        torch.testing.assert_close(z, z_expected, rtol=1e-12, atol=1e-12, msg=f"eps wiring: z of decoder call {k} ({m})")
-        torch.testing.assert_close(style, style_expected, rtol=1e-12, atol=1e-12, msg=f"eps wiring: style of decoder call {k} ({m})")
+    for k, ((m, z, style), (_, z_expected, style_expected)) in enumerate(
+        zip(decoder_calls, expected_calls, strict=True)
+    ):
+        torch.testing.assert_close(
+            z, z_expected, rtol=1e-12, atol=1e-12, msg=f"eps wiring: z of decoder call {k} ({m})"
+        )
+        torch.testing.assert_close(
+            style, style_expected, rtol=1e-12, atol=1e-12, msg=f"eps wiring: style of decoder call {k} ({m})"
+        )
 
     weights = model.term_weights()
     assert set(weights) == set(terms) == set(case[terms_key]) == set(case["weights"])
     for name, weight in case["weights"].items():
         assert weights[name] == pytest.approx(weight, rel=WEIGHT_TOLERANCE, abs=0), f"weight of {name}"
     for name, expected in case[terms_key].items():
-        assert relative_difference(terms[name].detach(), expected) <= TERM_TOLERANCE, f"{name}: {terms[name].item()!r} vs {expected.item()!r}"
-    assert relative_difference(loss.detach(), case[total_key]) <= TERM_TOLERANCE, f"total: {loss.item()!r} vs {case[total_key].item()!r}"
+        assert relative_difference(terms[name].detach(), expected) <= TERM_TOLERANCE, (
+            f"{name}: {terms[name].item()!r} vs {expected.item()!r}"
+        )
+    assert relative_difference(loss.detach(), case[total_key]) <= TERM_TOLERANCE, (
+        f"total: {loss.item()!r} vs {case[total_key].item()!r}"
+    )
 
     loss.backward()
     parameters = dict(model.named_parameters())
@@ -203,7 +227,11 @@ def test_the_two_conventions_differ_where_the_departures_say(golden):
     """The stored values are not trivially equal: each case's departed terms differ between the conventions."""
     for variant in CASES:
         case = load(f"{variant}.pt")
-        differing = {name for name in case["terms_reference"] if not torch.equal(case["terms_reference"][name], case["terms_project"][name])}
+        differing = {
+            name
+            for name in case["terms_reference"]
+            if not torch.equal(case["terms_reference"][name], case["terms_project"][name])
+        }
         assert differing == set(case["departures"]), variant
         assert "rec/text" in differing
     assert case["terms_reference"]["kl_unimodal/mnist"].item() == pytest.approx(0.2146, abs=1e-4)  # MVAE: raw q_m

@@ -26,14 +26,27 @@ def test_gpu_check_smoke_runs_every_part(tmp_path):
     out = tmp_path / "out"
     env = dict(os.environ, PYTHON=sys.executable, GPU_CHECK_WORK=str(tmp_path / "work"))
     env.pop("SNAKEMAKE_PROFILE", None)
-    res = subprocess.run(["bash", str(ROOT / "scripts/gpu_check.sh"), str(out), "--smoke"], env=env, capture_output=True, text=True,
-                         timeout=600)
+    res = subprocess.run(
+        ["bash", str(ROOT / "scripts/gpu_check.sh"), str(out), "--smoke"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     parts = dict(line.split("\t")[:2] for line in (out / "parts.tsv").read_text().splitlines())
-    assert parts == {name: "ok" for name in ("ci", "build", "training", "epoch", "concurrent", "syncs", "training_bf16")}, parts
+    assert parts == dict.fromkeys(("ci", "build", "training", "epoch", "concurrent", "syncs", "training_bf16"), "ok"), (
+        parts
+    )
     for name in ("training", "training_bf16", "concurrent", "syncs", "build"):
         assert (out / f"{name}.csv").is_file(), name
     summary = (out / "summary.md").read_text()
-    for line in ("| ci | ok |", "Training loop, mmjsd", "One MST epoch of mmjsd:", "| jobs at once |", "Host syncs in 2 steps on cpu: 0",
-                 "MST study projection (40 runs x 100 epochs x"):
+    for line in (
+        "| ci | ok |",
+        "Training loop, mmjsd",
+        "One MST epoch of mmjsd:",
+        "| jobs at once |",
+        "Host syncs in 2 steps on cpu: 0",
+        "MST study projection (40 runs x 100 epochs x",
+    ):
         assert line in summary, summary

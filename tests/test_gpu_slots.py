@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mmjsd.errors import UserError
+from mmjsd.core.errors import UserError
 from mmjsd.gpu_slots import UNITS_PER_GPU, job_units, slot_directory, visible_gpus
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,7 +26,8 @@ FAKE_JOB = """
 import os, pathlib, sys, time
 records = pathlib.Path(sys.argv[1])
 env = os.environ
-(records / f"{os.getpid()}.tmp").write_text(f"{env.get('CUDA_VISIBLE_DEVICES', '<unset>')}|{env.get('MMJSD_GPU_MEMORY_FRACTION', '<unset>')}")
+devices, share = env.get("CUDA_VISIBLE_DEVICES", "<unset>"), env.get("MMJSD_GPU_MEMORY_FRACTION", "<unset>")
+(records / f"{os.getpid()}.tmp").write_text(f"{devices}|{share}")
 (records / f"{os.getpid()}.tmp").rename(records / f"{os.getpid()}.started")  # whole, for the test reading it
 while not (records / "release").exists() and not (records / f"{os.getpid()}.release").exists():
     time.sleep(0.05)
@@ -45,8 +46,20 @@ def wrapper_env(tmp_path: Path, devices: str | None) -> dict[str, str]:
 
 
 def start_job(records: Path, env: dict[str, str], units: int) -> subprocess.Popen:
-    command = [sys.executable, "-m", "mmjsd.gpu_slots", "--units", str(units), "--poll-seconds", "0.1", "--",
-               sys.executable, "-c", FAKE_JOB, str(records)]
+    command = [
+        sys.executable,
+        "-m",
+        "mmjsd.gpu_slots",
+        "--units",
+        str(units),
+        "--poll-seconds",
+        "0.1",
+        "--",
+        sys.executable,
+        "-c",
+        FAKE_JOB,
+        str(records),
+    ]
     return subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
 
 
@@ -85,7 +98,9 @@ def test_every_job_gets_one_device_and_no_device_more_than_k(tmp_path):
         assert {share for _, share in started(records).values()} == {"0.25"}
 
         # two jobs on GPU 0 end: two waiting jobs take their slots there; then one on GPU 1: the last one goes there
-        on_gpu = lambda gpu: [pid for pid, (device, _) in started(records).items() if device == gpu]
+        def on_gpu(gpu: str) -> list[str]:
+            return [pid for pid, (device, _) in started(records).items() if device == gpu]
+
         for pid in on_gpu("0")[:2]:
             (records / f"{pid}.release").write_text("")
         assert wait_for(lambda: len(started(records)) == 10)
@@ -168,7 +183,9 @@ def test_visible_gpus(tmp_path):
     assert visible_gpus({"CUDA_VISIBLE_DEVICES": ""}) == []
     fake = tmp_path / "bin"
     fake.mkdir()
-    (fake / "nvidia-smi").write_text("#!/bin/sh\necho 'GPU 0: NVIDIA H100 (UUID: GPU-a)'\necho 'GPU 1: NVIDIA H100 (UUID: GPU-b)'\n")
+    (fake / "nvidia-smi").write_text(
+        "#!/bin/sh\necho 'GPU 0: NVIDIA H100 (UUID: GPU-a)'\necho 'GPU 1: NVIDIA H100 (UUID: GPU-b)'\n"
+    )
     (fake / "nvidia-smi").chmod(0o755)
     assert visible_gpus({"PATH": str(fake)}) == ["0", "1"]
     assert visible_gpus({"PATH": str(tmp_path / "empty")}) == []
@@ -193,11 +210,13 @@ def test_memory_share_becomes_torchs_cap(monkeypatch):
     job's device; a whole GPU (share 1) or no share sets no cap, and a CPU job never touches CUDA."""
     import torch
 
-    from mmjsd import runtime
+    from mmjsd.core import runtime
 
     calls = []
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "set_per_process_memory_fraction", lambda fraction, device: calls.append((fraction, device)))
+    monkeypatch.setattr(
+        torch.cuda, "set_per_process_memory_fraction", lambda fraction, device: calls.append((fraction, device))
+    )
     monkeypatch.setenv("MMJSD_GPU_MEMORY_FRACTION", f"{job_units(4) / UNITS_PER_GPU:.6g}")
     assert runtime.resolve_device("auto") == torch.device("cuda")
     assert runtime.resolve_device("cpu") == torch.device("cpu")
@@ -215,8 +234,17 @@ def dry_run(tmp_path: Path, devices: str, *args: str) -> str:
     """`snakemake -n` through the local profile with ``devices`` as the visible GPUs."""
     env = dict(os.environ, CUDA_VISIBLE_DEVICES=devices)
     env.pop("SNAKEMAKE_PROFILE", None)
-    command = [sys.executable, "-m", "snakemake", *args, "-n", "--workflow-profile", "workflow/profiles/local",
-               "--directory", str(tmp_path / "wd")]
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        *args,
+        "-n",
+        "--workflow-profile",
+        "workflow/profiles/local",
+        "--directory",
+        str(tmp_path / "wd"),
+    ]
     res = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     return res.stdout + res.stderr
@@ -246,7 +274,12 @@ def test_workflow_pins_gpu_jobs_to_slots_of_their_dataset(tmp_path):
     assert "Group job train_4_per_gpu" in output  # MST training jobs are packed on SLURM; CelebA's are not
     assert re.findall(r"Group job (\w+)", output) == ["train_4_per_gpu"]
     jobs = job_blocks(output)
-    expected_units = {mst_train: 6, celeba_train: 24, mst_eval: 6, "results/classifiers/mnist_svhn_text/mnist/model.pt": 6}
+    expected_units = {
+        mst_train: 6,
+        celeba_train: 24,
+        mst_eval: 6,
+        "results/classifiers/mnist_svhn_text/mnist/model.pt": 6,
+    }
     for output, units in expected_units.items():
         resources, shell = jobs[output]
         assert f"gpu_units={units}," in resources, (output, resources)
@@ -262,7 +295,11 @@ def test_workflow_pins_gpu_jobs_to_slots_of_their_dataset(tmp_path):
 
     for devices, cap in (("0,1,2,3", 96), ("", 24)):
         env = dict(os.environ, CUDA_VISIBLE_DEVICES=devices, PYTHONPATH=str(ROOT / "src"))
-        script = ("from snakemake.profiles import ProfileConfigFileParser; "
-                  "print(dict(ProfileConfigFileParser().parse(open('workflow/profiles/local/profile.yaml')))['resources'])")
-        res = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+        script = (
+            "from snakemake.profiles import ProfileConfigFileParser; "
+            "print(dict(ProfileConfigFileParser().parse(open('workflow/profiles/local/profile.yaml')))['resources'])"
+        )
+        res = subprocess.run(
+            [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        )
         assert res.stdout.strip() == f"['gpu_units={cap}']", res.stdout + res.stderr

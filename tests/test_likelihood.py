@@ -14,7 +14,7 @@ import pytest
 import torch
 from scipy import stats
 
-from mmjsd.errors import UserError
+from mmjsd.core.errors import UserError
 from mmjsd.evaluation.likelihood import (
     estimate_log_likelihood,
     importance_sampled_log_likelihood,
@@ -202,7 +202,8 @@ def test_each_point_gets_its_own_estimate():
 
 # ----------------------------------------------------- the official code's conventions (docs/departures.md)
 def test_official_grouping_takes_k_consecutive_sample_major_weights_per_row():
-    """Built by hand: the flat index i = k·B + b of sample k of point b; row r of the (B, K) view holds i = r·K … r·K + K − 1."""
+    """Built by hand: the flat index i = k·B + b of sample k of point b; row r of
+    the (B, K) view holds i = r·K … r·K + K − 1."""
     num_samples, batch = 3, 4
     log_weights = torch.arange(num_samples * batch, dtype=torch.float64).reshape(num_samples, batch) / 7.0  # [K, B]
     expected = []
@@ -232,7 +233,10 @@ def test_component_density_is_that_of_each_draws_own_component():
     """The official proposal density: draw k of point b scored by the Gaussian it came from, found here by hand."""
     generator = torch.Generator().manual_seed(0)
     components, batch, dim, num_samples = 3, 5, 2, 6
-    mus, logvars = torch.randn(components, batch, dim, generator=generator), 0.5 * torch.randn(components, batch, dim, generator=generator)
+    mus, logvars = (
+        torch.randn(components, batch, dim, generator=generator),
+        0.5 * torch.randn(components, batch, dim, generator=generator),
+    )
     mixture = MixturePosterior(mus, logvars, (1 / 3, 1 / 3, 1 / 3))
     z = mixture.sample(num_samples, torch.Generator().manual_seed(1))
     per_block = num_samples * batch // components  # stratified over the flat k·B + b draws: 10 per component
@@ -247,9 +251,16 @@ def test_component_density_is_that_of_each_draws_own_component():
 
 
 def test_drawn_component_mean_gives_each_row_block_its_components_mean():
-    """The official probe's "joint": with three equal weights at B = 256, rows 0-84, 85-169 and 170-255 take each expert's mean."""
-    mus = torch.stack([torch.full((256, 2), float(c)) for c in range(3)]) + torch.randn(3, 256, 2, generator=torch.Generator().manual_seed(0))
+    """The official probe's "joint": with three equal weights at B = 256, rows 0-84,
+    85-169 and 170-255 take each expert's mean."""
+    mus = torch.stack([torch.full((256, 2), float(c)) for c in range(3)]) + torch.randn(
+        3, 256, 2, generator=torch.Generator().manual_seed(0)
+    )
     mixture = MixturePosterior(mus, torch.zeros_like(mus), (1 / 3, 1 / 3, 1 / 3))
     drawn = mixture.drawn_component_mean()
-    assert torch.equal(drawn[:85], mus[0, :85]) and torch.equal(drawn[85:170], mus[1, 85:170]) and torch.equal(drawn[170:], mus[2, 170:])
+    assert (
+        torch.equal(drawn[:85], mus[0, :85])
+        and torch.equal(drawn[85:170], mus[1, 85:170])
+        and torch.equal(drawn[170:], mus[2, 170:])
+    )
     assert torch.equal(GaussianPosterior(mus[0], torch.zeros(256, 2)).drawn_component_mean(), mus[0])

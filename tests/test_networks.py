@@ -7,15 +7,15 @@ import math
 import pytest
 import torch
 
+from mmjsd.core import registry
 from mmjsd.models.likelihoods import (
     LAPLACE_SCALE,
     CategoricalText,
     LaplaceImage,
-    dataset_likelihoods,
     categorical_log_likelihood,
+    dataset_likelihoods,
     laplace_log_likelihood,
 )
-from mmjsd import registry
 from mmjsd.models.networks import celeba, data_shapes, dataset_networks, mst
 
 
@@ -73,7 +73,7 @@ def test_celeba_parameter_counts_pinned_and_match_reference_to_0_01_million(cele
 @pytest.mark.parametrize("style_dim", [0, 4])
 def test_mst_shapes_and_style_heads(style_dim):
     torch.manual_seed(0)
-    styles = {m: style_dim for m in mst.DATA_SHAPES}
+    styles = dict.fromkeys(mst.DATA_SHAPES, style_dim)
     encoders, decoders = mst.build_networks(16, styles)
     for m, shape in mst.DATA_SHAPES.items():
         encoding = encoders[m](torch.rand(5, *shape))
@@ -99,7 +99,10 @@ def test_data_shapes_follow_the_file_formats():
         "mnist_svhn_text": {"mnist": (1, 28, 28), "svhn": (3, 32, 32), "text": (8, 71)},
         "celeba": {"img": (3, 64, 64), "text": (256, 71)},
     }
-    assert dataset_networks("mnist_svhn_text") is mst.build_networks and dataset_networks("celeba") is celeba.build_networks
+    assert (
+        dataset_networks("mnist_svhn_text") is mst.build_networks
+        and dataset_networks("celeba") is celeba.build_networks
+    )
 
 
 def test_decoder_input_is_style_then_content():
@@ -171,7 +174,12 @@ def test_reference_text_likelihood_is_torch_one_hot_categorical_with_log_softmax
     targets = torch.randint(0, 71, (4, 8), generator=gen)
     one_hot = torch.nn.functional.one_hot(targets, 71).double()
     official = torch.distributions.OneHotCategorical(probs=torch.log_softmax(logits, -1))
-    torch.testing.assert_close(CategoricalText(official=True).log_likelihood(logits, one_hot), official.log_prob(one_hot).sum(1), rtol=1e-12, atol=0)
+    torch.testing.assert_close(
+        CategoricalText(official=True).log_likelihood(logits, one_hot),
+        official.log_prob(one_hot).sum(1),
+        rtol=1e-12,
+        atol=0,
+    )
     generated = CategoricalText(official=True).generate(logits)
     torch.testing.assert_close(generated, official.mean, rtol=1e-12, atol=0)
     # the inverted convention: the most likely generated character is the softmax's least likely one
@@ -183,7 +191,9 @@ def test_reference_text_likelihood_is_torch_one_hot_categorical_with_log_softmax
 def test_likelihoods_follow_the_text_likelihood_switch():
     for dataset, images in (("mnist_svhn_text", ("mnist", "svhn")), ("celeba", ("img",))):
         for official in (False, True):
-            likelihoods = dataset_likelihoods(dataset, lambda departure: official and departure == "text_likelihood")
+            likelihoods = dataset_likelihoods(
+                dataset, lambda departure, official=official: official and departure == "text_likelihood"
+            )
             assert set(likelihoods) == set(images) | {"text"}
             assert isinstance(likelihoods["text"], CategoricalText) and likelihoods["text"].official is official
             assert all(isinstance(likelihoods[m], LaplaceImage) for m in images)

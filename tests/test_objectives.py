@@ -1,7 +1,7 @@
 """The four objectives on tiny random data: training steps, loss bookkeeping, and each divergence
 against an independent computation (torch.distributions, closed forms written out here).
 
-Configs are built here, not read from config.yaml, with the paper's values (docs/reference-code.md §4).
+Configs are built in ``helpers.py``, not read from config.yaml, with the paper's values (docs/reference-code.md §4).
 """
 
 from __future__ import annotations
@@ -10,11 +10,24 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from mmjsd.config import TrainConfig
-from mmjsd.registry import parse_variant
-from mmjsd.departures import corrected, reference_exact, training_switches
-from mmjsd.errors import UserError
-from mmjsd import registry
+from helpers import (
+    MST_MODALITIES,
+    assert_every_network_gets_gradient,
+    celeba_config,
+    encodings_and_style_samples,
+    float64_forward,
+    mst_config,
+    negative_log_likelihood,
+    normal,
+    poe_logvar,
+    poe_without_prior,
+    product_of_normals,
+    random_batch,
+)
+from mmjsd.core import registry
+from mmjsd.core.departures import reference_exact, training_switches
+from mmjsd.core.errors import UserError
+from mmjsd.core.registry import parse_variant
 from mmjsd.models import Encoding, build_model
 from mmjsd.models.mmjsd import MMJSD
 from mmjsd.models.mmvae import MMVAE
@@ -26,78 +39,16 @@ from mmjsd.train import TrainingStep
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-MST = ("mnist", "svhn", "text")
 #: Every registered variant (the built-ins when the tests are collected; plugins have tests of their own).
 MST_VARIANTS = list(registry.variant_names())
 CELEBA_VARIANTS = [variant for variant in MST_VARIANTS if variant.endswith("-ms")]
 
 
-def mst_config(ms: bool, **overrides) -> TrainConfig:
-    values = dict(
-        epochs=1,
-        lr=5.0e-4,
-        batch_size=256,
-        beta=2.5,
-        beta_content=1.0,
-        shared_dim=16 if ms else 20,
-        style_dim={m: 4 if ms else 0 for m in MST},
-        beta_style=3.0,
-        style_weights={"mnist": 1.0, "svhn": 1.0, "text": 5.0},
-        rec_weights={"mnist": 3072 / 784, "svhn": 1.0, "text": 384.0},
-        div_weights={"prior": 0.25, "mnist": 0.25, "svhn": 0.25, "text": 0.25},
-        redraw_text=True,
-        log_every=50,
-        amp_bf16=False,
-        compile=False,
-        channels_last=True,
-        grad_clip_norm=None,
-        objective={},
-        departures={},  # no departure switched: the corrected computation
-    )
-    values.update(overrides)
-    return TrainConfig(**values)
-
-
 def official_switches(variant: str, dataset: str = "mnist_svhn_text", **hparams) -> dict[str, str]:
-    """Every training departure that acts on ``variant`` at ``reference`` (as config.yaml + the reference-exact switches give)."""
+    """Every training departure that acts on ``variant`` at ``reference`` (as
+    config.yaml + the reference-exact switches give)."""
     objective, ms = parse_variant(variant)
     return training_switches(reference_exact(), dataset, objective, ms, hparams)
-
-
-def celeba_config(**overrides) -> TrainConfig:
-    return TrainConfig(
-        epochs=1,
-        lr=5.0e-4,
-        batch_size=256,
-        beta=2.5,
-        beta_content=1.0,
-        shared_dim=32,
-        style_dim={"img": 32, "text": 32},
-        beta_style=2.0,
-        style_weights={"img": 1.0, "text": 5.0},
-        rec_weights={"img": 1.0, "text": 16.0},
-        div_weights={"prior": 0.3, "img": 0.35, "text": 0.35},
-        redraw_text=False,
-        log_every=50,
-        amp_bf16=False,
-        compile=False,
-        channels_last=True,
-        grad_clip_norm=None,
-        objective={},
-        departures=overrides.get("departures", {}),  # by default no departure switched: the corrected computation
-    )
-
-
-def random_batch(dataset: str, batch_size: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
-    """Pixels uniform in [0, 1], text one-hot over random characters."""
-    batch = {}
-    for m, shape in data_shapes(dataset).items():
-        if m == "text":
-            characters = torch.randint(0, shape[1], (batch_size, shape[0]), generator=generator)
-            batch[m] = torch.nn.functional.one_hot(characters, shape[1]).float()
-        else:
-            batch[m] = torch.rand(batch_size, *shape, generator=generator)
-    return batch
 
 
 def hand_made_encodings(modalities, batch_size: int, dim: int, seed: int) -> dict[str, Encoding]:
@@ -108,22 +59,8 @@ def hand_made_encodings(modalities, batch_size: int, dim: int, seed: int) -> dic
     }
 
 
-def normal(mu: torch.Tensor, logvar: torch.Tensor) -> Normal:
-    return Normal(mu, torch.exp(0.5 * logvar))
-
-
 def standard_normal_like(mu: torch.Tensor) -> Normal:
     return Normal(torch.zeros_like(mu), torch.ones_like(mu))
-
-
-def product_of_normals(
-    mus: list[torch.Tensor], logvars: list[torch.Tensor], alphas: list[float] | None = None
-) -> Normal:
-    """Closed form of the (alpha-weighted) product of diagonal Gaussians: precisions add."""
-    alphas = alphas or [1.0] * len(mus)
-    precision = sum(a / torch.exp(lv) for a, lv in zip(alphas, logvars))
-    mean = sum(a * mu / torch.exp(lv) for a, mu, lv in zip(alphas, mus, logvars)) / precision
-    return Normal(mean, precision.rsqrt())
 
 
 def expected_term_names(variant: str, modalities) -> set[str]:
@@ -133,19 +70,6 @@ def expected_term_names(variant: str, modalities) -> set[str]:
     if variant.startswith("mvae"):
         names |= {f"rec_unimodal/{m}" for m in modalities} | {f"kl_unimodal/{m}" for m in modalities}
     return names
-
-
-def assert_every_network_gets_gradient(model) -> None:
-    for m in model.modalities:
-        encoder = model.encoders[m]
-        heads = ["body", "content_mu", "content_logvar"]
-        if model.style_dims[m] > 0:
-            heads += ["style_mu", "style_logvar"]
-        for head in heads:
-            grads = [p.grad for p in getattr(encoder, head).parameters()]
-            assert all(g is not None for g in grads) and any(g.abs().sum() > 0 for g in grads), f"{m} encoder {head}"
-        grads = [p.grad for p in model.decoders[m].parameters()]
-        assert all(g is not None for g in grads) and any(g.abs().sum() > 0 for g in grads), f"{m} decoder"
 
 
 def assert_terms_add_up(model, loss, terms, variant) -> None:
@@ -260,7 +184,7 @@ def test_term_weights_follow_the_reference_loss():
     )
     mvae = build_model("mnist_svhn_text", "mvae-ms", cfg).term_weights()
     assert mvae["kl/style/text"] == pytest.approx(75.0)  # in the joint ELBO and in ELBO_text
-    assert all(mvae[f"rec_unimodal/{m}"] == 1.0 and mvae[f"kl_unimodal/{m}"] == 2.5 for m in MST)
+    assert all(mvae[f"rec_unimodal/{m}"] == 1.0 and mvae[f"kl_unimodal/{m}"] == 2.5 for m in MST_MODALITIES)
     # CelebA (mmjsd job_celeba.sh): w_img 1, w_text 64·64/256; beta 2.5, beta_style 2, style weights 1 and 5.
     celeba = build_model("celeba", "mmjsd-ms", celeba_config()).term_weights()
     assert celeba == pytest.approx(
@@ -272,7 +196,9 @@ def test_term_weights_follow_the_reference_loss():
 def test_celeba_mvae_reconstruction_weights_switch(official, celeba_models):
     """reference: every CelebA MVAE reconstruction term, joint and unimodal, weighs 0.5 (the official flag default)."""
     departures = official_switches("mvae-ms", "celeba") if official else {}
-    model = build_model("celeba", "mvae-ms", celeba_config(departures=departures)) if official else celeba_models("mvae-ms")
+    model = (
+        build_model("celeba", "mvae-ms", celeba_config(departures=departures)) if official else celeba_models("mvae-ms")
+    )
     weights = model.term_weights()
     expected = {"rec/img": 0.5, "rec/text": 0.5} if official else {"rec/img": 1.0, "rec/text": 16.0}
     unimodal = 0.5 if official else 1.0
@@ -302,7 +228,7 @@ def test_same_seed_gives_identical_training():
     first_losses, first_params = run()
     second_losses, second_params = run()
     assert first_losses == second_losses
-    assert all(torch.equal(a, b) for a, b in zip(first_params, second_params))
+    assert all(torch.equal(a, b) for a, b in zip(first_params, second_params, strict=True))
 
 
 @pytest.mark.parametrize("variant", ["mmjsd", "mopoe"])
@@ -341,45 +267,42 @@ def test_logged_kl_terms_match_independent_formulas(variant, official):
     model = build_model("mnist_svhn_text", variant, cfg).double()
     batch = {m: x.double() for m, x in random_batch("mnist_svhn_text", 8, torch.Generator().manual_seed(3)).items()}
     with torch.no_grad():  # log-variances near -10, where the official +1e-8 moves the dynamic prior by ~1e-4
-        for m in MST:
+        for m in MST_MODALITIES:
             model.encoders[m].content_logvar.bias.fill_(-10.0)
     _, terms = model.forward_loss(batch)
     with torch.no_grad():
         encodings = model.encode(batch)
-    expected = independent_content_divergence(variant.removesuffix("-ms"), encodings, cfg.div_weights, 1e-8 if official else 0.0)
+    expected = independent_content_divergence(
+        variant.removesuffix("-ms"), encodings, cfg.div_weights, 1e-8 if official else 0.0
+    )
     torch.testing.assert_close(terms["kl/content"], expected.mean(), rtol=1e-9, atol=0.0)
     if variant == "mmjsd-ms":  # the two conventions differ measurably here
         other = independent_content_divergence("mmjsd", encodings, cfg.div_weights, 0.0 if official else 1e-8)
         assert abs(float(other.mean() / expected.mean()) - 1.0) > 1e-6
-    for m in MST:
+    for m in MST_MODALITIES:
         style = normal(encodings[m].style_mu, encodings[m].style_logvar)
         style_kl = kl_divergence(style, standard_normal_like(style.loc)).sum(-1).mean()
         torch.testing.assert_close(terms[f"kl/style/{m}"], style_kl)
         if variant.startswith("mvae"):
-            unimodal = normal(encodings[m].content_mu, encodings[m].content_logvar) if official else poe_with_prior(encodings, (m,))
+            unimodal = (
+                normal(encodings[m].content_mu, encodings[m].content_logvar)
+                if official
+                else poe_with_prior(encodings, (m,))
+            )
             torch.testing.assert_close(
-                terms[f"kl_unimodal/{m}"], kl_divergence(unimodal, standard_normal_like(unimodal.loc)).sum(-1).mean(), rtol=1e-6, atol=0.0
+                terms[f"kl_unimodal/{m}"],
+                kl_divergence(unimodal, standard_normal_like(unimodal.loc)).sum(-1).mean(),
+                rtol=1e-6,
+                atol=0.0,
             )
 
 
 def stratified_rows(components: list[Normal], counts: list[int]) -> Normal:
     """Row blocks of ``counts[k]`` rows taken from component k, in order (the reference's stratified draw)."""
     starts = [sum(counts[:k]) for k in range(len(counts))]
-    loc = torch.cat([q.loc[start : start + n] for q, start, n in zip(components, starts, counts)])
-    scale = torch.cat([q.scale[start : start + n] for q, start, n in zip(components, starts, counts)])
+    loc = torch.cat([q.loc[start : start + n] for q, start, n in zip(components, starts, counts, strict=True)])
+    scale = torch.cat([q.scale[start : start + n] for q, start, n in zip(components, starts, counts, strict=True)])
     return Normal(loc, scale)
-
-
-def negative_log_likelihood(modality: str, params: torch.Tensor, target: torch.Tensor, official: bool = False) -> torch.Tensor:
-    """Per row: Laplace(loc, 0.75) for images, a categorical over logits for text (docs/reference-code.md §2.5, docs/design.md §4).
-
-    ``official``: the text categorical of the official code, OneHotCategorical(probs=log_softmax(output)).
-    """
-    if modality == "text" and official:
-        return -torch.distributions.OneHotCategorical(probs=torch.log_softmax(params, -1)).log_prob(target).sum(1)
-    if modality == "text":
-        return -(target * torch.log_softmax(params, -1)).sum((1, 2))
-    return -torch.distributions.Laplace(params, 0.75).log_prob(target).flatten(1).sum(1)
 
 
 @pytest.mark.parametrize("official", [False, True], ids=["corrected", "reference"])
@@ -395,29 +318,28 @@ def test_reconstruction_terms_match_an_independent_computation(variant, official
     probabilities, and each MVAE unimodal pass draws a fresh style sample after its z.
     """
     cfg = mst_config(variant.endswith("-ms"), departures=official_switches(variant) if official else {})
-    torch.manual_seed(0)
-    model = build_model("mnist_svhn_text", variant, cfg).double()
-    batch = {m: x.double() for m, x in random_batch("mnist_svhn_text", 256, torch.Generator().manual_seed(1)).items()}
-    torch.manual_seed(5)
-    _, terms = model.forward_loss(batch)
+    model, batch, _, terms = float64_forward(variant, cfg, 256)
 
     torch.manual_seed(5)
     with torch.no_grad():
-        encodings = {m: model.encoders[m](batch[m]) for m in MST}
-        styles = {}
-        if variant.endswith("-ms"):
-            for m in MST:
-                style = normal(encodings[m].style_mu, encodings[m].style_logvar)
-                styles[m] = style.loc + style.scale * torch.randn_like(style.loc)
-        unimodal = [normal(encodings[m].content_mu, encodings[m].content_logvar) for m in MST]
+        encodings, styles = encodings_and_style_samples(model, batch, variant.endswith("-ms"))
+        unimodal = [normal(encodings[m].content_mu, encodings[m].content_logvar) for m in MST_MODALITIES]
         objective = variant.removesuffix("-ms")
         if objective in ("mmvae", "mmjsd"):
             joint = stratified_rows(unimodal, [85, 85, 86])
         elif objective == "mvae":
-            joint = poe_with_prior(encodings, MST)
+            joint = poe_with_prior(encodings, MST_MODALITIES)
         else:
-            subsets = [(m,) for m in MST] + [("mnist", "svhn"), ("mnist", "text"), ("svhn", "text"), MST]
-            components = [poe_with_prior(encodings, S) if S == MST else poe_without_prior(encodings, S) for S in subsets]
+            subsets = [(m,) for m in MST_MODALITIES] + [
+                ("mnist", "svhn"),
+                ("mnist", "text"),
+                ("svhn", "text"),
+                MST_MODALITIES,
+            ]
+            components = [
+                poe_with_prior(encodings, S) if S == MST_MODALITIES else poe_without_prior(encodings, S)
+                for S in subsets
+            ]
             joint = stratified_rows(components, [36] * 6 + [40])
         z = joint.loc + joint.scale * torch.randn_like(joint.loc)
 
@@ -425,10 +347,10 @@ def test_reconstruction_terms_match_an_independent_computation(variant, official
             latent = torch.cat([style[m], content], -1) if style else content
             return negative_log_likelihood(m, model.decoders[m].body(latent), batch[m], official).mean()
 
-        for m in MST:
+        for m in MST_MODALITIES:
             torch.testing.assert_close(terms[f"rec/{m}"], reconstruction(m, z, styles), rtol=1e-9, atol=0.0)
         if objective == "mvae":
-            for m in MST:
+            for m in MST_MODALITIES:
                 q = poe_with_prior(encodings, (m,))
                 z_m = q.loc + q.scale * torch.randn_like(q.loc)
                 unimodal_styles = styles
@@ -436,32 +358,26 @@ def test_reconstruction_terms_match_an_independent_computation(variant, official
                     style = normal(encodings[m].style_mu, encodings[m].style_logvar)
                     unimodal_styles = {m: style.loc + style.scale * torch.randn_like(style.loc)}
                     assert not torch.allclose(unimodal_styles[m], styles[m])
-                torch.testing.assert_close(terms[f"rec_unimodal/{m}"], reconstruction(m, z_m, unimodal_styles), rtol=1e-9, atol=0.0)
-
-
-#: Every product of experts of both codes adds this to each expert's variance (docs/reference-code.md §3.1).
-POE_VARIANCE_EPS = 1e-8
-
-
-def poe_logvar(logvar: torch.Tensor) -> torch.Tensor:
-    return torch.log(torch.exp(logvar) + POE_VARIANCE_EPS)
-
-
-def poe_without_prior(encodings, subset) -> Normal:
-    return product_of_normals([encodings[m].content_mu for m in subset], [poe_logvar(encodings[m].content_logvar) for m in subset])
+                torch.testing.assert_close(
+                    terms[f"rec_unimodal/{m}"], reconstruction(m, z_m, unimodal_styles), rtol=1e-9, atol=0.0
+                )
 
 
 def poe_with_prior(encodings, subset) -> Normal:
     zero = torch.zeros_like(encodings[subset[0]].content_mu)
     return product_of_normals(
-        [zero] + [encodings[m].content_mu for m in subset], [poe_logvar(zero)] + [poe_logvar(encodings[m].content_logvar) for m in subset]
+        [zero] + [encodings[m].content_mu for m in subset],
+        [poe_logvar(zero)] + [poe_logvar(encodings[m].content_logvar) for m in subset],
     )
 
 
-def independent_content_divergence(objective: str, encodings, div_weights, dynamic_prior_eps: float = 0.0) -> torch.Tensor:
+def independent_content_divergence(
+    objective: str, encodings, div_weights, dynamic_prior_eps: float = 0.0
+) -> torch.Tensor:
     """D_content per row, written out from docs/reference-code.md §3.2-3.5 with torch.distributions.
 
-    ``dynamic_prior_eps`` is added to every expert's variance inside mmJSD's dynamic prior only (the official code's 1e-8).
+    ``dynamic_prior_eps`` is added to every expert's variance inside mmJSD's
+    dynamic prior only (the official code's 1e-8).
     """
     modalities = tuple(encodings)
     unimodal = {m: normal(encodings[m].content_mu, encodings[m].content_logvar) for m in modalities}
@@ -474,18 +390,19 @@ def independent_content_divergence(objective: str, encodings, div_weights, dynam
         total = sum(div_weights.values())
         pi = [div_weights["prior"] / total] + [div_weights[m] / total for m in modalities]
         experts = [prior] + list(unimodal.values())
-        dynamic = product_of_normals([q.loc for q in experts], [torch.log(q.scale**2 + dynamic_prior_eps) for q in experts], pi)
-        return sum(p * kl_divergence(q, dynamic).sum(-1) for p, q in zip(pi, experts))
-    subsets = [(m,) for m in modalities] + [
-        tuple(m for m in modalities if m != left_out) for left_out in reversed(modalities)
-    ] + [modalities]
+        dynamic = product_of_normals(
+            [q.loc for q in experts], [torch.log(q.scale**2 + dynamic_prior_eps) for q in experts], pi
+        )
+        return sum(p * kl_divergence(q, dynamic).sum(-1) for p, q in zip(pi, experts, strict=True))
+    subsets = (
+        [(m,) for m in modalities]
+        + [tuple(m for m in modalities if m != left_out) for left_out in reversed(modalities)]
+        + [modalities]
+    )
     assert len(subsets) == 2 ** len(modalities) - 1
     kls = []
     for subset in subsets:
-        if subset == modalities:
-            q = poe_with_prior(encodings, subset)
-        else:
-            q = poe_without_prior(encodings, subset)
+        q = poe_with_prior(encodings, subset) if subset == modalities else poe_without_prior(encodings, subset)
         kls.append(kl_divergence(q, prior).sum(-1))
     return sum(kls) / len(kls)
 
@@ -494,7 +411,7 @@ def independent_content_divergence(objective: str, encodings, div_weights, dynam
 def test_mmjsd_divergence_on_hand_made_encodings():
     cfg = mst_config(False, div_weights={"prior": 0.1, "mnist": 0.2, "svhn": 0.3, "text": 0.4})
     model = build_model("mnist_svhn_text", "mmjsd", cfg)
-    encodings = hand_made_encodings(MST, 6, 20, seed=0)
+    encodings = hand_made_encodings(MST_MODALITIES, 6, 20, seed=0)
     expected = independent_content_divergence("mmjsd", encodings, cfg.div_weights)
     torch.testing.assert_close(model.content_divergence(encodings), expected)
     assert (expected > 0).all()
@@ -503,27 +420,27 @@ def test_mmjsd_divergence_on_hand_made_encodings():
 def test_mmjsd_divergence_is_zero_when_every_posterior_is_the_prior():
     model = build_model("mnist_svhn_text", "mmjsd", mst_config(False))
     zeros = torch.zeros(4, 20)
-    encodings = {m: Encoding(zeros, zeros) for m in MST}
+    encodings = {m: Encoding(zeros, zeros) for m in MST_MODALITIES}
     torch.testing.assert_close(model.content_divergence(encodings), torch.zeros(4))
 
 
 def test_mopoe_divergence_is_the_mean_of_subset_kls():
     model = build_model("mnist_svhn_text", "mopoe", mst_config(False))
-    encodings = hand_made_encodings(MST, 6, 20, seed=1)
+    encodings = hand_made_encodings(MST_MODALITIES, 6, 20, seed=1)
     expected = independent_content_divergence("mopoe", encodings, None)
     torch.testing.assert_close(model.content_divergence(encodings), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_mmvae_divergence_is_the_mean_of_unimodal_kls():
     model = build_model("mnist_svhn_text", "mmvae", mst_config(False))
-    encodings = hand_made_encodings(MST, 6, 20, seed=2)
+    encodings = hand_made_encodings(MST_MODALITIES, 6, 20, seed=2)
     expected = independent_content_divergence("mmvae", encodings, None)
     torch.testing.assert_close(model.content_divergence(encodings), expected)
 
 
 def test_mvae_divergence_is_the_kl_of_the_joint_product_with_prior():
     model = build_model("mnist_svhn_text", "mvae", mst_config(False))
-    encodings = hand_made_encodings(MST, 6, 20, seed=3)
+    encodings = hand_made_encodings(MST_MODALITIES, 6, 20, seed=3)
     expected = independent_content_divergence("mvae", encodings, None)
     torch.testing.assert_close(model.content_divergence(encodings), expected, rtol=1e-5, atol=1e-5)
 
@@ -531,7 +448,7 @@ def test_mvae_divergence_is_the_kl_of_the_joint_product_with_prior():
 def test_mmjsd_subset_posteriors():
     cfg = mst_config(False, div_weights={"prior": 0.1, "mnist": 0.2, "svhn": 0.3, "text": 0.4})
     model = build_model("mnist_svhn_text", "mmjsd", cfg)
-    encodings = hand_made_encodings(MST, 5, 20, seed=4)
+    encodings = hand_made_encodings(MST_MODALITIES, 5, 20, seed=4)
     pair = model.subset_posterior(encodings, ("text", "svhn"))
     assert isinstance(pair, MixturePosterior)
     assert pair.weights == pytest.approx((3 / 7, 4 / 7))
@@ -544,18 +461,18 @@ def test_mmjsd_subset_posteriors():
 def test_mmvae_subset_posterior_is_uniform_mixture():
     cfg = mst_config(False, div_weights={"prior": 0.1, "mnist": 0.2, "svhn": 0.3, "text": 0.4})
     model = build_model("mnist_svhn_text", "mmvae", cfg)
-    posterior = model.subset_posterior(hand_made_encodings(MST, 5, 20, seed=5), MST)
+    posterior = model.subset_posterior(hand_made_encodings(MST_MODALITIES, 5, 20, seed=5), MST_MODALITIES)
     assert posterior.weights == pytest.approx((1 / 3,) * 3)
 
 
 def test_mopoe_and_mvae_subset_posteriors_place_the_prior_expert_as_documented():
-    encodings = hand_made_encodings(MST, 5, 20, seed=6)
+    encodings = hand_made_encodings(MST_MODALITIES, 5, 20, seed=6)
     mopoe = build_model("mnist_svhn_text", "mopoe", mst_config(False))
     mvae = build_model("mnist_svhn_text", "mvae", mst_config(False))
     pair = ("mnist", "text")
     cases = [
         (mopoe.subset_posterior(encodings, pair), poe_without_prior(encodings, pair)),
-        (mopoe.subset_posterior(encodings, MST), poe_with_prior(encodings, MST)),
+        (mopoe.subset_posterior(encodings, MST_MODALITIES), poe_with_prior(encodings, MST_MODALITIES)),
         (mvae.subset_posterior(encodings, pair), poe_with_prior(encodings, pair)),
         (mvae.subset_posterior(encodings, ("svhn",)), poe_with_prior(encodings, ("svhn",))),
     ]
@@ -580,7 +497,7 @@ def _separated_encodings(modalities, batch_size: int, dim: int) -> dict[str, Enc
 
 
 def test_mmjsd_and_mmvae_reconstruct_from_85_85_86_stratified_rows():
-    encodings = _separated_encodings(MST, 256, 20)
+    encodings = _separated_encodings(MST_MODALITIES, 256, 20)
     for objective in ("mmjsd", "mmvae"):
         model = build_model("mnist_svhn_text", objective, mst_config(False))
         rows = _component_of_each_row(model.joint_posterior(encodings))
@@ -596,7 +513,7 @@ def test_mmjsd_celeba_weights_give_128_128_rows(celeba_models):
 
 def test_mopoe_reconstructs_from_36x6_plus_40_stratified_rows():
     model = build_model("mnist_svhn_text", "mopoe", mst_config(False))
-    joint = model.joint_posterior(hand_made_encodings(MST, 256, 20, seed=7))
+    joint = model.joint_posterior(hand_made_encodings(MST_MODALITIES, 256, 20, seed=7))
     assert isinstance(joint, MixturePosterior) and joint.mus.shape == (7, 256, 20)
     counts = torch.bincount(joint.component_index(1)[0], minlength=7)
     assert counts.tolist() == [36] * 6 + [40]
@@ -614,7 +531,7 @@ def test_evaluation_api_on_a_partial_batch():
         gen = torch.Generator().manual_seed(0)
         z = posterior.sample(2, generator=gen).reshape(12, 16)
         styles = model.prior_styles(12, generator=gen)
-        assert {m: s.shape for m, s in styles.items()} == {m: (12, 4) for m in MST}
+        assert {m: s.shape for m, s in styles.items()} == dict.fromkeys(MST_MODALITIES, (12, 4))
         decoded = model.decode(z, styles)
         assert {m: tuple(d.shape[1:]) for m, d in decoded.items()} == data_shapes("mnist_svhn_text")
         repeated = {m: x.repeat(2, *[1] * (x.dim() - 1)) for m, x in batch.items()}
@@ -629,21 +546,30 @@ def test_evaluation_api_on_a_partial_batch():
 
 def test_evaluation_sampling_uses_the_generator_not_the_global_rng():
     model = build_model("mnist_svhn_text", "mopoe-ms", mst_config(True))
-    encodings = {m: Encoding(torch.zeros(3, 16), torch.zeros(3, 16), torch.zeros(3, 4), torch.zeros(3, 4)) for m in MST}
+    encodings = {
+        m: Encoding(torch.zeros(3, 16), torch.zeros(3, 16), torch.zeros(3, 4), torch.zeros(3, 4))
+        for m in MST_MODALITIES
+    }
     torch.manual_seed(5)
     state = torch.get_rng_state()
     first = model.posterior_styles(encodings, torch.Generator().manual_seed(1))
     second = model.posterior_styles(encodings, torch.Generator().manual_seed(1))
     assert torch.equal(torch.get_rng_state(), state)
-    assert all(torch.equal(first[m], second[m]) for m in MST)
+    assert all(torch.equal(first[m], second[m]) for m in MST_MODALITIES)
     posteriors = model.style_posteriors(encodings)
-    assert set(posteriors) == set(MST) and posteriors["text"].sample(12).shape == (12, 3, 4)
+    assert set(posteriors) == set(MST_MODALITIES) and posteriors["text"].sample(12).shape == (12, 3, 4)
 
 
 def test_subsets_follow_the_documented_order():
     model = build_model("mnist_svhn_text", "mopoe", mst_config(False))
     assert model.subsets == [
-        ("mnist",), ("svhn",), ("text",), ("mnist", "svhn"), ("mnist", "text"), ("svhn", "text"), MST,
+        ("mnist",),
+        ("svhn",),
+        ("text",),
+        ("mnist", "svhn"),
+        ("mnist", "text"),
+        ("svhn", "text"),
+        MST_MODALITIES,
     ]
 
 
@@ -663,7 +589,7 @@ def test_build_model_classes_and_config_checks():
     assert list(registry.OBJECTIVES.names()) == list(classes)  # the paper's row order
     for spec in registry.OBJECTIVES:
         model = build_model("mnist_svhn_text", spec.name, mst_config(False))
-        assert type(model) is classes[spec.name] and model.objective == spec.name and model.modalities == MST
+        assert type(model) is classes[spec.name] and model.objective == spec.name and model.modalities == MST_MODALITIES
         assert f"{type(model).__module__}:{type(model).__name__}" == spec.model
     with pytest.raises(UserError, match="style_dim"):
         build_model("mnist_svhn_text", "mmjsd-ms", mst_config(False))

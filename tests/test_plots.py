@@ -7,20 +7,15 @@ from pathlib import Path
 import pytest
 from matplotlib.lines import Line2D
 
+from helpers import MST, write_demo_results, write_train_log
 from mmjsd import plots
+from mmjsd.core.errors import UserError
+from mmjsd.reporting.metrics_io import load_metric_files, load_train_log
+from mmjsd.reporting.paper import load_paper_table
 from mmjsd.tables import aggregate, specs
-from mmjsd.errors import UserError
-from mmjsd.metrics_io import load_metric_files, load_train_log
-from mmjsd.paper import load_paper_table
 from mmjsd.tables.context import ReportContext
-from test_tables import MST, write_demo_results, write_train_log
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture
-def demo(tmp_path: Path) -> Path:
-    return write_demo_results(tmp_path / "results")
 
 
 def table_result(root: Path, name: str) -> aggregate.TableResult:
@@ -55,10 +50,15 @@ def test_non_comparable_prd_figure_has_no_paper_values(demo):
 
 def test_synthetic_figures_show_chance_and_no_paper_values(demo):
     records = load_metric_files([demo / "runs"])
-    result = aggregate.build_table(specs.TABLES_BY_NAME["table2_coherence"], records, context=ReportContext("synthetic"))
+    result = aggregate.build_table(
+        specs.TABLES_BY_NAME["table2_coherence"], records, context=ReportContext("synthetic")
+    )
     figure = plots.table_figure(result, load_paper_table(result.spec.paper_csv))
     assert paper_markers(figure) == []
-    assert "not compared with the paper: synthetic data" in figure.get_suptitle() and "corrected runs" in figure.get_suptitle()
+    assert (
+        "not compared with the paper: synthetic data" in figure.get_suptitle()
+        and "corrected runs" in figure.get_suptitle()
+    )
     panels = [axes for axes in figure.axes if axes.get_visible()]
     chance = [line for line in panels[0].get_lines() if line.get_linestyle() == "--"]
     assert [line.get_ydata()[0] for line in chance] == [pytest.approx(0.01)]  # random coherence: three digits agree
@@ -70,7 +70,19 @@ def test_figures_use_the_reference_exact_runs_when_they_ran(demo, tmp_path, monk
     drawn = []
     write = plots.write_table_figures
     monkeypatch.setattr(plots, "write_table_figures", lambda results, out: drawn.extend(results) or write(results, out))
-    plots.main(["tables", "--metrics", str(demo / "runs"), "--datasets", MST, "--out-dir", str(out_dir), "--data-source", "download"])
+    plots.main(
+        [
+            "tables",
+            "--metrics",
+            str(demo / "runs"),
+            "--datasets",
+            MST,
+            "--out-dir",
+            str(out_dir),
+            "--data-source",
+            "download",
+        ]
+    )
     assert (out_dir / "table2_coherence_vs_paper.png").read_bytes().startswith(PNG_MAGIC)
     assert {result.protocol for result in drawn} == {"reference-exact"} and len(drawn) == 4
     records = [r for r in load_metric_files([demo / "runs"]) if r.protocol_name == "reference-exact"]

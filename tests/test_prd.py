@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from mmjsd.errors import UserError
+from mmjsd.core.errors import UserError
 from mmjsd.evaluation.prd import (
     cluster_into_histograms,
     compute_prd,
@@ -115,7 +115,7 @@ def blob_features(copies_per_blob: list[int], seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     centres = 100.0 * np.eye(4, 8)
     points = [centre + rng.normal(size=(30, 8)) for centre in centres]
-    return np.concatenate([np.tile(blob, (copies, 1)) for blob, copies in zip(points, copies_per_blob)])
+    return np.concatenate([np.tile(blob, (copies, 1)) for blob, copies in zip(points, copies_per_blob, strict=True)])
 
 
 def test_embedding_prd_equals_the_blob_histogram_curve():
@@ -192,7 +192,7 @@ def test_max_f_beta_pair_by_hand():
     assert f_one_eighth == pytest.approx((65 / 64 * 0.1) / (1 / 64 + 0.1))
 
 
-@pytest.mark.parametrize("precision, recall, beta", [([1.5], [0.5], 8), ([0.5], [-0.1], 8), ([0.5], [0.5], 0)])
+@pytest.mark.parametrize(("precision", "recall", "beta"), [([1.5], [0.5], 8), ([0.5], [-0.1], 8), ([0.5], [0.5], 0)])
 def test_max_f_beta_pair_rejects_invalid_input(precision, recall, beta):
     with pytest.raises(UserError):
         max_f_beta_pair(precision, recall, beta)

@@ -5,10 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mmjsd.errors import UserError
+from mmjsd.core.errors import UserError
 from mmjsd.evaluation.average_precision import mean_average_precision
 from mmjsd.evaluation.coherence import conditional_accuracy
-from mmjsd.evaluation.probe import attribute_scores, draw_predictions, draw_training_rows, mean_and_std, predicted_digits
+from mmjsd.evaluation.probe import (
+    attribute_scores,
+    draw_predictions,
+    draw_training_rows,
+    mean_and_std,
+    predicted_digits,
+)
 
 NUM_CLASSES, LATENT_DIM = 10, 16
 
@@ -27,13 +33,19 @@ def digits_split(rng: np.random.Generator, num_rows: int, separation: float):
 
 def probe_accuracy(train_latents, train_labels, test_latents, test_labels, n_train, draws, seed=0, max_iter=1000):
     """(mean, std) over draws of the test accuracy, as the evaluator scores the MoPoE protocol on MST."""
-    draws = draw_predictions(predicted_digits, train_latents, train_labels, test_latents, n_train, draws, seed, max_iter)
+    draws = draw_predictions(
+        predicted_digits, train_latents, train_labels, test_latents, n_train, draws, seed, max_iter
+    )
     return mean_and_std([conditional_accuracy(p, test_labels) for p in draws])
 
 
-def probe_mean_average_precision(train_latents, train_attributes, test_latents, test_attributes, n_train, draws, seed=0, max_iter=1000):
+def probe_mean_average_precision(
+    train_latents, train_attributes, test_latents, test_attributes, n_train, draws, seed=0, max_iter=1000
+):
     """(mean, std) over draws of the pooled mean AP, as the evaluator scores the MoPoE protocol on CelebA."""
-    draws = draw_predictions(attribute_scores, train_latents, train_attributes, test_latents, n_train, draws, seed, max_iter)
+    draws = draw_predictions(
+        attribute_scores, train_latents, train_attributes, test_latents, n_train, draws, seed, max_iter
+    )
     return mean_and_std([mean_average_precision(p, test_attributes) for p in draws])
 
 

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from mmjsd import registry
-from mmjsd.config import config_from_dict
-from mmjsd.errors import UserError
+from mmjsd.core import registry
+from mmjsd.core.config import config_from_dict
+from mmjsd.core.errors import UserError
+from mmjsd.core.provenance import import_closure
 from mmjsd.models import objective_model_class
-from mmjsd.provenance import import_closure
 from mmjsd.tables.specs import planned_tables
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,12 +52,20 @@ def test_no_module_keeps_its_own_dataset_keyed_declarations():
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Dict):
-                keys = {c.value for key in node.keys if key is not None for c in ast.walk(key) if isinstance(c, ast.Constant)}
+                keys = {
+                    c.value
+                    for key in node.keys
+                    if key is not None
+                    for c in ast.walk(key)
+                    if isinstance(c, ast.Constant)
+                }
                 hits = sorted(keys & names)
                 if len(hits) == 1 and hits[0] in raw_sources:
                     hits = []
             elif isinstance(node, ast.Compare):
-                hits = [c.value for c in (node.left, *node.comparators) if isinstance(c, ast.Constant) and c.value in names]
+                hits = [
+                    c.value for c in (node.left, *node.comparators) if isinstance(c, ast.Constant) and c.value in names
+                ]
             else:
                 continue
             if hits:
@@ -69,9 +77,13 @@ def test_samples_code_version_does_not_cover_the_table_and_plot_modules():
     """A caption edit in the tables package (or a plot tweak) must not rerun the GPU sample-figure jobs."""
     closure = import_closure("mmjsd.samples", "mmjsd.models.mopoe", *registry.dataset("mnist_svhn_text").model_modules)
     assert not [m for m in closure if m.startswith(("mmjsd.tables", "mmjsd.plots", "mmjsd.summary"))]
-    assert "mmjsd.figures" in closure
+    assert "mmjsd.reporting.figures" in closure
     train = import_closure("mmjsd.train", "mmjsd.models.mopoe", *registry.dataset("mnist_svhn_text").model_modules)
-    assert not [m for m in train if m.startswith(("mmjsd.models.mvae", "mmjsd.models.mmjsd", "mmjsd.specs", "mmjsd.models.networks.celeba"))]
+    assert not [
+        m
+        for m in train
+        if m.startswith(("mmjsd.models.mvae", "mmjsd.models.mmjsd", "mmjsd.specs", "mmjsd.models.networks.celeba"))
+    ]
 
 
 # ----------------------------------------------------------------------------- plugins
@@ -90,7 +102,7 @@ def plugin_dir(tmp_path, monkeypatch):
 
 
 OBJECTIVE_PLUGIN = """
-    from mmjsd.registry import ObjectiveSpec, register_objective
+    from mmjsd.core.registry import ObjectiveSpec, register_objective
     register_objective(ObjectiveSpec(name={name!r}, label="Mine", model={model!r}, description="a test objective"))
 """
 
@@ -106,12 +118,31 @@ def config_with_plugin(*names: str) -> dict:
 @pytest.mark.parametrize(
     ("source", "message"),
     [
-        ("raise ImportError('needs the package foo')", r"plugin bad_plugin cannot be imported \(ImportError: needs the package foo\)"),
-        (OBJECTIVE_PLUGIN.format(name="mmjsd", model="m:M"), r"plugin bad_plugin: objective 'mmjsd' is already registered \(by mmjsd\.specs\.objectives\); bad_plugin registers it again"),
-        (OBJECTIVE_PLUGIN.format(name="My-Model", model="m:M"), r"objective name 'My-Model' of bad_plugin is not allowed"),
-        (OBJECTIVE_PLUGIN.format(name="mine", model="no_such_module:Model"), r"'model' names module no_such_module, which is not on the Python path"),
-        (OBJECTIVE_PLUGIN.format(name="mine", model="mine_model:Modle"), r"'model': module mine_model \(.*mine_model\.py\) defines no 'Modle'"),
-        (OBJECTIVE_PLUGIN.format(name="mine", model="mine_model"), r"'model' must be a 'module\.path:attribute' string"),
+        (
+            "raise ImportError('needs the package foo')",
+            r"plugin bad_plugin cannot be imported \(ImportError: needs the package foo\)",
+        ),
+        (
+            OBJECTIVE_PLUGIN.format(name="mmjsd", model="m:M"),
+            r"plugin bad_plugin: objective 'mmjsd' is already registered \(by mmjsd\.specs\.objectives\); "
+            r"bad_plugin registers it again",
+        ),
+        (
+            OBJECTIVE_PLUGIN.format(name="My-Model", model="m:M"),
+            r"objective name 'My-Model' of bad_plugin is not allowed",
+        ),
+        (
+            OBJECTIVE_PLUGIN.format(name="mine", model="no_such_module:Model"),
+            r"'model' names module no_such_module, which is not on the Python path",
+        ),
+        (
+            OBJECTIVE_PLUGIN.format(name="mine", model="mine_model:Modle"),
+            r"'model': module mine_model \(.*mine_model\.py\) defines no 'Modle'",
+        ),
+        (
+            OBJECTIVE_PLUGIN.format(name="mine", model="mine_model"),
+            r"'model' must be a 'module\.path:attribute' string",
+        ),
         ("X = 1", r"plugin bad_plugin registers nothing"),
     ],
     ids=["import-error", "duplicate", "bad-name", "missing-module", "missing-class", "bad-path", "registers-nothing"],
@@ -124,7 +155,10 @@ def test_bad_plugins_fail_at_config_time_with_the_module_and_the_problem(plugin_
 
 
 def test_a_model_class_lacking_a_method_fails_when_a_job_builds_it(plugin_dir):
-    write_module(plugin_dir, "mine_model", """
+    write_module(
+        plugin_dir,
+        "mine_model",
+        """
         from mmjsd.models.base import MultimodalVAE
 
         class Model(MultimodalVAE):
@@ -132,13 +166,17 @@ def test_a_model_class_lacking_a_method_fails_when_a_job_builds_it(plugin_dir):
 
             def subset_posterior(self, encodings, subset):
                 return self.product_posterior(encodings, subset, with_prior=True)
-    """)
+    """,
+    )
     write_module(plugin_dir, "mine_plugin", OBJECTIVE_PLUGIN.format(name="mine", model="mine_model:Model"))
     raw = config_with_plugin("mine_plugin")
     raw["training"]["mnist_svhn_text"]["variants"] = ["mine", "mmjsd"]
     cfg = config_from_dict(raw)
     assert cfg.variants("mnist_svhn_text") == ["mine", "mmjsd"] and registry.variant_label("mine-ms") == "Mine (MS)"
-    with pytest.raises(UserError, match=r"objective 'mine' of mine_plugin: model mine_model:Model does not implement content_divergence"):
+    with pytest.raises(
+        UserError,
+        match=r"objective 'mine' of mine_plugin: model mine_model:Model does not implement content_divergence",
+    ):
         objective_model_class("mine")
 
 
@@ -155,12 +193,30 @@ def test_snakemake_reports_a_broken_plugin_before_any_job(tmp_path):
     overlay.write_text(f"plugins: [broken_plugin]\nplugin_paths: [{tmp_path / 'plugins'}]\n")
     env = {k: v for k, v in os.environ.items() if k != "SNAKEMAKE_PROFILE"}
     proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--directory", str(tmp_path), "--snakefile", str(ROOT / "Snakefile"),
-         "--configfile", str(ROOT / "config.yaml"), str(overlay)],
-        cwd=ROOT, capture_output=True, text=True, env=env, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "--directory",
+            str(tmp_path),
+            "--snakefile",
+            str(ROOT / "Snakefile"),
+            "--configfile",
+            str(ROOT / "config.yaml"),
+            str(overlay),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert proc.returncode != 0
-    assert "plugin broken_plugin cannot be imported (ModuleNotFoundError: No module named 'numpy.no_such_module')" in proc.stdout + proc.stderr
+    assert (
+        "plugin broken_plugin cannot be imported (ModuleNotFoundError: No module named 'numpy.no_such_module')"
+        in proc.stdout + proc.stderr
+    )
 
 
 def test_plugin_paths_must_exist(tmp_path):
@@ -174,19 +230,21 @@ def test_example_plugins_load_without_torch_and_their_edits_version_only_their_j
     """In a fresh interpreter (as the Snakefile): the example overlays validate with no torch imported, and a
     plugin's code version covers its own modules: the model for its jobs, the registration module for labels."""
     plugins = tmp_path / "plugins"
-    for example in ("mvtcae", "active_units"):
+    examples = ("mvtcae", "active_units")
+    for example in examples:
         for source in (ROOT / "examples" / "plugins" / example).rglob("*.py"):
             target = plugins / source.relative_to(ROOT / "examples" / "plugins" / example)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(source.read_text())
+    overlays = ["config.yaml", "workflow/presets/ci.yaml", *(f"examples/plugins/{e}/config.yaml" for e in examples)]
     script = textwrap.dedent(f"""
         import sys
-        from mmjsd import registry
-        from mmjsd.config import config_from_dict, deep_merge
-        from mmjsd.provenance import code_version
+        from mmjsd.core import registry
+        from mmjsd.core.config import config_from_dict, deep_merge
+        from mmjsd.core.provenance import code_version
         import yaml
         raw = {{}}
-        for path in {[str(ROOT / "config.yaml"), str(ROOT / "workflow/presets/ci.yaml"), str(ROOT / "examples/plugins/mvtcae/config.yaml"), str(ROOT / "examples/plugins/active_units/config.yaml")]!r}:
+        for path in {[str(ROOT / name) for name in overlays]!r}:
             raw = deep_merge(raw, yaml.safe_load(open(path)))
         raw["plugins"] = ["mmjsd_mvtcae.plugin", "mmjsd_active_units.plugin"]
         raw["plugin_paths"] = [{str(plugins)!r}]
@@ -201,13 +259,19 @@ def test_example_plugins_load_without_torch_and_their_edits_version_only_their_j
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
 
     def versions() -> list[str]:
-        proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+        proc = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300
+        )
         assert proc.returncode == 0, proc.stderr[-3000:]
         return proc.stdout.split()
 
     mvtcae, mopoe, tables = versions()
     model = plugins / "mmjsd_mvtcae" / "model.py"
-    model.write_text(model.read_text().replace("weights[\"kl/content\"] *= 1.0 - self.alpha", "weights[\"kl/content\"] *= 1.0 - self.alpha + 0.0"))
+    model.write_text(
+        model.read_text().replace(
+            'weights["kl/content"] *= 1.0 - self.alpha', 'weights["kl/content"] *= 1.0 - self.alpha + 0.0'
+        )
+    )
     edited = versions()
     assert edited[0] != mvtcae and edited[1:] == [mopoe, tables]
     plugin = plugins / "mmjsd_mvtcae" / "plugin.py"
@@ -235,5 +299,7 @@ def test_a_registered_dataset_gets_config_blocks_and_tables_of_its_own(plugin_di
         registry.register_dataset(dataclasses.replace(twin, name="mst_bad", labels="regression"))
     with pytest.raises(UserError, match="sample figure 'conditional_img' names a modality the dataset lacks"):
         registry.register_dataset(dataclasses.replace(twin, name="mst_bad", sample_figures=("conditional_img",)))
-    with pytest.raises(UserError, match="'num_labels' \\(classes or attributes\\) must be an integer of at least 2, got 1"):
+    with pytest.raises(
+        UserError, match="'num_labels' \\(classes or attributes\\) must be an integer of at least 2, got 1"
+    ):
         registry.register_dataset(dataclasses.replace(twin, name="mst_bad", num_labels=1))

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import copy_project
+from helpers import copy_project
 from mmjsd.gpu_slots import JOBS_PER_GPU_CHOICES, packed_training_group
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,7 +63,9 @@ STATUS_CHECK_S = 10
 SUBMITTED_RE = re.compile(r"^Job (\d+) has been submitted with SLURM jobid (\d+) \(log: (.+)\)\.$", re.M)
 REMOTE_RULE_RE = re.compile(r"^rule (\w+):$", re.M)
 #: A group job's submission (its id is a UUID)
-SUBMITTED_GROUP_RE = re.compile(r"^Job ([0-9a-f-]{36}) has been submitted with SLURM jobid (\d+) \(log: (.+)\)\.$", re.M)
+SUBMITTED_GROUP_RE = re.compile(
+    r"^Job ([0-9a-f-]{36}) has been submitted with SLURM jobid (\d+) \(log: (.+)\)\.$", re.M
+)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -102,8 +104,10 @@ def slurm_or_skip(env: dict[str, str], wait_s: float = 15) -> None:
         except subprocess.TimeoutExpired:
             pytest.skip("SLURM not available: sinfo timed out")
         if res.returncode != 0:
-            pytest.skip(f"SLURM not reachable: sinfo failed: {res.stderr.strip()[-300:]} "
-                        "(local test cluster: bash .ci/slurm.sh start)")
+            pytest.skip(
+                f"SLURM not reachable: sinfo failed: {res.stderr.strip()[-300:]} "
+                "(local test cluster: bash .ci/slurm.sh start)"
+            )
         # compact states: "idle", "mix"; a trailing "*" means not responding
         states = [line.split()[1] for line in res.stdout.splitlines() if len(line.split()) == 2]
         if any(state in ("idle", "mix") for state in states):
@@ -151,7 +155,8 @@ def test_profile_defaults_need_no_site_settings(monkeypatch):
     # every packing a GPU's slot units allow, e.g. MNIST-SVHN-Text's jobs_per_gpu 4: four members per packed job
     assert "train_4_per_gpu=4" in args["group-components"]
     assert [c.split("=")[0] for c in args["group-components"]] == [
-        packed_training_group(k) for k in JOBS_PER_GPU_CHOICES if k > 1]
+        packed_training_group(k) for k in JOBS_PER_GPU_CHOICES if k > 1
+    ]
     # unset settings leave no trace (no literal "$VAR")
     assert "slurm-status-command" not in args
     assert "$" not in repr(args)
@@ -184,8 +189,13 @@ def test_profile_gres_and_no_gpu_modes(monkeypatch):
     train = sorted(a.split(":", 1)[1] for a in args["set-resources"] if a.startswith("train:"))
     assert train == ["gpu=0", "gres='gpu:v100:1'"]  # never --gpus and --gres together
 
-    args = render_profile(monkeypatch, MMJSD_SLURM_NO_GPU="1", MMJSD_SLURM_GPU_MODEL="v100",
-                          MMJSD_SLURM_CPUS_PER_GPU="4", MMJSD_SLURM_PARTITION="debug")
+    args = render_profile(
+        monkeypatch,
+        MMJSD_SLURM_NO_GPU="1",
+        MMJSD_SLURM_GPU_MODEL="v100",
+        MMJSD_SLURM_CPUS_PER_GPU="4",
+        MMJSD_SLURM_PARTITION="debug",
+    )
     train = sorted(a.split(":", 1)[1] for a in args["set-resources"] if a.startswith("train:"))
     assert train == ["gpu=0", "slurm_partition='debug'"]
 
@@ -238,16 +248,36 @@ def test_packed_training_job_asks_for_one_gpu(tmp_path):
     (stub / "sbatch").write_text('#!/bin/sh\necho "$@" >> "$SBATCH_ARGS_LOG"\necho "sbatch: error: stub" >&2\nexit 1\n')
     (stub / "sbatch").chmod(0o755)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MMJSD_SLURM_", "SNAKEMAKE_PROFILE"))}
-    env.update(SBATCH_ARGS_LOG=str(tmp_path / "sbatch.log"), MMJSD_SLURM_ACCOUNT="proj", MMJSD_SLURM_PARTITION="gpu",
-               MMJSD_SLURM_GPU_MODEL="h100", PATH=os.pathsep.join([str(stub), str(Path(sys.executable).parent), env["PATH"]]))
-    targets = [f"results/runs/corrected/mnist_svhn_text/{variant}/seed0/model.pt" for variant in ("mvae", "mmvae", "mmjsd", "mopoe")]
+    env.update(
+        SBATCH_ARGS_LOG=str(tmp_path / "sbatch.log"),
+        MMJSD_SLURM_ACCOUNT="proj",
+        MMJSD_SLURM_PARTITION="gpu",
+        MMJSD_SLURM_GPU_MODEL="h100",
+        PATH=os.pathsep.join([str(stub), str(Path(sys.executable).parent), env["PATH"]]),
+    )
+    targets = [
+        f"results/runs/corrected/mnist_svhn_text/{variant}/seed0/model.pt"
+        for variant in ("mvae", "mmvae", "mmjsd", "mopoe")
+    ]
     targets.append("results/runs/corrected/mnist_svhn_text/mmjsd/seed1/model.pt")
-    cmd = [sys.executable, "-m", "snakemake", "--workflow-profile", str(wd / PROFILE_REL), "--retries", "0", "--latency-wait", "1",
-           "--slurm-init-seconds-before-status-checks", "1", *targets]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--workflow-profile",
+        str(wd / PROFILE_REL),
+        "--retries",
+        "0",
+        "--latency-wait",
+        "1",
+        "--slurm-init-seconds-before-status-checks",
+        "1",
+        *targets,
+    ]
     run_cmd(cmd, env, timeout=300, cwd=wd)
     calls = sorted((tmp_path / "sbatch.log").read_text().splitlines(), key=len, reverse=True)
     assert len(calls) == 2, calls
-    for call, members in zip(calls, (4, 1)):
+    for call, members in zip(calls, (4, 1), strict=True):
         assert "--comment rule_train_4_per_gpu_train" in call
         assert call.count("'train:protocol=corrected,dataset=mnist_svhn_text,") == members
         assert f" --mem {6000 * members} " in call and f" --cpus-per-task={members} " in call and " -t 90 " in call
@@ -288,7 +318,8 @@ def test_workflow_runs_through_slurm(tmp_path):
     if (wd / project_configfile()).exists():
         cmd += ["--configfile", str(wd / project_configfile())]
     cmd += [
-        "--slurm-init-seconds-before-status-checks", str(STATUS_CHECK_S),
+        "--slurm-init-seconds-before-status-checks",
+        str(STATUS_CHECK_S),
         "--slurm-keep-successful-logs",  # evidence below; the plugin deletes them otherwise
         *targets,
     ]
@@ -305,22 +336,27 @@ def test_workflow_runs_through_slurm(tmp_path):
         res = subprocess.run(cmd, cwd=wd, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
     except subprocess.TimeoutExpired as exc:
         out = (exc.stdout or b"").decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-        pytest.fail(f"snakemake on SLURM did not finish in {RUN_TIMEOUT_S}s; squeue / "
-                    f"'bash .ci/slurm.sh logs' may tell why. Output tail:\n{out[-4000:]}")
+        pytest.fail(
+            f"snakemake on SLURM did not finish in {RUN_TIMEOUT_S}s; squeue / "
+            f"'bash .ci/slurm.sh logs' may tell why. Output tail:\n{out[-4000:]}"
+        )
     elapsed = time.monotonic() - t0
     out = res.stdout + res.stderr
     report = f"command: {' '.join(cmd)}\nexit {res.returncode} after {elapsed:.0f}s; output tail:\n{out[-6000:]}"
     assert res.returncode == 0, report
 
     # 1. the profile was used (a wrong path is silently ignored by snakemake)
-    assert f"Using workflow specific profile {wd / PROFILE_REL} for setting default command line arguments." in out, report
+    assert f"Using workflow specific profile {wd / PROFILE_REL} for setting default command line arguments." in out, (
+        report
+    )
 
     # 2. every non-local job was submitted with sbatch, none ran on the head
     submitted = SUBMITTED_RE.findall(out)
     remote_rules = REMOTE_RULE_RE.findall(out)
     assert submitted, "no job was submitted to SLURM\n" + report
     assert len(submitted) == len(remote_rules), (
-        f"{len(remote_rules)} remote jobs but {len(submitted)} SLURM submissions\n" + report)
+        f"{len(remote_rules)} remote jobs but {len(submitted)} SLURM submissions\n" + report
+    )
     slurm_ids = [sid for _, sid, _ in submitted]
     assert len(set(slurm_ids)) == len(slurm_ids)
 
@@ -328,8 +364,9 @@ def test_workflow_runs_through_slurm(tmp_path):
     #    jobs visible to squeue; the local cluster sets it to 600 s)
     res_q = run_cmd(["squeue", "--states=all", "--noheader", "--format=%i|%T", "--jobs=" + ",".join(slurm_ids)], env)
     states = dict(line.split("|", 1) for line in res_q.stdout.split() if "|" in line)
-    assert states == {sid: "COMPLETED" for sid in slurm_ids}, (
-        f"squeue: rc={res_q.returncode} {res_q.stdout} {res_q.stderr}\n" + report)
+    assert states == dict.fromkeys(slurm_ids, "COMPLETED"), (
+        f"squeue: rc={res_q.returncode} {res_q.stdout} {res_q.stderr}\n" + report
+    )
 
     # 4. each job left its SLURM log, written by the job's own snakemake
     for _, sid, log in submitted:
@@ -353,20 +390,36 @@ def test_packed_training_runs_members_at_once_and_reruns_only_unfinished_ones(tm
     slurm_or_skip(env)
     wd = copy_project(tmp_path / "wf")
     (wd / "pack.yaml").write_text("device: auto\nresources:\n  mnist_svhn_text:\n    jobs_per_gpu: 2\n")
-    runs = {variant: Path(f"results/runs/corrected/mnist_svhn_text/{variant}/seed0") for variant in ("mmjsd", "mopoe-ms")}
+    runs = {
+        variant: Path(f"results/runs/corrected/mnist_svhn_text/{variant}/seed0") for variant in ("mmjsd", "mopoe-ms")
+    }
     obstacle = wd / "results/checkpoints/corrected/mnist_svhn_text/mopoe-ms/seed0/last.pt"
     obstacle.mkdir(parents=True)
     env.pop("SNAKEMAKE_PROFILE", None)
-    env.update(PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]), CUDA_VISIBLE_DEVICES="0",
-               MMJSD_GPU_SLOT_DIR=str(tmp_path / "slots"))
+    env.update(
+        PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
+        CUDA_VISIBLE_DEVICES="0",
+        MMJSD_GPU_SLOT_DIR=str(tmp_path / "slots"),
+    )
     if not cluster_has_gpus(env):
         env["MMJSD_SLURM_NO_GPU"] = "1"
     if accounting_disabled(env):
         env["MMJSD_SLURM_STATUS_COMMAND"] = "squeue"
-    cmd = [sys.executable, "-m", "snakemake", "--workflow-profile", str(wd / PROFILE_REL),
-           "--configfile", str(wd / PROJECT_CONFIGFILE), str(wd / "pack.yaml"),
-           "--slurm-init-seconds-before-status-checks", str(STATUS_CHECK_S), "--retries", "0",
-           *(str(run / "model.pt") for run in runs.values())]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--workflow-profile",
+        str(wd / PROFILE_REL),
+        "--configfile",
+        str(wd / PROJECT_CONFIGFILE),
+        str(wd / "pack.yaml"),
+        "--slurm-init-seconds-before-status-checks",
+        str(STATUS_CHECK_S),
+        "--retries",
+        "0",
+        *(str(run / "model.pt") for run in runs.values()),
+    ]
 
     first = run_cmd(cmd, env, timeout=RUN_TIMEOUT_S, cwd=wd)
     out = first.stdout + first.stderr
@@ -375,8 +428,13 @@ def test_packed_training_runs_members_at_once_and_reruns_only_unfinished_ones(tm
     assert len(packed) == 1, out[-4000:]
     inner = Path(packed[0][1].replace("%j", packed[0][0])).read_text(errors="replace")
     assert "Execute 2 jobs..." in inner, inner[-4000:]  # the allocation's snakemake started both members together
-    slot_lines = {v: (wd / f"results/logs/train/corrected/mnist_svhn_text/{v}/seed0.log").read_text().splitlines()[0] for v in runs}
-    assert all(re.fullmatch(r"gpu_slots: \S+ \S+ GPU 0, 12 of 24 units, after 0 s", line) for line in slot_lines.values()), slot_lines
+    slot_lines = {
+        v: (wd / f"results/logs/train/corrected/mnist_svhn_text/{v}/seed0.log").read_text().splitlines()[0]
+        for v in runs
+    }
+    assert all(
+        re.fullmatch(r"gpu_slots: \S+ \S+ GPU 0, 12 of 24 units, after 0 s", line) for line in slot_lines.values()
+    ), slot_lines
     assert (wd / runs["mmjsd"] / "model.pt").is_file() and not (wd / runs["mopoe-ms"] / "model.pt").exists()
     kept = (wd / runs["mmjsd"] / "model.pt").stat().st_mtime_ns
 
@@ -384,7 +442,9 @@ def test_packed_training_runs_members_at_once_and_reruns_only_unfinished_ones(tm
     second = run_cmd(cmd, env, timeout=RUN_TIMEOUT_S, cwd=wd)
     out = second.stdout + second.stderr
     assert second.returncode == 0, out[-4000:]
-    assert re.findall(r"wildcards: (.+)", out) == ["protocol=corrected, dataset=mnist_svhn_text, variant=mopoe-ms, seed=0"], out[-4000:]
+    assert re.findall(r"wildcards: (.+)", out) == [
+        "protocol=corrected, dataset=mnist_svhn_text, variant=mopoe-ms, seed=0"
+    ], out[-4000:]
     assert len(SUBMITTED_GROUP_RE.findall(out)) == 1 and not SUBMITTED_RE.findall(out)
     assert (wd / runs["mopoe-ms"] / "model.pt").is_file()
     assert (wd / runs["mmjsd"] / "model.pt").stat().st_mtime_ns == kept

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import MST, PROBE_MMJSD_MNIST, reference_shift, write_demo_results
 from mmjsd import summary
-from mmjsd.errors import UserError
-from test_tables import MST, PROBE_MMJSD_MNIST, reference_shift, write_demo_results
+from mmjsd.core.errors import UserError
 
 
 def run_summary(root: Path, *extra: str) -> str:
@@ -31,11 +31,6 @@ def run_summary(root: Path, *extra: str) -> str:
         ]
     )
     return out.read_text()
-
-
-@pytest.fixture
-def demo(tmp_path: Path) -> Path:
-    return write_demo_results(tmp_path / "results")
 
 
 def test_summary_sections_and_numbers(demo):
@@ -82,7 +77,9 @@ BOLD_NUMBER = re.compile(r"\*\*-?\d")
 
 def test_synthetic_summary_has_no_paper_deltas_no_best_marks_and_shows_chance(demo):
     page = run_summary(demo, "--data-source", "synthetic")
-    assert "\n## Tables (not compared with the paper: synthetic data)\n" in page and "## Tables vs the paper" not in page
+    assert (
+        "\n## Tables (not compared with the paper: synthetic data)\n" in page and "## Tables vs the paper" not in page
+    )
     assert not PAPER_DELTA.search(page) and not BOLD_NUMBER.search(page)
     assert "(0.97;" not in page and "**Synthetic data.**" in page
     assert "| Chance |  | 0.10 | 0.10 |" in page and "| Chance |  | 0.01 | 0.10 |" in page  # Tables 1 and 2
@@ -115,7 +112,10 @@ def test_both_protocols_compare_the_reference_exact_runs_and_show_the_departures
     assert "| mmJSD | reference-exact | 0 1 2 | 0 1 2 |" in page and "| mmJSD | corrected | 0 1 2 | 0 1 2 |" in page
     departures = page[page.index("## Departures") : page.index("## Classifiers")]
     # the probe moves by 0.020-0.022 in every cell (beyond noise); coherence by -0.01, 0, +0.01 (noise)
-    assert "- Table 1 (Linear classification accuracy of the latent representations, MNIST-SVHN-Text): 28 of 28 cells" in departures
+    assert (
+        "- Table 1 (Linear classification accuracy of the latent representations, MNIST-SVHN-Text): 28 of 28 cells"
+        in departures
+    )
     assert "- Table 2 (Coherence of conditional and random generation, MNIST-SVHN-Text): 0 of 40 cells" in departures
     assert "`results/tables/departures/table1_latent_probe.md`" in departures
 
@@ -127,7 +127,7 @@ def test_real_data_source_read_from_a_file(demo, tmp_path):
     assert "Synthetic data" not in page
     assert "`data.source: download`" in page
     manifest.write_text(json.dumps({"files": {}}))
-    with pytest.raises(UserError, match="manifest.json must have a 'source' key"):
+    with pytest.raises(UserError, match=re.escape("manifest.json must have a 'source' key")):
         run_summary(demo, "--data-source-file", str(manifest))
 
 
@@ -143,7 +143,9 @@ def test_malformed_inputs_name_the_file(demo):
     with pytest.raises(UserError, match=f"{config} lacks the key"):
         run_summary(demo)
     config.write_text(json.dumps({"dataset": MST, "variant": "mvae", "seed": 0, "protocol": "reference-exact"}))
-    with pytest.raises(UserError, match=f"{config} records protocol 'reference-exact' but lies in the 'corrected' results tree"):
+    with pytest.raises(
+        UserError, match=f"{config} records protocol 'reference-exact' but lies in the 'corrected' results tree"
+    ):
         run_summary(demo)
     config.write_text(json.dumps({"dataset": MST, "variant": "mvae", "seed": 0, "protocol": "corrected"}))
     classifier = demo / "classifiers" / MST / "svhn" / "metrics.json"
@@ -155,5 +157,15 @@ def test_malformed_inputs_name_the_file(demo):
 def test_a_run_whose_metrics_read_no_classifier_names_none(demo):
     """The workflow passes an empty --classifier-metrics when no configured metric reads a classifier."""
     out = demo / "summary.md"
-    summary.main(["--out", str(out), "--metrics", str(demo / "runs"), "--run-configs", str(demo / "runs"), "--classifier-metrics"])
+    summary.main(
+        [
+            "--out",
+            str(out),
+            "--metrics",
+            str(demo / "runs"),
+            "--run-configs",
+            str(demo / "runs"),
+            "--classifier-metrics",
+        ]
+    )
     assert "## Classifiers" in out.read_text() and "_No classifier metrics were given._" in out.read_text()

@@ -1,7 +1,7 @@
 """Tables from hand-made metric files: aggregation, bold, footnotes, LaTeX safety, paper comparison.
 
-The helpers at the top build a small results tree (metric files, run configs, classifier
-metrics, training logs); ``test_summary.py`` and ``test_plots.py`` reuse them.
+The results trees (metric files, run configs, classifier metrics, training logs) are built by
+``helpers.py``; the ``demo`` fixture (``conftest.py``) is one.
 """
 
 from __future__ import annotations
@@ -13,196 +13,19 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from mmjsd import metrics_io, registry
-from mmjsd.errors import UserError
-from mmjsd.metrics_io import load_metric_file, load_metric_files
-from mmjsd.paper import load_paper_table, paper_csv_text
+from helpers import CELEBA_PREVALENCE, MST, PROBE_MMJSD_MNIST, reference_shift, write_demo_results
+from mmjsd.core import registry
+from mmjsd.core.errors import UserError
+from mmjsd.reporting import metrics_io
+from mmjsd.reporting.metrics_io import load_metric_file, load_metric_files
+from mmjsd.reporting.paper import load_paper_table, paper_csv_text
 from mmjsd.tables import aggregate, cli, compare, departures, markup, render, specs
-from mmjsd.tables.context import ReportContext
-
-MST = "mnist_svhn_text"
-CLF_EXTRACTOR = "clf_penult_128"
-
-#: Variant -> offset added to every value, so the best row is known: mmjsd-ms > mmjsd > mopoe > mvae.
-VARIANT_OFFSETS = {"mvae": 0.0, "mmjsd": 0.10, "mopoe": 0.05, "mmjsd-ms": 0.20}
-
-#: The one cell whose per-seed values the aggregation tests check by hand.
-PROBE_MMJSD_MNIST = {0: 0.91, 1: 0.95, 2: 0.96}
-#: The mean attribute prevalence the CelebA metric files record (the chance level of a mean AP).
-CELEBA_PREVALENCE = 0.213
-
-
-def write_json(path: Path, document: dict) -> Path:
-    """Write ``document`` as JSON, creating parents."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document))
-    return path
-
-
-def run_dir(root: Path, dataset: str, variant: str, seed: int, protocol: str = "corrected") -> Path:
-    """``root/runs/<protocol>/<dataset>/<variant>/seed<k>``, as the workflow lays runs out."""
-    return root / "runs" / protocol / dataset / variant / f"seed{seed}"
-
-
-def write_metric_file(
-    root: Path,
-    dataset: str,
-    variant: str,
-    seed: int,
-    metric: str,
-    values: dict,
-    protocol: dict,
-    extractor=None,
-    protocol_name: str = "corrected",
-    alternatives: dict | None = None,
-    extra: dict | None = None,
-) -> Path:
-    """One ``runs/<protocol>/<dataset>/<variant>/seed<k>/metrics/<metric>.json`` as the evaluation writes it."""
-    document = {
-        "metric": metric,
-        "metric_name": f"prd_ap_mmjsd[{extractor}]" if extractor else metric,
-        "dataset": dataset,
-        "variant": variant,
-        "seed": seed,
-        "values": values,
-        "protocol": {**protocol, "name": protocol_name},
-        "extra": extra or {},
-        "alternatives": alternatives or {},
-        "versions": {"mmjsd": "0.1.0"},
-        "seeds": {"evaluation": 0},
-    }
-    if extractor:
-        document["extractor"] = {"name": extractor, "sha256": "0" * 64, "seed": 200}
-    return write_json(run_dir(root, dataset, variant, seed, protocol_name) / "metrics" / f"{metric}.json", document)
-
-
-def spec_values(spec: specs.TableSpec, metric: str, offset: float, seed: int) -> dict[str, float]:
-    """Deterministic values for every key of ``metric`` in ``spec``: offset + 0.01 seed + 0.001 column."""
-    scale = 100.0 if metric == "likelihood" else 1.0
-    base = -1900.0 if metric == "likelihood" else 0.5
-    return {
-        column.key: base + scale * (offset + 0.01 * seed + 0.001 * index)
-        for index, column in enumerate(spec.columns)
-        if column.metric == metric
-    }
-
-
-PROTOCOLS = {
-    "latent_probe": {"n_train": 500, "draws": 5, "split": "test"},
-    "coherence": {"classifier_mode": "eval", "n_test": 2000, "split": "test"},
-    "prd": {"n_samples": 1000, "num_clusters": 20, "split": "test"},
-    "likelihood": {"num_importance_samples": 12, "n_test": 500, "split": "test"},
-}
-
-
-def no_shift(metric: str, seed: int) -> float:
-    return 0.0
-
-
-def write_demo_results(
-    root: Path, extractor: str = CLF_EXTRACTOR, protocol_name: str = "corrected", shift: Callable[[str, int], float] = no_shift
-) -> Path:
-    """A results tree of ``protocol_name``'s runs with known gaps; returns ``root``.
-
-    MNIST-SVHN-Text: mvae, mmjsd, mopoe, mmjsd-ms with seeds 0-2, except: mopoe has no
-    seed 2 at all, mmjsd-ms has no PRD file for seed 1, and mvae's seed-0 likelihood file
-    lacks ``joint|text``. mmjsd's latent probe on ``mnist`` is :data:`PROBE_MMJSD_MNIST`.
-    CelebA: mvae-ms and mmjsd-ms with seeds 0-1. Plus classifier metrics, run configs and
-    training logs. ``shift(metric, seed)`` is added to every value of that metric and seed.
-    """
-    for variant, offset in VARIANT_OFFSETS.items():
-        for seed in (0, 1, 2):
-            if variant == "mopoe" and seed == 2:
-                continue
-            write_run_config(root, MST, variant, seed, protocol_name)
-            for spec in specs.TABLES[:4]:
-                metric = spec.metrics[0]
-                if variant == "mmjsd-ms" and seed == 1 and metric == "prd":
-                    continue
-                values = spec_values(spec, metric, offset, seed)
-                if variant == "mmjsd" and metric == "latent_probe":
-                    values["mnist"] = PROBE_MMJSD_MNIST[seed]
-                if variant == "mvae" and seed == 0 and metric == "likelihood":
-                    del values["joint|text"]
-                values = {key: value + shift(metric, seed) for key, value in values.items()}
-                write_metric_file(
-                    root, MST, variant, seed, metric, values, PROTOCOLS[metric], extractor if metric == "prd" else None, protocol_name
-                )
-    celeba = specs.TABLES_BY_NAME["table5_celeba"]
-    for variant in ("mvae-ms", "mmjsd-ms"):
-        for seed in (0, 1):
-            write_run_config(root, "celeba", variant, seed, protocol_name)
-            offset = 0.1 if variant == "mmjsd-ms" else 0.0
-            for metric in celeba.metrics:
-                values = {key: value + shift(metric, seed) for key, value in spec_values(celeba, metric, offset, seed).items()}
-                extra = {"attribute_prevalence": CELEBA_PREVALENCE}
-                write_metric_file(root, "celeba", variant, seed, metric, values, PROTOCOLS[metric], None, protocol_name, extra=extra)
-    write_classifier_metrics(root)
-    return root
-
-
-def write_run_config(root: Path, dataset: str, variant: str, seed: int, protocol_name: str = "corrected") -> Path:
-    """A run's as-run ``config.json`` with the hyper-parameters nested as the trainer may write them."""
-    document = {
-        "dataset": dataset,
-        "variant": variant,
-        "seed": seed,
-        "protocol": protocol_name,
-        "device": "cpu",
-        "train_config": {"epochs": 3, "lr": 0.0005, "batch_size": 64, "beta": 2.5, "shared_dim": 20},
-        "wall_time_s": 12.5,
-    }
-    return write_json(run_dir(root, dataset, variant, seed, protocol_name) / "config.json", document)
-
-
-CLASSIFIER_SCORES = {
-    (MST, "mnist"): ("test_accuracy", 0.987),
-    (MST, "svhn"): ("test_accuracy", 0.912),
-    (MST, "text"): ("test_accuracy", 1.0),
-    ("celeba", "img"): ("test_mean_ap", 0.654),
-    ("celeba", "text"): ("test_mean_ap", 0.701),
-}
-
-
-def write_classifier_metrics(root: Path) -> None:
-    """``classifiers/<dataset>/<modality>/metrics.json`` for every entry of :data:`CLASSIFIER_SCORES`."""
-    for (dataset, modality), (score_key, score) in CLASSIFIER_SCORES.items():
-        document = {
-            "dataset": dataset,
-            "modality": modality,
-            "role": "coherence",
-            "seed": 100,
-            score_key: score,
-            "epochs": 2,
-            "n_train": 1000,
-            "n_test": 500,
-        }
-        write_json(root / "classifiers" / dataset / modality / "metrics.json", document)
-
-
-def write_train_log(root: Path, dataset: str, variant: str, seed: int, epochs: int = 5) -> Path:
-    """A ``train_log.csv`` of a corrected run with a decreasing loss and two terms."""
-    path = run_dir(root, dataset, variant, seed) / "train_log.csv"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lines = ["epoch,steps,loss,rec/mnist,kl/content,wall_time_s"]
-    for epoch in range(1, epochs + 1):
-        rec, kl = 100.0 / epoch + seed, 10.0 + epoch
-        lines.append(f"{epoch},{epoch * 10},{rec + kl},{rec},{kl},{epoch * 1.5}")
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-@pytest.fixture
-def demo(tmp_path: Path) -> Path:
-    """A results tree from :func:`write_demo_results` with classifier-feature PRD."""
-    return write_demo_results(tmp_path / "results")
 
 
 def result_for(root: Path, name: str, seeds=None) -> aggregate.TableResult:
@@ -448,7 +271,7 @@ def test_likelihood_comparison_carries_the_estimator_caveat(demo):
 
 
 @pytest.mark.parametrize(
-    "name, words",
+    ("name", "words"),
     [
         ("table1_latent_probe", "last training batch (256 pairs"),
         ("table2_coherence", "only when all modalities agree"),
@@ -529,7 +352,7 @@ def test_malformed_metric_file_names_the_file(demo):
 
 
 def test_cli_reports_malformed_file_as_error(demo, tmp_path, capsys):
-    from mmjsd.cli import main_guard
+    from mmjsd.core.cli import main_guard
 
     (demo / "runs" / "corrected" / MST / "mvae" / "seed0" / "metrics" / "prd.json").write_text("[]")
     with pytest.raises(SystemExit) as exit_info:
@@ -589,12 +412,26 @@ def test_synthetic_data_gets_no_paper_values_no_best_marks_and_chance_levels(dem
     assert "(0.97;" not in probe and "| Chance |  | 0.10 |" in probe
     assert "| Chance |  | 0.01 | 0.10 |" in (out_dir / "corrected" / "table2_coherence.md").read_text()
     assert "No best value is marked." in (out_dir / "corrected" / "table2_coherence.md").read_text()
-    assert "Not comparable with the paper: synthetic data" in (out_dir / "corrected" / "table1_latent_probe.tex").read_text()
+    assert (
+        "Not comparable with the paper: synthetic data"
+        in (out_dir / "corrected" / "table1_latent_probe.tex").read_text()
+    )
 
 
 def test_real_data_keeps_the_comparison_and_a_pipeline_check_dataset_is_not_compared(demo, tmp_path):
     out_dir = tmp_path / "tables"
-    cli.main(["--out-dir", str(out_dir), "--metrics", str(demo / "runs"), "--data-source", "download", "--pipeline-checks", "celeba"])
+    cli.main(
+        [
+            "--out-dir",
+            str(out_dir),
+            "--metrics",
+            str(demo / "runs"),
+            "--data-source",
+            "download",
+            "--pipeline-checks",
+            "celeba",
+        ]
+    )
     probe = (out_dir / "table1_latent_probe_vs_paper.md").read_text()
     values = np.array(list(PROBE_MMJSD_MNIST.values()))
     assert f"{values.mean():.2f} ± {values.std(ddof=1):.2f}** (0.97; {values.mean() - 0.97:+.2f})" in probe
@@ -607,11 +444,6 @@ def test_real_data_keeps_the_comparison_and_a_pipeline_check_dataset_is_not_comp
 
 
 # ------------------------------------------------------------------ protocols and departures
-def reference_shift(metric: str, seed: int) -> float:
-    """What the reference-exact files subtract: a clear effect on the probe, seed noise on coherence."""
-    return {"latent_probe": -(0.02 + 0.001 * seed), "coherence": -0.01 * (seed - 1)}.get(metric, -0.5)
-
-
 @pytest.fixture
 def both(tmp_path: Path) -> Path:
     """Corrected runs (:func:`write_demo_results`) and reference-exact runs shifted by :func:`reference_shift`."""
@@ -621,7 +453,9 @@ def both(tmp_path: Path) -> Path:
 
 def test_both_protocols_give_their_tables_the_comparison_from_reference_exact_and_the_departures(both, tmp_path):
     out_dir = tmp_path / "tables"
-    cli.main(["--out-dir", str(out_dir), "--metrics", str(both / "runs"), "--protocols", "corrected", "reference-exact"])
+    cli.main(
+        ["--out-dir", str(out_dir), "--metrics", str(both / "runs"), "--protocols", "corrected", "reference-exact"]
+    )
     assert written_files(out_dir) == set(specs.table_files(specs.TABLES, ["corrected", "reference-exact"]))
     exact = pd.read_csv(out_dir / "reference-exact" / "table1_latent_probe.csv")
     cell = exact[(exact.variant == "mmjsd") & (exact.column == "M")].set_index("statistic").value
@@ -641,12 +475,15 @@ def test_both_protocols_give_their_tables_the_comparison_from_reference_exact_an
     differences = pd.read_csv(out_dir / "departures" / "table1_latent_probe.csv")
     stats = differences[(differences.variant == "mmjsd") & (differences.column == "M")].set_index("statistic").value
     paired = corrected - reference
-    assert float(stats["mean"]) == pytest.approx(paired.mean()) and float(stats["std"]) == pytest.approx(paired.std(ddof=1))
+    assert float(stats["mean"]) == pytest.approx(paired.mean()) and float(stats["std"]) == pytest.approx(
+        paired.std(ddof=1)
+    )
     assert int(stats["n_seeds"]) == 3 and stats["exceeds_seed_noise"] == "yes"
     assert float(stats["p_value"]) == pytest.approx(scipy_stats.ttest_rel(corrected, reference).pvalue)
     coherence = pd.read_csv(out_dir / "departures" / "table2_coherence.csv")
     mopoe = coherence[(coherence.variant == "mopoe") & (coherence.column == "random")].set_index("statistic").value
-    assert float(mopoe["mean"]) == pytest.approx(-0.005) and int(mopoe["n_seeds"]) == 2  # seeds 0, 1: +0.01 - ... = -0.01, 0
+    # seeds 0, 1: +0.01 - ... = -0.01, 0
+    assert float(mopoe["mean"]) == pytest.approx(-0.005) and int(mopoe["n_seeds"]) == 2
     assert mopoe["exceeds_seed_noise"] == "no"
     text = (out_dir / "departures" / "table1_latent_probe.md").read_text()
     assert f"| mmJSD | 3 | {paired.mean():+.3f} ± {paired.std(ddof=1):.3f}† |" in text
@@ -671,8 +508,16 @@ def test_evaluation_departures_are_each_switch_alone_on_the_corrected_runs(demo,
     cli.main(["--out-dir", str(out_dir), "--metrics", str(demo / "runs")])
     frame = pd.read_csv(out_dir / "departures" / "evaluation.csv")
     assert set(frame.departure) == {"classifier_mode", "random_coherence_formula"}
-    mode = frame[(frame.departure == "classifier_mode") & (frame.variant == "mmjsd") & (frame.column == "S->M")].set_index("statistic").value
-    assert float(mode["mean"]) == pytest.approx(0.04) and float(mode["std"]) == pytest.approx(0.01) and int(mode["n_seeds"]) == 3
+    mode = (
+        frame[(frame.departure == "classifier_mode") & (frame.variant == "mmjsd") & (frame.column == "S->M")]
+        .set_index("statistic")
+        .value
+    )
+    assert (
+        float(mode["mean"]) == pytest.approx(0.04)
+        and float(mode["std"]) == pytest.approx(0.01)
+        and int(mode["n_seeds"]) == 3
+    )
     assert float(mode["p_value"]) == pytest.approx(scipy_stats.ttest_1samp([0.03, 0.05, 0.04], 0.0).pvalue)
     formula = frame[(frame.departure == "random_coherence_formula") & (frame.variant == "mmjsd")]
     means = formula[formula.statistic == "mean"].set_index("column").value.astype(float)
@@ -681,7 +526,9 @@ def test_evaluation_departures_are_each_switch_alone_on_the_corrected_runs(demo,
     assert (means.drop("random") == 0).all()  # the formula moves no conditional coherence
     assert set(formula[(formula.statistic == "exceeds_seed_noise") & (formula.column != "random")].value) == {"no"}
     text = (out_dir / "departures" / "evaluation.md").read_text()
-    assert "## `classifier_mode`" in text and "## `random_coherence_formula`" in text and "## `probe_protocol`" not in text
+    assert (
+        "## `classifier_mode`" in text and "## `random_coherence_formula`" in text and "## `probe_protocol`" not in text
+    )
 
 
 def test_seed_noise_test_is_the_paired_t_test():
@@ -692,7 +539,10 @@ def test_seed_noise_test_is_the_paired_t_test():
         assert test.p_value == pytest.approx(scipy_stats.ttest_1samp(sample, 0.0).pvalue)
         assert test.verdict == ("yes" if test.p_value < 0.05 else "no")
     assert departures.seed_noise_test([0.2]) == departures.NoiseTest(None, "n/a (1 seed)")
-    assert departures.seed_noise_test([0.0, 0.0]).verdict == "no" and departures.seed_noise_test([0.1, 0.1]).verdict == "yes"
+    assert (
+        departures.seed_noise_test([0.0, 0.0]).verdict == "no"
+        and departures.seed_noise_test([0.1, 0.1]).verdict == "yes"
+    )
 
 
 def test_protocols_are_never_mixed(both, tmp_path):
@@ -710,5 +560,5 @@ def test_protocols_are_never_mixed(both, tmp_path):
         load_metric_file(path)
     del document["protocol"]["name"]
     path.write_text(json.dumps(document))
-    with pytest.raises(UserError, match="'protocol.name' must be one of corrected, reference-exact"):
+    with pytest.raises(UserError, match=re.escape("'protocol.name' must be one of corrected, reference-exact")):
         load_metric_file(path)

@@ -16,14 +16,23 @@ from pathlib import Path
 import pytest
 import torch
 
-from mmjsd.config import TrainConfig
+from helpers import mst_config
+from mmjsd.core.config import TrainConfig
+from mmjsd.core.errors import UserError
+from mmjsd.core.io import sha256_file
+from mmjsd.core.runtime import last_batch_rows, split_device
 from mmjsd.data.hdf5 import MST_SPEC, read_split
 from mmjsd.data.readers import load_split
-from mmjsd.errors import UserError
-from mmjsd.io import sha256_file
 from mmjsd.models import MultimodalVAE, build_model
-from mmjsd.runtime import last_batch_rows, split_device
-from mmjsd.train import CHECKPOINT_VERSION, RunSpec, TrainingStep, clip_gradient_norm, load_checkpoint, overflowed_adam_moments, train
+from mmjsd.train import (
+    CHECKPOINT_VERSION,
+    RunSpec,
+    TrainingStep,
+    clip_gradient_norm,
+    load_checkpoint,
+    overflowed_adam_moments,
+    train,
+)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -31,29 +40,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def tiny_config(**overrides) -> TrainConfig:
-    base = dict(
-        epochs=2,
-        lr=1.0e-3,
-        batch_size=64,
-        beta=2.5,
-        beta_content=1.0,
-        shared_dim=8,
-        style_dim={"mnist": 0, "svhn": 0, "text": 0},
-        beta_style=3.0,
-        style_weights={"mnist": 1.0, "svhn": 1.0, "text": 5.0},
-        rec_weights={"mnist": 3072 / 784, "svhn": 1.0, "text": 384.0},
-        div_weights={"prior": 0.25, "mnist": 0.25, "svhn": 0.25, "text": 0.25},
-        redraw_text=True,
-        log_every=5,
-        amp_bf16=False,
-        compile=False,
-        channels_last=True,
-        grad_clip_norm=None,
-        objective={},
-        departures={},  # no departure switched: the corrected computation
+    """:func:`helpers.mst_config` without subspaces, shrunk to train in seconds: 2
+    epochs of batches of 64, 8 latent dimensions."""
+    return mst_config(
+        False, **{"epochs": 2, "lr": 1.0e-3, "batch_size": 64, "shared_dim": 8, "log_every": 5, **overrides}
     )
-    base.update(overrides)
-    return TrainConfig(**base)
 
 
 def spec_for(mst_h5: Path, variant: str = "mmjsd", seed: int = 0, **overrides) -> RunSpec:
@@ -101,9 +92,30 @@ def test_killed_process_resumes_from_its_checkpoint(mst_h5, tmp_path):
     _, uninterrupted = run(spec, tmp_path / "full")
     checkpoint = tmp_path / "killed/ckpt/last.pt"
     cmd = [
-        sys.executable, "-m", "mmjsd.train", "--dataset", "mnist_svhn_text", "--variant", "mmjsd", "--seed", "0", "--protocol", "corrected",
-        "--hparams", json.dumps(dataclasses.asdict(spec.config)), "--data", str(mst_h5),
-        "--out-dir", str(tmp_path / "killed/run"), "--checkpoint", str(checkpoint), "--device", "cpu", "--threads", "1", "--no-progress",
+        sys.executable,
+        "-m",
+        "mmjsd.train",
+        "--dataset",
+        "mnist_svhn_text",
+        "--variant",
+        "mmjsd",
+        "--seed",
+        "0",
+        "--protocol",
+        "corrected",
+        "--hparams",
+        json.dumps(dataclasses.asdict(spec.config)),
+        "--data",
+        str(mst_h5),
+        "--out-dir",
+        str(tmp_path / "killed/run"),
+        "--checkpoint",
+        str(checkpoint),
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--no-progress",
     ]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -141,7 +153,10 @@ def test_checkpoint_holding_an_arbitrary_object_is_refused_without_running_it(ms
     spec = spec_for(mst_h5)
     marker = tmp_path / "code_ran"
     checkpoint = tmp_path / "last.pt"
-    torch.save({"version": CHECKPOINT_VERSION, "identity": spec.identity(), "payload": RunsCodeWhenUnpickled(marker)}, checkpoint)
+    torch.save(
+        {"version": CHECKPOINT_VERSION, "identity": spec.identity(), "payload": RunsCodeWhenUnpickled(marker)},
+        checkpoint,
+    )
     assert load_checkpoint(checkpoint, spec, torch.device("cpu")) is None
     assert not marker.exists()
     torch.load(checkpoint, weights_only=False)  # what the resume used to do
@@ -174,11 +189,18 @@ def test_outputs_record_the_run(mst_h5, tmp_path):
 
 
 def test_a_reference_exact_run_refuses_a_corrected_switch(mst_h5):
-    corrected = dataclasses.replace(tiny_config(), departures={"text_likelihood": "corrected", "dynamic_prior_epsilon": "corrected"})
-    with pytest.raises(UserError, match="reference-exact job must run every departure at reference, but 'text_likelihood'"):
+    corrected = dataclasses.replace(
+        tiny_config(), departures={"text_likelihood": "corrected", "dynamic_prior_epsilon": "corrected"}
+    )
+    with pytest.raises(
+        UserError, match="reference-exact job must run every departure at reference, but 'text_likelihood'"
+    ):
         RunSpec("mnist_svhn_text", "mmjsd", 0, corrected, mst_h5, sha256_file(mst_h5), "reference-exact")
-    exact = dataclasses.replace(corrected, departures={name: "reference" for name in corrected.departures})
-    assert RunSpec("mnist_svhn_text", "mmjsd", 0, exact, mst_h5, sha256_file(mst_h5), "reference-exact").protocol == "reference-exact"
+    exact = dataclasses.replace(corrected, departures=dict.fromkeys(corrected.departures, "reference"))
+    assert (
+        RunSpec("mnist_svhn_text", "mmjsd", 0, exact, mst_h5, sha256_file(mst_h5), "reference-exact").protocol
+        == "reference-exact"
+    )
 
 
 def test_nan_loss_stops_with_epoch_step_and_term(mst_h5, tmp_path, monkeypatch):
@@ -198,21 +220,29 @@ def test_nan_loss_stops_with_epoch_step_and_term(mst_h5, tmp_path, monkeypatch):
     steps_per_epoch = len(load_split("mnist_svhn_text", mst_h5, "train")) // 64
     poison_at = steps_per_epoch + 3  # epoch 2, step index 2 (0-based)
     monkeypatch.setattr(MultimodalVAE, "forward_loss", poisoned)
-    with pytest.raises(UserError, match=r"non-finite loss at epoch 2, step 2 \(terms: loss, rec/svhn\).*last good checkpoint .*last\.pt is kept"):
+    with pytest.raises(
+        UserError,
+        match=r"non-finite loss at epoch 2, step 2 \(terms: loss, rec/svhn\).*last good checkpoint .*last\.pt is kept",
+    ):
         run(spec_for(mst_h5), tmp_path)
     state = torch.load(tmp_path / "ckpt/last.pt", weights_only=False)
     assert state["epoch"] == 1 and not (tmp_path / "run/model.pt").exists()
 
 
 def test_gradient_clipping_matches_the_float64_closed_form_also_where_float32_norms_overflow():
-    parameters = [torch.nn.Parameter(torch.zeros(3)), torch.nn.Parameter(torch.zeros(2, 2)), torch.nn.Parameter(torch.zeros(1))]
+    parameters = [
+        torch.nn.Parameter(torch.zeros(3)),
+        torch.nn.Parameter(torch.zeros(2, 2)),
+        torch.nn.Parameter(torch.zeros(1)),
+    ]
     grads = [torch.tensor([3e25, -4e25, 0.0]), torch.tensor([[1e25, 0.0], [0.0, 2e25]])]
     assert torch.isinf(torch.nn.utils.get_total_norm(grads))  # what torch's own clipping would divide by
-    for p, g in zip(parameters, grads):
+    with_grad = parameters[: len(grads)]  # the last parameter has no gradient
+    for p, g in zip(with_grad, grads, strict=True):
         p.grad = g.clone()
-    clip_gradient_norm(parameters, 10.0)  # the last parameter has no gradient
+    clip_gradient_norm(parameters, 10.0)
     norm = sum(float(g.double().square().sum()) for g in grads) ** 0.5  # 5.477e25, computed in float64
-    for p, g in zip(parameters, grads):
+    for p, g in zip(with_grad, grads, strict=True):
         torch.testing.assert_close(p.grad, (g.double() * (10.0 / norm)).float())
     small = torch.tensor([0.3, 0.4, 0.0])
     parameters[0].grad = small.clone()
@@ -231,7 +261,11 @@ def test_gradient_clipping_switch(switch, mst_h5):
     data = load_split("mnist_svhn_text", mst_h5, "train")
     batch, _ = data.batch(torch.arange(32))
     step(batch)  # gradients stay on the parameters until the next step
-    norm = float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad, dtype=torch.float64) for p in model.parameters()])))
+    norm = float(
+        torch.linalg.vector_norm(
+            torch.stack([torch.linalg.vector_norm(p.grad, dtype=torch.float64) for p in model.parameters()])
+        )
+    )
     if switch == "corrected":
         assert norm == pytest.approx(1e-3, rel=1e-4)
     else:
@@ -239,7 +273,8 @@ def test_gradient_clipping_switch(switch, mst_h5):
 
 
 def test_last_batch_rows_are_the_last_batch_training_used(mst_h5, tmp_path, monkeypatch):
-    """The official probe protocol refits on the last training batch: last_batch_rows must name the rows train() fed last."""
+    """The official probe protocol refits on the last training batch:
+    last_batch_rows must name the rows train() fed last."""
     seen = []
     original = TrainingStep.__call__
 

@@ -24,19 +24,24 @@ import pytest
 import torch
 import yaml
 
-from conftest import copy_project
-from mmjsd.config import load_config
+from helpers import copy_project
+from mmjsd.core.config import load_config
 from mmjsd.tables import specs
 
 pytestmark = pytest.mark.workflow
 
 PRESET = "workflow/presets/ci.yaml"
 MST = "mnist_svhn_text"
-MST_RUNS = ("results/runs/corrected/mnist_svhn_text/mmjsd/seed0", "results/runs/corrected/mnist_svhn_text/mopoe-ms/seed0")
+MST_RUNS = (
+    "results/runs/corrected/mnist_svhn_text/mmjsd/seed0",
+    "results/runs/corrected/mnist_svhn_text/mopoe-ms/seed0",
+)
 JOB_LINE = re.compile(r"^(\w+)\s+(\d+)$")
 
 
-def snakemake(workdir: Path, *args: str, timeout: float = 900, check: bool = True, extra_configs: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+def snakemake(
+    workdir: Path, *args: str, timeout: float = 900, check: bool = True, extra_configs: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess:
     """Run Snakemake in ``workdir`` with the CI preset (plus overlays); output captured."""
     cmd = [sys.executable, "-m", "snakemake", "--configfile", PRESET, *extra_configs, "--cores", "2", *args]
     env = {k: v for k, v in os.environ.items() if k != "SNAKEMAKE_PROFILE"}  # no user or site profile
@@ -89,12 +94,22 @@ def workdir(finished, tmp_path) -> Path:
 def test_complete_run_produces_every_table_figure_summary_and_report(finished):
     tables = finished / "results/tables"
     for name in ("table1_latent_probe", "table2_coherence", "table3_prd", "table4_likelihood", "table5_celeba"):
-        for file in (f"corrected/{name}.csv", f"corrected/{name}.tex", f"corrected/{name}.md", f"{name}_vs_paper.csv", f"{name}_vs_paper.md"):
+        for file in (
+            f"corrected/{name}.csv",
+            f"corrected/{name}.tex",
+            f"corrected/{name}.md",
+            f"{name}_vs_paper.csv",
+            f"{name}_vs_paper.md",
+        ):
             assert (tables / file).stat().st_size > 0, file
         assert (finished / f"results/figures/{name}_vs_paper.png").is_file()
     assert not (tables / "reference-exact").exists() and (tables / "departures/evaluation.md").is_file()
     figures = finished / "results/figures/corrected"
-    for stem in ("mnist_svhn_text_mmjsd_conditional_svhn", "mnist_svhn_text_mopoe-ms_random", "celeba_mmjsd-ms_text_to_img"):
+    for stem in (
+        "mnist_svhn_text_mmjsd_conditional_svhn",
+        "mnist_svhn_text_mopoe-ms_random",
+        "celeba_mmjsd-ms_text_to_img",
+    ):
         assert (figures / f"{stem}.png").is_file() and (figures / f"{stem}.pdf").is_file()
     assert (figures / "training_curves_mnist_svhn_text_mopoe-ms.png").is_file()
     summary = (finished / "results/summary.md").read_text()
@@ -132,14 +147,20 @@ def test_reordering_config_keys_reruns_nothing(workdir):
 def test_resources_rerun_nothing(workdir):
     """The resources block is no job's params and leaves every shell command as it is: sharing GPUs otherwise
     (other slot units, another SLURM group) or giving a stage other memory and time reruns nothing."""
-    overlay = write_overlay(workdir, "resources.yaml", {
-        "resources": {"mnist_svhn_text": {"jobs_per_gpu": 2, "train": {"mem_mb": 9000, "runtime": 30}}},
-    })
+    overlay = write_overlay(
+        workdir,
+        "resources.yaml",
+        {
+            "resources": {"mnist_svhn_text": {"jobs_per_gpu": 2, "train": {"mem_mb": 9000, "runtime": 30}}},
+        },
+    )
     assert planned_jobs(workdir, overlay) == {}
 
 
 def test_one_variant_hyperparameter_reruns_only_that_variant(workdir):
-    overlay = write_overlay(workdir, "lr.yaml", {"training": {"mnist_svhn_text": {"overrides": {"mopoe-ms": {"lr": 2.0e-3}}}}})
+    overlay = write_overlay(
+        workdir, "lr.yaml", {"training": {"mnist_svhn_text": {"overrides": {"mopoe-ms": {"lr": 2.0e-3}}}}}
+    )
     assert planned_jobs(workdir, overlay) == {
         "train": 1,
         "evaluate": 4,
@@ -158,7 +179,8 @@ def test_one_evaluation_setting_reruns_only_that_metric(workdir):
 
 
 def test_a_departure_switch_reruns_only_the_jobs_it_acts_on(workdir):
-    """docs/departures.md: a training switch retrains the runs it can change, an evaluation switch reruns its metric's jobs."""
+    """docs/departures.md: a training switch retrains the runs it can change, an
+    evaluation switch reruns its metric's jobs."""
     evaluation = write_overlay(workdir, "mode.yaml", {"departures": {"classifier_mode": "reference"}})
     assert planned_jobs(workdir, evaluation) == {"evaluate": 3, "tables": 1, "table_figures": 1, "summary": 1, "all": 1}
     training = write_overlay(workdir, "eps.yaml", {"departures": {"dynamic_prior_epsilon": "reference"}})
@@ -166,7 +188,8 @@ def test_a_departure_switch_reruns_only_the_jobs_it_acts_on(workdir):
     assert planned["train"] == 2 and planned["evaluate"] == 4 + 3
     no_mvae = write_overlay(workdir, "mvae.yaml", {"departures": {"mvae_unimodal_kl": "reference"}})
     assert planned_jobs(workdir, no_mvae) == {}  # the CI preset trains no MVAE
-    # adding the reference-exact protocol adds its runs and reruns no corrected job: 3 runs, 11 metric jobs, as the first run
+    # adding the reference-exact protocol adds its runs and reruns no corrected
+    # job: 3 runs, 11 metric jobs, as the first run
     assert planned_jobs(workdir, "workflow/presets/reference-exact.yaml") == {
         "train": 3, "evaluate": 11, "samples_mnist_svhn_text": 2, "samples_celeba": 1, "training_curves": 3,
         "tables": 1, "table_figures": 1, "summary": 1, "all": 1,
@@ -175,8 +198,10 @@ def test_a_departure_switch_reruns_only_the_jobs_it_acts_on(workdir):
     assert planned_jobs(workdir, checks) == {"tables": 1, "table_figures": 1, "summary": 1, "all": 1}
 
 
-# ------------------------------------------------ both protocols (docs/departures.md, workflow/presets/reference-exact.yaml)
-#: The reference-exact overlay on the CI preset, kept cheap: one MST variant and the CelebA variant, CelebA a pipeline check.
+# ------------------------------------------------ both protocols (docs/departures.md,
+# workflow/presets/reference-exact.yaml)
+#: The reference-exact overlay on the CI preset, kept cheap: one MST variant and the CelebA variant, CelebA a pipeline
+#: check.
 BOTH_OVERLAY = {"training": {"mnist_svhn_text": {"variants": ["mmjsd"]}}, "report": {"pipeline_checks": ["celeba"]}}
 BOTH_CONFIGS = ("workflow/presets/reference-exact.yaml", "both.yaml")
 
@@ -194,7 +219,9 @@ def finished_both(tmp_path_factory) -> Path:
 
 def metric_values(workdir: Path, protocol: str, dataset: str, variant: str, metric: str) -> dict:
     """The metric file of seed 0 of a run."""
-    return json.loads((workdir / f"results/runs/{protocol}/{dataset}/{variant}/seed0/metrics/{metric}.json").read_text())
+    return json.loads(
+        (workdir / f"results/runs/{protocol}/{dataset}/{variant}/seed0/metrics/{metric}.json").read_text()
+    )
 
 
 def cell(frame: pd.DataFrame, variant: str, column: str) -> pd.Series:
@@ -205,15 +232,26 @@ def cell(frame: pd.DataFrame, variant: str, column: str) -> pd.Series:
 def test_both_protocols_give_both_tables_the_comparison_from_reference_exact_and_the_departures(finished_both):
     workdir, tables = finished_both, finished_both / "results/tables"
     cfg = load_config(workdir / "config.yaml", workdir / PRESET, *(workdir / c for c in BOTH_CONFIGS))
-    expected = specs.table_files(specs.planned_tables({d: cfg.evaluation.metrics[d] for d in cfg.datasets}), cfg.protocols)
+    expected = specs.table_files(
+        specs.planned_tables({d: cfg.evaluation.metrics[d] for d in cfg.datasets}), cfg.protocols
+    )
     assert {p.relative_to(tables).as_posix() for p in tables.rglob("*") if p.is_file()} == set(expected)
-    assert {"reference-exact/table1_latent_probe.tex", "departures/table5_celeba.md", "departures/evaluation.csv"} <= set(expected)
+    assert {
+        "reference-exact/table1_latent_probe.tex",
+        "departures/table5_celeba.md",
+        "departures/evaluation.csv",
+    } <= set(expected)
 
     # the reference-exact runs: every switch at reference, recorded in the run and its metric files
     exact = metric_values(workdir, "reference-exact", MST, "mmjsd", "coherence")
-    assert exact["protocol"]["name"] == "reference-exact" and set(exact["protocol"]["departures"].values()) == {"reference"}
+    assert exact["protocol"]["name"] == "reference-exact" and set(exact["protocol"]["departures"].values()) == {
+        "reference"
+    }
     run_config = json.loads((workdir / "results/runs/reference-exact/celeba/mmjsd-ms/seed0/config.json").read_text())
-    assert run_config["protocol"] == "reference-exact" and run_config["train_config"]["departures"]["gradient_clipping"] == "reference"
+    assert (
+        run_config["protocol"] == "reference-exact"
+        and run_config["train_config"]["departures"]["gradient_clipping"] == "reference"
+    )
     corrected = metric_values(workdir, "corrected", MST, "mmjsd", "coherence")
     assert corrected["protocol"]["name"] == "corrected" and corrected["values"] != exact["values"]
 
@@ -223,7 +261,9 @@ def test_both_protocols_give_both_tables_the_comparison_from_reference_exact_and
     assert row.protocol == "reference-exact" and row.ours_mean == pytest.approx(exact["values"]["svhn->mnist"])
     assert comparison.paper.isna().all()
     probe = pd.read_csv(tables / "reference-exact/table1_latent_probe.csv")
-    assert float(cell(probe, "mmjsd", "M")["mean"]) == pytest.approx(metric_values(workdir, "reference-exact", MST, "mmjsd", "latent_probe")["values"]["mnist"])
+    assert float(cell(probe, "mmjsd", "M")["mean"]) == pytest.approx(
+        metric_values(workdir, "reference-exact", MST, "mmjsd", "latent_probe")["values"]["mnist"]
+    )
 
     # corrected - reference-exact per cell, recomputed from the metric files (one seed: no noise test)
     differences = pd.read_csv(tables / "departures/table2_coherence.csv")
@@ -231,19 +271,25 @@ def test_both_protocols_give_both_tables_the_comparison_from_reference_exact_and
     assert float(random["mean"]) == pytest.approx(corrected["values"]["random"] - exact["values"]["random"])
     assert int(random["n_seeds"]) == 1 and random["exceeds_seed_noise"] == "n/a (1 seed)"
     celeba = cell(pd.read_csv(tables / "departures/table5_celeba.csv"), "mmjsd-ms", "T->I")
-    expected_celeba = metric_values(workdir, "corrected", "celeba", "mmjsd-ms", "coherence")["values"]["text->img"] - metric_values(
-        workdir, "reference-exact", "celeba", "mmjsd-ms", "coherence"
-    )["values"]["text->img"]
+    expected_celeba = (
+        metric_values(workdir, "corrected", "celeba", "mmjsd-ms", "coherence")["values"]["text->img"]
+        - metric_values(workdir, "reference-exact", "celeba", "mmjsd-ms", "coherence")["values"]["text->img"]
+    )
     assert float(celeba["mean"]) == pytest.approx(expected_celeba)
 
     # each evaluation switch alone: values - alternatives of the corrected metric files
     evaluation = pd.read_csv(tables / "departures/evaluation.csv")
-    mode = evaluation[(evaluation.departure == "classifier_mode") & (evaluation.variant == "mmjsd") & (evaluation.column == "S->M")]
+    mode = evaluation[
+        (evaluation.departure == "classifier_mode") & (evaluation.variant == "mmjsd") & (evaluation.column == "S->M")
+    ]
     expected_mode = corrected["values"]["svhn->mnist"] - corrected["alternatives"]["classifier_mode"]["svhn->mnist"]
     assert float(mode.set_index("statistic").value["mean"]) == pytest.approx(expected_mode)
     likelihood = metric_values(workdir, "corrected", MST, "mmjsd", "likelihood")
     grouping = evaluation[(evaluation.departure == "importance_sampling_grouping") & (evaluation.column == "X")]
-    expected_grouping = likelihood["values"]["joint|mnist+svhn+text"] - likelihood["alternatives"]["importance_sampling_grouping"]["joint|mnist+svhn+text"]
+    expected_grouping = (
+        likelihood["values"]["joint|mnist+svhn+text"]
+        - likelihood["alternatives"]["importance_sampling_grouping"]["joint|mnist+svhn+text"]
+    )
     assert float(grouping.set_index("statistic").value["mean"]) == pytest.approx(expected_grouping)
 
     # figures and the summary: per protocol, the comparison's runs named, departures, CelebA a pipeline check
@@ -258,7 +304,8 @@ def test_both_protocols_give_both_tables_the_comparison_from_reference_exact_and
 
 
 def test_a_switch_in_the_departures_block_reruns_only_corrected_runs(finished_both, tmp_path):
-    """The reference-exact runs take every switch at reference whatever the block says: flipping one touches none of them."""
+    """The reference-exact runs take every switch at reference whatever the
+    block says: flipping one touches none of them."""
     workdir = tmp_path / "project"
     shutil.copytree(finished_both, workdir, symlinks=True, copy_function=shutil.copy2)
     assert planned_jobs(workdir, *BOTH_CONFIGS) == {}
@@ -266,7 +313,13 @@ def test_a_switch_in_the_departures_block_reruns_only_corrected_runs(finished_bo
     planned = planned_jobs(workdir, *BOTH_CONFIGS, training)  # the corrected mmjsd (MST) and mmjsd-ms (CelebA) runs
     assert planned["train"] == 2 and planned["evaluate"] == 4 + 3 and planned["samples_mnist_svhn_text"] == 1
     evaluation = write_overlay(workdir, "mode.yaml", {"departures": {"classifier_mode": "reference"}})
-    assert planned_jobs(workdir, *BOTH_CONFIGS, evaluation) == {"evaluate": 2, "tables": 1, "table_figures": 1, "summary": 1, "all": 1}
+    assert planned_jobs(workdir, *BOTH_CONFIGS, evaluation) == {
+        "evaluate": 2,
+        "tables": 1,
+        "table_figures": 1,
+        "summary": 1,
+        "all": 1,
+    }
 
 
 def test_code_changes_rerun_only_the_steps_that_import_them(workdir):
@@ -278,12 +331,26 @@ def test_code_changes_rerun_only_the_steps_that_import_them(workdir):
 
 
 def test_killed_training_job_resumes_from_its_checkpoint(workdir, tmp_path):
-    overlay = write_overlay(workdir, "epochs.yaml", {"training": {"mnist_svhn_text": {"overrides": {"mmjsd": {"epochs": 4}}}}})
+    overlay = write_overlay(
+        workdir, "epochs.yaml", {"training": {"mnist_svhn_text": {"overrides": {"mmjsd": {"epochs": 4}}}}}
+    )
     model = workdir / MST_RUNS[0] / "model.pt"
     checkpoint = workdir / "results/checkpoints/corrected/mnist_svhn_text/mmjsd/seed0/last.pt"
-    cmd = [sys.executable, "-m", "snakemake", "--configfile", PRESET, overlay, "--cores", "1", str(model.relative_to(workdir))]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--configfile",
+        PRESET,
+        overlay,
+        "--cores",
+        "1",
+        str(model.relative_to(workdir)),
+    ]
     env = {k: v for k, v in os.environ.items() if k != "SNAKEMAKE_PROFILE"}
-    proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     deadline = time.monotonic() + 300
     while not checkpoint.is_file() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -302,11 +369,35 @@ def test_killed_training_job_resumes_from_its_checkpoint(workdir, tmp_path):
     cfg = load_config(workdir / "config.yaml", workdir / PRESET, workdir / overlay)
     params = json.dumps(dataclasses.asdict(cfg.train_config("mnist_svhn_text", "mmjsd")))
     subprocess.run(
-        [sys.executable, "-m", "mmjsd.train", "--dataset", "mnist_svhn_text", "--variant", "mmjsd", "--seed", "0", "--protocol", "corrected",
-         "--hparams", params,
-         "--data", str(workdir / "results/datasets/mnist_svhn_text.h5"), "--out-dir", str(fresh), "--checkpoint", str(tmp_path / "ck.pt"),
-         "--device", "cpu", "--threads", "1", "--no-progress"],  # one thread, as the rule: same arithmetic
-        check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(workdir / "src")},
+        [
+            sys.executable,
+            "-m",
+            "mmjsd.train",
+            "--dataset",
+            "mnist_svhn_text",
+            "--variant",
+            "mmjsd",
+            "--seed",
+            "0",
+            "--protocol",
+            "corrected",
+            "--hparams",
+            params,
+            "--data",
+            str(workdir / "results/datasets/mnist_svhn_text.h5"),
+            "--out-dir",
+            str(fresh),
+            "--checkpoint",
+            str(tmp_path / "ck.pt"),
+            "--device",
+            "cpu",
+            "--threads",
+            "1",
+            "--no-progress",
+        ],  # one thread, as the rule: same arithmetic
+        check=True,
+        capture_output=True,
+        env={**os.environ, "PYTHONPATH": str(workdir / "src")},
     )
     uninterrupted = torch.load(fresh / "model.pt", weights_only=False)["state_dict"]
     assert all(torch.equal(uninterrupted[k], resumed["state_dict"][k]) for k in uninterrupted)
@@ -318,7 +409,7 @@ def test_keep_going_lets_independent_jobs_finish(workdir):
         "fail.yaml",
         # an absurd learning rate makes mmjsd's loss non-finite (the job fails with a message);
         # mopoe-ms's new batch size is an independent change that must still be carried out
-        {"training": {"mnist_svhn_text": {"overrides": {"mmjsd": {"lr": 1.0e+8}, "mopoe-ms": {"batch_size": 64}}}}},
+        {"training": {"mnist_svhn_text": {"overrides": {"mmjsd": {"lr": 1.0e8}, "mopoe-ms": {"batch_size": 64}}}}},
     )
     before = (workdir / MST_RUNS[1] / "model.pt").stat().st_mtime
     proc = snakemake(workdir, "--keep-going", extra_configs=(overlay,), check=False)

@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
-from mmjsd.cli import json_arg, main_guard
-from mmjsd.config import SyntheticConfig, from_dict
+from mmjsd.core.cli import json_arg, main_guard
+from mmjsd.core.config import SyntheticConfig, from_dict
+from mmjsd.core.errors import UserError
 from mmjsd.data import raw
 from mmjsd.data.build_celeba import hash_all_images, partition_digests
 from mmjsd.data.manifest import RAW_DATASETS, write_manifest
-from mmjsd.errors import UserError
 
 log = logging.getLogger("mmjsd.acquire")
 
@@ -38,7 +38,9 @@ def generate_synthetic(dataset: str, raw_dir: Path, cfg: SyntheticConfig, worker
     elif dataset == "svhn":
         synthetic.generate_svhn(raw_dir, counts.svhn_train, counts.svhn_test, cfg.seed)
     else:
-        synthetic.generate_celeba(raw_dir, counts.celeba_train, counts.celeba_valid, counts.celeba_test, cfg.seed, workers=workers)
+        synthetic.generate_celeba(
+            raw_dir, counts.celeba_train, counts.celeba_valid, counts.celeba_test, cfg.seed, workers=workers
+        )
 
 
 def download(dataset: str, raw_dir: Path) -> None:
@@ -70,7 +72,9 @@ def download_celeba(raw_dir: Path) -> None:
         torchvision.datasets.CelebA(root=str(raw_dir), split="all", target_type="attr", download=True)
     except Exception as err:  # network, Drive quota, BadZipFile: all end in the same advice
         root = raw.celeba_root(raw_dir)
-        raise UserError(f"CelebA download failed ({type(err).__name__}: {err}). " + raw.CELEBA_HOW_TO.format(root=root)) from err
+        raise UserError(
+            f"CelebA download failed ({type(err).__name__}: {err}). " + raw.CELEBA_HOW_TO.format(root=root)
+        ) from err
 
 
 def describe(dataset: str, raw_dir: Path) -> tuple[dict[str, str], dict[str, int]]:
@@ -93,11 +97,17 @@ def describe(dataset: str, raw_dir: Path) -> tuple[dict[str, str], dict[str, int
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m mmjsd.acquire", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m mmjsd.acquire", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--dataset", required=True, choices=RAW_DATASETS, help="raw dataset to acquire")
-    parser.add_argument("--source", required=True, choices=("download", "directory", "synthetic"), help="config key data.source")
+    parser.add_argument(
+        "--source", required=True, choices=("download", "directory", "synthetic"), help="config key data.source"
+    )
     parser.add_argument("--raw-dir", required=True, type=Path, help="config key data.raw_dir: root of the raw files")
-    parser.add_argument("--synthetic", type=json_arg, help="config block data.synthetic as JSON (needed for --source synthetic)")
+    parser.add_argument(
+        "--synthetic", type=json_arg, help="config block data.synthetic as JSON (needed for --source synthetic)"
+    )
     parser.add_argument("--workers", type=int, default=1, help="processes for synthetic CelebA rendering")
     parser.add_argument("--manifest", required=True, type=Path, help="manifest JSON to write (the step's output)")
     return parser.parse_args(argv)
@@ -108,7 +118,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.source == "synthetic":
         if args.synthetic is None:
             raise UserError("--source synthetic needs --synthetic (the data.synthetic config block)")
-        generate_synthetic(args.dataset, args.raw_dir, from_dict(SyntheticConfig, args.synthetic, "data.synthetic"), args.workers)
+        generate_synthetic(
+            args.dataset, args.raw_dir, from_dict(SyntheticConfig, args.synthetic, "data.synthetic"), args.workers
+        )
     elif args.source == "download":
         download(args.dataset, args.raw_dir)
     files, counts = describe(args.dataset, args.raw_dir)

@@ -7,7 +7,7 @@
         --params '{"metric": "coherence", "seed": 0, "batch_size": 256, "settings": {"n_test": null}}' \\
         --out results/runs/corrected/mnist_svhn_text/mmjsd/seed0/metrics/coherence.json
 
-Metrics (one per call; each metric's spec in :mod:`mmjsd.registry` names its evaluator, and
+Metrics (one per call; each metric's spec in :mod:`mmjsd.core.registry` names its evaluator, and
 plugins add more, docs/extending.md):
 
 * ``latent_probe`` (Tables 1, 5): logistic regression on subset posterior means
@@ -26,7 +26,8 @@ The file holds ``metric``, ``metric_name``, ``dataset``, ``variant``, ``seed``, 
 (model.pt sha256 and epoch), ``device`` and, for PRD, ``extractor``. ``protocol.name`` is the
 run's protocol (corrected or reference-exact) and ``protocol.departures`` every departure
 switch behind the numbers (the run's training switches and the job's evaluation switches,
-docs/departures.md); a reference-exact run evaluated with a corrected switch is refused; ``alternatives`` holds ``values`` with each
+docs/departures.md); a reference-exact run evaluated with a corrected switch is
+refused; ``alternatives`` holds ``values`` with each
 evaluation switch flipped alone. Nothing in it depends on time or paths, so the same run,
 params and seed give an identical file on the CPU.
 """
@@ -34,19 +35,20 @@ params and seed give an identical file on the CPU.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-
-from mmjsd.cli import add_runtime_arguments, json_arg, main_guard
-from mmjsd.config import metric_job_from_dict
-from mmjsd import registry
-from mmjsd.departures import check_protocol
+from mmjsd.core import registry
+from mmjsd.core.cli import add_runtime_arguments, json_arg, main_guard
+from mmjsd.core.config import metric_job_from_dict
+from mmjsd.core.departures import check_protocol
+from mmjsd.core.errors import UserError
+from mmjsd.core.io import write_json
+from mmjsd.core.runtime import resolve_device, set_threads
 from mmjsd.evaluation import load_evaluator
 from mmjsd.evaluation.runs import EvaluationInputs, MetricResult, evaluation_versions, load_run
-from mmjsd.errors import UserError
-from mmjsd.io import write_json
-from mmjsd.runtime import resolve_device, set_threads
+
 
 def metric_document(metric: str, inputs: EvaluationInputs, result: MetricResult) -> dict[str, Any]:
     """The metric file's JSON object (docs/file-formats.md)."""
@@ -80,11 +82,22 @@ def evaluate(metric: str, inputs: EvaluationInputs, out: Path) -> dict[str, Any]
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m mmjsd.evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--metric", required=True, choices=registry.METRICS.names(), help="the metric (its spec names the evaluator)")
-    parser.add_argument("--run-dir", required=True, type=Path, help="results/runs/<protocol>/<dataset>/<variant>/seed<k> (holds model.pt)")
+    parser = argparse.ArgumentParser(
+        prog="python -m mmjsd.evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--metric", required=True, choices=registry.METRICS.names(), help="the metric (its spec names the evaluator)"
+    )
+    parser.add_argument(
+        "--run-dir",
+        required=True,
+        type=Path,
+        help="results/runs/<protocol>/<dataset>/<variant>/seed<k> (holds model.pt)",
+    )
     parser.add_argument("--data", required=True, type=Path, help="HDF5 dataset built by mmjsd.build_dataset")
-    parser.add_argument("--classifiers", type=Path, help="results/classifiers/<dataset> (coherence; prd without Inception weights)")
+    parser.add_argument(
+        "--classifiers", type=Path, help="results/classifiers/<dataset> (coherence; prd without Inception weights)"
+    )
     parser.add_argument("--real-features", type=Path, help="prd only: real-image feature file of mmjsd.prd_reference")
     parser.add_argument(
         "--params",
@@ -92,10 +105,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=json_arg,
         help=(
             "the metric's evaluation settings as JSON: metric, seed, batch_size, settings (the metric's config block) "
-            "and departures (its evaluation switches); see mmjsd.config.metric_job_params"
+            "and departures (its evaluation switches); see mmjsd.core.config.metric_job_params"
         ),
     )
-    parser.add_argument("--out", required=True, type=Path, help="metric file to write (metrics/<metric>.json in the run directory)")
+    parser.add_argument(
+        "--out", required=True, type=Path, help="metric file to write (metrics/<metric>.json in the run directory)"
+    )
     add_runtime_arguments(parser)
     return parser.parse_args(argv)
 

@@ -15,7 +15,7 @@ free units waits (logging once why) and takes the GPU with the most free units a
 Which GPUs: ``CUDA_VISIBLE_DEVICES`` when set (so ``CUDA_VISIBLE_DEVICES=0,1 snakemake ...`` restricts a run
 to two GPUs), else every GPU ``nvidia-smi -L`` lists. With none, or with ``--units 0`` (a config that pins
 the CPU), COMMAND runs unchanged. The job also gets ``MMJSD_GPU_MEMORY_FRACTION`` = its share of the GPU,
-which :func:`mmjsd.runtime.resolve_device` turns into a cap on torch's memory, so that one job cannot starve
+which :func:`mmjsd.core.runtime.resolve_device` turns into a cap on torch's memory, so that one job cannot starve
 the others on its GPU.
 
 Lock files live in ``$MMJSD_GPU_SLOT_DIR`` (default ``<tmp>/mmjsd-gpu-slots-<uid>``, on the machine's own
@@ -34,10 +34,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
-from mmjsd.errors import UserError
+from mmjsd.core.errors import UserError
 
 #: Slot units of one GPU; a job of a dataset with ``jobs_per_gpu`` k takes 24 / k of them, so k must divide 24.
 UNITS_PER_GPU = 24
@@ -45,14 +45,17 @@ UNITS_PER_GPU = 24
 #: The jobs-per-GPU settings a GPU's units divide into (config key resources.<dataset>.jobs_per_gpu).
 JOBS_PER_GPU_CHOICES = tuple(k for k in range(1, UNITS_PER_GPU + 1) if UNITS_PER_GPU % k == 0)
 
-#: Environment variable through which the job learns its share of the GPU (see mmjsd.runtime.resolve_device).
+#: Environment variable through which the job learns its share of the GPU (see mmjsd.core.runtime.resolve_device).
 MEMORY_FRACTION_VARIABLE = "MMJSD_GPU_MEMORY_FRACTION"
 
 
 def job_units(jobs_per_gpu: int) -> int:
     """Units one job takes when ``jobs_per_gpu`` such jobs may share a GPU."""
     if jobs_per_gpu not in JOBS_PER_GPU_CHOICES:
-        raise UserError(f"jobs per GPU must be one of {list(JOBS_PER_GPU_CHOICES)} (a GPU has {UNITS_PER_GPU} slot units), got {jobs_per_gpu}")
+        raise UserError(
+            f"jobs per GPU must be one of {list(JOBS_PER_GPU_CHOICES)} (a GPU has {UNITS_PER_GPU} "
+            f"slot units), got {jobs_per_gpu}"
+        )
     return UNITS_PER_GPU // jobs_per_gpu
 
 
@@ -129,17 +132,30 @@ def take(gpus: Sequence[str], units: int, directory: Path, poll_s: float) -> tup
                 return taken
             if waiting_since is None:
                 waiting_since = time.monotonic()
-                print(f"gpu_slots: waiting for {units} free units on one of GPUs {','.join(gpus)} ({directory})", file=sys.stderr, flush=True)
+                print(
+                    f"gpu_slots: waiting for {units} free units on one of GPUs {','.join(gpus)} ({directory})",
+                    file=sys.stderr,
+                    flush=True,
+                )
             time.sleep(poll_s)
     finally:
         os.close(mutex)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m mmjsd.gpu_slots", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--units", type=int, default=0, help=f"slot units the job takes on one GPU (of {UNITS_PER_GPU}); 0 runs COMMAND as it is")
+    parser = argparse.ArgumentParser(
+        prog="python -m mmjsd.gpu_slots", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--units",
+        type=int,
+        default=0,
+        help=f"slot units the job takes on one GPU (of {UNITS_PER_GPU}); 0 runs COMMAND as it is",
+    )
     parser.add_argument("--poll-seconds", type=float, default=2.0, help="how often a waiting job looks for free units")
-    parser.add_argument("--list", action="store_true", help="print the GPUs jobs would use and where their slots live, then exit")
+    parser.add_argument(
+        "--list", action="store_true", help="print the GPUs jobs would use and where their slots live, then exit"
+    )
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
     args = parser.parse_args(argv)
     gpus = visible_gpus()
@@ -158,10 +174,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         for fd in held:
             os.set_inheritable(fd, True)  # the locks must outlive exec: they are the job's claim on the GPU
         env.update(CUDA_VISIBLE_DEVICES=gpu, **{MEMORY_FRACTION_VARIABLE: f"{args.units / UNITS_PER_GPU:.6g}"})
-        print(f"gpu_slots: {time.strftime('%Y-%m-%d %H:%M:%S')} GPU {gpu}, {args.units} of {UNITS_PER_GPU} units, "
-              f"after {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
+        print(
+            f"gpu_slots: {time.strftime('%Y-%m-%d %H:%M:%S')} GPU {gpu}, {args.units} of {UNITS_PER_GPU} units, "
+            f"after {time.monotonic() - started:.0f} s",
+            file=sys.stderr,
+            flush=True,
+        )
     elif args.units:
-        print("gpu_slots: no GPU visible (CUDA_VISIBLE_DEVICES, nvidia-smi -L); the job runs unpinned", file=sys.stderr, flush=True)
+        print(
+            "gpu_slots: no GPU visible (CUDA_VISIBLE_DEVICES, nvidia-smi -L); the job runs unpinned",
+            file=sys.stderr,
+            flush=True,
+        )
     try:
         os.execvpe(command[0], command, env)
     except OSError as err:
@@ -169,6 +193,6 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    from mmjsd.cli import main_guard
+    from mmjsd.core.cli import main_guard
 
     main_guard(main)

@@ -14,22 +14,22 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from mmjsd import registry
-from mmjsd.cli import main_guard
-from mmjsd.departures import REFERENCE_EXACT_PROTOCOL
-from mmjsd.errors import UserError
-from mmjsd.figures import save_figure
-from mmjsd.metrics_io import TRAIN_LOG_PATTERN, TrainLog, expand_paths, load_metric_files, load_train_log
-from mmjsd.paper import PaperTable, load_paper_table
-from mmjsd.registry import variant_label, variant_sort_key
+from mmjsd.core import registry
+from mmjsd.core.cli import main_guard
+from mmjsd.core.departures import REFERENCE_EXACT_PROTOCOL
+from mmjsd.core.errors import UserError
+from mmjsd.core.registry import variant_label, variant_sort_key
+from mmjsd.reporting.figures import save_figure
+from mmjsd.reporting.metrics_io import TRAIN_LOG_PATTERN, TrainLog, expand_paths, load_metric_files, load_train_log
+from mmjsd.reporting.paper import PaperTable, load_paper_table
 from mmjsd.tables.aggregate import TableResult, by_protocol, comparability, paper_withheld, protocol_tables
 from mmjsd.tables.cli import add_selection_arguments
 from mmjsd.tables.context import add_context_arguments, context_from_arguments
@@ -85,11 +85,12 @@ def plot_column(axes: Axes, result: TableResult, column: Column, paper: PaperTab
 
 
 def table_figure(result: TableResult, paper: PaperTable | None) -> Figure:
-    """Ours (mean ± std over seeds, single seeds as dots) vs the paper (when ``paper`` is given), one panel per column."""
+    """Ours (mean ± std over seeds, single seeds as dots) vs the paper (when
+    ``paper`` is given), one panel per column."""
     spec = result.spec
     shown = paper if paper is not None and not comparability(result) else None
     figure, panels = new_figure(len(spec.columns), panel_size=(3.3, 3.0))
-    for axes, column in zip(panels, spec.columns):
+    for axes, column in zip(panels, spec.columns, strict=True):
         plot_column(axes, result, column, shown)
         if axes.get_subplotspec().is_first_col():
             axes.set_ylabel(spec.value_label, fontsize=9)
@@ -115,7 +116,8 @@ def table_figure(result: TableResult, paper: PaperTable | None) -> Figure:
 
 
 def write_table_figures(results: Sequence[TableResult], out_dir: Path) -> list[Path]:
-    """``<table>_vs_paper.{png,pdf}`` for every paper table, ``<table>.{png,pdf}`` for the others (TableSpec.figure_stem).
+    """``<table>_vs_paper.{png,pdf}`` for every paper table,
+    ``<table>.{png,pdf}`` for the others (TableSpec.figure_stem).
 
     ``results`` are the tables of the protocol the paper comparison uses.
     """
@@ -137,7 +139,7 @@ def curves_figure(logs: Sequence[TrainLog]) -> Figure:
     """One panel per logged quantity against epoch, one line per seed (logs of one dataset and variant)."""
     names = curve_names(logs)
     figure, panels = new_figure(len(names), panel_size=(3.4, 2.6))
-    for axes, name in zip(panels, names):
+    for axes, name in zip(panels, names, strict=True):
         for log in logs:
             if name in log.columns:
                 axes.plot(log.columns["epoch"], log.columns[name], marker=".", label=f"seed {log.seed}")
@@ -145,7 +147,9 @@ def curves_figure(logs: Sequence[TrainLog]) -> Figure:
         axes.set_xlabel("epoch", fontsize=9)
         axes.grid(alpha=0.3)
     first = logs[0]
-    figure.suptitle(f"Training curves: {registry.dataset(first.dataset).title}, {variant_label(first.variant)}", fontsize=11)
+    figure.suptitle(
+        f"Training curves: {registry.dataset(first.dataset).title}, {variant_label(first.variant)}", fontsize=11
+    )
     handles, labels = panels[0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 6), fontsize=9)
     return figure
@@ -189,7 +193,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--logs",
         nargs="+",
         required=True,
-        help="train_log.csv files inside runs/<protocol>/<dataset>/<variant>/seed<k>/ (one protocol), or directories searched for them",
+        help=(
+            "train_log.csv files inside runs/<protocol>/<dataset>/<variant>/seed<k>/ (one protocol), or "
+            "directories searched for them"
+        ),
     )
     for sub in (table_parser, curve_parser):
         sub.add_argument("--out-dir", required=True, type=Path, help="directory for the figure files")

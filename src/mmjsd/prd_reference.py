@@ -18,19 +18,25 @@ refuses a file whose key does not match. See :mod:`mmjsd.evaluation.features`.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
-from mmjsd.cli import add_runtime_arguments, json_arg, main_guard
-from mmjsd import registry
-from mmjsd.config import MetricJob, metric_job_from_dict
-from mmjsd.evaluation.features import build_extractor, compute_real_features, prd_rows, real_features_key, save_real_features
+from mmjsd.core import registry
+from mmjsd.core.cli import add_runtime_arguments, json_arg, main_guard
+from mmjsd.core.config import MetricJob, metric_job_from_dict
+from mmjsd.core.errors import UserError
+from mmjsd.core.io import sha256_file
+from mmjsd.core.runtime import resolve_device, set_threads
+from mmjsd.evaluation.features import (
+    build_extractor,
+    compute_real_features,
+    prd_rows,
+    real_features_key,
+    save_real_features,
+)
 from mmjsd.evaluation.runs import TEST_SPLIT, load_data_split
-from mmjsd.errors import UserError
-from mmjsd.io import sha256_file
-from mmjsd.runtime import resolve_device, set_threads
 
 
 def write_real_features(
@@ -46,11 +52,22 @@ def write_real_features(
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m mmjsd.prd_reference", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m mmjsd.prd_reference", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--dataset", required=True, choices=registry.DATASETS.names())
     parser.add_argument("--data", required=True, type=Path, help="HDF5 dataset built by mmjsd.build_dataset")
-    parser.add_argument("--classifiers", type=Path, help="results/classifiers/<dataset> (needed unless Inception weights are configured)")
-    parser.add_argument("--params", required=True, type=json_arg, help="the PRD metric's evaluation settings as JSON (mmjsd.config.metric_job_params(evaluation, 'prd'))")
+    parser.add_argument(
+        "--classifiers",
+        type=Path,
+        help="results/classifiers/<dataset> (needed unless Inception weights are configured)",
+    )
+    parser.add_argument(
+        "--params",
+        required=True,
+        type=json_arg,
+        help="the PRD metric's evaluation settings as JSON (mmjsd.core.config.metric_job_params(evaluation, 'prd'))",
+    )
     parser.add_argument("--out", required=True, type=Path, help="the .npz file to write")
     add_runtime_arguments(parser, progress=False)
     return parser.parse_args(argv)
@@ -61,7 +78,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     set_threads(args.threads)
     job = metric_job_from_dict(args.params)
     if job.metric != "prd":
-        raise UserError(f"--params are the settings of metric '{job.metric}'; the real-image features need the 'prd' settings")
+        raise UserError(
+            f"--params are the settings of metric '{job.metric}'; the real-image features need the 'prd' settings"
+        )
     write_real_features(args.dataset, args.data, args.classifiers, job, args.out, resolve_device(args.device))
 
 

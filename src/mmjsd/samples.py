@@ -30,9 +30,9 @@ from __future__ import annotations
 
 import argparse
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -40,18 +40,18 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from mmjsd import registry
-from mmjsd.cli import add_runtime_arguments, main_guard
+from mmjsd.core import registry
+from mmjsd.core.cli import add_runtime_arguments, main_guard
+from mmjsd.core.errors import UserError
+from mmjsd.core.registry import FigureLayout
+from mmjsd.core.runtime import resolve_device, set_threads
 from mmjsd.data import alphabet
 from mmjsd.data.readers import CelebASplit, MSTSplit
-from mmjsd.errors import UserError
 from mmjsd.evaluation.generation import RANDOM, generate_means
 from mmjsd.evaluation.runs import TEST_SPLIT, load_data_split, load_run
-from mmjsd.figures import FIGURE_FORMATS, save_figure
 from mmjsd.models import MultimodalVAE
-from mmjsd.outputs import sample_figure_stems
-from mmjsd.registry import FigureLayout
-from mmjsd.runtime import resolve_device, set_threads
+from mmjsd.reporting.figures import FIGURE_FORMATS, save_figure
+from mmjsd.reporting.outputs import sample_figure_stems
 
 #: Figure 1: one test item per class (columns) and the number of draws (rows).
 CONDITIONAL_ITEMS, CONDITIONAL_DRAWS = 10, 5
@@ -115,7 +115,7 @@ def choose_digit_items(labels: torch.Tensor, count: int, generator: torch.Genera
     order = torch.randperm(len(labels), generator=generator)
     shuffled = labels[order]
     chosen = [order[shuffled == digit][0] for digit in range(10) if (shuffled == digit).any()][:count]
-    taken = set(int(i) for i in chosen)
+    taken = {int(i) for i in chosen}
     fillers = [i for i in order.tolist() if i not in taken][: count - len(chosen)]
     return torch.tensor([int(i) for i in chosen] + fillers, dtype=torch.long)
 
@@ -154,7 +154,8 @@ def has_styles(model: MultimodalVAE) -> bool:
 def conditional_figure(
     model: MultimodalVAE, split: MSTSplit, target: str, stem: str, seed: int, device: torch.device
 ) -> SampleFigure:
-    """Figure 1 for ``target``: given modalities of one test item per class on top, ``CONDITIONAL_DRAWS`` draws below."""
+    """Figure 1 for ``target``: given modalities of one test item per class
+    on top, ``CONDITIONAL_DRAWS`` draws below."""
     given = [m for m in model.modalities if m != target]
     items = choose_digit_items(split.labels.cpu(), CONDITIONAL_ITEMS, torch.Generator().manual_seed(seed))
     batch, labels = split.batch(items)
@@ -174,7 +175,8 @@ def conditional_figure(
 def text_conditional_figure(
     model: MultimodalVAE, split: CelebASplit, given: str, target: str, stem: str, seed: int, device: torch.device
 ) -> SampleFigure:
-    """Figure 2: per row a random test item's text ``given`` (as row label) and ``TEXT_DRAWS`` samples of ``target`` from it."""
+    """Figure 2: per row a random test item's text ``given`` (as row label) and
+    ``TEXT_DRAWS`` samples of ``target`` from it."""
     count = min(TEXT_ITEMS, len(split))
     items = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed))[:count]
     batch, _ = split.batch(items)
@@ -209,13 +211,16 @@ def build_figure(
     return text_conditional_figure(model, split, given, target, stem, seed, device)
 
 
-def build_figures(model: MultimodalVAE, variant: str, split: MSTSplit | CelebASplit, seed: int, device: torch.device) -> list[SampleFigure]:
-    """Every figure of a run of ``variant`` with ``model`` (in eval mode), in :func:`~mmjsd.outputs.sample_figure_stems` order."""
+def build_figures(
+    model: MultimodalVAE, variant: str, split: MSTSplit | CelebASplit, seed: int, device: torch.device
+) -> list[SampleFigure]:
+    """Every figure of a run of ``variant`` with ``model`` (in eval mode), in
+    :func:`~mmjsd.reporting.outputs.sample_figure_stems` order."""
     if len(split) == 0:
         raise UserError("the test split is empty; there are no items to condition on")
     kinds = registry.dataset(model.dataset).sample_figures
     stems = sample_figure_stems(model.dataset, variant)
-    return [build_figure(kind, model, split, stem, seed, device) for kind, stem in zip(kinds, stems)]
+    return [build_figure(kind, model, split, stem, seed, device) for kind, stem in zip(kinds, stems, strict=True)]
 
 
 # ----------------------------------------------------------------------- rendering
@@ -229,12 +234,15 @@ def tile_images(images: torch.Tensor) -> np.ndarray:
     """One ``[R*(H+2p), C*(W+2p), ch]`` float array of images ``[R, C, ch, H, W]``, white between cells."""
     rows, cols, channels, height, width = images.shape
     padded = torch.nn.functional.pad(images.clamp(0.0, 1.0), (CELL_PAD,) * 4, value=1.0)
-    tiled = padded.permute(0, 3, 1, 4, 2).reshape(rows * (height + 2 * CELL_PAD), cols * (width + 2 * CELL_PAD), channels)
+    tiled = padded.permute(0, 3, 1, 4, 2).reshape(
+        rows * (height + 2 * CELL_PAD), cols * (width + 2 * CELL_PAD), channels
+    )
     return tiled.numpy()
 
 
 def draw_image_grid(axes: Axes, images: torch.Tensor) -> None:
-    """Images ``[R, C, ch, H, W]`` in cells of unit size (cell (r, c) spans [c, c+1] × [r, r+1]); one channel in grey."""
+    """Images ``[R, C, ch, H, W]`` in cells of unit size (cell (r, c) spans
+    [c, c+1] × [r, r+1]); one channel in grey."""
     rows, cols = images.shape[:2]
     tiled = tile_images(images)
     grey = tiled.shape[-1] == 1
@@ -249,7 +257,16 @@ def draw_text_grid(axes: Axes, one_hot: torch.Tensor, layout: FigureLayout) -> N
     for r, row in enumerate(strings):
         for c, text in enumerate(row):
             shown = textwrap.fill(text, layout.text_wrap) or "(empty)"
-            axes.text(c + 0.5, r + 0.5, shown, ha="center", va="center", family="monospace", fontsize=layout.text_points, parse_math=False)
+            axes.text(
+                c + 0.5,
+                r + 0.5,
+                shown,
+                ha="center",
+                va="center",
+                family="monospace",
+                fontsize=layout.text_points,
+                parse_math=False,
+            )
     axes.set_xlim(0, cols)
     axes.set_ylim(rows, 0)
     axes.set_xticks(range(cols + 1), minor=True)
@@ -261,8 +278,18 @@ def draw_text_grid(axes: Axes, one_hot: torch.Tensor, layout: FigureLayout) -> N
 def label_cells(axes: Axes, panel: Panel, layout: FigureLayout) -> None:
     """Row labels on the left, column labels on top, the title on the left; no frame."""
     rows, cols = panel.shape
-    axes.set_xticks([c + 0.5 for c in range(cols)] if panel.col_labels else [], panel.col_labels, fontsize=layout.label_points, parse_math=False)
-    axes.set_yticks([r + 0.5 for r in range(rows)] if panel.row_labels else [], panel.row_labels, fontsize=layout.label_points, parse_math=False)
+    axes.set_xticks(
+        [c + 0.5 for c in range(cols)] if panel.col_labels else [],
+        panel.col_labels,
+        fontsize=layout.label_points,
+        parse_math=False,
+    )
+    axes.set_yticks(
+        [r + 0.5 for r in range(rows)] if panel.row_labels else [],
+        panel.row_labels,
+        fontsize=layout.label_points,
+        parse_math=False,
+    )
     axes.xaxis.tick_top()
     axes.tick_params(which="major", length=0)
     for spine in axes.spines.values():
@@ -299,7 +326,9 @@ def render(spec: SampleFigure, dataset: str, run_title: str) -> Figure:
     margin = LEFT_MARGIN_INCHES / figure.get_figwidth()
     figure.get_layout_engine().set(rect=(margin, 0.0, 1.0 - margin, 1.0))
     FigureCanvasAgg(figure)
-    for axes, panel in zip(figure.subplots(len(spec.panels), 1, squeeze=False, height_ratios=heights).flat, spec.panels):
+    for axes, panel in zip(
+        figure.subplots(len(spec.panels), 1, squeeze=False, height_ratios=heights).flat, spec.panels, strict=True
+    ):
         if panel.is_image:
             draw_image_grid(axes, panel.values)
         else:
@@ -314,7 +343,9 @@ def write_figures(run_dir: Path, data: Path, out_dir: Path, seed: int, device: t
     run = load_run(run_dir, device)
     split = load_data_split(run.dataset, data, TEST_SPLIT, device)
     title = registry.dataset(run.dataset).title
-    run_title = f"{title}, {registry.variant_label(run.variant)}: run seed {run.seed}, epoch {run.epoch}, sampling seed {seed}"
+    run_title = (
+        f"{title}, {registry.variant_label(run.variant)}: run seed {run.seed}, epoch {run.epoch}, sampling seed {seed}"
+    )
     paths = []
     for spec in build_figures(run.model, run.variant, split, seed, device):
         paths += save_figure(render(spec, run.dataset, run_title), Path(out_dir) / spec.stem)
@@ -324,9 +355,18 @@ def write_figures(run_dir: Path, data: Path, out_dir: Path, seed: int, device: t
 # ------------------------------------------------------------------------------- CLI
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Command-line arguments of ``python -m mmjsd.samples``."""
-    parser = argparse.ArgumentParser(prog="python -m mmjsd.samples", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run-dir", required=True, type=Path, help="training run directory holding model.pt (runs/<protocol>/<dataset>/<variant>/seed<k>)")
-    parser.add_argument("--data", required=True, type=Path, help="HDF5 dataset of the run's dataset (its test split is used)")
+    parser = argparse.ArgumentParser(
+        prog="python -m mmjsd.samples", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--run-dir",
+        required=True,
+        type=Path,
+        help="training run directory holding model.pt (runs/<protocol>/<dataset>/<variant>/seed<k>)",
+    )
+    parser.add_argument(
+        "--data", required=True, type=Path, help="HDF5 dataset of the run's dataset (its test split is used)"
+    )
     parser.add_argument("--out-dir", required=True, type=Path, help="directory for the figure files")
     parser.add_argument("--seed", type=int, default=0, help="seed of the test items and latent draws")
     add_runtime_arguments(parser, progress=False)

@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from mmjsd import registry
-from mmjsd.cli import main_guard
-from mmjsd.departures import CORRECTED_PROTOCOL, PROTOCOL_DESCRIPTIONS, REFERENCE_EXACT_PROTOCOL
-from mmjsd.io import write_text
-from mmjsd.metrics_io import (
+from mmjsd.core import registry
+from mmjsd.core.cli import main_guard
+from mmjsd.core.departures import CORRECTED_PROTOCOL, PROTOCOL_DESCRIPTIONS, REFERENCE_EXACT_PROTOCOL
+from mmjsd.core.io import write_text
+from mmjsd.core.registry import variant_label, variant_sort_key
+from mmjsd.reporting.metrics_io import (
     CLASSIFIER_METRICS_PATTERN,
     CLASSIFIER_SCORES,
     RUN_CONFIG_PATTERN,
@@ -33,9 +35,15 @@ from mmjsd.metrics_io import (
     load_metric_files,
     load_run_config,
 )
-from mmjsd.paper import load_paper_table
-from mmjsd.registry import variant_label, variant_sort_key
-from mmjsd.tables.aggregate import TableResult, by_protocol, comparability, compact_value, protocol_items, protocol_tables
+from mmjsd.reporting.paper import load_paper_table
+from mmjsd.tables.aggregate import (
+    TableResult,
+    by_protocol,
+    compact_value,
+    comparability,
+    protocol_items,
+    protocol_tables,
+)
 from mmjsd.tables.cli import add_selection_arguments
 from mmjsd.tables.compare import comparison_markdown
 from mmjsd.tables.context import ReportContext, add_context_arguments, context_from_arguments
@@ -98,7 +106,9 @@ def runs_table(dataset: str, records: Sequence[MetricRecord], configs: Sequence[
     for protocol, variant in rows_of:
         run_configs = [c for c in dataset_configs if (c["protocol"], c["variant"]) == (protocol, variant)]
         config_seeds = sorted({c["seed"] for c in run_configs})
-        metric_seeds = sorted({r.seed for r in records if (r.dataset, r.variant, r.protocol_name) == (dataset, variant, protocol)})
+        metric_seeds = sorted(
+            {r.seed for r in records if (r.dataset, r.variant, r.protocol_name) == (dataset, variant, protocol)}
+        )
         rows.append(
             [markdown_escape(variant_label(variant)), protocol, _seed_text(config_seeds), _seed_text(metric_seeds)]
             + [setting_text([find_setting(c, key) for c in run_configs]) for key, _ in settings]
@@ -135,7 +145,9 @@ def what_ran_section(
         for protocol in context.protocols:
             lines = protocol_lines(dataset, groups.get(protocol, []))
             if lines:
-                parts.append(f"Evaluation protocol of the {protocol} runs, from the metric files:\n\n" + "\n".join(lines))
+                parts.append(
+                    f"Evaluation protocol of the {protocol} runs, from the metric files:\n\n" + "\n".join(lines)
+                )
     return "\n\n".join(parts)
 
 
@@ -161,7 +173,8 @@ def tables_section(results: Sequence[TableResult], context: ReportContext) -> st
         )
         parts = [
             f"## Tables vs the paper ({runs})",
-            f"The paper comparison uses {runs}{like_for_like}. Every protocol's tables are under `results/tables/<protocol>/`.",
+            f"The paper comparison uses {runs}{like_for_like}. Every protocol's tables are under "
+            "`results/tables/<protocol>/`.",
         ]
     parts += [
         comparison_markdown(result, load_paper_table(result.spec.paper_csv)).rstrip()
@@ -184,14 +197,16 @@ def departures_section(results: dict[str, list[TableResult]], context: ReportCon
     parts = ["## Departures"]
     if context.both_protocols:
         lines = []
-        for corrected, reference in zip(results[CORRECTED_PROTOCOL], results[REFERENCE_EXACT_PROTOCOL]):
+        for corrected, reference in zip(results[CORRECTED_PROTOCOL], results[REFERENCE_EXACT_PROTOCOL], strict=True):
             exceeding, total = exceeding_cells(protocol_differences(corrected, reference))
             lines.append(
-                f"- {corrected.spec.heading} ({markdown_escape(corrected.spec.title)}, {registry.dataset(corrected.spec.dataset).title}): "
+                f"- {corrected.spec.heading} ({markdown_escape(corrected.spec.title)}, "
+                f"{registry.dataset(corrected.spec.dataset).title}): "
                 f"{exceeding} of {total} cells differ beyond seed noise (`{where}/{corrected.spec.name}.md`)"
             )
         parts.append(
-            "What the corrections change: corrected minus reference-exact per table cell, paired by seed, with the seed "
+            "What the corrections change: corrected minus reference-exact per table cell, "
+            "paired by seed, with the seed "
             "spread and a paired t-test against seed noise (5% level; not possible with one seed). The training "
             "departures act together there.\n\n" + "\n".join(lines)
         )
@@ -206,11 +221,14 @@ def departures_section(results: dict[str, list[TableResult]], context: ReportCon
         for departure, tables in effects.items()
     ]
     parts.append(
-        f"Each evaluation switch flipped alone on the corrected runs (`{where}/{EVALUATION_DEPARTURES}.md`), cells beyond "
+        "Each evaluation switch flipped alone on the corrected runs "
+        f"(`{where}/{EVALUATION_DEPARTURES}.md`), cells beyond "
         "seed noise: " + ("; ".join(counts) if counts else "no metric file carries an alternative") + "."
     )
     if context.synthetic:
-        parts.append("On synthetic data these differences show that the switches act, not how large they are on real data.")
+        parts.append(
+            "On synthetic data these differences show that the switches act, not how large they are on real data."
+        )
     return "\n\n".join(parts)
 
 
@@ -337,7 +355,8 @@ def protocol_caveats(results: Sequence[TableResult]) -> list[str]:
 
 
 def caveats_section(context: ReportContext, datasets: Sequence[str], results: Sequence[TableResult]) -> str:
-    """``## Caveats``: what to keep in mind before comparing numbers (the data, the tables shown, each dataset's own)."""
+    """``## Caveats``: what to keep in mind before comparing numbers (the
+    data, the tables shown, each dataset's own)."""
     bullets = [data_caveat(context.data_source)]
     bullets += [pipeline_check_caveat(dataset) for dataset in datasets if context.pipeline_check(dataset)]
     bullets.append(prd_caveat(results))

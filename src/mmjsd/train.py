@@ -31,19 +31,19 @@ import dataclasses
 import io
 import logging
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import torch
 
-from mmjsd import registry
-from mmjsd.cli import add_runtime_arguments, json_arg, main_guard
-from mmjsd.config import TrainConfig, from_dict
+from mmjsd.core import registry
+from mmjsd.core.cli import add_runtime_arguments, json_arg, main_guard
+from mmjsd.core.config import TrainConfig, from_dict
+from mmjsd.core.departures import PROTOCOLS, check_protocol
+from mmjsd.core.errors import UserError
+from mmjsd.core.io import atomic_path, canonical_json, sha256_file, write_json, write_text
+from mmjsd.core.runtime import epoch_order, library_versions, resolve_device, seed_everything, set_threads, split_device
 from mmjsd.data.readers import load_split
-from mmjsd.departures import PROTOCOLS, check_protocol
-from mmjsd.errors import UserError
-from mmjsd.io import atomic_path, canonical_json, sha256_file, write_json, write_text
-from mmjsd.runtime import epoch_order, library_versions, resolve_device, seed_everything, set_threads, split_device
 from mmjsd.models import MultimodalVAE, build_model
 
 log = logging.getLogger("mmjsd.train")
@@ -62,7 +62,7 @@ class RunSpec:
     config: TrainConfig
     data_path: Path
     data_sha256: str
-    #: corrected or reference-exact (mmjsd.departures.PROTOCOLS): which results tree the run belongs to.
+    #: corrected or reference-exact (mmjsd.core.departures.PROTOCOLS): which results tree the run belongs to.
     protocol: str
 
     def __post_init__(self) -> None:
@@ -103,7 +103,7 @@ class NonFiniteTracker:
     def raise_if_found(self, epoch: int, checkpoint: Path) -> None:
         step = int(self.first_step)
         if step >= 0:
-            terms = [n for n, b in zip(self.names, self.bad_terms.tolist()) if b]
+            terms = [n for n, b in zip(self.names, self.bad_terms.tolist(), strict=True) if b]
             raise UserError(
                 f"non-finite loss at epoch {epoch}, step {step} (terms: {', '.join(terms)}); training stopped and "
                 f"{checkpoint_kept(checkpoint)}. Lower the learning rate or check the data."
@@ -127,7 +127,7 @@ def overflowed_adam_moments(optimizer: torch.optim.Optimizer, names: dict[torch.
     if not params:
         return []
     overflowed = torch.stack([~torch.isfinite(optimizer.state[p]["exp_avg_sq"]).all() for p in params]).tolist()
-    return [names[p] for p, bad in zip(params, overflowed) if bad]
+    return [names[p] for p, bad in zip(params, overflowed, strict=True) if bad]
 
 
 def raise_if_adam_overflowed(
@@ -156,7 +156,8 @@ def clip_gradient_norm(parameters: Sequence[torch.Tensor], max_norm: float) -> N
 
 
 def without_speed_switches(cfg: TrainConfig) -> TrainConfig:
-    """``cfg`` computed as the reference computes: float32, eager, contiguous (bf16 autocast, torch.compile and channels-last off)."""
+    """``cfg`` computed as the reference computes: float32, eager, contiguous (bf16
+    autocast, torch.compile and channels-last off)."""
     return dataclasses.replace(cfg, amp_bf16=False, compile=False, channels_last=False)
 
 
@@ -174,7 +175,8 @@ class TrainingStep:
 
     Adam as the reference (betas 0.9/0.999, no weight decay, no clipping unless
     ``grad_clip_norm`` is set and the ``gradient_clipping`` departure is ``corrected``; see
-    :func:`clip_gradient_norm`), as one fused kernel on CPUs and GPUs (on a 2-core CPU 1.3 ms instead of 5 ms per MST step; the
+    :func:`clip_gradient_norm`), as one fused kernel on CPUs and GPUs (on a
+    2-core CPU 1.3 ms instead of 5 ms per MST step; the
     benchmark's reference modes pass ``fused_adam=False``, the reference's own Adam).
     With ``channels_last`` the model's 4-D weights and each batch's images are kept
     channels-last, which oneDNN (and cuDNN's tensor-core kernels) run without
@@ -186,7 +188,9 @@ class TrainingStep:
         if cfg.channels_last:
             model.to(memory_format=torch.channels_last)
         self.model = model
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=fused_adam and device.type in FUSED_ADAM_DEVICES)
+        self.optimizer = torch.optim.Adam(
+            model.parameters(), lr=cfg.lr, fused=fused_adam and device.type in FUSED_ADAM_DEVICES
+        )
         self.loss_fn = torch.compile(model.forward_loss) if cfg.compile else model.forward_loss
         self.device_type = device.type
         self.amp_bf16 = cfg.amp_bf16
@@ -209,7 +213,9 @@ class TrainingStep:
         return loss, terms
 
 
-def save_checkpoint(path: Path, spec: RunSpec, model: MultimodalVAE, optimizer: torch.optim.Optimizer, epoch: int, rows: list[dict]) -> None:
+def save_checkpoint(
+    path: Path, spec: RunSpec, model: MultimodalVAE, optimizer: torch.optim.Optimizer, epoch: int, rows: list[dict]
+) -> None:
     state = {
         "version": CHECKPOINT_VERSION,
         "identity": spec.identity(),
@@ -244,7 +250,9 @@ def load_checkpoint(path: Path, spec: RunSpec, device: torch.device) -> dict | N
     return state
 
 
-def write_outputs(out_dir: Path, spec: RunSpec, model: MultimodalVAE, rows: list[dict], device: torch.device, wall_time: float) -> None:
+def write_outputs(
+    out_dir: Path, spec: RunSpec, model: MultimodalVAE, rows: list[dict], device: torch.device, wall_time: float
+) -> None:
     """model.pt, config.json and train_log.csv, each written atomically."""
     out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(out_dir / "model.pt", suffix=".pt") as tmp:
@@ -297,7 +305,10 @@ def train(
     data = load_split(spec.dataset, spec.data_path, "train")
     data_device = split_device(data.nbytes, device)
     if data_device != device:
-        log.info("the training split (%.2f GiB) takes more than half of the GPU's free memory; it stays in host memory", data.nbytes / 2**30)
+        log.info(
+            "the training split (%.2f GiB) takes more than half of the GPU's free memory; it stays in host memory",
+            data.nbytes / 2**30,
+        )
     data.to(data_device)
     if len(data) < cfg.batch_size:
         raise UserError(f"the training split has {len(data)} items, fewer than one batch (batch_size {cfg.batch_size})")
@@ -313,7 +324,14 @@ def train(
         if state["cuda_rng"] is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         rows = state["log_rows"]
-        log.info("resuming %s/%s seed %d after epoch %d from %s", spec.dataset, spec.variant, spec.seed, state["epoch"], checkpoint)
+        log.info(
+            "resuming %s/%s seed %d after epoch %d from %s",
+            spec.dataset,
+            spec.variant,
+            spec.seed,
+            state["epoch"],
+            checkpoint,
+        )
     steps_per_epoch = len(data) // cfg.batch_size  # drop_last, as the reference
     term_names = list(model.term_weights())
     parameter_names = {p: name for name, p in model.named_parameters()}
@@ -337,10 +355,11 @@ def train(
                 bar.update(step + 1 - bar.n)
                 bar.set_postfix(loss=f"{float(sums[0]) / (step + 1):.2f}")
         bar.close()
-        raise_if_adam_overflowed(optimizer, parameter_names, spec.dataset, epoch, checkpoint)  # before it is checkpointed
+        # before the epoch is checkpointed
+        raise_if_adam_overflowed(optimizer, parameter_names, spec.dataset, epoch, checkpoint)
         means = (sums / steps_per_epoch).tolist()
         row = {"epoch": epoch, "steps": steps_per_epoch, "loss": means[0]}
-        row.update(dict(zip(term_names, means[1:])))
+        row.update(dict(zip(term_names, means[1:], strict=True)))
         row["wall_time_s"] = round(time.perf_counter() - epoch_start, 3)
         rows.append(row)
         save_checkpoint(checkpoint, spec, model, optimizer, epoch, rows)
@@ -359,20 +378,35 @@ def _progress(total: int, desc: str, enabled: bool):
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m mmjsd.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m mmjsd.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--dataset", required=True, choices=registry.DATASETS.names())
-    parser.add_argument("--variant", required=True, choices=registry.variant_names(), help="an objective, optionally with -ms")
+    parser.add_argument(
+        "--variant", required=True, choices=registry.variant_names(), help="an objective, optionally with -ms"
+    )
     parser.add_argument("--seed", required=True, type=int, help="run seed (data order, initialisation, latent samples)")
     parser.add_argument(
         "--protocol",
         required=True,
         choices=PROTOCOLS,
-        help="the run's protocol, recorded in its outputs (reference-exact: every switch in --hparams must be reference)",
+        help=(
+            "the run's protocol, recorded in its outputs (reference-exact: every switch in --hparams must be reference)"
+        ),
     )
-    parser.add_argument("--hparams", required=True, type=json_arg, help="resolved training config (mmjsd.config.TrainConfig) as JSON")
+    parser.add_argument(
+        "--hparams",
+        required=True,
+        type=json_arg,
+        help="resolved training config (mmjsd.core.config.TrainConfig) as JSON",
+    )
     parser.add_argument("--data", required=True, type=Path, help="HDF5 dataset built by mmjsd.build_dataset")
-    parser.add_argument("--out-dir", required=True, type=Path, help="run directory for model.pt, config.json, train_log.csv")
-    parser.add_argument("--checkpoint", required=True, type=Path, help="resume state, rewritten every epoch (not a pipeline output)")
+    parser.add_argument(
+        "--out-dir", required=True, type=Path, help="run directory for model.pt, config.json, train_log.csv"
+    )
+    parser.add_argument(
+        "--checkpoint", required=True, type=Path, help="resume state, rewritten every epoch (not a pipeline output)"
+    )
     add_runtime_arguments(parser)
     return parser.parse_args(argv)
 

@@ -1,7 +1,7 @@
 """Step: train one evaluation classifier on the training split and test it.
 
     python -m mmjsd.train_classifier --dataset mnist_svhn_text --modality svhn --role coherence \\
-        --params '<the modality's classifier settings (mmjsd.config.Config.classifier_config) as JSON>' \\
+        --params '<the modality's classifier settings (mmjsd.core.config.Config.classifier_config) as JSON>' \\
         --data results/datasets/mnist_svhn_text.h5 \\
         --out-dir results/classifiers/mnist_svhn_text/svhn
 
@@ -25,26 +25,26 @@ import argparse
 import dataclasses
 import logging
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from mmjsd import registry
 from mmjsd.classifiers import ROLES
 from mmjsd.classifiers.data import Examples, load_examples
 from mmjsd.classifiers.loading import save_classifier
 from mmjsd.classifiers.networks import Classifier, architecture_name, build_classifier
 from mmjsd.classifiers.predict import attribute_scores, predict_labels
-from mmjsd.cli import add_runtime_arguments, json_arg, main_guard
-from mmjsd.config import ClassifierConfig, from_dict
-from mmjsd.errors import UserError
+from mmjsd.core import registry
+from mmjsd.core.cli import add_runtime_arguments, json_arg, main_guard
+from mmjsd.core.config import ClassifierConfig, from_dict
+from mmjsd.core.errors import UserError
+from mmjsd.core.io import sha256_file, write_json
+from mmjsd.core.runtime import epoch_order, library_versions, resolve_device, seed_everything, set_threads
 from mmjsd.evaluation.average_precision import mean_average_precision
-from mmjsd.io import sha256_file, write_json
-from mmjsd.runtime import epoch_order, library_versions, resolve_device, seed_everything, set_threads
 
 log = logging.getLogger("mmjsd.train_classifier")
 
@@ -67,7 +67,8 @@ def attribute_mean_ap(scores: torch.Tensor, labels: torch.Tensor) -> float:
 
 @dataclasses.dataclass(frozen=True)
 class Scoring:
-    """How a dataset's classifiers are scored on the test split: metrics key, batched prediction, score of all predictions."""
+    """How a dataset's classifiers are scored on the test split: metrics key,
+    batched prediction, score of all predictions."""
 
     key: str
     predict: Callable[[Classifier, torch.Tensor], torch.Tensor]
@@ -100,7 +101,9 @@ class ClassifierRun:
         """UserError for a modality the dataset lacks or a features role on a non-image modality."""
         spec = registry.dataset(self.dataset)
         if self.modality not in spec.modalities:
-            raise UserError(f"dataset '{self.dataset}' has no modality '{self.modality}'; use one of {', '.join(spec.modalities)}")
+            raise UserError(
+                f"dataset '{self.dataset}' has no modality '{self.modality}'; use one of {', '.join(spec.modalities)}"
+            )
         if self.role == "features" and self.modality not in spec.feature_modalities:
             raise UserError(
                 f"role 'features' exists only for image modalities ({', '.join(spec.feature_modalities)}): "
@@ -108,7 +111,14 @@ class ClassifierRun:
             )
 
 
-def train_epoch(run: ClassifierRun, classifier: Classifier, optimizer: torch.optim.Optimizer, examples: Examples, epoch: int, progress: bool) -> float:
+def train_epoch(
+    run: ClassifierRun,
+    classifier: Classifier,
+    optimizer: torch.optim.Optimizer,
+    examples: Examples,
+    epoch: int,
+    progress: bool,
+) -> float:
     """One pass over the shuffled training examples (drop-last); returns the mean loss."""
     classifier.train()
     examples.start_epoch(run.seed, epoch)
@@ -163,10 +173,26 @@ def train_classifier(run: ClassifierRun, out_dir: Path, device: torch.device, pr
         epoch_start = time.perf_counter()
         train_losses.append(train_epoch(run, classifier, optimizer, train_examples, epoch, progress))
         epoch_times.append(round(time.perf_counter() - epoch_start, 3))
-        log.info("%s/%s %s epoch %d: train loss %.4f (%.1f s)", run.dataset, run.modality, run.role, epoch, train_losses[-1], epoch_times[-1])
+        log.info(
+            "%s/%s %s epoch %d: train loss %.4f (%.1f s)",
+            run.dataset,
+            run.modality,
+            run.role,
+            epoch,
+            train_losses[-1],
+            epoch_times[-1],
+        )
     score_key = SCORINGS[registry.dataset(run.dataset).labels].key
     score = score_on_test_split(run.dataset, classifier, test_examples, run.params.batch_size)
-    log.info("%s/%s %s: %s %.4f on %d test examples", run.dataset, run.modality, run.role, score_key, score, len(test_examples))
+    log.info(
+        "%s/%s %s: %s %.4f on %d test examples",
+        run.dataset,
+        run.modality,
+        run.role,
+        score_key,
+        score,
+        len(test_examples),
+    )
     metrics = {
         "dataset": run.dataset,
         "modality": run.modality,
@@ -193,11 +219,29 @@ def train_classifier(run: ClassifierRun, out_dir: Path, device: torch.device, pr
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m mmjsd.train_classifier", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m mmjsd.train_classifier",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--dataset", required=True, choices=registry.DATASETS.names())
-    parser.add_argument("--modality", required=True, help="a modality of the dataset: mnist, svhn or text (mnist_svhn_text); img or text (celeba)")
-    parser.add_argument("--role", required=True, choices=ROLES, help="coherence classifier, or the separately seeded PRD feature copy")
-    parser.add_argument("--params", required=True, type=json_arg, help="the settings of this modality's classifiers (classifiers.<dataset> with its override for the modality; mmjsd.config.Config.classifier_config) as JSON")
+    parser.add_argument(
+        "--modality",
+        required=True,
+        help="a modality of the dataset: mnist, svhn or text (mnist_svhn_text); img or text (celeba)",
+    )
+    parser.add_argument(
+        "--role", required=True, choices=ROLES, help="coherence classifier, or the separately seeded PRD feature copy"
+    )
+    parser.add_argument(
+        "--params",
+        required=True,
+        type=json_arg,
+        help=(
+            "the settings of this modality's classifiers (classifiers.<dataset> with its override for the modality; "
+            "mmjsd.core.config.Config.classifier_config) as JSON"
+        ),
+    )
     parser.add_argument("--data", required=True, type=Path, help="HDF5 dataset built by mmjsd.build_dataset")
     parser.add_argument("--out-dir", required=True, type=Path, help="directory for model.pt and metrics.json")
     add_runtime_arguments(parser)

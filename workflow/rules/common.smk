@@ -9,13 +9,13 @@ from pathlib import Path
 SRC = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(SRC))
 
-from mmjsd import registry
-from mmjsd.config import config_from_dict, metric_job_params, plugin_search_paths
+from mmjsd.core import registry
+from mmjsd.core.config import config_from_dict, metric_job_params, plugin_search_paths
 from mmjsd.gpu_slots import job_units, packed_training_group
-from mmjsd.departures import PROTOCOLS
-from mmjsd.io import canonical_json
-from mmjsd.outputs import sample_figure_stems
-from mmjsd.provenance import code_version
+from mmjsd.core.departures import PROTOCOLS
+from mmjsd.core.io import canonical_json
+from mmjsd.reporting.outputs import sample_figure_stems
+from mmjsd.core.provenance import code_version
 from mmjsd.tables.specs import planned_tables, table_files
 
 # Loads the plugins (config keys plugins, plugin_paths) first: they decide what is valid.
@@ -127,12 +127,12 @@ def synthetic_option(wildcards):
 
 
 def train_hparams(dataset, variant, protocol):
-    """Resolved hyper-parameters of one (dataset, variant) under a protocol's switches, as a plain dict (mmjsd.config.resolve_train_config)."""
+    """Resolved hyper-parameters of one (dataset, variant) under a protocol's switches, as a plain dict (mmjsd.core.config.resolve_train_config)."""
     return dataclasses.asdict(CFG.train_config(dataset, variant, protocol))
 
 
 def metric_job(wildcards):
-    """The metric job's settings and the protocol's evaluation switches that act on it (mmjsd.config.metric_job_params)."""
+    """The metric job's settings and the protocol's evaluation switches that act on it (mmjsd.core.config.metric_job_params)."""
     return metric_job_params(
         config["evaluation"],
         wildcards.metric,

@@ -21,14 +21,14 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
 
-from mmjsd.io import write_text
+from mmjsd.core.io import write_text
 
 #: Where ``build`` writes the paper-scale MST file by default, and where ``memory`` reads it.
 PAPER_MST_FILE = Path(tempfile.gettempdir()) / "mmjsd-paper-mst" / "mnist_svhn_text.h5"
@@ -74,9 +74,9 @@ def print_table(rows: Sequence[dict], columns: Sequence[str], headers: Mapping[s
     titles = [(headers or {}).get(column, column) for column in columns]
     cells = [[format_value(row.get(column)) for column in columns] for row in rows]
     widths = [max(len(title), *(len(line[i]) for line in cells)) for i, title in enumerate(titles)]
-    print("  ".join(title.rjust(width) for title, width in zip(titles, widths)))
+    print("  ".join(title.rjust(width) for title, width in zip(titles, widths, strict=True)))
     for line in cells:
-        print("  ".join(cell.rjust(width) for cell, width in zip(line, widths)))
+        print("  ".join(cell.rjust(width) for cell, width in zip(line, widths, strict=True)))
 
 
 def write_csv(path: Path, rows: Sequence[dict], columns: Sequence[str]) -> None:
@@ -84,7 +84,9 @@ def write_csv(path: Path, rows: Sequence[dict], columns: Sequence[str]) -> None:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
-    writer.writerows([{key: round(value, 4) if isinstance(value, float) else value for key, value in row.items()} for row in rows])
+    writer.writerows(
+        [{key: round(value, 4) if isinstance(value, float) else value for key, value in row.items()} for row in rows]
+    )
     write_text(path, buffer.getvalue())
     print(f"wrote {path}")
 
@@ -130,7 +132,9 @@ class PeakMemory:
         return self.kib / 2**20
 
 
-def run_child(command: Sequence[str], stop_when: Callable[[str], bool] | None = None, timeout_s: float = 3600.0) -> ChildRun:
+def run_child(
+    command: Sequence[str], stop_when: Callable[[str], bool] | None = None, timeout_s: float = 3600.0
+) -> ChildRun:
     """Run ``command`` and return its wall time and its own peak resident memory (:class:`PeakMemory`).
 
     Without ``stop_when`` the child's output goes to the terminal and it runs to the end.
@@ -139,7 +143,9 @@ def run_child(command: Sequence[str], stop_when: Callable[[str], bool] | None = 
     """
     started = time.perf_counter()
     watched = stop_when is not None
-    process = subprocess.Popen(command, stdout=subprocess.PIPE if watched else None, stderr=subprocess.STDOUT if watched else None)
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE if watched else None, stderr=subprocess.STDOUT if watched else None
+    )
     peak = PeakMemory(process.pid)
     if watched:
         output = _follow_until(process, stop_when, started + timeout_s, peak)
@@ -152,8 +158,11 @@ def run_child(command: Sequence[str], stop_when: Callable[[str], bool] | None = 
     return ChildRun(time.perf_counter() - started, peak.gib, process.returncode, output)
 
 
-def _follow_until(process: subprocess.Popen, stop_when: Callable[[str], bool], deadline: float, peak: PeakMemory) -> str:
-    """Read the child's output until ``stop_when`` holds, it closes its output or ``deadline`` passes; then SIGTERM it."""
+def _follow_until(
+    process: subprocess.Popen, stop_when: Callable[[str], bool], deadline: float, peak: PeakMemory
+) -> str:
+    """Read the child's output until ``stop_when`` holds, it closes its
+    output or ``deadline`` passes; then SIGTERM it."""
     output = ""
     pipe = process.stdout.fileno()
     while time.perf_counter() < deadline and not stop_when(output):

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import Sequence
+from collections.abc import Sequence
 
 from mmjsd.bench import build, evaluation, gpu, precision, training
-from mmjsd.cli import main_guard
+from mmjsd.core.cli import main_guard
 
 DESCRIPTION = """\
 Benchmarks of the pipeline (issue "Performance"). Each subcommand prints a table and
@@ -58,11 +58,15 @@ SUBCOMMANDS = {
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Parse the subcommand and its options; ``args.run`` is the subcommand's entry point."""
-    parser = argparse.ArgumentParser(prog="python -m mmjsd.bench", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m mmjsd.bench", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     subparsers = parser.add_subparsers(dest="subcommand", required=True, metavar="{" + ",".join(SUBCOMMANDS) + "}")
     for name, (description, add_arguments, run) in SUBCOMMANDS.items():
         summary = description.strip().splitlines()[0].split(": ", 1)[-1]
-        sub = subparsers.add_parser(name, help=summary, description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+        sub = subparsers.add_parser(
+            name, help=summary, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
         add_arguments(sub)
         sub.set_defaults(run=run)
     return parser.parse_args(argv)

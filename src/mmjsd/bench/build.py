@@ -27,19 +27,29 @@ import torch
 
 from mmjsd import acquire
 from mmjsd.bench import ENVIRONMENT_COLUMNS, PAPER_MST_FILE, environment, print_table, run_child, write_csv
-from mmjsd.config import PAPER_SCALE_COUNTS, SyntheticCounts
+from mmjsd.core.config import PAPER_SCALE_COUNTS, SyntheticCounts
+from mmjsd.core.errors import UserError
 from mmjsd.data import synthetic
 from mmjsd.data.raw import MNIST_FILES, SVHN_FILES
-from mmjsd.errors import UserError
 
 COLUMNS = (
-    "scale", "pairs_per_image", "mnist_train", "svhn_train", "raw_generation_s", "build_s", "peak_rss_gib", "output_mib", "output",
+    "scale",
+    "pairs_per_image",
+    "mnist_train",
+    "svhn_train",
+    "raw_generation_s",
+    "build_s",
+    "peak_rss_gib",
+    "output_mib",
+    "output",
 ) + ENVIRONMENT_COLUMNS
 
 
 def scaled_counts(scale: float) -> SyntheticCounts:
     """Paper-scale image counts times ``scale`` (at least 10 per split, so every digit appears)."""
-    return SyntheticCounts(**{name: max(10, round(count * scale)) for name, count in dataclasses.asdict(PAPER_SCALE_COUNTS).items()})
+    return SyntheticCounts(
+        **{name: max(10, round(count * scale)) for name, count in dataclasses.asdict(PAPER_SCALE_COUNTS).items()}
+    )
 
 
 def default_paths(scale: float) -> tuple[Path, Path]:
@@ -62,20 +72,27 @@ def ensure_raw(raw_dir: Path, counts: SyntheticCounts) -> float:
 
 
 def acquire_manifests(raw_dir: Path, workdir: Path) -> list[str]:
-    """Run the acquire step (``--source directory``, in this process: it is not timed) for MNIST and SVHN; return the manifests."""
+    """Run the acquire step (``--source directory``, in this process: it is not
+    timed) for MNIST and SVHN; return the manifests."""
     manifests = []
     for name in ("mnist", "svhn"):
         manifest = workdir / f"{name}.json"
-        acquire.main(["--dataset", name, "--source", "directory", "--raw-dir", str(raw_dir), "--manifest", str(manifest)])
+        acquire.main(
+            ["--dataset", name, "--source", "directory", "--raw-dir", str(raw_dir), "--manifest", str(manifest)]
+        )
         manifests.append(str(manifest))
     return manifests
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--raw-dir", type=Path, help="synthetic raw files, generated once (default: <tmp>/mmjsd-paper-raw)")
+    parser.add_argument(
+        "--raw-dir", type=Path, help="synthetic raw files, generated once (default: <tmp>/mmjsd-paper-raw)"
+    )
     parser.add_argument("--output", type=Path, help=f"MST file to write (default: {PAPER_MST_FILE})")
     parser.add_argument("--pairs-per-image", type=int, default=20)
-    parser.add_argument("--scale", type=float, default=1.0, help="fraction of the paper-scale image counts (tests use ~0.005)")
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="fraction of the paper-scale image counts (tests use ~0.005)"
+    )
     parser.add_argument("--csv", type=Path, default=Path("results/benchmarks/build.csv"), help="CSV to write")
 
 
@@ -87,7 +104,19 @@ def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="mmjsd-bench-build-") as workdir:
         manifests = acquire_manifests(raw_dir, Path(workdir))
         params = {"seed": 0, "pairs_per_image": args.pairs_per_image, "max_per_class": 10000, "text_length": 8}
-        command = [sys.executable, "-m", "mmjsd.build_dataset", "--dataset", "mnist_svhn_text", "--manifests", *manifests, "--params", json.dumps(params), "--output", str(output)]
+        command = [
+            sys.executable,
+            "-m",
+            "mmjsd.build_dataset",
+            "--dataset",
+            "mnist_svhn_text",
+            "--manifests",
+            *manifests,
+            "--params",
+            json.dumps(params),
+            "--output",
+            str(output),
+        ]
         child = run_child(command)
     if child.exit_code != 0:
         raise UserError(f"the build step failed with exit code {child.exit_code} (its messages are above)")
@@ -104,6 +133,8 @@ def run(args: argparse.Namespace) -> None:
         **environment(torch.device("cpu")),
     }
     print(f"synthetic raw generation: {generation:.1f} s" + (" (cached)" if generation == 0 else ""))
-    print_table([row], ("pairs_per_image", "mnist_train", "svhn_train", "build_s", "peak_rss_gib", "output_mib", "load_avg_1m"))
+    print_table(
+        [row], ("pairs_per_image", "mnist_train", "svhn_train", "build_s", "peak_rss_gib", "output_mib", "load_avg_1m")
+    )
     print(f"output: {output}   (targets: under 120 s and under 4 GiB at paper scale on 2 cores)")
     write_csv(args.csv, [row], COLUMNS)

@@ -27,17 +27,17 @@ from pathlib import Path
 import torch
 
 from mmjsd.bench import ENVIRONMENT_COLUMNS, environment, print_table, write_csv
-from mmjsd.cli import add_runtime_arguments
 from mmjsd.classifiers.loading import save_classifier
 from mmjsd.classifiers.networks import build_classifier
-from mmjsd import registry
-from mmjsd.config import Config, EvaluationConfig, load_config
-from mmjsd.departures import CORRECTED_PROTOCOL
+from mmjsd.core import registry
+from mmjsd.core.cli import add_runtime_arguments
+from mmjsd.core.config import Config, EvaluationConfig, load_config
+from mmjsd.core.departures import CORRECTED_PROTOCOL
+from mmjsd.core.runtime import resolve_device, set_threads
 from mmjsd.evaluation import load_evaluator
 from mmjsd.evaluation.runs import EvaluationInputs, LoadedRun, load_run
 from mmjsd.models import build_model
 from mmjsd.prd_reference import write_real_features
-from mmjsd.runtime import resolve_device, set_threads
 
 COLUMNS = ("metric", "seconds", "n", "dataset", "variant") + ENVIRONMENT_COLUMNS
 
@@ -70,10 +70,10 @@ def with_test_size(config: EvaluationConfig, n_test: int | None) -> EvaluationCo
     return dataclasses.replace(config, settings=settings)
 
 
-def timed(function) -> tuple[float, object]:
-    """Seconds ``function()`` took, and its result."""
+def timed(function, *args) -> tuple[float, object]:
+    """Seconds ``function(*args)`` took, and its result."""
     started = time.perf_counter()
-    result = function()
+    result = function(*args)
     return time.perf_counter() - started, result
 
 
@@ -86,7 +86,9 @@ def benchmark(args: argparse.Namespace, workdir: Path) -> list[dict]:
     """One row per metric (plus ``prd_reference`` before ``prd``), run as ``python -m mmjsd.evaluate`` would."""
     device = resolve_device(args.device)
     full_config = load_config(*args.config)
-    run = load_run(args.run_dir, device) if args.run_dir else random_run(full_config, args.dataset, args.variant, device)
+    run = (
+        load_run(args.run_dir, device) if args.run_dir else random_run(full_config, args.dataset, args.variant, device)
+    )
     classifiers = args.classifiers or random_classifiers(workdir / "classifiers", run.dataset)
     config = with_test_size(full_config.evaluation, args.n_test)
     common = {"dataset": run.dataset, "variant": run.variant}
@@ -96,11 +98,14 @@ def benchmark(args: argparse.Namespace, workdir: Path) -> list[dict]:
         inputs = EvaluationInputs(run=run, data_path=args.data, job=job, classifiers_dir=classifiers)
         if metric == "prd":
             reference = workdir / "real_features.npz"
-            seconds, n = timed(lambda: write_real_features(run.dataset, args.data, classifiers, job, reference, device))
+            seconds, n = timed(write_real_features, run.dataset, args.data, classifiers, job, reference, device)
             rows.append({"metric": "prd_reference", "seconds": seconds, "n": n, **common, **environment(device)})
             inputs = dataclasses.replace(inputs, real_features=reference)
-        seconds, result = timed(lambda: load_evaluator(metric)(inputs))
-        rows.append({"metric": metric, "seconds": seconds, "n": rows_used(result.protocol), **common, **environment(device)})
+        # the evaluator's import counts, as in a metric job
+        seconds, result = timed(lambda metric=metric, inputs=inputs: load_evaluator(metric)(inputs))
+        rows.append(
+            {"metric": metric, "seconds": seconds, "n": rows_used(result.protocol), **common, **environment(device)}
+        )
         print(f"{metric}: {seconds:.1f} s", file=sys.stderr)
     return rows
 
@@ -110,10 +115,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--variant", default="mmjsd", help="variant whose configured dimensions the random model has")
     parser.add_argument("--data", type=Path, default=Path("results/datasets/mnist_svhn_text.h5"))
     parser.add_argument("--run-dir", type=Path, help="evaluate this trained run instead of a random-weight model")
-    parser.add_argument("--classifiers", type=Path, help="results/classifiers/<dataset> (default: untrained classifiers)")
-    parser.add_argument("--config", type=Path, nargs="+", default=[Path("config.yaml")], help="config files, later ones win")
-    parser.add_argument("--n-test", type=int, help="coherence/likelihood n_test and PRD n_samples (default: as configured)")
-    parser.add_argument("--metrics", nargs="+", default=list(registry.METRICS.names()), choices=registry.METRICS.names())
+    parser.add_argument(
+        "--classifiers", type=Path, help="results/classifiers/<dataset> (default: untrained classifiers)"
+    )
+    parser.add_argument(
+        "--config", type=Path, nargs="+", default=[Path("config.yaml")], help="config files, later ones win"
+    )
+    parser.add_argument(
+        "--n-test", type=int, help="coherence/likelihood n_test and PRD n_samples (default: as configured)"
+    )
+    parser.add_argument(
+        "--metrics", nargs="+", default=list(registry.METRICS.names()), choices=registry.METRICS.names()
+    )
     add_runtime_arguments(parser, progress=False)
     parser.add_argument("--csv", type=Path, default=Path("results/benchmarks/evaluation.csv"), help="CSV to write")
 
@@ -123,6 +136,11 @@ def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="mmjsd-eval-bench-") as workdir:
         rows = benchmark(args, Path(workdir))
     first = rows[0]
-    print(f"({first['dataset']}, {first['variant']}, {first['device_name']}, {first['torch_threads']} threads, load {first['load_avg_1m']})")
-    print_table(rows + [{"metric": "total", "seconds": sum(row["seconds"] for row in rows)}], ("metric", "n", "seconds"))
+    print(
+        f"({first['dataset']}, {first['variant']}, {first['device_name']}, {first['torch_threads']} "
+        f"threads, load {first['load_avg_1m']})"
+    )
+    print_table(
+        rows + [{"metric": "total", "seconds": sum(row["seconds"] for row in rows)}], ("metric", "n", "seconds")
+    )
     write_csv(args.csv, rows, COLUMNS)

@@ -32,20 +32,20 @@ import dataclasses
 import statistics
 import sys
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import torch
 
 from mmjsd.bench import ENVIRONMENT_COLUMNS, environment, print_table, write_csv
-from mmjsd import registry
-from mmjsd.config import Config, TrainConfig, load_config
-from mmjsd.departures import CORRECTED_PROTOCOL
-from mmjsd.errors import UserError
+from mmjsd.core import registry
+from mmjsd.core.config import Config, TrainConfig, load_config
+from mmjsd.core.departures import CORRECTED_PROTOCOL
+from mmjsd.core.errors import UserError
+from mmjsd.core.io import sha256_file
+from mmjsd.core.runtime import resolve_device, set_threads
 from mmjsd.evaluation import load_evaluator
 from mmjsd.evaluation.runs import EvaluationInputs, load_run
-from mmjsd.io import sha256_file
-from mmjsd.runtime import resolve_device, set_threads
 from mmjsd.train import RunSpec, train, without_speed_switches
 
 #: What each switch sets on top of the baseline (every switch off).
@@ -63,12 +63,23 @@ SIGNIFICANCE = 0.05
 NEEDS_CLASSIFIERS = ("coherence", "prd")
 
 COLUMNS = ("dataset", "variant", "setting", "seed", "epochs", "value", "score", "samples_per_s") + ENVIRONMENT_COLUMNS
-SUMMARY_COLUMNS = ("variant", "setting", "value", "baseline", "switched", "difference", "seed_noise", "p_value", "within_seed_noise")
+SUMMARY_COLUMNS = (
+    "variant",
+    "setting",
+    "value",
+    "baseline",
+    "switched",
+    "difference",
+    "seed_noise",
+    "p_value",
+    "within_seed_noise",
+)
 SPEED_COLUMNS = ("variant", "setting", "samples_per_s", "speedup")
 
 
 def setting_config(base: TrainConfig, setting: str, epochs: int, batch_size: int | None = None) -> TrainConfig:
-    """``base`` with every switch off, ``epochs`` epochs (and ``batch_size`` when given), and ``setting``'s switch on."""
+    """``base`` with every switch off, ``epochs`` epochs (and
+    ``batch_size`` when given), and ``setting``'s switch on."""
     off = dataclasses.replace(without_speed_switches(base), epochs=epochs, batch_size=batch_size or base.batch_size)
     return dataclasses.replace(off, **SWITCHES.get(setting, {}))
 
@@ -78,7 +89,9 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values)
 
 
-def compare_to_baseline(baseline: Sequence[float], switched: Sequence[float], level: float = SIGNIFICANCE) -> dict[str, float | bool]:
+def compare_to_baseline(
+    baseline: Sequence[float], switched: Sequence[float], level: float = SIGNIFICANCE
+) -> dict[str, float | bool]:
     """Is the switched runs' mean a draw from the same seed-to-seed spread as the baseline's?
 
     A rounding change sends training down another trajectory, so over seeds a switch that
@@ -100,7 +113,12 @@ def compare_to_baseline(baseline: Sequence[float], switched: Sequence[float], le
         p_value = 1.0 if difference == 0 else 0.0
     else:
         p_value = float(ttest_ind(switched, baseline, equal_var=False).pvalue)
-    return {"difference": difference, "seed_noise": seed_noise, "p_value": p_value, "within_seed_noise": p_value >= level}
+    return {
+        "difference": difference,
+        "seed_noise": seed_noise,
+        "p_value": p_value,
+        "within_seed_noise": p_value >= level,
+    }
 
 
 def train_and_score(
@@ -113,14 +131,30 @@ def train_and_score(
     log_rows = train(spec, run_dir, run_dir / "last.pt", device, progress=False)
     samples_per_s = log_rows[-1]["steps"] * cfg.batch_size / log_rows[-1]["wall_time_s"]
     run = load_run(run_dir, device)
-    common = {"dataset": args.dataset, "variant": variant, "setting": setting, "seed": seed, "epochs": args.epochs, "samples_per_s": samples_per_s}
+    common = {
+        "dataset": args.dataset,
+        "variant": variant,
+        "setting": setting,
+        "seed": seed,
+        "epochs": args.epochs,
+        "samples_per_s": samples_per_s,
+    }
     common.update(environment(device))
     rows = []
     for metric in args.metrics:
-        inputs = EvaluationInputs(run=run, data_path=args.data, job=config.evaluation.job(metric, args.dataset, config.departures), classifiers_dir=args.classifiers)
+        inputs = EvaluationInputs(
+            run=run,
+            data_path=args.data,
+            job=config.evaluation.job(metric, args.dataset, config.departures),
+            classifiers_dir=args.classifiers,
+        )
         result = load_evaluator(metric)(inputs)
-        rows += [{**common, "value": f"{result.metric_name}/{name}", "score": score} for name, score in result.values.items()]
-    print(f"  {variant} {setting} seed {seed}: {samples_per_s:.0f} samples/s, {len(rows)} metric values", file=sys.stderr)
+        rows += [
+            {**common, "value": f"{result.metric_name}/{name}", "score": score} for name, score in result.values.items()
+        ]
+    print(
+        f"  {variant} {setting} seed {seed}: {samples_per_s:.0f} samples/s, {len(rows)} metric values", file=sys.stderr
+    )
     return rows
 
 
@@ -145,8 +179,12 @@ def summarise(rows: Sequence[dict], switches: Sequence[str]) -> tuple[list[dict]
     values = list(dict.fromkeys(row["value"] for row in rows))
     mean_speed = {key: statistics.fmean(by_seed.values()) for key, by_seed in speeds.items()}
     speed = [
-        {"variant": variant, "setting": setting, "samples_per_s": mean_speed[variant, setting],
-         "speedup": mean_speed[variant, setting] / mean_speed[variant, BASELINE]}
+        {
+            "variant": variant,
+            "setting": setting,
+            "samples_per_s": mean_speed[variant, setting],
+            "speedup": mean_speed[variant, setting] / mean_speed[variant, BASELINE],
+        }
         for variant in variants
         for setting in [BASELINE, *switches]
     ]
@@ -159,13 +197,17 @@ def summarise(rows: Sequence[dict], switches: Sequence[str]) -> tuple[list[dict]
     return summary, speed
 
 
-def comparison_row(variant: str, switch: str, value: str, baseline_by_seed: Mapping[int, float], switched_by_seed: Mapping[int, float]) -> dict:
+def comparison_row(
+    variant: str, switch: str, value: str, baseline_by_seed: Mapping[int, float], switched_by_seed: Mapping[int, float]
+) -> dict:
     """One summary row: both settings' mean ± std over the same seeds, and :func:`compare_to_baseline`."""
     seeds = sorted(baseline_by_seed)
     baseline = [baseline_by_seed[s] for s in seeds]
     switched = [switched_by_seed[s] for s in seeds]
     return {
-        "variant": variant, "setting": switch, "value": value,
+        "variant": variant,
+        "setting": switch,
+        "value": value,
         "baseline": "{:.4f} ± {:.4f}".format(*mean_std(baseline)),
         "switched": "{:.4f} ± {:.4f}".format(*mean_std(switched)),
         **compare_to_baseline(baseline, switched),
@@ -178,7 +220,10 @@ def verdicts(summary: Sequence[dict]) -> Mapping[tuple[str, str], str]:
     for row in summary:
         counts.setdefault((row["variant"], row["setting"]), []).append(row["within_seed_noise"])
     return {
-        key: f"{sum(flags)} of {len(flags)} metric values within seed noise (about {SIGNIFICANCE * len(flags):.1f} flagged by chance alone)"
+        key: (
+            f"{sum(flags)} of {len(flags)} metric values within seed noise (about "
+            f"{SIGNIFICANCE * len(flags):.1f} flagged by chance alone)"
+        )
         for key, flags in counts.items()
     }
 
@@ -186,16 +231,37 @@ def verdicts(summary: Sequence[dict]) -> Mapping[tuple[str, str], str]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", default="mnist_svhn_text", choices=registry.DATASETS.names())
     parser.add_argument("--data", type=Path, help="HDF5 dataset (default: results/datasets/<dataset>.h5)")
-    parser.add_argument("--config", type=Path, nargs="+", default=[Path("config.yaml")], help="config files, later ones win")
+    parser.add_argument(
+        "--config", type=Path, nargs="+", default=[Path("config.yaml")], help="config files, later ones win"
+    )
     parser.add_argument("--variants", nargs="+", default=["mmjsd"])
-    parser.add_argument("--switches", nargs="+", default=list(SWITCHES), choices=tuple(SWITCHES), help="each is compared alone with the baseline")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="run seeds (at least two: seed noise is their spread)")
+    parser.add_argument(
+        "--switches",
+        nargs="+",
+        default=list(SWITCHES),
+        choices=tuple(SWITCHES),
+        help="each is compared alone with the baseline",
+    )
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=[0, 1, 2], help="run seeds (at least two: seed noise is their spread)"
+    )
     parser.add_argument("--epochs", type=int, default=10, help="training epochs of every run")
     parser.add_argument("--batch-size", type=int, help="training batch size (default: as configured)")
-    parser.add_argument("--metrics", nargs="+", choices=registry.METRICS.names(), help="default: latent_probe, plus coherence with --classifiers")
-    parser.add_argument("--classifiers", type=Path, help="results/classifiers/<dataset>, trained by the pipeline (coherence and prd need it)")
+    parser.add_argument(
+        "--metrics",
+        nargs="+",
+        choices=registry.METRICS.names(),
+        help="default: latent_probe, plus coherence with --classifiers",
+    )
+    parser.add_argument(
+        "--classifiers",
+        type=Path,
+        help="results/classifiers/<dataset>, trained by the pipeline (coherence and prd need it)",
+    )
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1, as the pipeline's jobs; 0 = torch's default)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch CPU threads (1, as the pipeline's jobs; 0 = torch's default)"
+    )
     parser.add_argument("--csv", type=Path, default=Path("results/benchmarks/precision.csv"), help="CSV to write")
 
 
@@ -205,12 +271,17 @@ def check_arguments(args: argparse.Namespace) -> None:
     if len(set(args.seeds)) < 2:
         raise UserError("--seeds needs at least two distinct seeds: seed noise is the spread over seeds")
     if not args.data.is_file():
-        raise UserError(f"dataset file {args.data} does not exist; build it with snakemake (rule build_dataset) or pass --data")
+        raise UserError(
+            f"dataset file {args.data} does not exist; build it with snakemake (rule build_dataset) or pass --data"
+        )
     if args.metrics is None:
         args.metrics = ["latent_probe", "coherence"] if args.classifiers else ["latent_probe"]
     needing = [m for m in args.metrics if m in NEEDS_CLASSIFIERS]
     if needing and not (args.classifiers and args.classifiers.is_dir()):
-        raise UserError(f"--metrics {' '.join(needing)} need --classifiers, a directory of trained classifiers (results/classifiers/{args.dataset})")
+        raise UserError(
+            f"--metrics {' '.join(needing)} need --classifiers, a directory of trained classifiers "
+            f"(results/classifiers/{args.dataset})"
+        )
 
 
 def run(args: argparse.Namespace) -> None:
@@ -226,7 +297,10 @@ def run(args: argparse.Namespace) -> None:
                     rows += train_and_score(args, config, variant, setting, seed, device, Path(workdir))
     write_csv(args.csv, rows, COLUMNS)
     summary, speed = summarise(rows, args.switches)
-    print(f"\n{args.dataset}, {args.epochs} epochs, seeds {sorted(set(args.seeds))}, {rows[0]['device_name']}; mean ± std over seeds")
+    print(
+        f"\n{args.dataset}, {args.epochs} epochs, seeds {sorted(set(args.seeds))}, "
+        f"{rows[0]['device_name']}; mean ± std over seeds"
+    )
     print_table([{**row, **comparison_cells(row)} for row in summary], SUMMARY_COLUMNS)
     print()
     print_table(speed, SPEED_COLUMNS)

@@ -26,7 +26,7 @@ crop-resizing the 218×178 JPEGs, so the CelebA reference figure is an upper bou
 from __future__ import annotations
 
 import random
-from typing import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import numpy as np
 import torch
@@ -127,7 +127,8 @@ def reference_loader(dataset: str, arrays: Mapping[str, np.ndarray], batch_size:
 
 
 def logged_compute(compute: ComputeStep, batch: Batch) -> list[float]:
-    """The reference's compute step: ``compute`` (forward, backward, Adam) then ``.item()`` of the loss and every term."""
+    """The reference's compute step: ``compute`` (forward, backward, Adam)
+    then ``.item()`` of the loss and every term."""
     loss, terms = compute(batch)
     return [loss.item()] + [value.item() for value in terms.values()]
 

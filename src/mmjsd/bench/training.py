@@ -50,9 +50,9 @@ import re
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
 
 import numpy as np
 import torch
@@ -60,15 +60,15 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from mmjsd.bench import ENVIRONMENT_COLUMNS, PAPER_MST_FILE, environment, print_table, run_child, write_csv
 from mmjsd.bench.reference_loop import logged_compute, reference_loader, reference_steps
-from mmjsd import registry
-from mmjsd.config import Config, TrainConfig, load_config
+from mmjsd.core import registry
+from mmjsd.core.config import Config, TrainConfig, load_config
+from mmjsd.core.departures import CORRECTED_PROTOCOL
+from mmjsd.core.errors import UserError
+from mmjsd.core.io import canonical_json, sha256_file
+from mmjsd.core.runtime import resolve_device
 from mmjsd.data.hdf5 import SPLITS, dataset_layout, read_attrs, read_split, write_dataset_file
 from mmjsd.data.readers import load_split
-from mmjsd.departures import CORRECTED_PROTOCOL
-from mmjsd.errors import UserError
-from mmjsd.io import canonical_json, sha256_file
 from mmjsd.models import build_model
-from mmjsd.runtime import resolve_device
 from mmjsd.train import RunSpec, TrainingStep, train, without_speed_switches
 
 Batch = dict[str, torch.Tensor]
@@ -83,7 +83,8 @@ DEFAULT_DATA = {
 #: How to make a missing dataset file.
 BUILD_HINTS = {
     "mnist_svhn_text": (
-        "build the demo-size file with `snakemake results/datasets/mnist_svhn_text.h5 --configfile workflow/presets/demo.yaml --cores 2` "
+        "build the demo-size file with `snakemake results/datasets/mnist_svhn_text.h5 --configfile "
+        "workflow/presets/demo.yaml --cores 2` "
         f"or a paper-scale one with `python -m mmjsd.bench build` (writes {PAPER_MST_FILE})"
     ),
     "celeba": "build it with `snakemake results/datasets/celeba.h5 --configfile workflow/presets/demo.yaml --cores 2`",
@@ -96,9 +97,25 @@ ITEM_DIMENSION = {"mnist_svhn_text": "P", "celeba": "N"}
 PREMADE_BATCHES = 8
 
 TRAINING_COLUMNS = (
-    "dataset", "variant", "batch_size", "steps", "warmup", "workers", "amp_bf16", "compile", "channels_last",
-    "loop_samples_per_s", "bare_samples_per_s", "reference_samples_per_s", "reference_bare_samples_per_s",
-    "loop_over_reference", "loop_over_reference_bare", "loop_over_bare", "mflop_per_sample", "loop_gflop_per_s", "data",
+    "dataset",
+    "variant",
+    "batch_size",
+    "steps",
+    "warmup",
+    "workers",
+    "amp_bf16",
+    "compile",
+    "channels_last",
+    "loop_samples_per_s",
+    "bare_samples_per_s",
+    "reference_samples_per_s",
+    "reference_bare_samples_per_s",
+    "loop_over_reference",
+    "loop_over_reference_bare",
+    "loop_over_bare",
+    "mflop_per_sample",
+    "loop_gflop_per_s",
+    "data",
 ) + ENVIRONMENT_COLUMNS
 
 TABLE_HEADERS = {
@@ -130,7 +147,9 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def samples_per_second(step: Callable[[], object], warmup: int, steps: int, batch_size: int, device: torch.device) -> float:
+def samples_per_second(
+    step: Callable[[], object], warmup: int, steps: int, batch_size: int, device: torch.device
+) -> float:
     """Throughput of ``step`` (one batch each call): ``warmup`` untimed calls, then ``steps`` timed ones."""
     for _ in range(warmup):
         step()
@@ -160,18 +179,24 @@ def item_count(arrays: Mapping[str, np.ndarray], dataset: str) -> int:
     return len(arrays[first.name])
 
 
-def write_training_subset(source: Path, dataset: str, train: Mapping[str, np.ndarray], items: int, destination: Path) -> None:
+def write_training_subset(
+    source: Path, dataset: str, train: Mapping[str, np.ndarray], items: int, destination: Path
+) -> None:
     """Copy ``source`` (whose training split ``train`` holds) to ``destination`` keeping ``items`` random training items
     (all images, the whole test split)."""
     spec = dataset_layout(dataset)
     chosen = np.random.default_rng(0).choice(item_count(train, dataset), items, replace=False)
     splits = {split: read_split(source, spec, split) for split in SPLITS if split != "train"}
-    splits["train"] = {ds.name: train[ds.name][chosen] if ds.shape[0] == ITEM_DIMENSION[dataset] else train[ds.name] for ds in spec.datasets}
+    splits["train"] = {
+        ds.name: train[ds.name][chosen] if ds.shape[0] == ITEM_DIMENSION[dataset] else train[ds.name]
+        for ds in spec.datasets
+    }
     write_dataset_file(destination, spec, splits, read_attrs(source, spec))
 
 
 def premade_batches(dataset: str, path: Path, batch_size: int, device: torch.device) -> list[Batch]:
-    """Up to :data:`PREMADE_BATCHES` random training batches of ``path``, made on ``device`` by the production gather."""
+    """Up to :data:`PREMADE_BATCHES` random training batches of ``path``,
+    made on ``device`` by the production gather."""
     split = load_split(dataset, path, "train").to(device)
     order = torch.randperm(len(split), generator=torch.Generator().manual_seed(0))
     count = min(PREMADE_BATCHES, len(split) // batch_size)
@@ -186,7 +211,8 @@ def prepare_inputs(inputs: BenchInputs) -> None:
     needed = (args.steps + args.warmup) * args.batch_size
     if item_count(arrays, args.dataset) < needed:
         raise UserError(
-            f"{args.data} has {item_count(arrays, args.dataset)} training items, fewer than (--steps + --warmup) × --batch-size = {needed}; "
+            f"{args.data} has {item_count(arrays, args.dataset)} training items, fewer than (--steps + "
+            f"--warmup) × --batch-size = {needed}; "
             f"use fewer steps or a larger file ({BUILD_HINTS[args.dataset]})"
         )
     if "loop" in args.modes:
@@ -199,19 +225,34 @@ def prepare_inputs(inputs: BenchInputs) -> None:
 
 def measure_loop(variant: str, cfg: TrainConfig, inputs: BenchInputs) -> float:
     """Samples/s of :func:`mmjsd.train.train`'s second epoch (the first warms up) on the loop's subset file."""
-    spec = RunSpec(inputs.args.dataset, variant, 0, dataclasses.replace(cfg, epochs=2), inputs.subset, sha256_file(inputs.subset), CORRECTED_PROTOCOL)
+    spec = RunSpec(
+        inputs.args.dataset,
+        variant,
+        0,
+        dataclasses.replace(cfg, epochs=2),
+        inputs.subset,
+        sha256_file(inputs.subset),
+        CORRECTED_PROTOCOL,
+    )
     run_dir = inputs.workdir / "runs" / variant
     rows = train(spec, run_dir / "out", run_dir / "last.pt", inputs.device, progress=False)
     return rows[-1]["steps"] * cfg.batch_size / rows[-1]["wall_time_s"]
 
 
 def premade_rate(
-    variant: str, cfg: TrainConfig, inputs: BenchInputs, step: Callable[[ComputeStep, Batch], object], fused_adam: bool = True
+    variant: str,
+    cfg: TrainConfig,
+    inputs: BenchInputs,
+    step: Callable[[ComputeStep, Batch], object],
+    fused_adam: bool = True,
 ) -> float:
-    """Samples/s of ``step(compute, batch)`` cycling through the pre-made device batches, with a fresh :class:`ComputeStep`."""
+    """Samples/s of ``step(compute, batch)`` cycling through the pre-made device
+    batches, with a fresh :class:`ComputeStep`."""
     compute = ComputeStep(inputs.args.dataset, variant, cfg, inputs.device, fused_adam)
     batches = itertools.cycle(inputs.batches)
-    return samples_per_second(lambda: step(compute, next(batches)), inputs.args.warmup, inputs.args.steps, cfg.batch_size, inputs.device)
+    return samples_per_second(
+        lambda: step(compute, next(batches)), inputs.args.warmup, inputs.args.steps, cfg.batch_size, inputs.device
+    )
 
 
 def measure_bare(variant: str, cfg: TrainConfig, inputs: BenchInputs) -> float:
@@ -220,7 +261,8 @@ def measure_bare(variant: str, cfg: TrainConfig, inputs: BenchInputs) -> float:
 
 
 def measure_reference_bare(variant: str, cfg: TrainConfig, inputs: BenchInputs) -> float:
-    """Samples/s of the reference's compute step (ours in float32, eager, plus per-step ``.item()`` reads) on pre-made device batches."""
+    """Samples/s of the reference's compute step (ours in float32, eager, plus per-step
+    ``.item()`` reads) on pre-made device batches."""
     return premade_rate(variant, without_speed_switches(cfg), inputs, logged_compute, fused_adam=False)
 
 
@@ -242,7 +284,8 @@ MEASURES: dict[str, Callable[[str, TrainConfig, BenchInputs], float]] = {
 
 
 def flop_per_sample(step: Callable[[Batch], object], batch: Batch) -> float:
-    """Floating-point operations of one ``step(batch)`` per item of ``batch``, as torch's ``FlopCounterMode`` counts them:
+    """Floating-point operations of one ``step(batch)`` per item of
+    ``batch``, as torch's ``FlopCounterMode`` counts them:
     matrix products and convolutions, forward and backward, two per multiply-add; element-wise work is not counted."""
     with FlopCounterMode(display=False) as counter:
         step(batch)
@@ -273,7 +316,9 @@ def benchmark_variant(variant: str, cfg: TrainConfig, inputs: BenchInputs) -> di
     for mode in args.modes:
         rates[mode] = MEASURES[mode](variant, cfg, inputs)
         print(f"  {variant} {mode}: {rates[mode]:.0f} samples/s", file=sys.stderr)
-    loop, reference, reference_bare, bare = (rates.get(mode) for mode in ("loop", "reference", "reference-bare", "bare"))
+    loop, reference, reference_bare, bare = (
+        rates.get(mode) for mode in ("loop", "reference", "reference-bare", "bare")
+    )
     mflop = measure_flop_per_sample(variant, cfg, inputs) / 1e6
     return {
         "dataset": args.dataset,
@@ -311,19 +356,52 @@ def variant_config(config: Config, dataset: str, variant: str, args: argparse.Na
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", default="mnist_svhn_text", choices=registry.DATASETS.names())
     parser.add_argument("--data", type=Path, help="HDF5 dataset (default: results/datasets/<dataset>.h5)")
-    parser.add_argument("--config", type=Path, nargs="+", default=[Path("config.yaml")], help="config files for the variants' hyper-parameters, later ones win")
-    parser.add_argument("--variants", nargs="+", help="variants to measure (default: every configured variant of --dataset)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        nargs="+",
+        default=[Path("config.yaml")],
+        help="config files for the variants' hyper-parameters, later ones win",
+    )
+    parser.add_argument(
+        "--variants", nargs="+", help="variants to measure (default: every configured variant of --dataset)"
+    )
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
-    parser.add_argument("--steps", type=int, default=20, help="timed steps per mode (the loop also runs as many warm-up steps)")
+    parser.add_argument(
+        "--steps", type=int, default=20, help="timed steps per mode (the loop also runs as many warm-up steps)"
+    )
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps before timing (bare and reference modes)")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    parser.add_argument("--threads", type=int, nargs="+", default=[0], help="torch CPU thread counts to measure in turn (0 = torch's default)")
-    parser.add_argument("--workers", type=int, default=8, help="DataLoader worker processes of the reference loop (the reference uses 8)")
-    parser.add_argument("--bf16", action="store_true", help="bf16 autocast (TrainConfig.amp_bf16) in loop and bare; the reference modes stay float32")
-    parser.add_argument("--compile", action="store_true", help="torch.compile the loss (TrainConfig.compile) in loop and bare; the reference modes stay eager")
     parser.add_argument(
-        "--contiguous", action="store_true", help="contiguous layout (TrainConfig.channels_last false) in loop and bare, to measure what channels-last gains"
+        "--threads",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="torch CPU thread counts to measure in turn (0 = torch's default)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=8,
+        help="DataLoader worker processes of the reference loop (the reference uses 8)",
+    )
+    parser.add_argument(
+        "--bf16",
+        action="store_true",
+        help="bf16 autocast (TrainConfig.amp_bf16) in loop and bare; the reference modes stay float32",
+    )
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the loss (TrainConfig.compile) in loop and bare; the reference modes stay eager",
+    )
+    parser.add_argument(
+        "--contiguous",
+        action="store_true",
+        help=(
+            "contiguous layout (TrainConfig.channels_last false) in loop and bare, to measure what channels-last gains"
+        ),
     )
     parser.add_argument("--csv", type=Path, default=Path("results/benchmarks/training.csv"), help="CSV to write")
 
@@ -344,9 +422,21 @@ def run_training(args: argparse.Namespace) -> None:
         for threads in args.threads:
             torch.set_num_threads(threads or default_threads)
             rows += [benchmark_variant(variant, configs[variant], inputs) for variant in variants]
-    print(f"\n{args.dataset}, batch {args.batch_size}, {args.steps} timed steps, {rows[0]['device_name']}; samples/s and ratios")
-    print("(targets on a 2-core CPU for mmjsd: loop/ref >= 3 and loop/ref-bare >= 1; on an H100: loop >= 56,068 samples/s)")
-    print_table(rows, ("variant", "torch_threads") + tuple(c for c in TRAINING_COLUMNS if "_over_" in c or c.endswith("_per_s") or c.endswith("_per_sample")) + ("load_avg_1m",), TABLE_HEADERS)
+    print(
+        f"\n{args.dataset}, batch {args.batch_size}, {args.steps} timed steps, "
+        f"{rows[0]['device_name']}; samples/s and ratios"
+    )
+    print(
+        "(targets on a 2-core CPU for mmjsd: loop/ref >= 3 and loop/ref-bare >= 1; on an "
+        "H100: loop >= 56,068 samples/s)"
+    )
+    print_table(
+        rows,
+        ("variant", "torch_threads")
+        + tuple(c for c in TRAINING_COLUMNS if "_over_" in c or c.endswith(("_per_s", "_per_sample")))
+        + ("load_avg_1m",),
+        TABLE_HEADERS,
+    )
     write_csv(args.csv, rows, TRAINING_COLUMNS)
 
 
@@ -365,7 +455,16 @@ whole file is loaded and training has started, the child is stopped and its own 
 resident memory (VmHWM, see :class:`mmjsd.bench.PeakMemory`) is reported. Target: under 3 GB.
 """
 
-MEMORY_COLUMNS = ("dataset", "variant", "batch_size", "steps_seen", "seconds", "peak_rss_gib", "target_gib", "data") + ENVIRONMENT_COLUMNS
+MEMORY_COLUMNS = (
+    "dataset",
+    "variant",
+    "batch_size",
+    "steps_seen",
+    "seconds",
+    "peak_rss_gib",
+    "target_gib",
+    "data",
+) + ENVIRONMENT_COLUMNS
 
 #: Host memory target of an MST training job, GB (reported in GiB for comparison: 3e9 B).
 MEMORY_TARGET_GIB = 3e9 / 2**30
@@ -379,13 +478,19 @@ def steps_done(output: str) -> int:
 
 
 def add_memory_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", type=Path, default=PAPER_MST_FILE, help="paper-scale MST file (default: where `build` writes it)")
+    parser.add_argument(
+        "--data", type=Path, default=PAPER_MST_FILE, help="paper-scale MST file (default: where `build` writes it)"
+    )
     parser.add_argument("--variant", default="mmjsd")
-    parser.add_argument("--config", type=Path, nargs="+", default=[Path("config.yaml")], help="config files, later ones win")
+    parser.add_argument(
+        "--config", type=Path, nargs="+", default=[Path("config.yaml")], help="config files, later ones win"
+    )
     parser.add_argument("--steps", type=int, default=10, help="training steps to run before the job is stopped")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads of the job (the Snakemake rule gives 1)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch CPU threads of the job (the Snakemake rule gives 1)"
+    )
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds after which the job is stopped anyway")
     parser.add_argument("--csv", type=Path, default=Path("results/benchmarks/memory.csv"), help="CSV to write")
 
@@ -398,13 +503,35 @@ def run_memory(args: argparse.Namespace) -> None:
     cfg = dataclasses.replace(cfg, epochs=1, batch_size=args.batch_size, log_every=1)
     with tempfile.TemporaryDirectory(prefix="mmjsd-bench-memory-") as workdir:
         command = [
-            sys.executable, "-m", "mmjsd.train", "--dataset", dataset, "--variant", args.variant, "--seed", "0", "--protocol", CORRECTED_PROTOCOL,
-            "--hparams", canonical_json(dataclasses.asdict(cfg)), "--data", str(args.data),
-            "--out-dir", f"{workdir}/run", "--checkpoint", f"{workdir}/last.pt", "--device", args.device, "--threads", str(args.threads),
+            sys.executable,
+            "-m",
+            "mmjsd.train",
+            "--dataset",
+            dataset,
+            "--variant",
+            args.variant,
+            "--seed",
+            "0",
+            "--protocol",
+            CORRECTED_PROTOCOL,
+            "--hparams",
+            canonical_json(dataclasses.asdict(cfg)),
+            "--data",
+            str(args.data),
+            "--out-dir",
+            f"{workdir}/run",
+            "--checkpoint",
+            f"{workdir}/last.pt",
+            "--device",
+            args.device,
+            "--threads",
+            str(args.threads),
         ]
         child = run_child(command, stop_when=lambda output: steps_done(output) >= args.steps, timeout_s=args.timeout)
     if steps_done(child.output) == 0:
-        raise UserError(f"the training job ran no step (exit code {child.exit_code}); its last output:\n{child.output[-2000:]}")
+        raise UserError(
+            f"the training job ran no step (exit code {child.exit_code}); its last output:\n{child.output[-2000:]}"
+        )
     row = {
         "dataset": dataset,
         "variant": args.variant,

@@ -9,7 +9,7 @@ Modules:
   ``penultimate_features``.
 
 The step that trains them is ``python -m mmjsd.train_classifier``. Which classifiers a
-dataset has is declared by its spec (:class:`mmjsd.registry.DatasetSpec`: one coherence
+dataset has is declared by its spec (:class:`mmjsd.core.registry.DatasetSpec`: one coherence
 classifier per modality, a features copy per ``feature_modalities``). This module stays
 free of torch so the Snakefile can read the constant below at parse time.
 """

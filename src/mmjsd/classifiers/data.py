@@ -9,13 +9,13 @@ CelebA classifiers use the images or texts with the 40 attributes as float 0/1.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 
-from mmjsd import registry
+from mmjsd.core import registry
 from mmjsd.data.hdf5 import CELEBA_SPEC, MST_SPEC, FileSpec, open_dataset_file
 from mmjsd.data.readers import MSTSplit, pixels_to_float, text_one_hot
 
@@ -41,7 +41,7 @@ class Examples:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def to(self, device: torch.device | str) -> "Examples":
+    def to(self, device: torch.device | str) -> Examples:
         """Move inputs and labels to ``device`` (batches are then gathered there)."""
         self.inputs, self.labels = self.inputs.to(device), self.labels.to(device)
         return self

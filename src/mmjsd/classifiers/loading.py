@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 
 from mmjsd.classifiers.networks import Classifier, architecture_name, build_classifier
-from mmjsd.errors import UserError
-from mmjsd.io import atomic_path
+from mmjsd.core.errors import UserError
+from mmjsd.core.io import atomic_path
 
 MODEL_FILE = "model.pt"
 
@@ -61,7 +61,9 @@ def load_classifier(
     """
     path = Path(out_dir) / MODEL_FILE
     if not path.is_file():
-        raise UserError(f"classifier file {path} does not exist; train it first (snakemake runs mmjsd.train_classifier)")
+        raise UserError(
+            f"classifier file {path} does not exist; train it first (snakemake runs mmjsd.train_classifier)"
+        )
     try:
         record = torch.load(path, map_location=device, weights_only=True)
     except Exception as err:  # a truncated or foreign file is a user-fixable problem, whatever torch raises
@@ -70,7 +72,9 @@ def load_classifier(
     name = record.get("architecture")
     dataset, modality = str(record.get("dataset")), str(record.get("modality"))
     if name != architecture_name(dataset, modality):
-        raise UserError(f"classifier file {path} holds architecture {name!r}, which this code does not build; retrain it")
+        raise UserError(
+            f"classifier file {path} holds architecture {name!r}, which this code does not build; retrain it"
+        )
     classifier = build_classifier(dataset, modality)
     classifier.load_state_dict(record["state_dict"])
     classifier.record = {key: value for key, value in record.items() if key != "state_dict"}

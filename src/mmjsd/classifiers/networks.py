@@ -15,11 +15,13 @@ those definitions with the VAEs.
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import nn
 
-from mmjsd import registry
-from mmjsd.errors import UserError
+from mmjsd.core import registry
+from mmjsd.core.errors import UserError
 from mmjsd.models.networks import celeba
 from mmjsd.models.networks.blocks import ALPHABET_SIZE, ResidualBlock, Transpose
 
@@ -51,7 +53,9 @@ class Classifier(nn.Module):
         return self.head(self.dropout(self.body(x)))
 
 
-def _residual_1d(channels_in: int, channels_out: int, padding: int, shortcut_weight: float, branch_weight: float) -> ResidualBlock:
+def _residual_1d(
+    channels_in: int, channels_out: int, padding: int, shortcut_weight: float, branch_weight: float
+) -> ResidualBlock:
     """Kernel-4, stride-2 1-D residual block with biased convolutions (the reference's ResidualBlock1dConv)."""
     return ResidualBlock(
         channels_in,
@@ -83,11 +87,17 @@ def mnist_classifier() -> Classifier:
 
 def _svhn_stage(channels_in: int, channels_out: int, padding: int) -> list[nn.Module]:
     """One k4/s2 convolution of the SVHN encoder followed by Dropout(0.5) → BatchNorm → ReLU."""
-    return [nn.Conv2d(channels_in, channels_out, 4, 2, padding), nn.Dropout(0.5), nn.BatchNorm2d(channels_out), nn.ReLU()]
+    return [
+        nn.Conv2d(channels_in, channels_out, 4, 2, padding),
+        nn.Dropout(0.5),
+        nn.BatchNorm2d(channels_out),
+        nn.ReLU(),
+    ]
 
 
 def svhn_classifier() -> Classifier:
-    """[B,3,32,32] → the SVHN encoder's convolutions (16, 8, 4, 1), each with dropout, BN, ReLU → 128 → 10. 233,066 parameters."""
+    """[B,3,32,32] → the SVHN encoder's convolutions (16, 8, 4, 1), each with
+    dropout, BN, ReLU → 128 → 10. 233,066 parameters."""
     body = nn.Sequential(
         *_svhn_stage(3, 32, 1),
         *_svhn_stage(32, 64, 1),
@@ -121,7 +131,8 @@ def celeba_image_classifier() -> Classifier:
 
 
 def celeba_text_classifier() -> Classifier:
-    """[B,256,71] → Conv1d 71→128 (k3, s2) [128] → residual 256, 384, 512, 640, 768 [64 … 4] → 896 (p0) [1] → dropout → 40.
+    """[B,256,71] → Conv1d 71→128 (k3, s2) [128] → residual 256, 384, 512,
+    640, 768 [64 … 4] → 896 (p0) [1] → dropout → 40.
 
     About 16.3 M parameters. Kernel 4 / stride 2 for every block and padding 0 for the
     last, so the length reaches 1 as in the CelebA text encoder; residual weights are
@@ -130,7 +141,7 @@ def celeba_text_classifier() -> Classifier:
     channels = [celeba.DIM * k for k in range(1, 8)]  # 128, 256, …, 896
     blocks = [
         _residual_1d(c_in, c_out, 0 if c_out == channels[-1] else 1, celeba.SHORTCUT_WEIGHT, celeba.BRANCH_WEIGHT)
-        for c_in, c_out in zip(channels[:-1], channels[1:])
+        for c_in, c_out in itertools.pairwise(channels)
     ]
     body = nn.Sequential(
         Transpose(1, 2),
@@ -142,7 +153,8 @@ def celeba_text_classifier() -> Classifier:
 
 
 def architecture_name(dataset: str, modality: str) -> str:
-    """The ``"module:function"`` the spec of ``dataset`` names for the classifier of ``modality`` (recorded in model.pt)."""
+    """The ``"module:function"`` the spec of ``dataset`` names for the
+    classifier of ``modality`` (recorded in model.pt)."""
     spec = registry.dataset(dataset)
     if modality not in spec.classifiers:
         raise UserError(f"dataset '{dataset}' has no modality '{modality}'; use one of {', '.join(spec.modalities)}")
@@ -154,5 +166,7 @@ def build_classifier(dataset: str, modality: str) -> Classifier:
     name = architecture_name(dataset, modality)
     classifier = registry.load_object(name, f"dataset '{dataset}' classifier of {modality}")()
     if not isinstance(classifier, Classifier):
-        raise UserError(f"dataset '{dataset}': classifier builder {name} must return a mmjsd.classifiers.networks.Classifier")
+        raise UserError(
+            f"dataset '{dataset}': classifier builder {name} must return a mmjsd.classifiers.networks.Classifier"
+        )
     return classifier

@@ -8,7 +8,7 @@ loader returns it in ``eval()`` mode); gradients are never recorded.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -17,7 +17,9 @@ from mmjsd.classifiers.networks import Classifier
 DEFAULT_BATCH_SIZE = 1024
 
 
-def _apply_in_chunks(function: Callable[[torch.Tensor], torch.Tensor], classifier: Classifier, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+def _apply_in_chunks(
+    function: Callable[[torch.Tensor], torch.Tensor], classifier: Classifier, x: torch.Tensor, batch_size: int
+) -> torch.Tensor:
     """``function`` over ``x`` in chunks of ``batch_size`` rows, on the classifier's device, concatenated."""
     device = next(classifier.parameters()).device
     with torch.inference_mode():

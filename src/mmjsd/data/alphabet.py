@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789" "-,;.!?:'\"\\/|_@#$%^&*~`+-=<>()[]{}" " \n"
+ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789-,;.!?:'\"\\/|_@#$%^&*~`+-=<>()[]{} \n"
 NUM_SYMBOLS = len(ALPHABET)
 assert NUM_SYMBOLS == 71
 
@@ -90,7 +90,7 @@ def attribute_text(names: list[str], present: np.ndarray, max_length: int) -> st
     Names are dropped from the end while the sentence is longer than ``max_length``;
     then "_" becomes a space and everything is lower-cased (docs/reference-code.md §1.3, steps 1-4).
     """
-    chosen = [name for name, on in zip(names, present) if on]
+    chosen = [name for name, on in zip(names, present, strict=True) if on]
     while chosen and len(", ".join(chosen)) > max_length:
         chosen.pop()
     return ", ".join(chosen).replace("_", " ").lower()

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from mmjsd.config import CelebABuildConfig
+from mmjsd.core.config import CelebABuildConfig
+from mmjsd.core.errors import UserError
 from mmjsd.data import alphabet
 from mmjsd.data.hdf5 import BuiltDataset
 from mmjsd.data.raw import CELEBA_IMAGE_DIR, CelebAImageStore, read_celeba_index
-from mmjsd.errors import UserError
 
 #: PIL crop box (left, upper, right, lower) = cols 15:163, rows 35:183.
 CROP_BOX = (15, 35, 163, 183)
@@ -34,7 +34,9 @@ def crop_and_resize(jpeg: bytes, image_id: str) -> np.ndarray:
         with Image.open(io.BytesIO(jpeg)) as img:
             rgb = img.convert("RGB")
     except (OSError, SyntaxError) as err:
-        raise UserError(f"CelebA image {image_id} is not a readable JPEG ({err}); replace it with the official file") from err
+        raise UserError(
+            f"CelebA image {image_id} is not a readable JPEG ({err}); replace it with the official file"
+        ) from err
     if rgb.size != (178, 218):
         raise UserError(f"CelebA image {image_id} is {rgb.size[0]}x{rgb.size[1]}, expected the aligned 178x218")
     small = rgb.crop(CROP_BOX).resize((IMAGE_SIZE, IMAGE_SIZE), Image.BICUBIC)
@@ -44,7 +46,10 @@ def crop_and_resize(jpeg: bytes, image_id: str) -> np.ndarray:
 def attribute_texts(names: list[str], attributes: np.ndarray, length: int, seed: int) -> np.ndarray:
     """uint8 ``[N, length]`` padded attribute sentences, one seeded offset per row in file order."""
     rng = np.random.default_rng(seed)
-    rows = [alphabet.encode(alphabet.pad_attribute_text(alphabet.attribute_text(names, row > 0, length), length, rng)) for row in attributes]
+    rows = [
+        alphabet.encode(alphabet.pad_attribute_text(alphabet.attribute_text(names, row > 0, length), length, rng))
+        for row in attributes
+    ]
     return np.stack(rows) if rows else np.zeros((0, length), dtype=np.uint8)
 
 
@@ -96,7 +101,7 @@ def partition_source_name(partition: int) -> str:
 def partition_digests(partitions: np.ndarray, per_image: list[bytes]) -> dict[str, str]:
     """:func:`images_digest` of each partition present in ``partitions`` (aligned with ``per_image``)."""
     return {
-        partition_source_name(int(p)): images_digest([d for d, q in zip(per_image, partitions) if q == p])
+        partition_source_name(int(p)): images_digest([d for d, q in zip(per_image, partitions, strict=True) if q == p])
         for p in np.unique(partitions)
     }
 
@@ -107,7 +112,9 @@ def hash_all_images(raw_dir: Path, ids: list[str]) -> list[bytes]:
     return [hashlib.sha256(store.read(i)).digest() for i in ids]
 
 
-def build(raw_dir: Path, cfg: CelebABuildConfig, workers: int = 1) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, str], list[str]]:
+def build(
+    raw_dir: Path, cfg: CelebABuildConfig, workers: int = 1
+) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, str], list[str]]:
     """Both splits, the raw files read (name → sha256) and the 40 attribute names."""
     overlap = set(cfg.train_partitions) & set(cfg.test_partitions)
     if overlap:
@@ -126,7 +133,9 @@ def build(raw_dir: Path, cfg: CelebABuildConfig, workers: int = 1) -> tuple[dict
     for split, partitions in (("train", cfg.train_partitions), ("test", cfg.test_partitions)):
         take = np.flatnonzero(np.isin(index.partitions[rows], partitions))
         if take.size == 0:
-            raise UserError(f"no CelebA image is in partition(s) {partitions} (config key data.celeba.{split}_partitions)")
+            raise UserError(
+                f"no CelebA image is in partition(s) {partitions} (config key data.celeba.{split}_partitions)"
+            )
         chosen = rows[take]
         splits[split] = {
             "images": images[take],
@@ -140,6 +149,7 @@ def build(raw_dir: Path, cfg: CelebABuildConfig, workers: int = 1) -> tuple[dict
 
 
 def build_dataset(raw_dirs: dict[str, Path], cfg: CelebABuildConfig, workers: int = 1) -> BuiltDataset:
-    """The dataset spec's builder: :func:`build` from the raw CelebA directory, with the attribute names as a file attribute."""
+    """The dataset spec's builder: :func:`build` from the raw CelebA directory,
+    with the attribute names as a file attribute."""
     splits, sources, names = build(raw_dirs["celeba"], cfg, workers=workers)
     return BuiltDataset(splits, {"celeba": sources}, {"attribute_names": names})

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mmjsd.config import MSTBuildConfig
+from mmjsd.core.config import MSTBuildConfig
 from mmjsd.data import alphabet
 from mmjsd.data.hdf5 import BuiltDataset
 from mmjsd.data.raw import SPLITS, read_mnist, read_svhn
@@ -52,12 +52,18 @@ def pair_by_class(
     return np.concatenate(idx_a), np.concatenate(idx_b), np.concatenate(labels)
 
 
-def build_split(raw_mnist: Path, raw_svhn: Path, split: str, cfg: MSTBuildConfig) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+def build_split(
+    raw_mnist: Path, raw_svhn: Path, split: str, cfg: MSTBuildConfig
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Arrays of one split (names as in ``MST_SPEC``) and the sha256 of every raw file read."""
     mnist_images, mnist_labels = read_mnist(raw_mnist, split)
     svhn_images, svhn_labels = read_svhn(raw_svhn, split)
     pair_mnist, pair_svhn, pair_label = pair_by_class(
-        mnist_labels.data, svhn_labels.data, cfg.pairs_per_image, cfg.max_per_class, split_rng(cfg.seed, split, _PURPOSE_PAIRING)
+        mnist_labels.data,
+        svhn_labels.data,
+        cfg.pairs_per_image,
+        cfg.max_per_class,
+        split_rng(cfg.seed, split, _PURPOSE_PAIRING),
     )
     starts = alphabet.draw_word_starts(pair_label, cfg.text_length, split_rng(cfg.seed, split, _PURPOSE_TEXT))
     arrays = {
@@ -77,7 +83,9 @@ def build_split(raw_mnist: Path, raw_svhn: Path, split: str, cfg: MSTBuildConfig
     return arrays, sources
 
 
-def build(raw_mnist: Path, raw_svhn: Path, cfg: MSTBuildConfig) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[str, str]]]:
+def build(
+    raw_mnist: Path, raw_svhn: Path, cfg: MSTBuildConfig
+) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[str, str]]]:
     """Both splits, and the raw files read per raw dataset (``{"mnist": {file: sha256}, "svhn": ...}``)."""
     splits, sources = {}, {"mnist": {}, "svhn": {}}
     for split in SPLITS:

@@ -15,10 +15,10 @@ from typing import Any
 import h5py
 import numpy as np
 
-from mmjsd import registry
+from mmjsd.core import registry
+from mmjsd.core.errors import UserError
+from mmjsd.core.io import atomic_path
 from mmjsd.data.alphabet import ALPHABET
-from mmjsd.errors import UserError
-from mmjsd.io import atomic_path
 
 #: Bump when the builders' output changes for the same inputs (invalidates old files).
 BUILDER_VERSION = "1"
@@ -109,7 +109,9 @@ def write_dataset_file(
             for split in SPLITS:
                 group = handle.create_group(split, track_order=True)
                 for ds in spec.datasets:
-                    group.create_dataset(ds.name, data=np.asarray(splits[split][ds.name]).astype(ds.dtype), track_times=False)
+                    group.create_dataset(
+                        ds.name, data=np.asarray(splits[split][ds.name]).astype(ds.dtype), track_times=False
+                    )
         _check_file(tmp, spec, shown=Path(path))
 
 
@@ -167,12 +169,20 @@ def validate_layout(handle: h5py.File, spec: FileSpec, shown: Path) -> None:
                 raise _fail(shown, f"lacks dataset '{split}/{ds.name}'")
             data = handle[split][ds.name]
             if data.dtype != np.dtype(ds.dtype) or data.ndim != len(ds.shape):
-                raise _fail(shown, f"dataset '{split}/{ds.name}' is {data.dtype}{data.shape}, expected {ds.dtype} with shape {ds.shape}")
-            for actual, expected in zip(data.shape, ds.shape):
+                raise _fail(
+                    shown,
+                    f"dataset '{split}/{ds.name}' is {data.dtype}{data.shape}, expected "
+                    f"{ds.dtype} with shape {ds.shape}",
+                )
+            for actual, expected in zip(data.shape, ds.shape, strict=True):
                 if isinstance(expected, int) and actual != expected:
                     raise _fail(shown, f"dataset '{split}/{ds.name}' has shape {data.shape}, expected {ds.shape}")
                 if isinstance(expected, str) and dims.setdefault(expected, actual) != actual:
-                    raise _fail(shown, f"dataset '{split}/{ds.name}' has {actual} for dimension {expected}, other datasets have {dims[expected]}")
+                    raise _fail(
+                        shown,
+                        f"dataset '{split}/{ds.name}' has {actual} for dimension {expected}, other "
+                        f"datasets have {dims[expected]}",
+                    )
 
 
 def read_split(path: str | Path, spec: FileSpec, split: str) -> dict[str, np.ndarray]:
@@ -191,4 +201,3 @@ def _decode_attr(value: Any) -> Any:
     if isinstance(value, str) and value[:1] in "[{":
         return json.loads(value)
     return value.item() if isinstance(value, np.generic) else value
-

@@ -10,13 +10,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mmjsd.errors import UserError
-from mmjsd.io import write_json
+from mmjsd.core.errors import UserError
+from mmjsd.core.io import write_json
 
 RAW_DATASETS = ("mnist", "svhn", "celeba")
 
 
-def write_manifest(path: str | Path, dataset: str, source: str, raw_dir: str | Path, files: dict[str, str], counts: dict[str, int]) -> None:
+def write_manifest(
+    path: str | Path, dataset: str, source: str, raw_dir: str | Path, files: dict[str, str], counts: dict[str, int]
+) -> None:
     write_json(path, {"dataset": dataset, "source": source, "raw_dir": str(raw_dir), "files": files, "counts": counts})
 
 

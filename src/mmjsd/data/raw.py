@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mmjsd.errors import UserError
+from mmjsd.core.errors import UserError
 
 SPLITS = ("train", "test")
 
@@ -68,7 +68,9 @@ def _require(path: Path, what: str, hint: str) -> None:
 def parse_idx(payload: bytes, source: str) -> np.ndarray:
     """Parse IDX bytes (LeCun's format: magic 0x0000TTDD, big-endian uint32 dims, data)."""
     if len(payload) < 4 or payload[0] != 0 or payload[1] != 0 or payload[2] not in _IDX_DTYPES:
-        raise UserError(f"{source} is not an IDX file of unsigned bytes (bad magic number); replace it with the official file")
+        raise UserError(
+            f"{source} is not an IDX file of unsigned bytes (bad magic number); replace it with the official file"
+        )
     ndim = payload[3]
     header = 4 + 4 * ndim
     if len(payload) < header:
@@ -92,14 +94,17 @@ def _read_maybe_gzip(path: Path) -> tuple[bytes, str]:
     try:
         return gzip.decompress(raw), digest
     except (OSError, EOFError, zlib.error) as err:
-        raise UserError(f"{path} is not a valid gzip file ({err}); it is probably a truncated download: delete it and acquire it again") from err
+        raise UserError(
+            f"{path} is not a valid gzip file ({err}); it is probably a truncated download: "
+            "delete it and acquire it again"
+        ) from err
 
 
 def read_mnist(raw_dir: str | Path, split: str) -> tuple[RawArray, RawArray]:
     """MNIST images ``[N, 28, 28]`` uint8 and labels ``[N]`` uint8 of ``split``."""
     raw_dir = Path(raw_dir)
     arrays = []
-    for rel, what in zip(MNIST_FILES[split], ("images", "labels")):
+    for rel, what in zip(MNIST_FILES[split], ("images", "labels"), strict=True):
         path = raw_dir / rel
         if not path.is_file() and path.with_suffix("").is_file():
             path = path.with_suffix("")  # an already-gunzipped official file
@@ -204,7 +209,9 @@ def read_celeba_index(raw_dir: str | Path) -> CelebAIndex:
         )
     rows = [line.split() for line in attr_lines[2:] if line.strip()]
     if len(rows) != count:
-        raise UserError(f"{attr_path} announces {count} images but has {len(rows)} rows; the file is truncated or edited")
+        raise UserError(
+            f"{attr_path} announces {count} images but has {len(rows)} rows; the file is truncated or edited"
+        )
     bad = next((i for i, r in enumerate(rows) if len(r) != len(names) + 1), None)
     if bad is not None:
         raise UserError(f"{attr_path} line {bad + 3} has {len(rows[bad]) - 1} values, expected {len(names)}")
@@ -220,7 +227,10 @@ def read_celeba_index(raw_dir: str | Path) -> CelebAIndex:
         raise UserError(f"{part_path} must have two columns (image id, partition) on every line")
     part_ids = [p[0] for p in parts]
     if part_ids != ids:
-        first = next((i for i, (a, b) in enumerate(zip(part_ids, ids)) if a != b), min(len(part_ids), len(ids)))
+        # the lists may differ in length: then the first difference may be where the shorter one ends
+        first = next(
+            (i for i, (a, b) in enumerate(zip(part_ids, ids, strict=False)) if a != b), min(len(part_ids), len(ids))
+        )
         raise UserError(
             f"{part_path} and {attr_path} do not list the same images in the same order "
             f"(first difference at row {first + 1}); use the two official files of one release"
@@ -245,7 +255,10 @@ class CelebAImageStore:
         elif self.zip_path.is_file():
             self.source_name = self.zip_path.name
         else:
-            raise UserError(f"missing CelebA images: neither {self.folder}/ nor {self.zip_path} exists. " + CELEBA_HOW_TO.format(root=root))
+            raise UserError(
+                f"missing CelebA images: neither {self.folder}/ nor {self.zip_path} exists. "
+                + CELEBA_HOW_TO.format(root=root)
+            )
 
     def _open_zip(self) -> zipfile.ZipFile:
         if self._zip is None:
@@ -297,8 +310,11 @@ class CelebAImageStore:
         if missing:
             nested = self.folder / CELEBA_IMAGE_DIR
             if not available and nested.is_dir():
-                raise UserError(f"{self.folder}/ holds no images but a folder {nested.name}/: move its JPEGs up one level")
+                raise UserError(
+                    f"{self.folder}/ holds no images but a folder {nested.name}/: move its JPEGs up one level"
+                )
             raise UserError(
                 f"{len(missing)} images listed in {celeba_root(raw_dir) / CELEBA_ATTR_FILE} are not in "
-                f"{self.source_name} (first: {missing[0]}); the attribute file and the image folder must come from the same release"
+                f"{self.source_name} (first: {missing[0]}); the attribute file and the image folder "
+                "must come from the same release"
             )

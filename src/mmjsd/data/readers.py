@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mmjsd import registry
+from mmjsd.core import registry
 from mmjsd.data import alphabet
 from mmjsd.data.hdf5 import CELEBA_SPEC, MST_SPEC, read_split
 
@@ -65,7 +65,7 @@ class MSTSplit(InMemorySplit):
         self.text_length = self.text.shape[1]
 
     @classmethod
-    def load(cls, path: str | Path, split: str) -> "MSTSplit":
+    def load(cls, path: str | Path, split: str) -> MSTSplit:
         return cls(read_split(path, MST_SPEC, split))
 
     def __len__(self) -> int:
@@ -107,7 +107,7 @@ class CelebASplit(InMemorySplit):
         self.text = torch.from_numpy(arrays["text"])
 
     @classmethod
-    def load(cls, path: str | Path, split: str) -> "CelebASplit":
+    def load(cls, path: str | Path, split: str) -> CelebASplit:
         return cls(read_split(path, CELEBA_SPEC, split))
 
     def __len__(self) -> int:
@@ -120,7 +120,10 @@ class CelebASplit(InMemorySplit):
         """Image and text of items ``index`` (float) and their attributes, on ``device`` (as :meth:`MSTSplit.batch`)."""
         index = index.to(self.labels.device)
         target = device or self.labels.device
-        data = {"img": pixels_to_float(self.images[index].to(target)), "text": text_one_hot(self.text[index].to(target))}
+        data = {
+            "img": pixels_to_float(self.images[index].to(target)),
+            "text": text_one_hot(self.text[index].to(target)),
+        }
         return data, self.labels[index].to(target).float()
 
 

@@ -2,17 +2,18 @@
 
 Math: :mod:`prd`, :mod:`likelihood`, :mod:`probe`, :mod:`coherence`,
 :mod:`average_precision`. Evaluators (run + data → metric file contents): the function each
-metric's spec names (:class:`mmjsd.registry.MetricSpec`, e.g.
+metric's spec names (:class:`mmjsd.core.registry.MetricSpec`, e.g.
 ``mmjsd.evaluation.probe_eval:evaluate``), sharing :mod:`runs`, :mod:`generation` and
 :mod:`features`. This module stays free of torch.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from mmjsd import registry
-from mmjsd.errors import UserError
+from mmjsd.core import registry
+from mmjsd.core.errors import UserError
 
 
 def load_evaluator(metric: str) -> Callable[[Any], Any]:

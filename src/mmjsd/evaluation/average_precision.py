@@ -18,7 +18,7 @@ import numbers
 
 import numpy as np
 
-from mmjsd.errors import UserError
+from mmjsd.core.errors import UserError
 
 
 def _check_scores_and_labels(scores, labels) -> tuple[np.ndarray, np.ndarray]:

@@ -14,11 +14,11 @@ the conditioning sample's attributes: see :mod:`mmjsd.evaluation.average_precisi
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
-from mmjsd.errors import UserError
+from mmjsd.core.errors import UserError
 
 
 def _as_label_vector(labels, name: str) -> np.ndarray:
@@ -33,7 +33,7 @@ def _stack_predictions(predictions: Mapping[str, np.ndarray]) -> np.ndarray:
     """Predictions of M modalities as an ``[M, N]`` array, in the mapping's order."""
     arrays = [_as_label_vector(labels, f"predictions[{name!r}]") for name, labels in predictions.items()]
     if len({a.shape for a in arrays}) > 1:
-        sizes = {name: len(a) for name, a in zip(predictions, arrays)}
+        sizes = {name: len(a) for name, a in zip(predictions, arrays, strict=True)}
         raise UserError(f"every modality needs one prediction per generated sample, got counts {sizes}")
     return np.stack(arrays)
 

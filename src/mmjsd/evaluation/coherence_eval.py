@@ -42,8 +42,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -51,12 +51,16 @@ import torch
 from mmjsd.classifiers.loading import load_classifier
 from mmjsd.classifiers.networks import Classifier
 from mmjsd.classifiers.predict import attribute_scores, predict_labels
-from mmjsd.departures import REFERENCE
-from mmjsd.errors import UserError
-from mmjsd.evaluation.average_precision import batch_mean_average_precision, chance_mean_average_precision, mean_average_precision
+from mmjsd.core import registry
+from mmjsd.core.departures import REFERENCE
+from mmjsd.core.errors import UserError
+from mmjsd.evaluation.average_precision import (
+    batch_mean_average_precision,
+    chance_mean_average_precision,
+    mean_average_precision,
+)
 from mmjsd.evaluation.coherence import conditional_accuracy, random_coherence_all_agree, random_coherence_mmjsd_formula
 from mmjsd.evaluation.generation import RANDOM, Source, generation_key, map_generations
-from mmjsd import registry
 from mmjsd.evaluation.runs import (
     EncodedRows,
     EvaluationInputs,
@@ -89,7 +93,9 @@ class Scoring:
 #: Scoring per label kind (DatasetSpec.labels): digits by accuracy (with random coherence), attributes by mean AP.
 SCORINGS = {
     "classes": Scoring(predict_labels, conditional_accuracy, random_coherence=True),
-    "attributes": Scoring(attribute_scores, mean_average_precision, random_coherence=False, per_batch=batch_mean_average_precision),
+    "attributes": Scoring(
+        attribute_scores, mean_average_precision, random_coherence=False, per_batch=batch_mean_average_precision
+    ),
 }
 
 
@@ -101,12 +107,15 @@ class Classification:
     clamp: bool
 
     @classmethod
-    def under(cls, switches: dict[str, str]) -> "Classification":
-        return cls(train_mode=switches["classifier_mode"] == REFERENCE, clamp=switches["generated_image_range"] != REFERENCE)
+    def under(cls, switches: dict[str, str]) -> Classification:
+        return cls(
+            train_mode=switches["classifier_mode"] == REFERENCE, clamp=switches["generated_image_range"] != REFERENCE
+        )
 
 
 class DropoutStreams:
-    """One global-RNG stream per key for train-mode dropout, each seeded from ``seed`` and the key and resumed where it stopped.
+    """One global-RNG stream per key for train-mode dropout, each seeded from
+    ``seed`` and the key and resumed where it stopped.
 
     Dropout draws from torch's global generator; :meth:`stream` switches it (CPU and the
     device's CUDA generator) to the key's own state and restores the caller's afterwards.
@@ -179,7 +188,9 @@ def classify_generations(
     """
     model = inputs.run.model
     sets = [(source, m) for source in sources for m in model.modalities]
-    train_copies = {m: copy.deepcopy(c) for m, c in classifiers.items()} if any(c.train_mode for c in classifications) else {}
+    train_copies = (
+        {m: copy.deepcopy(c) for m, c in classifiers.items()} if any(c.train_mode for c in classifications) else {}
+    )
 
     def classify_one(m: str, means: torch.Tensor, how: Classification) -> torch.Tensor:
         data = means.clamp(0.0, 1.0) if how.clamp else means
@@ -192,7 +203,9 @@ def classify_generations(
     def classify(m: str, means: torch.Tensor) -> torch.Tensor:
         return torch.stack([classify_one(m, means, how) for how in classifications], dim=1)
 
-    return map_generations(model, encoded, sets, classify, generator, inputs.job.batch_size, inputs.progress_title("coherence"))
+    return map_generations(
+        model, encoded, sets, classify, generator, inputs.job.batch_size, inputs.progress_title("coherence")
+    )
 
 
 def evaluate(inputs: EvaluationInputs) -> MetricResult:
@@ -223,11 +236,17 @@ def evaluate(inputs: EvaluationInputs) -> MetricResult:
         return scoring.score(predictions, labels)
 
     def values_under(switches: dict[str, str]) -> dict[str, float]:
-        values = {generation_key(s, m): scored(s, m, switches) for s in model.subsets for m in model.modalities if m not in s}
+        values = {
+            generation_key(s, m): scored(s, m, switches) for s in model.subsets for m in model.modalities if m not in s
+        }
         if scoring.random_coherence:
             how = classifications.index(Classification.under(switches))
             random_predictions = {m: outputs[(RANDOM, m)][:, how] for m in model.modalities}
-            formula = random_coherence_mmjsd_formula if switches["random_coherence_formula"] == REFERENCE else random_coherence_all_agree
+            formula = (
+                random_coherence_mmjsd_formula
+                if switches["random_coherence_formula"] == REFERENCE
+                else random_coherence_all_agree
+            )
             values["random"] = formula(random_predictions)
         return values
 
@@ -242,7 +261,9 @@ def evaluate(inputs: EvaluationInputs) -> MetricResult:
         "generated_data": "clamped_to_unit_interval" if own.clamp else "unbounded",
     }
     if scoring.random_coherence:
-        protocol["random_coherence"] = "mmjsd_formula" if job.departures["random_coherence_formula"] == REFERENCE else "all_agree"
+        protocol["random_coherence"] = (
+            "mmjsd_formula" if job.departures["random_coherence_formula"] == REFERENCE else "all_agree"
+        )
     if scoring.per_batch is not None:
         per_batch = job.departures["per_batch_average_precision"] == REFERENCE
         protocol["average_precision"] = "mean_over_batches" if per_batch else "pooled_over_split"

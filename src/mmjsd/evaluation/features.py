@@ -31,22 +31,22 @@ import functools
 import hashlib
 import json
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from unittest import mock
 
 import numpy as np
 import torch
 
-from mmjsd import registry
 from mmjsd.classifiers.loading import MODEL_FILE, load_classifier
 from mmjsd.classifiers.predict import penultimate_features
-from mmjsd.errors import UserError
+from mmjsd.core import registry
+from mmjsd.core.errors import UserError
+from mmjsd.core.io import atomic_path, sha256_file
 from mmjsd.evaluation.runs import Split, classifiers_directory, derived_seed, select_rows
-from mmjsd.io import atomic_path, sha256_file
-from mmjsd.metrics_io import INCEPTION_EXTRACTOR
-
+from mmjsd.reporting.metrics_io import INCEPTION_EXTRACTOR
 
 #: Leading hex digits of the sha256 of pytorch-fid's FID Inception weights.
 INCEPTION_SHA256_PREFIX = "6726825d"
@@ -61,7 +61,8 @@ REAL_FEATURES_FORMAT = "mmjsd.prd_real_features"
 
 
 def quantise(images: torch.Tensor) -> torch.Tensor:
-    """clamp to [0, 1], then round to the 256 uint8 levels: what ``save_image`` + PNG + /255 gives (docs/metrics.md §2.3)."""
+    """clamp to [0, 1], then round to the 256 uint8 levels: what ``save_image``
+    + PNG + /255 gives (docs/metrics.md §2.3)."""
     return torch.floor(images.clamp(0.0, 1.0) * 255.0 + 0.5) / 255.0
 
 
@@ -86,7 +87,9 @@ class FeatureExtractor:
 
 
 # ------------------------------------------------------------------- classifier features
-def classifier_extractor(classifiers_dir: Path, dataset: str, device: torch.device, batch_size: int) -> FeatureExtractor:
+def classifier_extractor(
+    classifiers_dir: Path, dataset: str, device: torch.device, batch_size: int
+) -> FeatureExtractor:
     """Penultimate layer of ``<classifiers_dir>/<m>-features`` for every image modality (eval mode)."""
     embed, details = {}, {}
     for m in registry.dataset(dataset).feature_modalities:
@@ -125,7 +128,9 @@ def build_inception(weights: Path, device: torch.device) -> torch.nn.Module:
     try:
         state_dict = torch.load(weights, map_location="cpu", weights_only=True)
     except Exception as err:  # a truncated or foreign file is a user-fixable problem, whatever torch raises
-        raise UserError(f"Inception weights file {weights} is unreadable ({err}); check evaluation.prd.inception_weights") from err
+        raise UserError(
+            f"Inception weights file {weights} is unreadable ({err}); check evaluation.prd.inception_weights"
+        ) from err
     requested = []
 
     def from_file(*args, **kwargs):
@@ -163,7 +168,9 @@ def inception_extractor(weights: str | Path, dataset: str, device: torch.device,
         return network(rgb.to(device))[0].flatten(1)
 
     identity = {"name": name, "sha256": digest, "seed": None}
-    return FeatureExtractor(name, identity, dict.fromkeys(registry.dataset(dataset).feature_modalities, embed), batch_size)
+    return FeatureExtractor(
+        name, identity, dict.fromkeys(registry.dataset(dataset).feature_modalities, embed), batch_size
+    )
 
 
 def inception_extractor_name(weights_sha256: str) -> str:
@@ -180,7 +187,8 @@ def inception_extractor_name(weights_sha256: str) -> str:
 def build_extractor(
     inception_weights: str | None, classifiers_dir: Path | None, dataset: str, device: torch.device, batch_size: int
 ) -> FeatureExtractor:
-    """Inception when ``evaluation.prd.inception_weights`` is set, else the feature classifiers of ``classifiers_dir``."""
+    """Inception when ``evaluation.prd.inception_weights`` is set, else the
+    feature classifiers of ``classifiers_dir``."""
     if inception_weights is not None:
         return inception_extractor(inception_weights, dataset, device, batch_size)
     purpose = "PRD with classifier features (evaluation.prd.inception_weights is null)"
@@ -209,7 +217,7 @@ def real_features_key(dataset: str, data_sha256: str, rows: np.ndarray, extracto
         "dataset": dataset,
         "split": "test",
         "data_sha256": data_sha256,
-        "n_rows": int(len(rows)),
+        "n_rows": len(rows),
         "rows_sha256": hashlib.sha256(np.ascontiguousarray(rows, dtype=np.int64).tobytes()).hexdigest(),
         "extractor": extractor.name,
         "extractor_sha256": extractor.identity["sha256"],
@@ -217,7 +225,9 @@ def real_features_key(dataset: str, data_sha256: str, rows: np.ndarray, extracto
     }
 
 
-def compute_real_features(extractor: FeatureExtractor, split: Split, rows: np.ndarray, batch_size: int) -> dict[str, np.ndarray]:
+def compute_real_features(
+    extractor: FeatureExtractor, split: Split, rows: np.ndarray, batch_size: int
+) -> dict[str, np.ndarray]:
     """Features of the real test images of every image modality at ``rows``, ``{m: [N, d]}`` float32."""
     parts: dict[str, list[torch.Tensor]] = {m: [] for m in extractor.embed}
     for index in torch.from_numpy(rows).split(batch_size):
@@ -242,9 +252,13 @@ def load_real_features(path: Path, key: dict[str, Any]) -> dict[str, np.ndarray]
     try:
         with np.load(path) as archive:
             stored = json.loads(str(archive["meta"]))
-            features = {name.removeprefix("features_"): archive[name] for name in archive.files if name.startswith("features_")}
+            features = {
+                name.removeprefix("features_"): archive[name] for name in archive.files if name.startswith("features_")
+            }
     except Exception as err:  # a truncated or foreign file is a user-fixable problem, whatever numpy raises
-        raise UserError(f"real-feature file {path} is unreadable ({err}); delete it and rerun mmjsd.prd_reference") from err
+        raise UserError(
+            f"real-feature file {path} is unreadable ({err}); delete it and rerun mmjsd.prd_reference"
+        ) from err
     differing = [name for name in key if stored.get(name) != key[name]]
     if differing:
         details = "; ".join(f"{name}: file {stored.get(name)!r}, needed {key[name]!r}" for name in differing)

@@ -21,7 +21,8 @@ the modalities in S (canonical order), then prior styles for every styled modali
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -103,8 +104,12 @@ def map_generations(
             rows = len(batch.rows)
             generated = generate_means(model, batch.encodings, sources, modalities, rows, generator)
             for m, stacked in generated.items():
-                wanted = [(source, means) for source, means in zip(sources, stacked.split(rows)) if (source, m) in parts]
+                wanted = [
+                    (source, means)
+                    for source, means in zip(sources, stacked.split(rows), strict=True)
+                    if (source, m) in parts
+                ]
                 outputs = apply(m, torch.cat([means for _, means in wanted])).cpu()
-                for (source, _), chunk in zip(wanted, outputs.split(rows)):
+                for (source, _), chunk in zip(wanted, outputs.split(rows), strict=True):
                     parts[(source, m)].append(chunk)
     return {key: torch.cat(chunks).numpy() for key, chunks in parts.items()}

@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
-from mmjsd.errors import UserError
+from mmjsd.core.errors import UserError
 from mmjsd.models.distributions import log_standard_normal
 from mmjsd.models.posteriors import Posterior
 

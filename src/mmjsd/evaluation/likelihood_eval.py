@@ -3,7 +3,8 @@
 For every test point X and every subset S, with proposal q_S = ``model.subset_posterior(·, S)``
 and K = ``likelihood.num_importance_samples`` draws (docs/metrics.md §4.1, §4.3):
 
-    log p̂(X) = log (1/K) sum_k p(X | z_k, s_k) p(z_k) prod_{m in S} p(s_{k,m}) / (q_S(z_k) prod_{m in S} q(s_{k,m} | x_m))
+    log p̂(X) = log (1/K) sum_k p(X | z_k, s_k) p(z_k) prod_{m in S}
+    p(s_{k,m}) / (q_S(z_k) prod_{m in S} q(s_{k,m} | x_m))
 
 * z_k ~ q_S; a mixture proposal draws stratified (each point gets K·w_c draws from
   component c) and ``log_prob`` is the full mixture density (balance-heuristic weights,
@@ -49,8 +50,8 @@ import math
 import numpy as np
 import torch
 
-from mmjsd.departures import CORRECTED, REFERENCE
-from mmjsd.errors import UserError
+from mmjsd.core.departures import CORRECTED, REFERENCE
+from mmjsd.core.errors import UserError
 from mmjsd.evaluation.likelihood import (
     importance_sampled_log_likelihood,
     log_importance_weights,
@@ -145,7 +146,9 @@ def subset_log_weights(
     batch = z.shape[1]
     style_posteriors = model.style_posteriors({m: encodings[m] for m in subset})
     posterior_styles = {m: q.sample(num_samples, generator) for m, q in style_posteriors.items()}
-    prior_styles = {m: s.reshape(num_samples, batch, -1) for m, s in model.prior_styles(num_samples * batch, generator).items()}
+    prior_styles = {
+        m: s.reshape(num_samples, batch, -1) for m, s in model.prior_styles(num_samples * batch, generator).items()
+    }
     styles = {**prior_styles, **posterior_styles}
     style_log_prior = {m: log_standard_normal(s) for m, s in posterior_styles.items()}
     style_log_q = {m: style_posteriors[m].log_prob(s) for m, s in posterior_styles.items()}
@@ -156,7 +159,9 @@ def subset_log_weights(
     for density in densities:
         log_proposal = proposal_density[density](z)
         per_name = {
-            m: log_importance_weights(log_lik, log_prior + style_log_prior.get(m, 0.0), log_proposal + style_log_q.get(m, 0.0))
+            m: log_importance_weights(
+                log_lik, log_prior + style_log_prior.get(m, 0.0), log_proposal + style_log_q.get(m, 0.0)
+            )
             for m, log_lik in log_liks.items()
         }
         per_name[JOINT] = log_importance_weights(
@@ -275,5 +280,11 @@ def evaluate(inputs: EvaluationInputs) -> MetricResult:
         "mixture_proposal_density": "drawn_component" if job.departures[DENSITY] == REFERENCE else "full_mixture",
     }
     return MetricResult(
-        metric_name="likelihood", values=values, std=std, protocol=protocol, seeds=seeds, extra=extra, alternatives=alternatives
+        metric_name="likelihood",
+        values=values,
+        std=std,
+        protocol=protocol,
+        seeds=seeds,
+        extra=extra,
+        alternatives=alternatives,
     )

@@ -25,7 +25,7 @@ import numbers
 import numpy as np
 from sklearn.cluster import MiniBatchKMeans
 
-from mmjsd.errors import UserError
+from mmjsd.core.errors import UserError
 
 #: Valid range of the angle-grid size, both ends included (docs/metrics.md §1.4).
 MIN_NUM_ANGLES = 3
@@ -174,7 +174,7 @@ def compute_prd_from_embedding(
     for run in range(num_runs):
         eval_hist, ref_hist = cluster_into_histograms(eval_arr, ref_arr, num_clusters, kmeans_batch_size, seed + run)
         curves.append(compute_prd(eval_hist, ref_hist, num_angles))
-    precisions, recalls = zip(*curves)
+    precisions, recalls = zip(*curves, strict=True)
     return np.mean(precisions, axis=0), np.mean(recalls, axis=0)
 
 

@@ -33,7 +33,8 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-from mmjsd import registry
+from mmjsd.core import registry
+from mmjsd.core.io import sha256_file
 from mmjsd.evaluation.features import (
     FeatureExtractor,
     build_extractor,
@@ -55,7 +56,6 @@ from mmjsd.evaluation.runs import (
     rows_kind,
     torch_generator,
 )
-from mmjsd.io import sha256_file
 from mmjsd.models import MultimodalVAE
 
 
@@ -77,7 +77,9 @@ def generated_features(
     generator: torch.Generator,
 ) -> dict[tuple[Source, str], np.ndarray]:
     """Features of every generated set, one generated image per encoded row; each source decodes once per batch."""
-    return map_generations(inputs.run.model, encoded, sets, extractor, generator, inputs.job.batch_size, inputs.progress_title("prd"))
+    return map_generations(
+        inputs.run.model, encoded, sets, extractor, generator, inputs.job.batch_size, inputs.progress_title("prd")
+    )
 
 
 def single_threaded_prd(generated: np.ndarray, real: np.ndarray, **settings) -> tuple[np.ndarray, np.ndarray]:
@@ -102,7 +104,9 @@ def evaluate(inputs: EvaluationInputs) -> MetricResult:
     """The prd metric file's content; see the module docstring."""
     run, job = inputs.run, inputs.job
     prd_cfg, model = job.settings, run.model
-    extractor = build_extractor(prd_cfg.inception_weights, inputs.classifiers_dir, run.dataset, inputs.device, job.batch_size)
+    extractor = build_extractor(
+        prd_cfg.inception_weights, inputs.classifiers_dir, run.dataset, inputs.device, job.batch_size
+    )
     split = inputs.test_split()
     rows = prd_rows(len(split), prd_cfg.n_samples, job.seed)
     seeds = {
@@ -119,7 +123,9 @@ def evaluate(inputs: EvaluationInputs) -> MetricResult:
 
     sets = generated_sets(model, registry.dataset(run.dataset).feature_modalities)
     encoded = encode_rows(model, split, torch.from_numpy(rows), job.batch_size)
-    generated = generated_features(inputs, encoded, extractor, sets, torch_generator(seeds["latent_samples"], inputs.device))
+    generated = generated_features(
+        inputs, encoded, extractor, sets, torch_generator(seeds["latent_samples"], inputs.device)
+    )
     curves = prd_curves(
         {(source, m): (generated[(source, m)], real[m]) for source, m in sets},
         workers=torch.get_num_threads(),

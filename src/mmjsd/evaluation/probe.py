@@ -17,12 +17,12 @@ draws share no row when the training rows suffice (:func:`draw_training_rows`).
 from __future__ import annotations
 
 import numbers
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from mmjsd.errors import UserError
+from mmjsd.core.errors import UserError
 
 
 def _check_latents(latents, name: str) -> np.ndarray:
@@ -40,7 +40,9 @@ def _check_split(latents, labels, name: str) -> tuple[np.ndarray, np.ndarray]:
     latents = _check_latents(latents, name)
     labels = np.asarray(labels)
     if labels.shape[:1] != latents.shape[:1]:
-        raise UserError(f"{name} latents must have one label row per latent row, got {latents.shape} and {labels.shape}")
+        raise UserError(
+            f"{name} latents must have one label row per latent row, got {latents.shape} and {labels.shape}"
+        )
     return latents, labels
 
 
@@ -70,7 +72,9 @@ def fit_probe(latents: np.ndarray, labels: np.ndarray, max_iter: int) -> Logisti
     return LogisticRegression(solver="lbfgs", max_iter=max_iter, random_state=0).fit(latents, labels)
 
 
-def predicted_digits(train_latents: np.ndarray, train_labels: np.ndarray, test_latents: np.ndarray, max_iter: int) -> np.ndarray:
+def predicted_digits(
+    train_latents: np.ndarray, train_labels: np.ndarray, test_latents: np.ndarray, max_iter: int
+) -> np.ndarray:
     """Digits ``[N_test]`` predicted by one probe fitted on the training rows; a single-class training set raises."""
     if np.unique(train_labels).size < 2:
         raise UserError("the probe's training rows hold a single class; raise evaluation.latent_probe.n_train")
@@ -96,7 +100,8 @@ def attribute_scores(
     return np.stack(columns, axis=1)
 
 
-#: ``predict(train_latents, train_labels, test_latents, max_iter)``: :func:`predicted_digits` or :func:`attribute_scores`.
+#: ``predict(train_latents, train_labels, test_latents, max_iter)``:
+#: :func:`predicted_digits` or :func:`attribute_scores`.
 Predict = Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]
 
 

@@ -23,7 +23,7 @@ Departures (docs/departures.md), each also reported flipped alone in ``alternati
 
 * ``probe_protocol``: ``reference`` is the official protocol. One probe per subset is fitted
   on the run's last training batch (the rows of the final epoch's last batch, with that
-  epoch's text offsets, :func:`~mmjsd.runtime.last_batch_rows`; encoded by the final model in
+  epoch's text offsets, :func:`~mmjsd.core.runtime.last_batch_rows`; encoded by the final model in
   eval mode, where the official code used the means of that step's train-mode forward
   pass). The representation of every row, in that batch and in each test batch of
   ``evaluation.batch_size`` rows, is the mean of the component its stratified draw comes
@@ -37,18 +37,30 @@ Departures (docs/departures.md), each also reported flipped alone in ``alternati
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
 
-from mmjsd import registry
-from mmjsd.departures import CORRECTED, REFERENCE
-from mmjsd.errors import UserError
-from mmjsd.evaluation.average_precision import batch_mean_average_precision, chance_mean_average_precision, mean_average_precision
+from mmjsd.core import registry
+from mmjsd.core.departures import CORRECTED, REFERENCE
+from mmjsd.core.errors import UserError
+from mmjsd.core.runtime import last_batch_rows
+from mmjsd.evaluation.average_precision import (
+    batch_mean_average_precision,
+    chance_mean_average_precision,
+    mean_average_precision,
+)
 from mmjsd.evaluation.coherence import conditional_accuracy
-from mmjsd.evaluation.probe import Predict, attribute_scores, draw_predictions, mean_and_std, predicted_digits, single_fit_predictions
+from mmjsd.evaluation.probe import (
+    Predict,
+    attribute_scores,
+    draw_predictions,
+    mean_and_std,
+    predicted_digits,
+    single_fit_predictions,
+)
 from mmjsd.evaluation.runs import (
     EncodedRows,
     EvaluationInputs,
@@ -63,14 +75,14 @@ from mmjsd.evaluation.runs import (
 )
 from mmjsd.models import MultimodalVAE
 from mmjsd.models.distributions import subset_key
-from mmjsd.runtime import last_batch_rows
 
 TRAIN_SPLIT = "train"
 
 
 @dataclass(frozen=True)
 class Probe:
-    """A dataset's probe: what it predicts, how predictions are scored (pooled; per batch if defined), the score's name."""
+    """A dataset's probe: what it predicts, how predictions are scored
+    (pooled; per batch if defined), the score's name."""
 
     predict: Predict
     score: Callable[[np.ndarray, np.ndarray], float]
@@ -91,10 +103,15 @@ def posterior_means(model: MultimodalVAE, encoded: EncodedRows, subset: tuple[st
         return model.subset_posterior(encoded.encodings, subset).mean.double().cpu().numpy()
 
 
-def drawn_component_means(model: MultimodalVAE, encoded: EncodedRows, subset: tuple[str, ...], batch_size: int) -> np.ndarray:
-    """Per row, the mean of the subset-posterior component its stratified draw comes from, batch by batch, ``[N, D]``."""
+def drawn_component_means(
+    model: MultimodalVAE, encoded: EncodedRows, subset: tuple[str, ...], batch_size: int
+) -> np.ndarray:
+    """Per row, the mean of the subset-posterior component its stratified
+    draw comes from, batch by batch, ``[N, D]``."""
     with torch.inference_mode():
-        parts = [model.subset_posterior(b.encodings, subset).drawn_component_mean() for b in encoded.batches(batch_size)]
+        parts = [
+            model.subset_posterior(b.encodings, subset).drawn_component_mean() for b in encoded.batches(batch_size)
+        ]
     return torch.cat(parts).double().cpu().numpy()
 
 
@@ -160,9 +177,16 @@ def evaluate(inputs: EvaluationInputs) -> MetricResult:
         per_batch = switches.get("per_batch_average_precision") == REFERENCE
 
         def score(predicted: np.ndarray) -> float:
-            return probe.per_batch(predicted, test_labels, job.batch_size) if per_batch else probe.score(predicted, test_labels)
+            return (
+                probe.per_batch(predicted, test_labels, job.batch_size)
+                if per_batch
+                else probe.score(predicted, test_labels)
+            )
 
-        return {key: mean_and_std([score(p) for p in draws]) for key, draws in predictions[switches["probe_protocol"]].items()}
+        return {
+            key: mean_and_std([score(p) for p in draws])
+            for key, draws in predictions[switches["probe_protocol"]].items()
+        }
 
     values, alternatives = values_and_alternatives(
         job.departures, lambda switches: {key: mean for key, (mean, _) in scores_under(switches).items()}
@@ -186,5 +210,11 @@ def evaluate(inputs: EvaluationInputs) -> MetricResult:
         protocol["average_precision"] = "mean_over_batches" if per_batch else "pooled_over_split"
         extra["attribute_prevalence"] = chance_mean_average_precision(test_labels)
     return MetricResult(
-        metric_name="latent_probe", values=values, std=std, protocol=protocol, seeds=seeds, extra=extra, alternatives=alternatives
+        metric_name="latent_probe",
+        values=values,
+        std=std,
+        protocol=protocol,
+        seeds=seeds,
+        extra=extra,
+        alternatives=alternatives,
     )

@@ -18,22 +18,23 @@ from __future__ import annotations
 
 import dataclasses
 import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from mmjsd.config import MetricJob, TrainConfig, from_dict
-from mmjsd.data.readers import MSTSplit, CelebASplit, load_split
-from mmjsd.departures import flipped, metric_departures
-from mmjsd.errors import UserError
-from mmjsd.io import sha256_file
+from mmjsd.core.config import MetricJob, TrainConfig, from_dict
+from mmjsd.core.departures import flipped, metric_departures
+from mmjsd.core.errors import UserError
+from mmjsd.core.io import sha256_file
+from mmjsd.core.runtime import library_versions
+from mmjsd.data.readers import CelebASplit, MSTSplit, load_split
 from mmjsd.models import Encoding, Encodings, MultimodalVAE, build_model
-from mmjsd.runtime import library_versions
 
 Split = MSTSplit | CelebASplit
 
@@ -68,12 +69,15 @@ def load_run(run_dir: str | Path, device: torch.device) -> LoadedRun:
         raise UserError(f"model file {path} does not exist; train the run first (snakemake runs mmjsd.train)")
     try:
         record = torch.load(path, map_location=device, weights_only=True)
-        keys_present = all(key in record for key in ("state_dict", "dataset", "variant", "seed", "protocol", "train_config"))
+        keys_present = all(
+            key in record for key in ("state_dict", "dataset", "variant", "seed", "protocol", "train_config")
+        )
     except Exception as err:  # a truncated or foreign file is a user-fixable problem, whatever torch raises
         raise UserError(f"model file {path} is unreadable ({err}); delete it and retrain") from err
     if not keys_present:
         raise UserError(
-            f"model file {path} lacks state_dict/dataset/variant/seed/protocol/train_config (see docs/file-formats.md); "
+            f"model file {path} lacks "
+            "state_dict/dataset/variant/seed/protocol/train_config (see docs/file-formats.md); "
             "delete it and retrain"
         )
     train_config = from_dict(TrainConfig, record["train_config"], f"{path}:train_config")
@@ -134,7 +138,9 @@ ENCODING_FIELDS = tuple(f.name for f in dataclasses.fields(Encoding))
 def slice_encodings(encodings: Encodings, part: slice) -> Encodings:
     """Rows ``part`` of every modality's encoding (views, no copies)."""
     return {
-        m: Encoding(**{name: None if getattr(enc, name) is None else getattr(enc, name)[part] for name in ENCODING_FIELDS})
+        m: Encoding(
+            **{name: None if getattr(enc, name) is None else getattr(enc, name)[part] for name in ENCODING_FIELDS}
+        )
         for m, enc in encodings.items()
     }
 
@@ -144,7 +150,9 @@ def concat_encodings(parts: list[Encodings]) -> Encodings:
     joined = {}
     for m, first in parts[0].items():
         fields = {name: [getattr(p[m], name) for p in parts] for name in ENCODING_FIELDS}
-        joined[m] = Encoding(**{name: None if getattr(first, name) is None else torch.cat(ts) for name, ts in fields.items()})
+        joined[m] = Encoding(
+            **{name: None if getattr(first, name) is None else torch.cat(ts) for name, ts in fields.items()}
+        )
     return joined
 
 
@@ -174,7 +182,8 @@ class EncodedRows:
         return len(self.rows)
 
     def batches(self, batch_size: int, progress: str | None = None) -> Iterator[EncodedBatch]:
-        """Consecutive batches of ``batch_size`` rows (the last may be shorter); a progress bar titled ``progress`` if given."""
+        """Consecutive batches of ``batch_size`` rows (the last may be shorter); a
+        progress bar titled ``progress`` if given."""
         starts = range(0, len(self), batch_size)
         for start in tqdm(starts, desc=progress, disable=progress is None, mininterval=5.0, unit="batch"):
             part = slice(start, start + batch_size)
@@ -231,7 +240,8 @@ class MetricResult:
 
 
 def switch_settings(switches: dict[str, str]) -> dict[str | None, dict[str, str]]:
-    """The switch sets one metric job scores: ``None`` → the job's own, each departure name → that switch flipped alone."""
+    """The switch sets one metric job scores: ``None`` → the job's own, each
+    departure name → that switch flipped alone."""
     settings: dict[str | None, dict[str, str]] = {None: dict(switches)}
     for name, value in switches.items():
         settings[name] = {**switches, name: flipped(value)}
@@ -270,7 +280,7 @@ class EvaluationInputs:
         if sorted(self.job.departures) != sorted(expected):
             raise UserError(
                 f"the {self.job.metric} job's departures {sorted(self.job.departures)} are not those acting on "
-                f"{self.run.dataset} ({sorted(expected)}); build the params with mmjsd.config.metric_job_params"
+                f"{self.run.dataset} ({sorted(expected)}); build the params with mmjsd.core.config.metric_job_params"
             )
 
     @property

@@ -2,7 +2,7 @@
 
 ``build_model(dataset, variant, cfg)`` is the entry point; see :mod:`mmjsd.models.base` for
 the API every model shares. The model class of each objective is named by its spec in
-the registry (:mod:`mmjsd.registry`) and imported only when a model of it is built, so a
+the registry (:mod:`mmjsd.core.registry`) and imported only when a model of it is built, so a
 job imports, and its code version covers, the one objective it runs.
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import inspect
 
-from mmjsd import registry
-from mmjsd.config import TrainConfig
-from mmjsd.errors import UserError
+from mmjsd.core import registry
+from mmjsd.core.config import TrainConfig
+from mmjsd.core.errors import UserError
 from mmjsd.models.base import Encodings, MultimodalVAE
 from mmjsd.models.networks import Encoding
 

@@ -33,13 +33,14 @@ take an optional ``torch.Generator``.
 from __future__ import annotations
 
 import abc
-from typing import ClassVar, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import ClassVar
 
 import torch
 from torch import nn
 
-from mmjsd import registry
-from mmjsd.config import TrainConfig
+from mmjsd.core import registry
+from mmjsd.core.config import TrainConfig
 from mmjsd.models.distributions import (
     kl_standard_normal,
     nonempty_subsets,
@@ -126,7 +127,8 @@ class MultimodalVAE(nn.Module, abc.ABC):
         return MixturePosterior(mus, logvars, tuple(weights[m] / total for m in subset))
 
     def product_posterior(self, encodings: Encodings, subset: Sequence[str], with_prior: bool) -> GaussianPosterior:
-        """PoE of the content experts of ``subset``, optionally with the N(0, I) expert (docs/reference-code.md §3.1)."""
+        """PoE of the content experts of ``subset``, optionally with the
+        N(0, I) expert (docs/reference-code.md §3.1)."""
         mus, logvars = self.stacked_experts(encodings, subset)
         if with_prior:
             mus, logvars = prepend_standard_normal(mus, logvars)

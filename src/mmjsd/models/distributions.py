@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -89,7 +89,6 @@ def prepend_standard_normal(mus: torch.Tensor, logvars: torch.Tensor) -> tuple[t
     return torch.cat([zeros, mus]), torch.cat([zeros, logvars])
 
 
-
 def weighted_kl_standard_normal(mus: torch.Tensor, logvars: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """sum_k w_k KL(N(mu_k, sigma_k^2) || N(0, I)) per row, components stacked on dim 0.
 
@@ -124,10 +123,9 @@ def stratified_counts(batch_size: int, weights: Sequence[float]) -> list[int]:
     (reference ``mixture_component_selection``): B = 256, three equal weights → 85/85/86.
     """
     # The tolerance keeps float rounding from losing a row: 49 * (1/49) evaluates to 0.999...
-    counts = [int(math.floor(batch_size * w + _FLOOR_TOLERANCE)) for w in weights[:-1]]
+    counts = [math.floor(batch_size * w + _FLOOR_TOLERANCE) for w in weights[:-1]]
     counts.append(batch_size - sum(counts))
     return counts
-
 
 
 @functools.lru_cache(maxsize=256)
@@ -150,7 +148,9 @@ def stratified_component_index(weights: tuple[float, ...], num_draws: int, devic
         return torch.repeat_interleave(torch.arange(len(counts)), torch.tensor(counts)).to(device)
 
 
-def log_mixture_density(z: torch.Tensor, mus: torch.Tensor, logvars: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+def log_mixture_density(
+    z: torch.Tensor, mus: torch.Tensor, logvars: torch.Tensor, weights: torch.Tensor
+) -> torch.Tensor:
     """log sum_k w_k N(z; mu_k, sigma_k^2) for components stacked on dim 0 of ``mus``/``logvars``.
 
     ``z`` broadcasts against one component (e.g. z [S, B, D] with components [K, B, D]);

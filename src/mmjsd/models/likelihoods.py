@@ -1,4 +1,5 @@
-"""Output likelihoods p(x_m | z): Laplace for images, categorical for text (docs/reference-code.md §2.5, docs/design.md §4).
+"""Output likelihoods p(x_m | z): Laplace for images, categorical for text
+(docs/reference-code.md §2.5, docs/design.md §4).
 
 Decoders output the likelihood's parameters (an image location, text logits). Each
 likelihood gives the per-row log-density summed over every element of the example, and the
@@ -13,12 +14,13 @@ output handed to a categorical as its probabilities (reference).
 from __future__ import annotations
 
 import math
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
 
-from mmjsd import registry
+from mmjsd.core import registry
 
 #: Fixed scale of every image Laplace likelihood (reference decoders return (loc, 0.75)).
 LAPLACE_SCALE = 0.75
@@ -99,7 +101,7 @@ class CategoricalText:
       text by its argmax, the softmax's argmin (docs/reference-code.md §2.5).
     """
 
-    #: The switch that picks the parametrisation (mmjsd.departures); see :func:`dataset_likelihoods`.
+    #: The switch that picks the parametrisation (mmjsd.core.departures); see :func:`dataset_likelihoods`.
     departure = "text_likelihood"
 
     def __init__(self, official: bool = False):
@@ -116,7 +118,9 @@ class CategoricalText:
         return F.one_hot(params.argmax(-1), params.shape[-1]).to(params.dtype)
 
 
-def dataset_likelihoods(dataset: str, official: Callable[[str], bool] = lambda departure: False) -> dict[str, Likelihood]:
+def dataset_likelihoods(
+    dataset: str, official: Callable[[str], bool] = lambda departure: False
+) -> dict[str, Likelihood]:
     """One likelihood per modality of ``dataset``: the classes its spec names (``DatasetSpec.likelihoods``).
 
     A likelihood class with a ``departure`` attribute is built with ``official=official(departure)``,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -63,7 +63,8 @@ class MMJSD(MultimodalVAE):
         return prepend_standard_normal(*self.stacked_experts(encodings, subset))
 
     def subset_posterior(self, encodings: Encodings, subset: Sequence[str]) -> Posterior:
-        """sum_{m in S} pi_m q(z | x_m), pi renormalised over S (docs/reference-code.md §3.7, mmjsd ``cond_generation_2a``)."""
+        """sum_{m in S} pi_m q(z | x_m), pi renormalised over S
+        (docs/reference-code.md §3.7, mmjsd ``cond_generation_2a``)."""
         return self.unimodal_mixture(encodings, subset, self.config.div_weights)
 
     def content_divergence(self, encodings: Encodings, joint: Posterior | None = None) -> torch.Tensor:

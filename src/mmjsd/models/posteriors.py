@@ -80,7 +80,9 @@ class MixturePosterior:
     def component_index(self, num_samples: int) -> torch.Tensor:
         """Component of each draw, shape [S, B], by stratified blocks over the flattened draws."""
         batch = self.mus.shape[1]
-        return stratified_component_index(self.weights, num_samples * batch, self.mus.device).reshape(num_samples, batch)
+        return stratified_component_index(self.weights, num_samples * batch, self.mus.device).reshape(
+            num_samples, batch
+        )
 
     def drawn_components(self, num_samples: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and log-variance of the component of each draw of ``sample(num_samples)``, ``[S, B, D]`` each."""

@@ -1,4 +1,4 @@
-"""The built-in objectives, metrics and datasets, declared as plugins are (:mod:`mmjsd.registry`).
+"""The built-in objectives, metrics and datasets, declared as plugins are (:mod:`mmjsd.core.registry`).
 
 :mod:`~mmjsd.specs.datasets` (MNIST-SVHN-Text, CelebA), :mod:`~mmjsd.specs.objectives`
 (MVAE, MMVAE, mmJSD, MoPoE) and :mod:`~mmjsd.specs.metrics` (latent probe, coherence,

@@ -1,9 +1,10 @@
-"""The two datasets of the mmJSD paper: MNIST-SVHN-Text and bimodal CelebA (docs/reference-code.md §1-2, docs/design.md §3)."""
+"""The two datasets of the mmJSD paper: MNIST-SVHN-Text and bimodal CelebA
+(docs/reference-code.md §1-2, docs/design.md §3)."""
 
 from __future__ import annotations
 
-from mmjsd.config import CelebABuildConfig, MSTBuildConfig
-from mmjsd.registry import DatasetSpec, FigureLayout, register_dataset
+from mmjsd.core.config import CelebABuildConfig, MSTBuildConfig
+from mmjsd.core.registry import DatasetSpec, FigureLayout, register_dataset
 
 register_dataset(
     DatasetSpec(
@@ -15,7 +16,11 @@ register_dataset(
         build_settings=MSTBuildConfig,
         labels="classes",
         num_labels=10,
-        likelihoods={"mnist": "mmjsd.models.likelihoods:LaplaceImage", "svhn": "mmjsd.models.likelihoods:LaplaceImage", "text": "mmjsd.models.likelihoods:CategoricalText"},
+        likelihoods={
+            "mnist": "mmjsd.models.likelihoods:LaplaceImage",
+            "svhn": "mmjsd.models.likelihoods:LaplaceImage",
+            "text": "mmjsd.models.likelihoods:CategoricalText",
+        },
         classifiers={
             "mnist": "mmjsd.classifiers.networks:mnist_classifier",
             "svhn": "mmjsd.classifiers.networks:svhn_classifier",
@@ -24,7 +29,13 @@ register_dataset(
         feature_modalities=("mnist", "svhn"),
         sample_figures=("conditional_mnist", "conditional_svhn", "conditional_text", "random"),
         figure_layout=FigureLayout(
-            cell_inches=0.7, text_row_inches=0.35, text_points=9, text_wrap=8, label_points=8, label_wrap=40, random_grid=(6, 10)
+            cell_inches=0.7,
+            text_row_inches=0.35,
+            text_points=9,
+            text_wrap=8,
+            label_points=8,
+            label_wrap=40,
+            random_grid=(6, 10),
         ),
         builder="mmjsd.data.build_mst:build_dataset",
         file_layout="mmjsd.data.hdf5:MST_SPEC",
@@ -48,12 +59,24 @@ register_dataset(
         build_settings=CelebABuildConfig,
         labels="attributes",
         num_labels=40,
-        likelihoods={"img": "mmjsd.models.likelihoods:LaplaceImage", "text": "mmjsd.models.likelihoods:CategoricalText"},
-        classifiers={"img": "mmjsd.classifiers.networks:celeba_image_classifier", "text": "mmjsd.classifiers.networks:celeba_text_classifier"},
+        likelihoods={
+            "img": "mmjsd.models.likelihoods:LaplaceImage",
+            "text": "mmjsd.models.likelihoods:CategoricalText",
+        },
+        classifiers={
+            "img": "mmjsd.classifiers.networks:celeba_image_classifier",
+            "text": "mmjsd.classifiers.networks:celeba_text_classifier",
+        },
         feature_modalities=("img",),
         sample_figures=("text_to_img", "random"),
         figure_layout=FigureLayout(
-            cell_inches=1.2, text_row_inches=1.1, text_points=5, text_wrap=26, label_points=6, label_wrap=42, random_grid=(3, 6)
+            cell_inches=1.2,
+            text_row_inches=1.1,
+            text_points=5,
+            text_wrap=26,
+            label_points=6,
+            label_wrap=42,
+            random_grid=(3, 6),
         ),
         builder="mmjsd.data.build_celeba:build_dataset",
         file_layout="mmjsd.data.hdf5:CELEBA_SPEC",

@@ -1,10 +1,11 @@
-"""The four metrics of the mmJSD paper (docs/metrics.md): each one's evaluator, settings block, inputs and chance level."""
+"""The four metrics of the mmJSD paper (docs/metrics.md): each one's
+evaluator, settings block, inputs and chance level."""
 
 from __future__ import annotations
 
-from mmjsd.config import CoherenceConfig, LikelihoodConfig, PRDConfig, ProbeConfig
-from mmjsd.departures import REFERENCE
-from mmjsd.registry import ChanceQuery, MetricSpec, register_metric
+from mmjsd.core.config import CoherenceConfig, LikelihoodConfig, PRDConfig, ProbeConfig
+from mmjsd.core.departures import REFERENCE
+from mmjsd.core.registry import ChanceQuery, MetricSpec, register_metric
 
 
 def without_inception_weights(settings: PRDConfig) -> bool:
@@ -25,7 +26,8 @@ def label_chance(query: ChanceQuery) -> float | None:
 
 
 def coherence_chance(query: ChanceQuery) -> float | None:
-    """Conditional coherence: :func:`label_chance`. Random coherence (docs/metrics.md §5.3) of M uniform, independent predictions:
+    """Conditional coherence: :func:`label_chance`. Random coherence
+    (docs/metrics.md §5.3) of M uniform, independent predictions:
 
     * all M agree (corrected): C · C^-M = C^(1-M), 1/100 for three modalities and ten digits;
     * the mmjsd formula (M == S) == (M == T) (``random_coherence_formula: reference``, three

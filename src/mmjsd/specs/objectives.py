@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mmjsd.registry import ObjectiveSpec, register_objective
+from mmjsd.core.registry import ObjectiveSpec, register_objective
 
 register_objective(
     ObjectiveSpec(
@@ -25,7 +25,10 @@ register_objective(
         name="mmjsd",
         label="mmJSD",
         model="mmjsd.models.mmjsd:MMJSD",
-        description="Mixture of unimodal experts; multimodal Jensen-Shannon divergence with a dynamic prior (Sutter et al. 2020).",
+        description=(
+            "Mixture of unimodal experts; multimodal Jensen-Shannon divergence with a "
+            "dynamic prior (Sutter et al. 2020)."
+        ),
     )
 )
 register_objective(

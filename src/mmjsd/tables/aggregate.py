@@ -15,16 +15,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import string
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
-from mmjsd import registry
-from mmjsd.errors import UserError
-from mmjsd.metrics_io import MetricRecord
-from mmjsd.registry import ChanceQuery, variant_label, variant_sort_key
+from mmjsd.core import registry
+from mmjsd.core.errors import UserError
+from mmjsd.core.registry import ChanceQuery, variant_label, variant_sort_key
+from mmjsd.reporting.metrics_io import MetricRecord
 from mmjsd.tables.context import ReportContext
 from mmjsd.tables.specs import Column, TableSpec, columns, planned_tables
 
@@ -71,7 +71,7 @@ class TableResult:
     cells: dict[tuple[str, str], Cell]
     records: tuple[MetricRecord, ...]
     protocol: str | None = None
-    context: ReportContext = ReportContext()
+    context: ReportContext = field(default_factory=ReportContext)
     chance: dict[str, float | None] = field(default_factory=dict)
     differences: bool = False
 
@@ -124,7 +124,9 @@ def check_single_extractor(records: Sequence[MetricRecord]) -> None:
 
 def value_key_columns(metric: str, records: Sequence[MetricRecord]) -> tuple[Column, ...]:
     """One column per value key of ``metric``'s files, in first-seen order (files sorted by path)."""
-    keys = dict.fromkeys(key for record in sorted(records, key=lambda r: r.path) if record.metric == metric for key in record.values)
+    keys = dict.fromkeys(
+        key for record in sorted(records, key=lambda r: r.path) if record.metric == metric for key in record.values
+    )
     return columns(metric, {key: key for key in keys})
 
 
@@ -163,13 +165,17 @@ def chance_level(column: Column, dataset: str, records: Sequence[MetricRecord]) 
 
 
 def build_table(
-    spec: TableSpec, records: Sequence[MetricRecord], seeds: Sequence[int] | None = None, context: ReportContext = ReportContext()
+    spec: TableSpec,
+    records: Sequence[MetricRecord],
+    seeds: Sequence[int] | None = None,
+    context: ReportContext | None = None,
 ) -> TableResult:
     """Aggregate one table from all metric files given (all of one protocol).
 
     Rows are the variants with any metric file of the table's dataset; expected seeds are
     ``seeds`` or, when not given, every seed seen in that dataset. Files of other seeds
-    are ignored. A table with ``columns_of`` gets its columns from the files.
+    are ignored. A table with ``columns_of`` gets its columns from the files. ``context`` defaults to an empty
+    :class:`ReportContext`.
     """
     dataset_records = [r for r in records if r.dataset == spec.dataset]
     expected = tuple(sorted(set(seeds) if seeds is not None else {r.seed for r in dataset_records}))
@@ -187,19 +193,23 @@ def build_table(
         cells={(v, c.label): build_cell(files, v, c, expected) for v in variants for c in spec.columns},
         records=used,
         protocol=single_protocol(dataset_records),
-        context=context,
+        context=context or ReportContext(),
         chance={c.label: chance_level(c, spec.dataset, used) for c in spec.columns},
     )
 
 
 def tables_of(records: Sequence[MetricRecord], datasets: Sequence[str] | None = None) -> list[TableSpec]:
-    """The tables of ``datasets`` (default: the datasets that have metric files): the paper's, then ours per metric found."""
+    """The tables of ``datasets`` (default: the datasets that have metric
+    files): the paper's, then ours per metric found."""
     selected = list(datasets) if datasets is not None else sorted({r.dataset for r in records})
     return planned_tables({d: sorted({r.metric for r in records if r.dataset == d}) for d in selected})
 
 
 def protocol_tables(
-    records: Sequence[MetricRecord], context: ReportContext, datasets: Sequence[str] | None = None, seeds: Sequence[int] | None = None
+    records: Sequence[MetricRecord],
+    context: ReportContext,
+    datasets: Sequence[str] | None = None,
+    seeds: Sequence[int] | None = None,
 ) -> dict[str, list[TableResult]]:
     """Every table of every configured protocol (``context.protocols``), each from that protocol's files.
 

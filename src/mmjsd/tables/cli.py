@@ -1,6 +1,7 @@
 """Command line of the tables step: every table of the selected datasets and protocols, in every format.
 
-    python -m mmjsd.tables --out-dir results/tables --metrics results/runs --data-source-file results/manifests/mnist.json
+    python -m mmjsd.tables --out-dir results/tables --metrics results/runs \
+        --data-source-file results/manifests/mnist.json
 
 Writes :func:`~mmjsd.tables.specs.table_files`: each table per protocol, the paper
 comparisons from one protocol's runs (:mod:`~mmjsd.tables.compare`) and the departures
@@ -12,16 +13,16 @@ the figure and summary steps.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import pandas as pd
 
-from mmjsd import registry
-from mmjsd.departures import CORRECTED_PROTOCOL, REFERENCE_EXACT_PROTOCOL
-from mmjsd.io import write_text
-from mmjsd.metrics_io import load_metric_files
-from mmjsd.paper import load_paper_table
+from mmjsd.core import registry
+from mmjsd.core.departures import CORRECTED_PROTOCOL, REFERENCE_EXACT_PROTOCOL
+from mmjsd.core.io import write_text
+from mmjsd.reporting.metrics_io import load_metric_files
+from mmjsd.reporting.paper import load_paper_table
 from mmjsd.tables.aggregate import TableResult, by_protocol, protocol_tables
 from mmjsd.tables.compare import comparison_frame, comparison_markdown
 from mmjsd.tables.context import ReportContext, add_context_arguments, context_from_arguments
@@ -43,7 +44,8 @@ def frame_csv(frame: pd.DataFrame) -> str:
 
 
 def table_writers(result: TableResult) -> dict[str, Callable[[], str]]:
-    """The text of each file of one protocol's table, by its suffix after the table name (``.csv``, ``.tex``, ``.md``)."""
+    """The text of each file of one protocol's table, by its suffix after
+    the table name (``.csv``, ``.tex``, ``.md``)."""
     return {
         ".csv": lambda: frame_csv(tidy_frame(result)),
         ".tex": lambda: to_latex(result),
@@ -65,7 +67,9 @@ def departure_writers(result: TableResult) -> dict[str, Callable[[], str]]:
     return {".csv": lambda: frame_csv(differences_frame(result)), ".md": lambda: protocol_differences_markdown(result)}
 
 
-def write_files(name: str, file_names: Sequence[str], writers: dict[str, Callable[[], str]], out_dir: Path) -> list[Path]:
+def write_files(
+    name: str, file_names: Sequence[str], writers: dict[str, Callable[[], str]], out_dir: Path
+) -> list[Path]:
     """Write each of ``file_names`` (``name`` + a suffix of ``writers``) into ``out_dir``, atomically."""
     paths = [Path(out_dir) / file_name for file_name in file_names]
     for path in paths:
@@ -81,15 +85,25 @@ def write_table_outputs(result: TableResult, out_dir: Path) -> list[Path]:
 def write_all_tables(results: dict[str, list[TableResult]], context: ReportContext, out_dir: Path) -> list[Path]:
     """Every file of :func:`~mmjsd.tables.specs.table_files` under ``out_dir``, from each protocol's tables."""
     out_dir = Path(out_dir)
-    paths = [path for protocol, tables in results.items() for result in tables for path in write_table_outputs(result, out_dir / protocol)]
+    paths = [
+        path
+        for protocol, tables in results.items()
+        for result in tables
+        for path in write_table_outputs(result, out_dir / protocol)
+    ]
     for result in results[context.comparison_protocol]:
         if result.spec.compared:
-            paths += write_files(result.spec.name, result.spec.comparison_file_names, comparison_writers(result), out_dir)
+            paths += write_files(
+                result.spec.name, result.spec.comparison_file_names, comparison_writers(result), out_dir
+            )
     if context.both_protocols:
-        for corrected, reference in zip(results[CORRECTED_PROTOCOL], results[REFERENCE_EXACT_PROTOCOL]):
+        for corrected, reference in zip(results[CORRECTED_PROTOCOL], results[REFERENCE_EXACT_PROTOCOL], strict=True):
             differences = protocol_differences(corrected, reference)
             paths += write_files(
-                corrected.spec.name, corrected.spec.departure_file_names, departure_writers(differences), out_dir / DEPARTURES_DIR
+                corrected.spec.name,
+                corrected.spec.departure_file_names,
+                departure_writers(differences),
+                out_dir / DEPARTURES_DIR,
             )
     if CORRECTED_PROTOCOL in results:
         effects = evaluation_differences(results[CORRECTED_PROTOCOL])
@@ -129,8 +143,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="python -m mmjsd.tables",
         description=(
             "Aggregate per-run metric files (results/runs/<protocol>/<dataset>/<variant>/seed<k>/metrics/*.json) "
-            "into the mmJSD paper's Tables 1-5 and one table per metric that no paper table covers (<dataset>_<metric>, "
-            "its value keys as columns): mean ± sample std (ddof=1) over seeds per variant, and a row of chance levels. "
+            "into the mmJSD paper's Tables 1-5 and one table per metric that no paper "
+            "table covers (<dataset>_<metric>, "
+            "its value keys as columns): mean ± sample std (ddof=1) over seeds per "
+            "variant, and a row of chance levels. "
             "Every variant found becomes a row; missing metric files or values become empty, footnoted cells. "
             "For each protocol P and table NAME it writes P/NAME.csv (tidy: one row per model x column x statistic), "
             "P/NAME.tex (booktabs) and P/NAME.md; for the paper's tables NAME_vs_paper.csv and NAME_vs_paper.md from "

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from mmjsd.departures import REFERENCE_EXACT_PROTOCOL
-from mmjsd.paper import PaperTable
-from mmjsd.registry import variant_label
+from mmjsd.core.departures import REFERENCE_EXACT_PROTOCOL
+from mmjsd.core.registry import variant_label
+from mmjsd.reporting.paper import PaperTable
 from mmjsd.tables.aggregate import TableResult, comparability, paper_withheld
 from mmjsd.tables.markup import format_number, markdown_escape
 from mmjsd.tables.render import markdown_table_block, table_title
@@ -48,8 +48,13 @@ def protocol_caveat(result: TableResult) -> str:
 def runs_statement(result: TableResult) -> str:
     """Which runs the comparison is made from, in words."""
     if result.protocol == REFERENCE_EXACT_PROTOCOL:
-        return "Ours: the reference-exact runs (every departure switch at reference, the official computation), like for like."
-    return "Ours: the corrected runs (no reference-exact runs were configured; docs/departures.md says how to add them)."
+        return (
+            "Ours: the reference-exact runs (every departure switch at reference, the official computation), "
+            "like for like."
+        )
+    return (
+        "Ours: the corrected runs (no reference-exact runs were configured; docs/departures.md says how to add them)."
+    )
 
 
 def comparison_frame(result: TableResult, paper: PaperTable) -> pd.DataFrame:
@@ -111,7 +116,9 @@ def comparison_markdown(result: TableResult, paper: PaperTable) -> str:
             f"**Not compared with the paper: {markdown_escape(reason)}.** No value of the paper is shown, and no best "
             "value is marked; the Chance row gives what predictions that ignore the input score."
         )
-        return f"**{spec.heading}: {markdown_escape(table_title(spec))}**\n\n{intro}\n\n{markdown_table_block(result)}\n"
+        return (
+            f"**{spec.heading}: {markdown_escape(table_title(spec))}**\n\n{intro}\n\n{markdown_table_block(result)}\n"
+        )
     title = f"**{spec.heading} vs the paper: {markdown_escape(table_title(spec))}**"
     if reason:
         intro = (
@@ -143,5 +150,3 @@ def comparison_markdown(result: TableResult, paper: PaperTable) -> str:
         parts.append("Paper rows without a run here: " + ", ".join(missing) + ".")
     parts.append(markdown_table_block(result, with_paper))
     return "\n\n".join(parts) + "\n"
-
-

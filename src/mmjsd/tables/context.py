@@ -16,14 +16,14 @@ Torch- and pandas-free, so any step can read it cheaply.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
-from mmjsd import registry
-from mmjsd.departures import CORRECTED_PROTOCOL, PROTOCOLS, comparison_protocol
-from mmjsd.errors import UserError
-from mmjsd.metrics_io import read_json_object
+from mmjsd.core import registry
+from mmjsd.core.departures import CORRECTED_PROTOCOL, PROTOCOLS, comparison_protocol
+from mmjsd.core.errors import UserError
+from mmjsd.reporting.metrics_io import read_json_object
 
 #: Values of ``data.source``; a raw-data manifest records the one that wrote it.
 DATA_SOURCES = ("download", "directory", "synthetic")
@@ -35,7 +35,7 @@ class ReportContext:
 
     ``data_source`` is ``data.source`` (None: not recorded), ``pipeline_checks`` the datasets
     listed under ``report.pipeline_checks``, ``protocols`` the protocols configured (in
-    :data:`mmjsd.departures.PROTOCOLS` order).
+    :data:`mmjsd.core.departures.PROTOCOLS` order).
     """
 
     data_source: str | None = None
@@ -83,7 +83,7 @@ class ReportContext:
 
 
 def ordered_protocols(protocols: Iterable[str]) -> tuple[str, ...]:
-    """``protocols`` without repeats, in :data:`~mmjsd.departures.PROTOCOLS` order."""
+    """``protocols`` without repeats, in :data:`~mmjsd.core.departures.PROTOCOLS` order."""
     given = set(protocols)
     return tuple(p for p in PROTOCOLS if p in given)
 
@@ -124,7 +124,8 @@ def add_context_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def context_from_arguments(args: argparse.Namespace, found_protocols: Sequence[str]) -> ReportContext:
-    """The :class:`ReportContext` of parsed :func:`add_context_arguments` arguments; protocols default to ``found_protocols``."""
+    """The :class:`ReportContext` of parsed :func:`add_context_arguments`
+    arguments; protocols default to ``found_protocols``."""
     data_source = data_source_from_file(args.data_source_file) if args.data_source_file else args.data_source
     return ReportContext(
         data_source=data_source,

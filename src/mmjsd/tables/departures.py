@@ -22,15 +22,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import pandas as pd
 from scipy import stats
 
-from mmjsd.departures import BY_NAME, CORRECTED, DEPARTURES, EVALUATION
-from mmjsd.metrics_io import MetricRecord
-from mmjsd.registry import variant_label, variant_sort_key
+from mmjsd.core.departures import BY_NAME, CORRECTED, DEPARTURES, EVALUATION
+from mmjsd.core.registry import variant_label, variant_sort_key
+from mmjsd.reporting.metrics_io import MetricRecord
 from mmjsd.tables.aggregate import Cell, TableResult, seed_list
 from mmjsd.tables.markup import MARKDOWN, format_number, markdown_escape
 from mmjsd.tables.render import TIDY_COLUMNS, markdown_table_block, table_title, tidy_frame
@@ -78,8 +78,8 @@ def seed_noise_test(differences: Sequence[float]) -> NoiseTest:
 
 def paired_cell(label: str, corrected: Cell | None, reference: Cell | None, what: str) -> Cell:
     """Per-seed ``corrected - reference`` over the seeds both cells have; seeds with one side only are footnoted."""
-    first = dict(zip(corrected.seeds, corrected.values)) if corrected else {}
-    second = dict(zip(reference.seeds, reference.values)) if reference else {}
+    first = dict(zip(corrected.seeds, corrected.values, strict=True)) if corrected else {}
+    second = dict(zip(reference.seeds, reference.values, strict=True)) if reference else {}
     paired = sorted(set(first) & set(second))
     notes = [
         f"{label}: seed {seed_list(sorted(set(side) - set(paired)))} has a {name} value but no {other} one"
@@ -89,7 +89,9 @@ def paired_cell(label: str, corrected: Cell | None, reference: Cell | None, what
     return Cell(seeds=tuple(paired), values=tuple(first[s] - second[s] for s in paired), notes=tuple(notes))
 
 
-def difference_result(base: TableResult, columns: Sequence[Column], cells: dict[tuple[str, str], Cell], title: str) -> TableResult:
+def difference_result(
+    base: TableResult, columns: Sequence[Column], cells: dict[tuple[str, str], Cell], title: str
+) -> TableResult:
     """A table of differences laid out as ``base`` (its spec with ``columns``, one more decimal, ``title``)."""
     variants = tuple(sorted({variant for variant, _ in cells}, key=variant_sort_key))
     spec = dataclasses.replace(base.spec, title=title, columns=tuple(columns), precision=base.spec.precision + 1)
@@ -118,11 +120,14 @@ def protocol_differences(corrected: TableResult, reference: TableResult) -> Tabl
         for variant in variants
         for column in corrected.spec.columns
     }
-    return difference_result(corrected, corrected.spec.columns, cells, f"{corrected.spec.title}: corrected − reference-exact")
+    return difference_result(
+        corrected, corrected.spec.columns, cells, f"{corrected.spec.title}: corrected − reference-exact"
+    )
 
 
 def signed_effect(record: MetricRecord, departure: str, key: str) -> float | None:
-    """``values − alternatives[departure]`` of one file, signed as corrected − reference whatever the file's own switch."""
+    """``values − alternatives[departure]`` of one file, signed as corrected
+    − reference whatever the file's own switch."""
     value, alternative = record.values.get(key), record.alternatives.get(departure, {}).get(key)
     if value is None or alternative is None:
         return None
@@ -131,7 +136,8 @@ def signed_effect(record: MetricRecord, departure: str, key: str) -> float | Non
 
 
 def switch_effect(result: TableResult, departure: str) -> TableResult | None:
-    """The effect of flipping ``departure`` alone on the runs of ``result`` (None when no file of its columns reports one)."""
+    """The effect of flipping ``departure`` alone on the runs of ``result``
+    (None when no file of its columns reports one)."""
     spec = result.spec
     columns = [c for c in spec.columns if BY_NAME[departure].acts_on_metric(spec.dataset, c.metric)]
     if not columns:
@@ -148,7 +154,11 @@ def switch_effect(result: TableResult, departure: str) -> TableResult | None:
                     seeds.append(seed)
                     values.append(effect)
             missing = [s for s in result.cell(variant, column).seeds if s not in seeds]
-            notes = (f"{variant_label(variant)}: no '{departure}' alternative for seed {seed_list(missing)}",) if missing else ()
+            notes = (
+                (f"{variant_label(variant)}: no '{departure}' alternative for seed {seed_list(missing)}",)
+                if missing
+                else ()
+            )
             cells[(variant, column.label)] = Cell(seeds=tuple(seeds), values=tuple(values), notes=notes)
     if not any(cell.n for cell in cells.values()):
         return None
@@ -207,7 +217,10 @@ def differences_frame(result: TableResult, **labels: str) -> pd.DataFrame:
     extra = []
     for row in frame[frame.statistic == "mean"].to_dict("records"):
         test = tests[(row["variant"], row["column"])]
-        extra += [{**row, "statistic": "p_value", "value": test.p_value}, {**row, "statistic": "exceeds_seed_noise", "value": test.verdict}]
+        extra += [
+            {**row, "statistic": "p_value", "value": test.p_value},
+            {**row, "statistic": "exceeds_seed_noise", "value": test.verdict},
+        ]
     frame = pd.concat([frame, pd.DataFrame(extra, columns=frame.columns)], ignore_index=True)
     frame = frame.drop(columns=list(DROPPED_COLUMNS))
     for position, (name, value) in enumerate(labels.items()):
@@ -223,7 +236,8 @@ def protocol_differences_markdown(result: TableResult) -> str:
         "row acts here together with its evaluation departures; departures/evaluation.md shows each evaluation "
         "departure alone (docs/departures.md)."
     )
-    return f"{heading}\n\n{markdown_escape(caption)}\n\n{markdown_table_block(result, lambda v, c, _: difference_text(result, v, c))}\n"
+    table = markdown_table_block(result, lambda v, c, _: difference_text(result, v, c))
+    return f"{heading}\n\n{markdown_escape(caption)}\n\n{table}\n"
 
 
 def evaluation_differences_markdown(effects: dict[str, list[TableResult]]) -> str:
@@ -231,7 +245,9 @@ def evaluation_differences_markdown(effects: dict[str, list[TableResult]]) -> st
     parts = [
         "# Evaluation departures, each flipped alone on the corrected runs",
         markdown_escape(
-            differences_caption("values − alternatives[switch] of the corrected runs' metric files, i.e. corrected − reference")
+            differences_caption(
+                "values − alternatives[switch] of the corrected runs' metric files, i.e. corrected − reference"
+            )
             + " The metric files compute each alternative from the same encodings, draws and generations, so these "
             "differences cost no retraining. Training departures have no such alternative: the departures table of "
             "each paper table shows them together, from the reference-exact runs (docs/departures.md)."
@@ -251,7 +267,9 @@ def evaluation_differences_markdown(effects: dict[str, list[TableResult]]) -> st
 
 def evaluation_differences_frame(effects: dict[str, list[TableResult]]) -> pd.DataFrame:
     """One tidy frame of every evaluation departure's effect, with a ``departure`` column."""
-    frames = [differences_frame(result, departure=departure) for departure, tables in effects.items() for result in tables]
+    frames = [
+        differences_frame(result, departure=departure) for departure, tables in effects.items() for result in tables
+    ]
     if not frames:
         return pd.DataFrame(columns=["departure"] + [c for c in TIDY_COLUMNS if c not in DROPPED_COLUMNS])
     return pd.concat(frames, ignore_index=True)

@@ -6,8 +6,8 @@ summary page.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 #: Text-mode replacements of LaTeX's special characters (``<``, ``>``, ``|`` print wrongly in OT1).
 LATEX_REPLACEMENTS = {

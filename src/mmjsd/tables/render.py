@@ -8,13 +8,13 @@ of the runs and the measurement protocol read from the metric files.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import pandas as pd
 
-from mmjsd import registry
-from mmjsd.registry import variant_label
-from mmjsd.departures import PROTOCOL_DESCRIPTIONS
+from mmjsd.core import registry
+from mmjsd.core.departures import PROTOCOL_DESCRIPTIONS
+from mmjsd.core.registry import variant_label
 from mmjsd.tables.aggregate import (
     Cell,
     TableResult,
@@ -54,7 +54,9 @@ def has_chance_row(result: TableResult) -> bool:
 def chance_row(result: TableResult, markup: Markup) -> list[str]:
     """``Chance`` and each column's chance level (empty where the metric has none)."""
     return [markup.text(CHANCE_ROW), ""] + [
-        "" if result.chance.get(column.label) is None else format_number(result.chance[column.label], result.spec.precision, markup.minus)
+        ""
+        if result.chance.get(column.label) is None
+        else format_number(result.chance[column.label], result.spec.precision, markup.minus)
         for column in result.spec.columns
     ]
 
@@ -121,7 +123,9 @@ def caption(result: TableResult, markup: Markup) -> str:
         ),
     ]
     if result.protocol is not None:
-        sentences.append(markup.text(f"Runs: {result.protocol}, {PROTOCOL_DESCRIPTIONS[result.protocol]} (docs/departures.md)."))
+        sentences.append(
+            markup.text(f"Runs: {result.protocol}, {PROTOCOL_DESCRIPTIONS[result.protocol]} (docs/departures.md).")
+        )
     if has_chance_row(result):
         sentences.append(markup.text(f"{CHANCE_ROW}: what predictions that ignore the input score."))
     for metric in spec.metrics:
@@ -159,7 +163,8 @@ def to_latex(result: TableResult) -> str:
         r"% requires \usepackage{booktabs}",
         r"\begin{table}[t]",
         r"\centering",
-        rf"\caption{{{latex_escape(table_title(result.spec))}{paper_reference(result.spec)}. {caption(result, LATEX)}}}",
+        rf"\caption{{{latex_escape(table_title(result.spec))}{paper_reference(result.spec)}. "
+        rf"{caption(result, LATEX)}}}",
         rf"\label{{tab:{result.spec.name.replace('_', '-')}}}",
         rf"\begin{{tabular}}{{lr{'c' * len(result.spec.columns)}}}",
         r"\toprule",
@@ -208,7 +213,8 @@ TIDY_COLUMNS = [
 
 
 def tidy_frame(result: TableResult) -> pd.DataFrame:
-    """One row per model x column x statistic (mean, std, n_seeds), with the column's chance level; empty values are missing."""
+    """One row per model x column x statistic (mean, std, n_seeds), with the
+    column's chance level; empty values are missing."""
     rows = []
     for variant in result.variants:
         for column in result.spec.columns:
@@ -232,5 +238,3 @@ def tidy_frame(result: TableResult) -> pd.DataFrame:
                     }
                 )
     return pd.DataFrame(rows, columns=TIDY_COLUMNS, dtype=object)
-
-

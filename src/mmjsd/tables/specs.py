@@ -12,12 +12,12 @@ them at parse time, so this module imports neither torch, numpy nor pandas.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
-from mmjsd import registry
-from mmjsd.departures import CORRECTED_PROTOCOL, PROTOCOLS
-from mmjsd.metrics_io import INCEPTION_EXTRACTOR
+from mmjsd.core import registry
+from mmjsd.core.departures import CORRECTED_PROTOCOL, PROTOCOLS
+from mmjsd.reporting.metrics_io import INCEPTION_EXTRACTOR
 
 #: Opening of every statement that a table must not be set beside the paper's.
 NOT_COMPARABLE = "Not comparable with the paper"
@@ -269,7 +269,9 @@ def table_files(tables: Sequence[TableSpec], protocols: Sequence[str]) -> list[s
     ``departures/evaluation.{csv,md}`` (each evaluation switch flipped alone on the corrected
     runs) when the corrected protocol runs.
     """
-    files = [f"{protocol}/{name}" for protocol in PROTOCOLS if protocol in protocols for t in tables for name in t.file_names]
+    files = [
+        f"{protocol}/{name}" for protocol in PROTOCOLS if protocol in protocols for t in tables for name in t.file_names
+    ]
     files += [name for t in tables for name in t.comparison_file_names]
     if set(PROTOCOLS) <= set(protocols):
         files += [f"{DEPARTURES_DIR}/{name}" for t in tables for name in t.departure_file_names]

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
-from mmjsd.registry import MetricSpec, register_metric
+from mmjsd.core.registry import MetricSpec, register_metric
 
 
 @dataclass(frozen=True)
@@ -13,7 +12,7 @@ class ActiveUnitsSettings:
     """``evaluation.active_units``: the variance threshold and how many test items to encode (None: all)."""
 
     threshold: float
-    n_test: Optional[int]
+    n_test: int | None
 
 
 register_metric(

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 
-from mmjsd import registry
-from mmjsd.config import TrainConfig, from_dict
+from mmjsd.core import registry
+from mmjsd.core.config import TrainConfig, from_dict
 from mmjsd.models.base import Encodings, MultimodalVAE
 from mmjsd.models.distributions import kl_gaussians, kl_standard_normal
 from mmjsd.models.posteriors import GaussianPosterior, Posterior
@@ -63,7 +63,9 @@ class MVTCAE(MultimodalVAE):
         joint = self.joint_posterior(encodings)
         for m in self.modalities:
             unimodal = encodings[m]
-            terms[f"kl/cvib/{m}"] = kl_gaussians(joint.mu, joint.logvar, unimodal.content_mu, unimodal.content_logvar).mean()
+            terms[f"kl/cvib/{m}"] = kl_gaussians(
+                joint.mu, joint.logvar, unimodal.content_mu, unimodal.content_logvar
+            ).mean()
         return terms
 
     def term_weights(self) -> dict[str, float]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mmjsd.errors import UserError
-from mmjsd.registry import ObjectiveSpec, register_objective
+from mmjsd.core.errors import UserError
+from mmjsd.core.registry import ObjectiveSpec, register_objective
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,10 @@ register_objective(
         name="mvtcae",
         label="MVTCAE",
         model="mmjsd_mvtcae.model:MVTCAE",
-        description="Multi-view total correlation auto-encoder: PoE posterior, VIB and conditional VIB terms (Hwang et al. 2021).",
+        description=(
+            "Multi-view total correlation auto-encoder: PoE posterior, VIB and conditional "
+            "VIB terms (Hwang et al. 2021)."
+        ),
         settings=MVTCAESettings,
     )
 )

@@ -20,17 +20,17 @@ import multiprocessing
 import os
 import zlib
 from collections import deque
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 
+from mmjsd.core.errors import UserError
 from mmjsd.data.synthetic.digits import render_mnist_digits, render_svhn_digits
 from mmjsd.data.synthetic.faces import render_face, sample_attributes
 from mmjsd.data.synthetic.formats import write_celeba_files, write_idx_images, write_idx_labels, write_svhn_mat
-from mmjsd.errors import UserError
 
-__all__ = ["generate_mnist", "generate_svhn", "generate_celeba"]
+__all__ = ["generate_celeba", "generate_mnist", "generate_svhn"]
 
 # Official per-digit counts (digits 0..9) of each split; synthetic labels follow their shares.
 MNIST_TRAIN_COUNTS = (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949)
@@ -81,10 +81,12 @@ def _shuffled_labels(n: int, official_counts: tuple[int, ...], rng: np.random.Ge
     return rng.permutation(np.repeat(np.arange(10, dtype=np.uint8), class_counts(n, official_counts)))
 
 
-def _render_in_chunks(render: Callable[[np.ndarray, np.random.Generator], np.ndarray], labels: np.ndarray,
-                      rng: np.random.Generator) -> np.ndarray:
-    return np.concatenate([render(labels[start:start + _RENDER_CHUNK], rng)
-                           for start in range(0, len(labels), _RENDER_CHUNK)])
+def _render_in_chunks(
+    render: Callable[[np.ndarray, np.random.Generator], np.ndarray], labels: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    return np.concatenate(
+        [render(labels[start : start + _RENDER_CHUNK], rng) for start in range(0, len(labels), _RENDER_CHUNK)]
+    )
 
 
 def generate_mnist(raw_dir: str | os.PathLike, n_train: int, n_test: int, seed: int) -> list[Path]:
@@ -136,7 +138,7 @@ def _face_images(attributes: np.ndarray, seed: int, workers: int) -> Iterator[np
     starts = range(0, len(attributes), _FACE_CHUNK)
     if workers == 1:
         for start in starts:
-            yield from _render_face_chunk(seed, start, attributes[start:start + _FACE_CHUNK])
+            yield from _render_face_chunk(seed, start, attributes[start : start + _FACE_CHUNK])
         return
     # "spawn": forking a parent that may hold torch threads can deadlock. An executor, unlike
     # multiprocessing.Pool, reports a worker that dies instead of replacing it for ever.
@@ -144,15 +146,16 @@ def _face_images(attributes: np.ndarray, seed: int, workers: int) -> Iterator[np
     with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as executor:
         pending: deque[concurrent.futures.Future] = deque()
         for start in starts:
-            pending.append(executor.submit(_render_face_chunk, seed, start, attributes[start:start + _FACE_CHUNK]))
+            pending.append(executor.submit(_render_face_chunk, seed, start, attributes[start : start + _FACE_CHUNK]))
             if len(pending) >= workers * _CHUNKS_IN_FLIGHT_PER_WORKER:
                 yield from pending.popleft().result()
         while pending:
             yield from pending.popleft().result()
 
 
-def generate_celeba(raw_dir: str | os.PathLike, n_train: int, n_valid: int, n_test: int, seed: int,
-                    workers: int = 1) -> list[Path]:
+def generate_celeba(
+    raw_dir: str | os.PathLike, n_train: int, n_valid: int, n_test: int, seed: int, workers: int = 1
+) -> list[Path]:
     """Write aligned-CelebA-like ``raw_dir/celeba/{img_align_celeba/, list_attr_celeba.txt,
     list_eval_partition.txt}`` and return the three paths.
 
@@ -166,5 +169,4 @@ def generate_celeba(raw_dir: str | os.PathLike, n_train: int, n_valid: int, n_te
     _check_count("CelebA workers", workers, 1, "number of processes")
     attributes = sample_attributes(n_train + n_valid + n_test, _stream(seed, "celeba", "attributes"))
     partitions = np.repeat([0, 1, 2], [n_train, n_valid, n_test])
-    return write_celeba_files(Path(raw_dir) / "celeba", _face_images(attributes, seed, workers), attributes,
-                              partitions)
+    return write_celeba_files(Path(raw_dir) / "celeba", _face_images(attributes, seed, workers), attributes, partitions)

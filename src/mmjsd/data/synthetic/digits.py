@@ -82,14 +82,16 @@ def _hand_europe_glyphs() -> tuple[tuple[Stroke, ...], ...]:
     return (
         _glyph(_arc(0.24, 0.5, 0.24, 0.5, 70, 440)),
         _glyph(_poly((0.08, 0.3), (0.35, 0.0), (0.35, 1.0))),
-        _glyph(_path(_arc(0.3, 0.27, 0.27, 0.27, 150, -35),
-                     _poly((0.04, 0.9), (0.17, 0.82), (0.2, 0.97), (0.62, 0.96)))),
+        _glyph(
+            _path(_arc(0.3, 0.27, 0.27, 0.27, 150, -35), _poly((0.04, 0.9), (0.17, 0.82), (0.2, 0.97), (0.62, 0.96)))
+        ),
         _glyph(_path(_poly((0.05, 0.02), (0.55, 0.02), (0.22, 0.42)), _arc(0.28, 0.7, 0.3, 0.28, 110, -150))),
         _glyph(_poly((0.45, 1.0), (0.45, 0.0), (0.0, 0.68), (0.62, 0.68))),
-        _glyph(_poly((0.12, 0.02), (0.6, 0.0)),
-               _path(_poly((0.12, 0.02), (0.08, 0.44)), _arc(0.3, 0.68, 0.27, 0.3, 125, -155))),
-        _glyph(_path(_arc(0.5, 0.45, 0.46, 0.45, 90, 180), _poly((0.04, 0.7)),
-                     _arc(0.3, 0.73, 0.26, 0.26, 180, -180))),
+        _glyph(
+            _poly((0.12, 0.02), (0.6, 0.0)),
+            _path(_poly((0.12, 0.02), (0.08, 0.44)), _arc(0.3, 0.68, 0.27, 0.3, 125, -155)),
+        ),
+        _glyph(_path(_arc(0.5, 0.45, 0.46, 0.45, 90, 180), _poly((0.04, 0.7)), _arc(0.3, 0.73, 0.26, 0.26, 180, -180))),
         _glyph(_poly((0.0, 0.14), (0.05, 0.0), (0.62, 0.0), (0.25, 1.0)), _poly((0.15, 0.5), (0.54, 0.5))),
         _glyph(_figure_eight(0.3, 0.27)),
         _glyph(_path(_arc(0.3, 0.28, 0.27, 0.27, -10, 350), _arc(0.0, 0.3, 0.57, 0.68, 0, -80))),
@@ -117,15 +119,28 @@ def _serif_glyphs() -> tuple[tuple[Stroke, ...], ...]:
     thin, thick = 0.5, 1.35
     return (
         _glyph((_arc(0.28, 0.5, 0.26, 0.5, 90, 270), thin), (_arc(0.3, 0.5, 0.26, 0.5, 270, 450), thick)),
-        _glyph((_poly((0.08, 0.18), (0.32, 0.0)), thin), (_poly((0.32, 0.0), (0.32, 1.0)), thick),
-               (_poly((0.08, 1.0), (0.56, 1.0)), thin)),
-        _glyph((_arc(0.3, 0.28, 0.28, 0.28, 160, -40), thick), (_poly((0.51, 0.46), (0.02, 1.0)), thin),
-               (_poly((0.02, 1.0), (0.62, 1.0), (0.62, 0.86)), thick)),
+        _glyph(
+            (_poly((0.08, 0.18), (0.32, 0.0)), thin),
+            (_poly((0.32, 0.0), (0.32, 1.0)), thick),
+            (_poly((0.08, 1.0), (0.56, 1.0)), thin),
+        ),
+        _glyph(
+            (_arc(0.3, 0.28, 0.28, 0.28, 160, -40), thick),
+            (_poly((0.51, 0.46), (0.02, 1.0)), thin),
+            (_poly((0.02, 1.0), (0.62, 1.0), (0.62, 0.86)), thick),
+        ),
         _glyph((_arc(0.3, 0.26, 0.26, 0.26, 150, -90), thick), (_arc(0.3, 0.74, 0.3, 0.26, 90, -150), thick)),
-        _glyph((_poly((0.0, 0.7), (0.42, 0.0)), thin), (_poly((0.46, 0.0), (0.46, 1.0)), thick),
-               (_poly((0.0, 0.7), (0.66, 0.7)), thin), (_poly((0.28, 1.0), (0.64, 1.0)), thin)),
-        _glyph((_poly((0.12, 0.0), (0.58, 0.0), (0.58, -0.08)), thin), (_poly((0.12, 0.0), (0.1, 0.46)), thin),
-               (_arc(0.3, 0.7, 0.3, 0.3, 135, -150), thick)),
+        _glyph(
+            (_poly((0.0, 0.7), (0.42, 0.0)), thin),
+            (_poly((0.46, 0.0), (0.46, 1.0)), thick),
+            (_poly((0.0, 0.7), (0.66, 0.7)), thin),
+            (_poly((0.28, 1.0), (0.64, 1.0)), thin),
+        ),
+        _glyph(
+            (_poly((0.12, 0.0), (0.58, 0.0), (0.58, -0.08)), thin),
+            (_poly((0.12, 0.0), (0.1, 0.46)), thin),
+            (_arc(0.3, 0.7, 0.3, 0.3, 135, -150), thick),
+        ),
         _glyph((_arc(0.34, 0.5, 0.3, 0.5, 70, 180), thick), (_arc(0.33, 0.72, 0.29, 0.28, 180, -180), thick)),
         _glyph((_poly((0.0, 0.12), (0.0, 0.0), (0.62, 0.0)), thin), (_poly((0.62, 0.0), (0.28, 1.0)), thick)),
         _glyph((_arc(0.3, 0.25, 0.22, 0.25, 90, 450), thin), (_arc(0.3, 0.74, 0.29, 0.26, 90, 450), thick)),
@@ -139,20 +154,40 @@ def _square_glyphs() -> tuple[tuple[Stroke, ...], ...]:
     return (
         _glyph(_poly((c, 0), (w - c, 0), (w, c), (w, 1 - c), (w - c, 1), (c, 1), (0, 1 - c), (0, c), (c, 0))),
         _glyph(_poly((0.06, 0.14), (0.28, 0.0), (0.28, 1.0))),
-        _glyph(_poly((0, c), (c, 0), (w - c, 0), (w, c), (w, 0.4), (w - c, 0.5), (c, 0.5), (0, 0.6), (0, 1),
-                     (w, 1))),
-        _glyph(_poly((0, 0), (w - c, 0), (w, c), (w, 0.4), (w - c, 0.5), (0.15, 0.5)),
-               _poly((w - c, 0.5), (w, 0.6), (w, 1 - c), (w - c, 1), (0, 1))),
+        _glyph(_poly((0, c), (c, 0), (w - c, 0), (w, c), (w, 0.4), (w - c, 0.5), (c, 0.5), (0, 0.6), (0, 1), (w, 1))),
+        _glyph(
+            _poly((0, 0), (w - c, 0), (w, c), (w, 0.4), (w - c, 0.5), (0.15, 0.5)),
+            _poly((w - c, 0.5), (w, 0.6), (w, 1 - c), (w - c, 1), (0, 1)),
+        ),
         _glyph(_poly((0.0, 0.0), (0.0, 0.62), (w, 0.62)), _poly((0.42, 0.25), (0.42, 1.0))),
         _glyph(_poly((w, 0), (0, 0), (0, 0.48), (w - c, 0.48), (w, 0.58), (w, 1 - c), (w - c, 1), (0, 1))),
-        _glyph(_poly((w - c, 0), (c, 0), (0, c), (0, 1 - c), (c, 1), (w - c, 1), (w, 1 - c), (w, 0.6),
-                     (w - c, 0.5), (0, 0.5))),
+        _glyph(
+            _poly(
+                (w - c, 0), (c, 0), (0, c), (0, 1 - c), (c, 1), (w - c, 1), (w, 1 - c), (w, 0.6), (w - c, 0.5), (0, 0.5)
+            )
+        ),
         _glyph(_poly((0, 0), (w, 0), (w, 0.2), (0.22, 1.0))),
-        _glyph(_poly((c, 0), (w - c, 0), (w, c), (w, 0.42), (w - c, 0.5), (w, 0.58), (w, 1 - c), (w - c, 1),
-                     (c, 1), (0, 1 - c), (0, 0.58), (c, 0.5), (0, 0.42), (0, c), (c, 0)),
-               _poly((c, 0.5), (w - c, 0.5))),
-        _glyph(_poly((w, 0.5), (c, 0.5), (0, 0.4), (0, c), (c, 0), (w - c, 0), (w, c), (w, 1 - c), (w - c, 1),
-                     (0, 1))),
+        _glyph(
+            _poly(
+                (c, 0),
+                (w - c, 0),
+                (w, c),
+                (w, 0.42),
+                (w - c, 0.5),
+                (w, 0.58),
+                (w, 1 - c),
+                (w - c, 1),
+                (c, 1),
+                (0, 1 - c),
+                (0, 0.58),
+                (c, 0.5),
+                (0, 0.42),
+                (0, c),
+                (c, 0),
+            ),
+            _poly((c, 0.5), (w - c, 0.5)),
+        ),
+        _glyph(_poly((w, 0.5), (c, 0.5), (0, 0.4), (0, c), (c, 0), (w - c, 0), (w, c), (w, 1 - c), (w - c, 1), (0, 1))),
     )
 
 
@@ -160,9 +195,12 @@ def _seven_segment_glyphs() -> tuple[tuple[Stroke, ...], ...]:
     """A seven-segment display face: separate straight segments with gaps at the corners."""
     w, gap = 0.56, 0.07
     segments = {
-        "a": _poly((gap, 0.0), (w - gap, 0.0)), "b": _poly((w, gap), (w, 0.5 - gap)),
-        "c": _poly((w, 0.5 + gap), (w, 1.0 - gap)), "d": _poly((gap, 1.0), (w - gap, 1.0)),
-        "e": _poly((0.0, 0.5 + gap), (0.0, 1.0 - gap)), "f": _poly((0.0, gap), (0.0, 0.5 - gap)),
+        "a": _poly((gap, 0.0), (w - gap, 0.0)),
+        "b": _poly((w, gap), (w, 0.5 - gap)),
+        "c": _poly((w, 0.5 + gap), (w, 1.0 - gap)),
+        "d": _poly((gap, 1.0), (w - gap, 1.0)),
+        "e": _poly((0.0, 0.5 + gap), (0.0, 1.0 - gap)),
+        "f": _poly((0.0, gap), (0.0, 0.5 - gap)),
         "g": _poly((gap, 0.5), (w - gap, 0.5)),
     }
     lit = ("abcdef", "bc", "abged", "abgcd", "fgbc", "afgcd", "afgedc", "abc", "abcdefg", "abcdfg")
@@ -205,8 +243,10 @@ def _wobbled(strokes: tuple[Stroke, ...], rng: np.random.Generator, amplitude: f
     """
     frequencies = rng.uniform(0.4, 1.4, size=(2, 2)) * rng.choice((-1.0, 1.0), size=(2, 2))
     phases = rng.uniform(0.0, 2.0 * np.pi, size=2)
-    return [(points + amplitude * np.sin(2.0 * np.pi * points @ frequencies.T + phases), weight)
-            for points, weight in strokes]
+    return [
+        (points + amplitude * np.sin(2.0 * np.pi * points @ frequencies.T + phases), weight)
+        for points, weight in strokes
+    ]
 
 
 def _linear_map(rotation: float, slant: float, x_scale: float) -> np.ndarray:
@@ -231,8 +271,9 @@ def _bounds(strokes: list[Stroke]) -> tuple[np.ndarray, np.ndarray]:
     return points.min(axis=0), points.max(axis=0)
 
 
-def _placed(strokes: list[Stroke], box: tuple[np.ndarray, np.ndarray], scale: float,
-            centre_px: np.ndarray) -> list[Stroke]:
+def _placed(
+    strokes: list[Stroke], box: tuple[np.ndarray, np.ndarray], scale: float, centre_px: np.ndarray
+) -> list[Stroke]:
     """Scale strokes about the centre of ``box`` and move that centre to ``centre_px``."""
     box_centre = (box[0] + box[1]) / 2.0
     return [((points - box_centre) * scale + centre_px, weight) for points, weight in strokes]
@@ -275,8 +316,7 @@ def _mnist_coverage(digit: int, style: GlyphStyle, rng: np.random.Generator) -> 
     MNIST itself size-normalised each digit into a 20x20 box and centred it in 28x28.
     """
     strokes = _wobbled(style.glyphs[digit], rng, rng.uniform(0.01, 0.05))
-    matrix = _linear_map(np.clip(rng.normal(0.0, 0.15), -0.35, 0.35), rng.uniform(-0.4, 0.4),
-                         rng.uniform(0.75, 1.25))
+    matrix = _linear_map(np.clip(rng.normal(0.0, 0.15), -0.35, 0.35), rng.uniform(-0.4, 0.4), rng.uniform(0.75, 1.25))
     strokes = _mapped(strokes, matrix)
     width_px = rng.uniform(1.4, 3.4)
     box = _bounds(strokes)
@@ -296,8 +336,9 @@ def _mnist_ink(coverage: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.round(ink * 255.0).astype(np.uint8)
 
 
-def render_mnist_digits(labels: np.ndarray, rng: np.random.Generator,
-                        styles: tuple[str, ...] = MNIST_STYLES) -> np.ndarray:
+def render_mnist_digits(
+    labels: np.ndarray, rng: np.random.Generator, styles: tuple[str, ...] = MNIST_STYLES
+) -> np.ndarray:
     """MNIST-like images uint8 [N, 28, 28] (white digit on black) for digit ``labels`` [N].
 
     Each image picks one of ``styles`` (see :data:`STYLES`) and its own wobble, slant,
@@ -307,7 +348,7 @@ def render_mnist_digits(labels: np.ndarray, rng: np.random.Generator,
     glyph_styles = _resolve_styles(tuple(styles))
     style_index = rng.integers(len(glyph_styles), size=len(labels))
     coverage = np.zeros((len(labels), MNIST_SIZE, MNIST_SIZE), dtype=np.float32)
-    for i, (digit, style) in enumerate(zip(labels, style_index)):
+    for i, (digit, style) in enumerate(zip(labels, style_index, strict=True)):
         coverage[i] = _mnist_coverage(int(digit), glyph_styles[style], rng)
     return _mnist_ink(coverage, rng)
 
@@ -321,7 +362,7 @@ def _svhn_coverage(digit: int, style: GlyphStyle, rng: np.random.Generator) -> n
     centre = _wobbled(style.glyphs[digit], rng, wobble)
     strokes = list(centre)
     low, high = _bounds(centre)
-    for side, neighbour in zip((-1, 1), rng.integers(10, size=2)):
+    for side, neighbour in zip((-1, 1), rng.integers(10, size=2), strict=True):
         if rng.random() < 0.35:
             continue
         glyph = _wobbled(style.glyphs[int(neighbour)], rng, wobble)
@@ -385,8 +426,9 @@ def _svhn_photo(coverage: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Coverage [N, 32, 32] to uint8 RGB [N, 32, 32, 3]: coloured gradient plate, coloured ink,
     an occasional drop shadow, then blur, exposure and sensor noise."""
     count = len(coverage)
-    background, background_end, ink = (colour[:, None, None, :].astype(np.float32)
-                                       for colour in _svhn_palette(count, rng))
+    background, background_end, ink = (
+        colour[:, None, None, :].astype(np.float32) for colour in _svhn_palette(count, rng)
+    )
     ramp = _linear_gradients(count, SVHN_SIZE, rng)[..., None].astype(np.float32)
     plate = background + ramp * (background_end - background)
     mask = coverage[..., None]
@@ -400,8 +442,9 @@ def _svhn_photo(coverage: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
-def render_svhn_digits(labels: np.ndarray, rng: np.random.Generator,
-                       styles: tuple[str, ...] = SVHN_STYLES) -> np.ndarray:
+def render_svhn_digits(
+    labels: np.ndarray, rng: np.random.Generator, styles: tuple[str, ...] = SVHN_STYLES
+) -> np.ndarray:
     """SVHN-like house-number crops uint8 [N, 32, 32, 3] for digit ``labels`` [N].
 
     Each image picks one of ``styles`` and its own size, aspect, slant, stroke weight,
@@ -411,7 +454,7 @@ def render_svhn_digits(labels: np.ndarray, rng: np.random.Generator,
     glyph_styles = _resolve_styles(tuple(styles))
     style_index = rng.integers(len(glyph_styles), size=len(labels))
     coverage = np.zeros((len(labels), SVHN_SIZE, SVHN_SIZE), dtype=np.float32)
-    for i, (digit, style) in enumerate(zip(labels, style_index)):
+    for i, (digit, style) in enumerate(zip(labels, style_index, strict=True)):
         coverage[i] = _svhn_coverage(int(digit), glyph_styles[style], rng)
     return _svhn_photo(coverage, rng)
 

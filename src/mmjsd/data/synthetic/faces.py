@@ -30,10 +30,30 @@ _ATTRIBUTE_INDEX = {name: index for index, name in enumerate(CELEBA_ATTRIBUTES)}
 # Receding_Hairline, Double_Chin, Bags_Under_Eyes, 5_o_Clock_Shadow, Big_Lips, Pointy_Nose and
 # Young (wrinkles) are drawn too, but more subtly.
 VISIBLE_ATTRIBUTES = (
-    "Bald", "Bangs", "Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair", "Blurry", "Eyeglasses",
-    "Smiling", "Mouth_Slightly_Open", "Wearing_Hat", "No_Beard", "Goatee", "Mustache", "Sideburns",
-    "Pale_Skin", "Wearing_Lipstick", "Heavy_Makeup", "Rosy_Cheeks", "Wearing_Necktie",
-    "Wearing_Necklace", "Wearing_Earrings", "Big_Nose", "Chubby",
+    "Bald",
+    "Bangs",
+    "Black_Hair",
+    "Blond_Hair",
+    "Brown_Hair",
+    "Gray_Hair",
+    "Blurry",
+    "Eyeglasses",
+    "Smiling",
+    "Mouth_Slightly_Open",
+    "Wearing_Hat",
+    "No_Beard",
+    "Goatee",
+    "Mustache",
+    "Sideburns",
+    "Pale_Skin",
+    "Wearing_Lipstick",
+    "Heavy_Makeup",
+    "Rosy_Cheeks",
+    "Wearing_Necktie",
+    "Wearing_Necklace",
+    "Wearing_Earrings",
+    "Big_Nose",
+    "Chubby",
 )
 
 Colour = tuple[int, ...]
@@ -47,8 +67,9 @@ def _bernoulli(rng: np.random.Generator, probability: np.ndarray | float, count:
     return rng.random(count) < probability
 
 
-def _hair_colour_codes(male: np.ndarray, young: np.ndarray, has_hair: np.ndarray,
-                       rng: np.random.Generator) -> np.ndarray:
+def _hair_colour_codes(
+    male: np.ndarray, young: np.ndarray, has_hair: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
     """0 none (bald), 1 black, 2 blond, 3 brown, 4 gray, 5 other (dyed, ash): one per person.
 
     Gray is mostly for the old; among the rest women are more often blond, men more often
@@ -72,8 +93,12 @@ def _beards(male: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]
     goatee = male & ~full & _bernoulli(rng, 0.19, count)
     mustache = male & _bernoulli(rng, np.where(goatee, 0.4, 0.05), count)
     sideburns = male & ~full & _bernoulli(rng, 0.17, count)
-    return {"Goatee": goatee, "Mustache": mustache, "Sideburns": sideburns,
-            "No_Beard": ~(full | goatee | mustache | sideburns)}
+    return {
+        "Goatee": goatee,
+        "Mustache": mustache,
+        "Sideburns": sideburns,
+        "No_Beard": ~(full | goatee | mustache | sideburns),
+    }
 
 
 def sample_attributes(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -110,7 +135,10 @@ def sample_attributes(n: int, rng: np.random.Generator) -> np.ndarray:
         "Bangs": ~bald & coin(np.where(male, 0.09, 0.2)),
         "Big_Lips": coin(np.where(male, 0.19, 0.28)),
         "Big_Nose": big_nose,
-        "Black_Hair": hair == 1, "Blond_Hair": hair == 2, "Brown_Hair": hair == 3, "Gray_Hair": hair == 4,
+        "Black_Hair": hair == 1,
+        "Blond_Hair": hair == 2,
+        "Brown_Hair": hair == 3,
+        "Gray_Hair": hair == 4,
         "Blurry": coin(0.051),
         "Bushy_Eyebrows": coin(np.where(male, 0.25, 0.06)),
         "Chubby": chubby,
@@ -199,7 +227,9 @@ class _Hair:
 
 
 _HAIR_COLOURS = {
-    "Black_Hair": (30, 25, 25), "Blond_Hair": (228, 198, 122), "Brown_Hair": (118, 74, 42),
+    "Black_Hair": (30, 25, 25),
+    "Blond_Hair": (228, 198, 122),
+    "Brown_Hair": (118, 74, 42),
     "Gray_Hair": (178, 178, 182),
 }
 # Hair of none of the four labelled colours (dyed plum, dark ash, dyed pink), chosen so that
@@ -251,8 +281,13 @@ def _hair_colour(traits: dict[str, bool], rng: np.random.Generator) -> Colour | 
 def _head(traits: dict[str, bool], rng: np.random.Generator) -> _Head:
     """Face placement and size with pose jitter; chubby faces are wider."""
     width = rng.uniform(35.0, 39.0) * (1.22 if traits["Chubby"] else 1.0)
-    return _Head(cx=89.0 + np.clip(rng.normal(0.0, 2.5), -6, 6), cy=110.0 + np.clip(rng.normal(0.0, 2.5), -6, 6),
-                 rx=width, ry=rng.uniform(46.0, 50.0), turn=rng.uniform(-4.0, 4.0))
+    return _Head(
+        cx=89.0 + np.clip(rng.normal(0.0, 2.5), -6, 6),
+        cy=110.0 + np.clip(rng.normal(0.0, 2.5), -6, 6),
+        rx=width,
+        ry=rng.uniform(46.0, 50.0),
+        turn=rng.uniform(-4.0, 4.0),
+    )
 
 
 def _hair(traits: dict[str, bool], rng: np.random.Generator) -> _Hair:
@@ -263,9 +298,15 @@ def _hair(traits: dict[str, bool], rng: np.random.Generator) -> _Hair:
     natural = colour is not None and any(traits[name] for name in _HAIR_COLOURS)
     long = bool(rng.random() < (0.1 if traits["Male"] else 0.8))
     volume = rng.uniform(4.0, 9.0) if traits["Male"] else rng.uniform(8.0, 15.0)
-    return _Hair(colour=colour, beard_colour=_shade(colour, 0.85) if natural else (52, 38, 30), long=long,
-                 volume=volume + (5.0 if texture == "wavy" else 0.0), texture=texture, bangs=traits["Bangs"],
-                 receding=traits["Receding_Hairline"])
+    return _Hair(
+        colour=colour,
+        beard_colour=_shade(colour, 0.85) if natural else (52, 38, 30),
+        long=long,
+        volume=volume + (5.0 if texture == "wavy" else 0.0),
+        texture=texture,
+        bangs=traits["Bangs"],
+        receding=traits["Receding_Hairline"],
+    )
 
 
 # --------------------------------------------------------------------------- drawing
@@ -277,29 +318,45 @@ class _Pen:
     def __init__(self, image: Image.Image):
         self._draw = ImageDraw.Draw(image, "RGBA")
 
-    def ellipse(self, cx: float, cy: float, rx: float, ry: float, fill: Colour | None = None,
-                outline: Colour | None = None, width: float = 1.0) -> None:
+    def ellipse(
+        self,
+        cx: float,
+        cy: float,
+        rx: float,
+        ry: float,
+        fill: Colour | None = None,
+        outline: Colour | None = None,
+        width: float = 1.0,
+    ) -> None:
         s = _SUPERSAMPLE
-        self._draw.ellipse(((cx - rx) * s, (cy - ry) * s, (cx + rx) * s, (cy + ry) * s), fill=fill,
-                           outline=outline, width=max(1, round(width * s)))
+        self._draw.ellipse(
+            ((cx - rx) * s, (cy - ry) * s, (cx + rx) * s, (cy + ry) * s),
+            fill=fill,
+            outline=outline,
+            width=max(1, round(width * s)),
+        )
 
     def polygon(self, points: np.ndarray, fill: Colour) -> None:
         self._draw.polygon((np.asarray(points) * _SUPERSAMPLE).ravel().tolist(), fill=fill)
 
     def line(self, points: np.ndarray, fill: Colour, width: float) -> None:
-        self._draw.line((np.asarray(points) * _SUPERSAMPLE).ravel().tolist(), fill=fill,
-                        width=max(1, round(width * _SUPERSAMPLE)), joint="curve")
+        self._draw.line(
+            (np.asarray(points) * _SUPERSAMPLE).ravel().tolist(),
+            fill=fill,
+            width=max(1, round(width * _SUPERSAMPLE)),
+            joint="curve",
+        )
 
 
-def _ellipse_points(cx: float, cy: float, rx: float, ry: float, start_deg: float, end_deg: float,
-                    count: int = 24) -> np.ndarray:
+def _ellipse_points(
+    cx: float, cy: float, rx: float, ry: float, start_deg: float, end_deg: float, count: int = 24
+) -> np.ndarray:
     """Points [count, 2] along an ellipse arc; 0 deg = right, 90 deg = up on screen."""
     angles = np.deg2rad(np.linspace(start_deg, end_deg, count))
     return np.stack([cx + rx * np.cos(angles), cy - ry * np.sin(angles)], axis=1)
 
 
-def _wavy(points: np.ndarray, centre: tuple[float, float], amplitude: float, waves: float,
-          phase: float) -> np.ndarray:
+def _wavy(points: np.ndarray, centre: tuple[float, float], amplitude: float, waves: float, phase: float) -> np.ndarray:
     """Push points radially in and out around ``centre``: a curly outline."""
     offsets = points - np.asarray(centre)
     radius = np.linalg.norm(offsets, axis=1, keepdims=True) + 1e-9
@@ -317,14 +374,16 @@ def _background(rng: np.random.Generator) -> Image.Image:
     corners = np.array([-0.5, 0.5])
     ramp = (np.cos(angle) * corners[None, :] + np.sin(angle) * corners[:, None] + 0.5)[..., None]
     pixels = np.clip(first + ramp * (second - first), 0, 255).astype(np.uint8)
-    return Image.fromarray(pixels, "RGB").resize((_WIDTH * _SUPERSAMPLE, _HEIGHT * _SUPERSAMPLE),
-                                                 Image.Resampling.BILINEAR)
+    return Image.fromarray(pixels, "RGB").resize(
+        (_WIDTH * _SUPERSAMPLE, _HEIGHT * _SUPERSAMPLE), Image.Resampling.BILINEAR
+    )
 
 
 def _hair_outline(head: _Head, hair: _Hair, bottom_y: float, rng: np.random.Generator) -> np.ndarray:
     """Outer edge of the hair mass from the left, over the crown, to the right, down to ``bottom_y``."""
-    top = _ellipse_points(head.cx, head.cy - 0.05 * head.ry, head.rx + hair.volume, head.ry + 0.7 * hair.volume,
-                          185, -5, count=40)
+    top = _ellipse_points(
+        head.cx, head.cy - 0.05 * head.ry, head.rx + hair.volume, head.ry + 0.7 * hair.volume, 185, -5, count=40
+    )
     sides_x = (head.cx - head.rx - hair.volume, head.cx + head.rx + hair.volume)
     outline = np.concatenate([[(sides_x[0], bottom_y)], top, [(sides_x[1], bottom_y)]])
     if hair.texture == "wavy":
@@ -359,29 +418,46 @@ def _draw_back_hair(pen: _Pen, head: _Head, hair: _Hair, rng: np.random.Generato
 def _draw_body(pen: _Pen, head: _Head, skin: Colour, rng: np.random.Generator) -> None:
     """Neck and shoulders in a random garment colour."""
     neck_half = 0.42 * head.rx
-    pen.polygon([(head.cx - neck_half, head.mouth_y), (head.cx + neck_half, head.mouth_y),
-                 (head.cx + neck_half, head.chin_y + 30), (head.cx - neck_half, head.chin_y + 30)],
-                _shade(skin, 0.88))
+    pen.polygon(
+        [
+            (head.cx - neck_half, head.mouth_y),
+            (head.cx + neck_half, head.mouth_y),
+            (head.cx + neck_half, head.chin_y + 30),
+            (head.cx - neck_half, head.chin_y + 30),
+        ],
+        _shade(skin, 0.88),
+    )
     pen.ellipse(head.cx, head.chin_y + 75, 92.0, 58.0, fill=_random_colour(rng))
     # An open neckline shows skin below the neck in most garments.
     if rng.random() < 0.6:
-        pen.polygon([(head.cx - 1.4 * neck_half, head.chin_y + 16), (head.cx + 1.4 * neck_half, head.chin_y + 16),
-                     (head.cx, head.chin_y + 38)], _shade(skin, 0.88))
+        pen.polygon(
+            [
+                (head.cx - 1.4 * neck_half, head.chin_y + 16),
+                (head.cx + 1.4 * neck_half, head.chin_y + 16),
+                (head.cx, head.chin_y + 38),
+            ],
+            _shade(skin, 0.88),
+        )
 
 
 def _draw_necktie(pen: _Pen, head: _Head, rng: np.random.Generator) -> None:
     """White shirt collar with a coloured tie knot and blade."""
     top = head.chin_y + 12
     collar = (250, 250, 248)
-    pen.polygon([(head.cx - 20, top + 2), (head.cx, top + 10), (head.cx - 5, top + 22), (head.cx - 24, top + 14)],
-                collar)
-    pen.polygon([(head.cx + 20, top + 2), (head.cx, top + 10), (head.cx + 5, top + 22), (head.cx + 24, top + 14)],
-                collar)
+    pen.polygon(
+        [(head.cx - 20, top + 2), (head.cx, top + 10), (head.cx - 5, top + 22), (head.cx - 24, top + 14)], collar
+    )
+    pen.polygon(
+        [(head.cx + 20, top + 2), (head.cx, top + 10), (head.cx + 5, top + 22), (head.cx + 24, top + 14)], collar
+    )
     tie = _pick(rng, _TIE_COLOURS)
-    pen.polygon([(head.cx - 6, top + 7), (head.cx + 6, top + 7), (head.cx + 4, top + 16), (head.cx - 4, top + 16)],
-                _shade(tie, 0.85))
-    pen.polygon([(head.cx - 4, top + 16), (head.cx + 4, top + 16), (head.cx + 10, top + 60), (head.cx - 10, top + 60)],
-                tie)
+    pen.polygon(
+        [(head.cx - 6, top + 7), (head.cx + 6, top + 7), (head.cx + 4, top + 16), (head.cx - 4, top + 16)],
+        _shade(tie, 0.85),
+    )
+    pen.polygon(
+        [(head.cx - 4, top + 16), (head.cx + 4, top + 16), (head.cx + 10, top + 60), (head.cx - 10, top + 60)], tie
+    )
 
 
 def _draw_necklace(pen: _Pen, head: _Head, rng: np.random.Generator) -> None:
@@ -396,8 +472,13 @@ def _draw_necklace(pen: _Pen, head: _Head, rng: np.random.Generator) -> None:
 
 def _draw_ears(pen: _Pen, head: _Head, skin: Colour) -> None:
     for side in (-1, 1):
-        pen.ellipse(head.cx + side * 0.98 * head.rx, head.eye_y + 0.12 * head.ry, 0.14 * head.rx, 0.22 * head.ry,
-                    fill=_shade(skin, 0.92))
+        pen.ellipse(
+            head.cx + side * 0.98 * head.rx,
+            head.eye_y + 0.12 * head.ry,
+            0.14 * head.rx,
+            0.22 * head.ry,
+            fill=_shade(skin, 0.92),
+        )
 
 
 def _draw_face_shape(pen: _Pen, head: _Head, skin: Colour, traits: dict[str, bool]) -> None:
@@ -421,8 +502,11 @@ def _hairline(head: _Head, hair: _Hair, rng: np.random.Generator) -> np.ndarray:
         return np.concatenate([[right], np.stack([xs, ys], axis=1), [left]])
     if hair.receding:
         # Bare temples: the hairline climbs high at the sides, an M shape.
-        inner = [(head.cx + 0.5 * head.rx, head.cy - 0.88 * head.ry), (head.fx, head.cy - 0.74 * head.ry),
-                 (head.cx - 0.5 * head.rx, head.cy - 0.88 * head.ry)]
+        inner = [
+            (head.cx + 0.5 * head.rx, head.cy - 0.88 * head.ry),
+            (head.fx, head.cy - 0.74 * head.ry),
+            (head.cx - 0.5 * head.rx, head.cy - 0.88 * head.ry),
+        ]
         return np.array([right, *inner, left])
     arc = _ellipse_points(head.fx, temple_y, 0.95 * head.rx, 0.3 * head.ry, 0, 180, count=12)
     return np.concatenate([[right], arc, [left]])
@@ -447,8 +531,9 @@ def _draw_top_hair(pen: _Pen, head: _Head, hair: _Hair, rng: np.random.Generator
 def _draw_bald_shine(pen: _Pen, head: _Head, hair: _Hair) -> None:
     """A light reflection on a bald scalp."""
     if hair.colour is None:
-        pen.ellipse(head.cx - 0.15 * head.rx, head.cy - 0.8 * head.ry, 0.4 * head.rx, 0.1 * head.ry,
-                    fill=(255, 255, 255, 110))
+        pen.ellipse(
+            head.cx - 0.15 * head.rx, head.cy - 0.8 * head.ry, 0.4 * head.rx, 0.1 * head.ry, fill=(255, 255, 255, 110)
+        )
 
 
 def _draw_eyes(pen: _Pen, head: _Head, traits: dict[str, bool], skin: Colour, rng: np.random.Generator) -> None:
@@ -462,8 +547,15 @@ def _draw_eyes(pen: _Pen, head: _Head, traits: dict[str, bool], skin: Colour, rn
             pen.ellipse(x, head.eye_y - 3.0, 1.25 * eye_rx, 6.0, fill=shadow)
         if traits["Bags_Under_Eyes"]:
             pen.line(_ellipse_points(x, head.eye_y + 2, eye_rx, 5.0, 200, 340, 8), _shade(skin, 0.78), 1.4)
-        pen.ellipse(x, head.eye_y, eye_rx, eye_ry, fill=(242, 240, 236), outline=(40, 30, 30),
-                    width=2.2 if traits["Heavy_Makeup"] else 0.8)
+        pen.ellipse(
+            x,
+            head.eye_y,
+            eye_rx,
+            eye_ry,
+            fill=(242, 240, 236),
+            outline=(40, 30, 30),
+            width=2.2 if traits["Heavy_Makeup"] else 0.8,
+        )
         pen.ellipse(x, head.eye_y, 2.8, min(2.8, eye_ry), fill=iris)
         pen.ellipse(x, head.eye_y, 1.2, min(1.2, eye_ry), fill=(10, 10, 10))
 
@@ -495,8 +587,9 @@ def _draw_nose(pen: _Pen, head: _Head, traits: dict[str, bool], skin: Colour) ->
 def _draw_cheeks(pen: _Pen, head: _Head, traits: dict[str, bool]) -> None:
     if traits["Rosy_Cheeks"]:
         for side in (-1, 1):
-            pen.ellipse(head.fx + side * 0.58 * head.rx, head.nose_y + 1, 0.2 * head.rx, 0.12 * head.ry,
-                        fill=(228, 70, 95, 140))
+            pen.ellipse(
+                head.fx + side * 0.58 * head.rx, head.nose_y + 1, 0.2 * head.rx, 0.12 * head.ry, fill=(228, 70, 95, 140)
+            )
 
 
 def _jaw_polygon(head: _Head, top_y: float) -> np.ndarray:
@@ -517,13 +610,27 @@ def _draw_facial_hair(pen: _Pen, head: _Head, hair: _Hair, traits: dict[str, boo
     if traits["Goatee"]:
         pen.ellipse(head.fx, head.chin_y - 0.2 * head.ry, 0.26 * head.rx, 0.18 * head.ry, fill=colour)
     if traits["Mustache"]:
-        pen.line([(head.fx - 0.42 * head.rx, head.mouth_y - 1), (head.fx, head.mouth_y - 7),
-                  (head.fx + 0.42 * head.rx, head.mouth_y - 1)], colour, 6.0)
+        pen.line(
+            [
+                (head.fx - 0.42 * head.rx, head.mouth_y - 1),
+                (head.fx, head.mouth_y - 7),
+                (head.fx + 0.42 * head.rx, head.mouth_y - 1),
+            ],
+            colour,
+            6.0,
+        )
     if traits["Sideburns"]:
         for side in (-1, 1):
             x = head.cx + side * 0.9 * head.rx
-            pen.polygon([(x - 5, head.eye_y - 6), (x + 5, head.eye_y - 6), (x + 4 - side * 3, head.mouth_y + 2),
-                         (x - 4 - side * 3, head.mouth_y + 2)], colour)
+            pen.polygon(
+                [
+                    (x - 5, head.eye_y - 6),
+                    (x + 5, head.eye_y - 6),
+                    (x + 4 - side * 3, head.mouth_y + 2),
+                    (x - 4 - side * 3, head.mouth_y + 2),
+                ],
+                colour,
+            )
 
 
 def _draw_mouth(pen: _Pen, head: _Head, traits: dict[str, bool], skin: Colour, rng: np.random.Generator) -> None:
@@ -536,20 +643,26 @@ def _draw_mouth(pen: _Pen, head: _Head, traits: dict[str, bool], skin: Colour, r
     x, y = head.fx, head.mouth_y
     if smiling:
         for side in (-1, 1):
-            pen.line([(x + side * (half + 4), y - 10), (x + side * (half + 7), y - 3), (x + side * (half + 4), y + 3)],
-                     _shade(skin, 0.7), 1.6)
+            pen.line(
+                [(x + side * (half + 4), y - 10), (x + side * (half + 7), y - 3), (x + side * (half + 4), y + 3)],
+                _shade(skin, 0.7),
+                1.6,
+            )
     if open_mouth and smiling:
         opening = _ellipse_points(x, y - 3, half, 11.0, 0, -180, count=14)
         pen.polygon(opening, (70, 20, 28))
-        pen.polygon([(x - 0.85 * half, y - 3), (x + 0.85 * half, y - 3), (x + 0.75 * half, y + 2),
-                     (x - 0.75 * half, y + 2)], (245, 245, 240))
+        pen.polygon(
+            [(x - 0.85 * half, y - 3), (x + 0.85 * half, y - 3), (x + 0.75 * half, y + 2), (x - 0.75 * half, y + 2)],
+            (245, 245, 240),
+        )
         pen.line(np.concatenate([opening, opening[:1]]), lips, lip_width)
     elif open_mouth:
         pen.ellipse(x, y + 1, 0.6 * half, 6.0, fill=(70, 20, 28), outline=lips, width=lip_width)
     else:
         curve = 7.0 if smiling else 0.8
-        upper = np.array([(x - half, y - curve), (x - 0.4 * half, y), (x, y + 0.3), (x + 0.4 * half, y),
-                          (x + half, y - curve)])
+        upper = np.array(
+            [(x - half, y - curve), (x - 0.4 * half, y), (x, y + 0.3), (x + 0.4 * half, y), (x + half, y - curve)]
+        )
         pen.line(upper, lips, lip_width)
         pen.line(upper + (0, 0.8 * lip_width), _shade(lips, 0.9), 0.8 * lip_width)
 
@@ -563,8 +676,11 @@ def _draw_age_lines(pen: _Pen, head: _Head, traits: dict[str, bool], skin: Colou
         y = head.cy - row * head.ry
         pen.line([(head.fx - 0.35 * head.rx, y + 1), (head.fx, y), (head.fx + 0.35 * head.rx, y + 1)], line, 1.0)
     for side in (-1, 1):
-        pen.line([(head.fx + side * 0.28 * head.rx, head.nose_y), (head.fx + side * 0.44 * head.rx, head.mouth_y + 3)],
-                 line, 1.2)
+        pen.line(
+            [(head.fx + side * 0.28 * head.rx, head.nose_y), (head.fx + side * 0.44 * head.rx, head.mouth_y + 3)],
+            line,
+            1.2,
+        )
 
 
 def _draw_glasses(pen: _Pen, head: _Head, rng: np.random.Generator) -> None:
@@ -576,8 +692,11 @@ def _draw_glasses(pen: _Pen, head: _Head, rng: np.random.Generator) -> None:
         x = head.fx + side * head.eye_dx
         pen.ellipse(x, head.eye_y, lens_rx, lens_ry, fill=lens_fill, outline=frame, width=3.0)
         pen.line([(x + side * lens_rx, head.eye_y - 2), (head.cx + side * 0.98 * head.rx, head.eye_y - 1)], frame, 2.0)
-    pen.line([(head.fx - head.eye_dx + lens_rx, head.eye_y - 2), (head.fx + head.eye_dx - lens_rx, head.eye_y - 2)],
-             frame, 2.0)
+    pen.line(
+        [(head.fx - head.eye_dx + lens_rx, head.eye_y - 2), (head.fx + head.eye_dx - lens_rx, head.eye_y - 2)],
+        frame,
+        2.0,
+    )
 
 
 def _draw_earrings(pen: _Pen, head: _Head, rng: np.random.Generator) -> None:
@@ -599,18 +718,38 @@ def _draw_hat(pen: _Pen, head: _Head, hair: _Hair, rng: np.random.Generator) -> 
     crown = _ellipse_points(head.cx, brim_y, head.rx + 0.6 * hair.volume + 3, 0.75 * head.ry + hair.volume, 180, 0)
     kind = int(rng.integers(3))
     # Every hat shades the forehead under its lower edge.
-    pen.polygon([(head.cx - 0.95 * head.rx, brim_y), (head.cx + 0.95 * head.rx, brim_y),
-                 (head.cx + 0.9 * head.rx, brim_y + 11), (head.cx - 0.9 * head.rx, brim_y + 11)], (0, 0, 0, 140))
+    pen.polygon(
+        [
+            (head.cx - 0.95 * head.rx, brim_y),
+            (head.cx + 0.95 * head.rx, brim_y),
+            (head.cx + 0.9 * head.rx, brim_y + 11),
+            (head.cx - 0.9 * head.rx, brim_y + 11),
+        ],
+        (0, 0, 0, 140),
+    )
     if kind == 1:  # brimmed hat: tall crown, wide brim
-        pen.polygon([(head.cx - 0.85 * head.rx, brim_y), (head.cx - 0.75 * head.rx, brim_y - 0.75 * head.ry - 16),
-                     (head.cx + 0.75 * head.rx, brim_y - 0.75 * head.ry - 16), (head.cx + 0.85 * head.rx, brim_y)],
-                    colour)
+        pen.polygon(
+            [
+                (head.cx - 0.85 * head.rx, brim_y),
+                (head.cx - 0.75 * head.rx, brim_y - 0.75 * head.ry - 16),
+                (head.cx + 0.75 * head.rx, brim_y - 0.75 * head.ry - 16),
+                (head.cx + 0.85 * head.rx, brim_y),
+            ],
+            colour,
+        )
         pen.ellipse(head.cx, brim_y, 1.6 * head.rx, 6.0, fill=_shade(colour, 0.85))
         return
     pen.polygon(crown, colour)
     if kind == 0:  # beanie: a folded band above the brows
-        pen.polygon([(crown[0][0], brim_y - 9), (crown[-1][0], brim_y - 9), (crown[-1][0], brim_y + 2),
-                     (crown[0][0], brim_y + 2)], _shade(colour, 0.8))
+        pen.polygon(
+            [
+                (crown[0][0], brim_y - 9),
+                (crown[-1][0], brim_y - 9),
+                (crown[-1][0], brim_y + 2),
+                (crown[0][0], brim_y + 2),
+            ],
+            _shade(colour, 0.8),
+        )
     else:  # cap: a visor sticking out over the face
         pen.ellipse(head.fx, brim_y + 1, 0.95 * head.rx, 6.0, fill=_shade(colour, 0.75))
 
@@ -676,6 +815,6 @@ def render_faces(attributes: np.ndarray, rng: np.random.Generator) -> np.ndarray
     attributes = np.asarray(attributes)
     children = rng.spawn(len(attributes))
     images = np.empty((len(attributes), *CELEBA_SHAPE), dtype=np.uint8)
-    for index, (row, child) in enumerate(zip(attributes, children)):
+    for index, (row, child) in enumerate(zip(attributes, children, strict=True)):
         images[index] = render_face(row, child)
     return images

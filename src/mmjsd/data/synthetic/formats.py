@@ -12,26 +12,59 @@ import gzip
 import io
 import os
 import struct
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import scipy.io
 from PIL import Image
 
-from mmjsd.io import atomic_dir, atomic_path
+from mmjsd.core.io import atomic_dir, atomic_path
 
 MNIST_SHAPE = (28, 28)
 SVHN_SHAPE = (32, 32, 3)
 CELEBA_SHAPE = (218, 178, 3)
 CELEBA_ATTRIBUTES = (
-    "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs",
-    "Big_Lips", "Big_Nose", "Black_Hair", "Blond_Hair", "Blurry", "Brown_Hair",
-    "Bushy_Eyebrows", "Chubby", "Double_Chin", "Eyeglasses", "Goatee", "Gray_Hair",
-    "Heavy_Makeup", "High_Cheekbones", "Male", "Mouth_Slightly_Open", "Mustache",
-    "Narrow_Eyes", "No_Beard", "Oval_Face", "Pale_Skin", "Pointy_Nose", "Receding_Hairline",
-    "Rosy_Cheeks", "Sideburns", "Smiling", "Straight_Hair", "Wavy_Hair", "Wearing_Earrings",
-    "Wearing_Hat", "Wearing_Lipstick", "Wearing_Necklace", "Wearing_Necktie", "Young",
+    "5_o_Clock_Shadow",
+    "Arched_Eyebrows",
+    "Attractive",
+    "Bags_Under_Eyes",
+    "Bald",
+    "Bangs",
+    "Big_Lips",
+    "Big_Nose",
+    "Black_Hair",
+    "Blond_Hair",
+    "Blurry",
+    "Brown_Hair",
+    "Bushy_Eyebrows",
+    "Chubby",
+    "Double_Chin",
+    "Eyeglasses",
+    "Goatee",
+    "Gray_Hair",
+    "Heavy_Makeup",
+    "High_Cheekbones",
+    "Male",
+    "Mouth_Slightly_Open",
+    "Mustache",
+    "Narrow_Eyes",
+    "No_Beard",
+    "Oval_Face",
+    "Pale_Skin",
+    "Pointy_Nose",
+    "Receding_Hairline",
+    "Rosy_Cheeks",
+    "Sideburns",
+    "Smiling",
+    "Straight_Hair",
+    "Wavy_Hair",
+    "Wearing_Earrings",
+    "Wearing_Hat",
+    "Wearing_Lipstick",
+    "Wearing_Necklace",
+    "Wearing_Necktie",
+    "Young",
 )
 CELEBA_IMAGE_DIR = "img_align_celeba"
 CELEBA_ATTR_FILE = "list_attr_celeba.txt"
@@ -50,8 +83,10 @@ _JPEG_QUALITY = 90
 def _check_array(name: str, array: np.ndarray, dtype: type, shape_tail: tuple[int, ...]) -> None:
     """Raise ``ValueError`` unless ``array`` has ``dtype`` and shape ``[N, *shape_tail]`` with N >= 1."""
     if array.dtype != dtype or array.ndim != 1 + len(shape_tail) or tuple(array.shape[1:]) != shape_tail:
-        raise ValueError(f"{name} must be {np.dtype(dtype)} [N, {', '.join(map(str, shape_tail))}], "
-                         f"got {array.dtype} {list(array.shape)}")
+        raise ValueError(
+            f"{name} must be {np.dtype(dtype)} [N, {', '.join(map(str, shape_tail))}], "
+            f"got {array.dtype} {list(array.shape)}"
+        )
     if len(array) == 0:
         raise ValueError(f"{name} is empty")
 
@@ -111,12 +146,10 @@ def write_svhn_mat(path: str | os.PathLike, images: np.ndarray, labels: np.ndarr
     codes = svhn_label_codes(labels)
     if len(codes) != len(images):
         raise ValueError(f"{len(images)} SVHN images but {len(codes)} labels")
-    with atomic_path(path, suffix=".mat") as tmp:
-        with open(tmp, "w+b") as handle:
-            scipy.io.savemat(handle, {"X": images.transpose(1, 2, 3, 0), "y": codes},
-                             format="5", do_compression=True)
-            handle.seek(0)
-            handle.write(_fixed_mat_header())
+    with atomic_path(path, suffix=".mat") as tmp, open(tmp, "w+b") as handle:
+        scipy.io.savemat(handle, {"X": images.transpose(1, 2, 3, 0), "y": codes}, format="5", do_compression=True)
+        handle.seek(0)
+        handle.write(_fixed_mat_header())
     return Path(path)
 
 
@@ -149,8 +182,10 @@ def _check_celeba_labels(attributes: np.ndarray, partitions: np.ndarray) -> None
     if partitions.shape != (len(attributes),):
         raise ValueError(f"{len(attributes)} attribute rows but partitions of shape {partitions.shape}")
     if not np.isin(partitions, (0, 1, 2)).all() or (np.diff(partitions) < 0).any():
-        raise ValueError("CelebA partitions must be 0, 1 or 2 in non-decreasing order "
-                         "(train images first, then valid, then test, as in the official file)")
+        raise ValueError(
+            "CelebA partitions must be 0, 1 or 2 in non-decreasing order "
+            "(train images first, then valid, then test, as in the official file)"
+        )
 
 
 def _write_celeba_jpgs(folder: Path, images: Iterable[np.ndarray], count: int) -> None:
@@ -160,15 +195,21 @@ def _write_celeba_jpgs(folder: Path, images: Iterable[np.ndarray], count: int) -
         if written == count:
             raise ValueError(f"more CelebA images than the {count} attribute rows")
         _check_array("a CelebA image", image[None], np.uint8, CELEBA_SHAPE)
-        Image.fromarray(image, "RGB").save(folder / celeba_image_name(written), format="JPEG",
-                                           quality=_JPEG_QUALITY, subsampling="4:2:0", optimize=False)
+        Image.fromarray(image, "RGB").save(
+            folder / celeba_image_name(written),
+            format="JPEG",
+            quality=_JPEG_QUALITY,
+            subsampling="4:2:0",
+            optimize=False,
+        )
         written += 1
     if written != count:
         raise ValueError(f"{written} CelebA images for {count} attribute rows")
 
 
-def write_celeba_files(root: str | os.PathLike, images: Iterable[np.ndarray], attributes: np.ndarray,
-                       partitions: Sequence[int]) -> list[Path]:
+def write_celeba_files(
+    root: str | os.PathLike, images: Iterable[np.ndarray], attributes: np.ndarray, partitions: Sequence[int]
+) -> list[Path]:
     """Write aligned-CelebA raw files under ``root``, in the official layout.
 
     ``root/img_align_celeba/000001.jpg, ...`` (JPEG, 178 wide x 218 high), ``list_attr_celeba.txt``
@@ -183,10 +224,10 @@ def write_celeba_files(root: str | os.PathLike, images: Iterable[np.ndarray], at
     image_dir = root / CELEBA_IMAGE_DIR
     with atomic_dir(image_dir) as tmp_dir:
         _write_celeba_jpgs(tmp_dir, images, len(attributes))
-    attr_path = _write_bytes_atomically(root / CELEBA_ATTR_FILE,
-                                        _text_file_bytes(celeba_attribute_lines(attributes)))
-    partition_path = _write_bytes_atomically(root / CELEBA_PARTITION_FILE,
-                                             _text_file_bytes(celeba_partition_lines(partitions)))
+    attr_path = _write_bytes_atomically(root / CELEBA_ATTR_FILE, _text_file_bytes(celeba_attribute_lines(attributes)))
+    partition_path = _write_bytes_atomically(
+        root / CELEBA_PARTITION_FILE, _text_file_bytes(celeba_partition_lines(partitions))
+    )
     return [image_dir, attr_path, partition_path]
 
 

@@ -3,15 +3,15 @@
 Each dataset's module (:mod:`~mmjsd.models.networks.mst`, :mod:`~mmjsd.models.networks.celeba`)
 has ``build_networks(content_dim, style_dims) -> (encoders, decoders)`` keyed by modality
 and ``DATA_SHAPES`` (modality → one example's shape); the dataset's spec names them
-(:class:`mmjsd.registry.DatasetSpec`). :func:`dataset_networks` and :func:`data_shapes`
+(:class:`mmjsd.core.registry.DatasetSpec`). :func:`dataset_networks` and :func:`data_shapes`
 look them up.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
-from mmjsd import registry
+from mmjsd.core import registry
 from mmjsd.models.networks.blocks import ALPHABET_SIZE, Decoder, Encoder, Encoding
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import platform
 import random
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import torch
 
 import mmjsd
-from mmjsd.errors import UserError
+from mmjsd.core.errors import UserError
 from mmjsd.gpu_slots import MEMORY_FRACTION_VARIABLE
 
 
@@ -40,7 +40,9 @@ def gpu_memory_fraction(environ: Mapping[str, str] = os.environ) -> float | None
     except ValueError:
         fraction = 0.0
     if not 0.0 < fraction <= 1.0:
-        raise UserError(f"{MEMORY_FRACTION_VARIABLE} must be a number in (0, 1], the job's share of its GPU, got {value!r}")
+        raise UserError(
+            f"{MEMORY_FRACTION_VARIABLE} must be a number in (0, 1], the job's share of its GPU, got {value!r}"
+        )
     return None if fraction == 1.0 else fraction
 
 
@@ -80,7 +82,8 @@ def epoch_order(num_items: int, seed: int, epoch: int, device: torch.device) -> 
 
 
 def last_batch_rows(num_items: int, batch_size: int, seed: int, epoch: int) -> torch.Tensor:
-    """Items of the last training batch of ``epoch``: batches are consecutive slices of :func:`epoch_order`, the remainder dropped.
+    """Items of the last training batch of ``epoch``: batches are consecutive slices
+    of :func:`epoch_order`, the remainder dropped.
 
     What the official latent probe is fitted on (the ``probe_protocol`` departure); the
     training loop of :mod:`mmjsd.train` visits its batches in exactly this layout.
@@ -92,4 +95,9 @@ def last_batch_rows(num_items: int, batch_size: int, seed: int, epoch: int) -> t
 
 
 def library_versions() -> dict[str, str]:
-    return {"mmjsd": mmjsd.__version__, "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version()}
+    return {
+        "mmjsd": mmjsd.__version__,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }

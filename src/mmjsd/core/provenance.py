@@ -8,7 +8,7 @@ changes rerun nothing, and steps that do not import the edited module are untouc
 
 Followed imports are those of ``mmjsd`` and of the plugin packages whose modules are
 named (a plugin's sibling modules count for it). Implementations the registry imports by
-name (:mod:`mmjsd.registry`: model classes, evaluators, networks) are not imports in the
+name (:mod:`mmjsd.core.registry`: model classes, evaluators, networks) are not imports in the
 syntax tree: the Snakefile names them, per job, from the specs the job uses, so editing
 one objective's model reruns that objective's jobs only. Nothing is imported to compute
 a version (no torch at Snakefile parse time): sources are found on ``sys.path`` as the
@@ -28,7 +28,8 @@ PACKAGE = "mmjsd"
 
 
 def module_source(module: str) -> Path | None:
-    """The source file of ``module`` (a package's ``__init__.py``), found without importing anything; None when absent."""
+    """The source file of ``module`` (a package's ``__init__.py``), found
+    without importing anything; None when absent."""
     path: list[str] | None = None
     spec = None
     parts = module.split(".")
@@ -47,13 +48,20 @@ def module_source(module: str) -> Path | None:
 def _strip_docstrings(tree: ast.AST) -> ast.AST:
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
-        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) and isinstance(body[0].value.value, str):
+        if (
+            isinstance(body, list)
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(getattr(body[0], "value", None), ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
             node.body = body[1:] or [ast.Pass()]
     return tree
 
 
 def _imported_modules(tree: ast.AST, module: str, packages: frozenset[str]) -> set[str]:
-    """Modules of ``packages`` imported anywhere in ``tree`` (absolute imports; ``from a.b import c`` may name a submodule)."""
+    """Modules of ``packages`` imported anywhere in ``tree`` (absolute imports;
+    ``from a.b import c`` may name a submodule)."""
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -67,7 +75,7 @@ def _imported_modules(tree: ast.AST, module: str, packages: frozenset[str]) -> s
     return found
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _module_fingerprint(module: str, packages: frozenset[str]) -> tuple[str, frozenset[str]]:
     source = module_source(module)
     if source is None:

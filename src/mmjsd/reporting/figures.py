@@ -10,7 +10,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from mmjsd.io import atomic_path
+from mmjsd.core.io import atomic_path
 
 FIGURE_FORMATS = ("png", "pdf")
 

@@ -27,10 +27,11 @@ This module stays free of torch: the Snakefile reads it at parse time.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-from mmjsd.errors import UserError
+from mmjsd.core.errors import UserError
 
 #: The two values of every switch.
 CORRECTED = "corrected"
@@ -127,7 +128,10 @@ DEPARTURES: tuple[Departure, ...] = (
         name="dynamic_prior_epsilon",
         stage=TRAINING,
         objectives=("mmjsd",),
-        official="the alpha-weighted product of experts forming mmJSD's dynamic prior adds 1e-8 to every expert's variance, N(0, I) included",
+        official=(
+            "the alpha-weighted product of experts forming mmJSD's dynamic prior adds 1e-8 to every "
+            "expert's variance, N(0, I) included"
+        ),
         ours="the dynamic prior is the alpha-weighted product of the experts as they are (the paper's equation)",
     ),
     Departure(
@@ -139,7 +143,9 @@ DEPARTURES: tuple[Departure, ...] = (
             "the CelebA MVAE ELBOs use the flag defaults 0.5 and 0.5 as reconstruction weights, in the joint and "
             "in the unimodal ELBOs (the model's 1 and 16 never reach the loss)"
         ),
-        ours="the configured rec_weights in the joint ELBO and weight 1 in the unimodal ELBOs, as every other objective",
+        ours=(
+            "the configured rec_weights in the joint ELBO and weight 1 in the unimodal ELBOs, as every other objective"
+        ),
     ),
     Departure(
         name="gradient_clipping",
@@ -173,7 +179,10 @@ DEPARTURES: tuple[Departure, ...] = (
         name="generated_image_range",
         stage=EVALUATION,
         metrics=("coherence",),
-        official="the coherence classifiers receive the Laplace mean as decoded, unbounded (clamped only when written to PNG)",
+        official=(
+            "the coherence classifiers receive the Laplace mean as decoded, unbounded "
+            "(clamped only when written to PNG)"
+        ),
         ours="generated images are clamped to [0, 1], the pixel range of the data the classifiers were trained on",
     ),
     Departure(
@@ -181,7 +190,9 @@ DEPARTURES: tuple[Departure, ...] = (
         stage=EVALUATION,
         datasets=("mnist_svhn_text",),
         metrics=("coherence",),
-        official="a random sample counts as coherent when (M == S) equals (M == T), also when MNIST disagrees with both",
+        official=(
+            "a random sample counts as coherent when (M == S) equals (M == T), also when MNIST disagrees with both"
+        ),
         ours="coherent only when all three predicted digits agree (MoPoE's definition)",
     ),
     Departure(
@@ -259,7 +270,7 @@ def check_protocol(protocol: str, switches: Mapping[str, str], where: str) -> No
         raise UserError(
             f"{where}: a {REFERENCE_EXACT_PROTOCOL} job must run every departure at {REFERENCE}, but "
             f"'{corrected_here[0]}' is {switches[corrected_here[0]]!r}; take its switches from "
-            "mmjsd.departures.protocol_switches"
+            "mmjsd.core.departures.protocol_switches"
         )
 
 
@@ -284,13 +295,17 @@ def check_switches(switches: Any, path: str, stage: str | None = None, complete:
     allowed = [d.name for d in DEPARTURES if stage is None or d.stage == stage]
     for name, value in switches.items():
         if name not in allowed:
-            raise UserError(f"unknown departure '{path}.{name}' (allowed here: {', '.join(allowed)}); see docs/departures.md")
+            raise UserError(
+                f"unknown departure '{path}.{name}' (allowed here: {', '.join(allowed)}); see docs/departures.md"
+            )
         if value not in VALUES:
             raise UserError(f"config key '{path}.{name}' must be one of {', '.join(VALUES)}, got {value!r}")
     if complete:
         missing = [name for name in allowed if name not in switches]
         if missing:
-            raise UserError(f"config key '{path}.{missing[0]}' is missing; every departure needs a value ({' or '.join(VALUES)})")
+            raise UserError(
+                f"config key '{path}.{missing[0]}' is missing; every departure needs a value ({' or '.join(VALUES)})"
+            )
     return dict(switches)
 
 
@@ -299,9 +314,7 @@ def training_switches(
 ) -> dict[str, str]:
     """The values of the training departures that can change a run (the run's ``TrainConfig.departures``)."""
     return {
-        d.name: switches[d.name]
-        for d in DEPARTURES
-        if d.acts_on_run(dataset, objective, modality_specific, hparams)
+        d.name: switches[d.name] for d in DEPARTURES if d.acts_on_run(dataset, objective, modality_specific, hparams)
     }
 
 

@@ -7,5 +7,5 @@ class UserError(Exception):
     """A problem the user can fix: bad config, missing or corrupt input file, NaN loss.
 
     The message must name the file or config key and say what to do. CLIs print it
-    as ``error: <message>`` and exit with status 2 (see :func:`mmjsd.cli.main_guard`).
+    as ``error: <message>`` and exit with status 2 (see :func:`mmjsd.core.cli.main_guard`).
     """

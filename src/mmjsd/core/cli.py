@@ -6,10 +6,11 @@ import argparse
 import json
 import logging
 import sys
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from mmjsd import registry
-from mmjsd.errors import UserError
+from mmjsd.core import registry
+from mmjsd.core.errors import UserError
 
 
 def json_arg(text: str) -> Any:
@@ -31,7 +32,7 @@ def add_runtime_arguments(parser: argparse.ArgumentParser, progress: bool = True
 def main_guard(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None = None) -> None:
     """Run a step's ``main``; a :class:`UserError` becomes ``error: ...`` and exit status 2.
 
-    The plugins named in :data:`mmjsd.registry.PLUGINS_VARIABLE` (the Snakefile sets it for
+    The plugins named in :data:`mmjsd.core.registry.PLUGINS_VARIABLE` (the Snakefile sets it for
     every job from the config key ``plugins``) are loaded first, so the step's choices and
     lookups include their objectives, metrics and datasets.
     """

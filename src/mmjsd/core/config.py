@@ -6,14 +6,14 @@ dataclasses below give the steps typed access. A test keeps the schema's propert
 the dataclass fields identical.
 
 The allowed datasets, variants and metrics come from the registries
-(:mod:`mmjsd.registry`): :func:`config_schema` writes them into the schema before
+(:mod:`mmjsd.core.registry`): :func:`config_schema` writes them into the schema before
 validating, so the plugins named under ``plugins`` (loaded first, from the Python path
 and ``plugin_paths``) validate like the built-ins. The blocks keyed by a registered name
 (``data.<dataset>``, ``evaluation.<metric>``, ``training.<dataset>.objectives.<objective>``)
 are typed by that spec's settings dataclass.
 
 Pipeline steps receive their slice of the config as one canonical JSON string (see
-:func:`mmjsd.io.canonical_json`) and rebuild the dataclass with :func:`from_dict`, which
+:func:`mmjsd.core.io.canonical_json`) and rebuild the dataclass with :func:`from_dict`, which
 refuses unknown keys and wrong types with the dotted key path in the message.
 """
 
@@ -26,15 +26,15 @@ import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, TypeVar
+from typing import Any, TypeVar
 
-from mmjsd import registry
-from mmjsd import departures as departure_registry
-from mmjsd.errors import UserError
+from mmjsd.core import departures as departure_registry
+from mmjsd.core import registry
+from mmjsd.core.errors import UserError
 
 T = TypeVar("T")
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA_PATH = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
 
 
 # --------------------------------------------------------------------------- data
@@ -91,7 +91,8 @@ class CelebABuildConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    """``data``: where raw files come from, and each dataset's build settings (``builds[name]``, config ``data.<name>``)."""
+    """``data``: where raw files come from, and each dataset's build settings
+    (``builds[name]``, config ``data.<name>``)."""
 
     source: str  # download | directory | synthetic
     raw_dir: str
@@ -120,7 +121,7 @@ class TrainConfig:
     amp_bf16: bool
     compile: bool
     channels_last: bool
-    grad_clip_norm: Optional[float]
+    grad_clip_norm: float | None
     #: The objective's own hyper-parameters (its ObjectiveSpec.settings as a dict; {} when it has none).
     objective: dict[str, Any]
     #: Values of the training departures that can act on this run (docs/departures.md), filled from the
@@ -153,7 +154,7 @@ class DatasetTraining:
     variants: list[str]
     defaults: dict[str, Any]
     ms: dict[str, Any]
-    overrides: dict[str, Optional[dict[str, Any]]]
+    overrides: dict[str, dict[str, Any] | None]
     objectives: dict[str, dict[str, Any]]
 
 
@@ -190,7 +191,7 @@ class ProbeConfig:
 
 @dataclass(frozen=True)
 class CoherenceConfig:
-    n_test: Optional[int]
+    n_test: int | None
 
 
 @dataclass(frozen=True)
@@ -200,26 +201,27 @@ class PRDConfig:
     num_angles: int
     num_runs: int
     kmeans_batch_size: int
-    inception_weights: Optional[str]
+    inception_weights: str | None
 
 
 @dataclass(frozen=True)
 class LikelihoodConfig:
     num_importance_samples: int
-    n_test: Optional[int]
+    n_test: int | None
     batch_size: int
 
 
 @dataclass(frozen=True)
 class EvaluationConfig:
-    """``evaluation``: shared keys, the metrics per dataset, and each metric's block (``settings[name]``, config ``evaluation.<name>``)."""
+    """``evaluation``: shared keys, the metrics per dataset, and each metric's block
+    (``settings[name]``, config ``evaluation.<name>``)."""
 
     seed: int
     batch_size: int
     metrics: dict[str, list[str]]
     settings: dict[str, Any]  # metric -> its MetricSpec.settings (metrics without settings are absent)
 
-    def job(self, metric: str, dataset: str, departures: dict[str, str]) -> "MetricJob":
+    def job(self, metric: str, dataset: str, departures: dict[str, str]) -> MetricJob:
         """The slice of these settings and of the ``departures`` switches that ``metric`` on ``dataset`` depends on."""
         switches = departure_registry.metric_switches(departures, dataset, metric)
         return MetricJob(metric, self.seed, self.batch_size, self.settings.get(metric), switches)
@@ -241,7 +243,8 @@ class MetricJob:
 
 
 def metric_job_params(evaluation: dict, metric: str, dataset: str, departures: dict) -> dict:
-    """The plain-dict slice of the ``evaluation`` block and the ``departures`` switches that ``metric`` on ``dataset`` depends on.
+    """The plain-dict slice of the ``evaluation`` block and the ``departures``
+    switches that ``metric`` on ``dataset`` depends on.
 
     Only the evaluation departures that can change this metric on this dataset are included,
     so flipping any other switch reruns none of its jobs.
@@ -259,14 +262,18 @@ def metric_job_from_dict(params: dict) -> MetricJob:
     """Strictly typed :class:`MetricJob` from :func:`metric_job_params` output (e.g. a CLI's JSON)."""
     metric = params.get("metric") if isinstance(params, dict) else None
     if metric not in registry.METRICS:
-        raise UserError(f"metric params must name one of {', '.join(registry.METRICS.names())} under 'metric', got {metric!r}")
+        raise UserError(
+            f"metric params must name one of {', '.join(registry.METRICS.names())} under 'metric', got {metric!r}"
+        )
     fields = {key: params.get(key) for key in ("seed", "batch_size")}
     unknown = sorted(set(params) - {"metric", "seed", "batch_size", "settings", "departures"})
     if unknown:
         raise UserError(f"unknown metric params key '{unknown[0]}'")
     if "departures" not in params:
-        raise UserError("metric params lack 'departures' (see mmjsd.config.metric_job_params)")
-    switches = departure_registry.check_switches(params["departures"], "departures", stage=departure_registry.EVALUATION)
+        raise UserError("metric params lack 'departures' (see mmjsd.core.config.metric_job_params)")
+    switches = departure_registry.check_switches(
+        params["departures"], "departures", stage=departure_registry.EVALUATION
+    )
     foreign = [name for name in switches if metric not in departure_registry.BY_NAME[name].metrics]
     if foreign:
         raise UserError(f"departure '{foreign[0]}' does not act on metric '{metric}'; see docs/departures.md")
@@ -309,6 +316,8 @@ class DatasetResources:
     prd_reference: StageResources
     evaluate: StageResources
     samples: StageResources
+
+
 # ------------------------------------------------------------------------- report
 @dataclass(frozen=True)
 class ReportConfig:
@@ -334,10 +343,11 @@ class Config:
     training: dict[str, DatasetTraining]
     classifiers: dict[str, DatasetClassifiers]
     evaluation: EvaluationConfig
-    #: One value (corrected or reference) per departure of :mod:`mmjsd.departures`: the switch set of "corrected" runs.
+    #: One value (corrected or reference) per departure of
+    #: :mod:`mmjsd.core.departures`: the switch set of "corrected" runs.
     departures: dict[str, str]
     resources: dict[str, DatasetResources]
-    #: The protocols that run (:data:`mmjsd.departures.PROTOCOLS`), each in its own results tree.
+    #: The protocols that run (:data:`mmjsd.core.departures.PROTOCOLS`), each in its own results tree.
     protocols: list[str]
     report: ReportConfig
 
@@ -346,15 +356,18 @@ class Config:
         return list(self.training[dataset].variants)
 
     def switches(self, protocol: str) -> dict[str, str]:
-        """The departure switch set of ``protocol`` (:func:`mmjsd.departures.protocol_switches`)."""
+        """The departure switch set of ``protocol`` (:func:`mmjsd.core.departures.protocol_switches`)."""
         return departure_registry.protocol_switches(protocol, self.departures)
 
-    def train_config(self, dataset: str, variant: str, protocol: str = departure_registry.CORRECTED_PROTOCOL) -> TrainConfig:
+    def train_config(
+        self, dataset: str, variant: str, protocol: str = departure_registry.CORRECTED_PROTOCOL
+    ) -> TrainConfig:
         """The resolved hyper-parameters of (dataset, variant) under ``protocol``'s switches."""
         return resolve_train_config(self, dataset, variant, self.switches(protocol))
 
     def classifier_config(self, dataset: str, modality: str) -> ClassifierConfig:
-        """The classifiers of ``modality`` on ``dataset``: the dataset's settings, then its override for ``modality``."""
+        """The classifiers of ``modality`` on ``dataset``: the dataset's
+        settings, then its override for ``modality``."""
         block = dataclasses.asdict(self.classifiers[dataset])
         override = block.pop("overrides").get(modality) or {}
         return from_dict(ClassifierConfig, {**block, **override}, f"classifiers.{dataset}.overrides.{modality}")
@@ -406,15 +419,14 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise UserError(f"config key '{path}' must be a mapping, got {type(value).__name__}")
-        key_tp, val_tp = typing.get_args(tp)
+        _, val_tp = typing.get_args(tp)  # keys are strings in YAML and JSON
         return {str(k): _convert(val_tp, v, f"{path}.{k}") for k, v in value.items()}
     if tp is Any:
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise UserError(
-                f"config key '{path}' must be a number, got {value!r}; "
-                "note YAML reads 1e-3 as a string: write 1.0e-3"
+                f"config key '{path}' must be a number, got {value!r}; note YAML reads 1e-3 as a string: write 1.0e-3"
             )
         return float(value)
     if tp is int:
@@ -445,7 +457,7 @@ def resolve_train_config(cfg: Config, dataset: str, variant: str, switches: dict
     Non-MS variants get style dimension 0 for every modality, whatever the defaults say.
     The objective's own settings come from ``objectives.<objective>``. ``departures`` holds the
     values of ``switches`` (a protocol's switch set) for the training departures that can act
-    on this run (:func:`mmjsd.departures.training_switches`), so flipping any other switch
+    on this run (:func:`mmjsd.core.departures.training_switches`), so flipping any other switch
     leaves the run's configuration, and so the run, untouched.
     """
     block = cfg.training[dataset]
@@ -456,7 +468,7 @@ def resolve_train_config(cfg: Config, dataset: str, variant: str, switches: dict
     merged = deep_merge(block.defaults, block.ms) if ms else copy.deepcopy(block.defaults)
     merged = deep_merge(merged, block.overrides.get(variant) or {})
     if not ms:
-        merged["style_dim"] = {m: 0 for m in modalities}
+        merged["style_dim"] = dict.fromkeys(modalities, 0)
     merged["objective"] = objective_settings(block, dataset, objective)
     merged["departures"] = departure_registry.training_switches(switches, dataset, objective, ms, merged)
     path = f"training.{dataset} ({variant})"
@@ -468,7 +480,8 @@ def resolve_train_config(cfg: Config, dataset: str, variant: str, switches: dict
 
 
 def objective_settings(block: DatasetTraining, dataset: str, objective: str) -> dict[str, Any]:
-    """``training.<dataset>.objectives.<objective>``, type-checked by the objective's settings dataclass ({} without one)."""
+    """``training.<dataset>.objectives.<objective>``, type-checked by the
+    objective's settings dataclass ({} without one)."""
     settings_type = registry.objective(objective).settings
     key = f"training.{dataset}.objectives.{objective}"
     if settings_type is None:
@@ -511,7 +524,9 @@ def config_schema(schema_path: Path = SCHEMA_PATH) -> dict:
         _add_block(properties["evaluation"]["properties"]["metrics"], spec.name, {"$ref": "#/$defs/metric_list"})
     for spec in registry.METRICS:
         if spec.settings is not None:
-            _add_block(properties["evaluation"], spec.name, {"type": "object", "description": spec.description}, required=True)
+            _add_block(
+                properties["evaluation"], spec.name, {"type": "object", "description": spec.description}, required=True
+            )
     return schema
 
 
@@ -555,7 +570,9 @@ def plugin_search_paths(paths: list[str]) -> list[str]:
     for path in paths:
         directory = Path(path).resolve()
         if not directory.is_dir():
-            raise UserError(f"config key 'plugin_paths': {path} is not a directory (relative paths start at the working directory)")
+            raise UserError(
+                f"config key 'plugin_paths': {path} is not a directory (relative paths start at the working directory)"
+            )
         resolved.append(str(directory))
     return resolved
 
@@ -577,7 +594,10 @@ def config_from_dict(raw: dict) -> Config:
     layout = {**raw, "data": _split_blocks(raw["data"], DATA_KEYS, "builds")}
     layout["evaluation"] = _split_blocks(raw["evaluation"], EVALUATION_KEYS, "settings")
     cfg = from_dict(Config, layout, "config")
-    builds = {name: from_dict(registry.dataset(name).build_settings, block, f"data.{name}") for name, block in cfg.data.builds.items()}
+    builds = {
+        name: from_dict(registry.dataset(name).build_settings, block, f"data.{name}")
+        for name, block in cfg.data.builds.items()
+    }
     settings = {name: metric_settings(name, block) for name, block in cfg.evaluation.settings.items()}
     cfg = dataclasses.replace(
         cfg,
@@ -587,10 +607,14 @@ def config_from_dict(raw: dict) -> Config:
     departure_registry.check_switches(cfg.departures, "departures", complete=True)
     unknown = [p for p in cfg.protocols if p not in departure_registry.PROTOCOLS]
     if unknown:
-        raise UserError(f"config key 'protocols': unknown protocol '{unknown[0]}' (use {', '.join(departure_registry.PROTOCOLS)})")
+        raise UserError(
+            f"config key 'protocols': unknown protocol '{unknown[0]}' (use {', '.join(departure_registry.PROTOCOLS)})"
+        )
     for dataset in cfg.datasets:
         if dataset not in cfg.evaluation.metrics:
-            raise UserError(f"dataset '{dataset}' is listed in 'datasets' but has no 'evaluation.metrics.{dataset}' list")
+            raise UserError(
+                f"dataset '{dataset}' is listed in 'datasets' but has no 'evaluation.metrics.{dataset}' list"
+            )
         unknown = sorted(set(cfg.classifiers[dataset].overrides) - set(registry.modalities(dataset)))
         if unknown:
             raise UserError(
@@ -604,7 +628,9 @@ def config_from_dict(raw: dict) -> Config:
                 raise UserError(f"dataset '{dataset}' is listed in 'datasets' but has no '{key}.{dataset}' block")
         for metric in cfg.evaluation.metrics[dataset]:
             if not registry.metric(metric).applies_to(dataset):
-                raise UserError(f"config key 'evaluation.metrics.{dataset}': metric '{metric}' does not apply to {dataset}")
+                raise UserError(
+                    f"config key 'evaluation.metrics.{dataset}': metric '{metric}' does not apply to {dataset}"
+                )
         for variant in cfg.variants(dataset):
             for protocol in cfg.protocols:
                 cfg.train_config(dataset, variant, protocol)

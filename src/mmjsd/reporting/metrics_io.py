@@ -2,7 +2,7 @@
 
 Per-run metric files, run ``config.json`` files, classifier ``metrics.json`` files and
 ``train_log.csv`` files are read here and nowhere else, so a malformed file always fails
-the same way: a :class:`~mmjsd.errors.UserError` that names the file and what is wrong.
+the same way: a :class:`~mmjsd.core.errors.UserError` that names the file and what is wrong.
 Only the standard library (and the torch-free registry) is imported, so the table and summary steps stay cheap.
 """
 
@@ -12,13 +12,14 @@ import csv
 import json
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
-from mmjsd import registry
-from mmjsd.departures import BY_NAME, PROTOCOLS
-from mmjsd.errors import UserError
+from mmjsd.core import registry
+from mmjsd.core.departures import BY_NAME, PROTOCOLS
+from mmjsd.core.errors import UserError
 
 #: Glob patterns (relative to a directory given on the command line) of each file kind.
 METRIC_FILE_PATTERN = "metrics/*.json"
@@ -142,12 +143,15 @@ def _check_run_identity(dataset: Any, variant: Any, seed: Any, path: Path) -> No
 
 
 def protocol_from_document(document: dict[str, Any], path: Path) -> str:
-    """The protocol a run config (``protocol``) or metric file (``protocol.name``) records, checked against its location.
+    """The protocol a run config (``protocol``) or metric file
+    (``protocol.name``) records, checked against its location.
 
     A file inside ``<protocol>/<dataset>/<variant>/seed<k>/`` (the results tree) must record
     the protocol its directory names, so a run copied into the other tree is caught.
     """
-    recorded = document["protocol"].get("name") if isinstance(document.get("protocol"), dict) else document.get("protocol")
+    recorded = (
+        document["protocol"].get("name") if isinstance(document.get("protocol"), dict) else document.get("protocol")
+    )
     if recorded not in PROTOCOLS:
         key = "protocol.name" if isinstance(document.get("protocol"), dict) else "protocol"
         raise UserError(
@@ -240,7 +244,9 @@ def load_classifier_metrics(path: str | Path) -> dict[str, Any]:
     document = read_json_object(path)
     require_keys(document, ("dataset", "modality"), path)
     if document["dataset"] not in registry.DATASETS:
-        raise UserError(f"{path}: unknown dataset {document['dataset']!r} (known: {', '.join(registry.DATASETS.names())})")
+        raise UserError(
+            f"{path}: unknown dataset {document['dataset']!r} (known: {', '.join(registry.DATASETS.names())})"
+        )
     scores = [key for key in CLASSIFIER_SCORES if key in document]
     if not scores:
         raise UserError(f"{path} has none of the score keys {', '.join(CLASSIFIER_SCORES)}")
@@ -250,7 +256,8 @@ def load_classifier_metrics(path: str | Path) -> dict[str, Any]:
 
 
 def run_identity_from_path(path: Path) -> tuple[str, str, int]:
-    """``(dataset, variant, seed)`` of a file inside ``<dataset>/<variant>/seed<k>/`` (``runs/<protocol>/`` above it)."""
+    """``(dataset, variant, seed)`` of a file inside
+    ``<dataset>/<variant>/seed<k>/`` (``runs/<protocol>/`` above it)."""
     seed_dir, variant_dir, dataset_dir = path.parent, path.parent.parent, path.parent.parent.parent
     match = _SEED_DIR.match(seed_dir.name)
     if match is None:

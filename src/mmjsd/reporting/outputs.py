@@ -5,7 +5,7 @@ Importable at Snakefile parse time (no torch, no matplotlib).
 
 from __future__ import annotations
 
-from mmjsd import registry
+from mmjsd.core import registry
 
 
 def sample_figure_stems(dataset: str, variant: str) -> list[str]:

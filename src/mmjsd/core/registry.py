@@ -3,7 +3,7 @@
 Every objective, metric and dataset is declared once, as a frozen spec
 (:class:`ObjectiveSpec`, :class:`MetricSpec`, :class:`DatasetSpec`), and everything else
 reads the registries: config validation and the schema's allowed values
-(:mod:`mmjsd.config`), the Snakefile's targets and inputs, the steps' choices, the
+(:mod:`mmjsd.core.config`), the Snakefile's targets and inputs, the steps' choices, the
 tables, figures and summary, and the tests. Adding one is a plugin: a module that calls
 :func:`register_objective`, :func:`register_metric` or :func:`register_dataset` when it
 is imported, named in the config key ``plugins`` (docs/extending.md). The built-ins are
@@ -14,12 +14,12 @@ This module and every declaring module stay free of torch: the Snakefile reads t
 at parse time. The heavy parts (model classes, evaluators, networks, readers) are named
 by ``"module:attribute"`` strings and imported only by the steps that run them
 (:func:`load_object`); a spec's :attr:`~ObjectiveSpec.modules` are what the Snakefile
-hashes into the code versions of the jobs that use it (:mod:`mmjsd.provenance`).
+hashes into the code versions of the jobs that use it (:mod:`mmjsd.core.provenance`).
 
 Plugins reach the steps through the environment: the Snakefile sets
 :data:`PLUGINS_VARIABLE` (and ``PYTHONPATH``), which every job inherits, SLURM jobs
 included, and every step loads them before it parses its arguments
-(:func:`mmjsd.cli.main_guard`).
+(:func:`mmjsd.core.cli.main_guard`).
 """
 
 from __future__ import annotations
@@ -31,12 +31,13 @@ import importlib
 import os
 import re
 import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Generic, Iterator, Mapping, Sequence, TypeVar
+from typing import Any, Generic, TypeVar
 
-from mmjsd.errors import UserError
-from mmjsd.provenance import module_source
+from mmjsd.core.errors import UserError
+from mmjsd.core.provenance import module_source
 
 #: Names of objectives, metrics and datasets: they become file names, wildcards and config keys.
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -98,7 +99,7 @@ class ChanceQuery:
     attributes in the evaluated test rows, recorded by the evaluators of attribute datasets.
     """
 
-    dataset: "DatasetSpec"
+    dataset: DatasetSpec
     key: str
     departures: Mapping[str, str]
     attribute_prevalence: float | None
@@ -302,7 +303,9 @@ def _registering_module() -> str:
     return sys._getframe(2).f_globals.get("__name__", "<unknown>")  # 0: here, 1: register_*, 2: its caller
 
 
-def _check_common(spec: Any, kind: str, texts: tuple[str, ...] = ("label", "description"), reserved: tuple[str, ...] = ()) -> None:
+def _check_common(
+    spec: Any, kind: str, texts: tuple[str, ...] = ("label", "description"), reserved: tuple[str, ...] = ()
+) -> None:
     if not isinstance(spec.name, str) or not NAME_PATTERN.match(spec.name) or spec.name in reserved:
         taken = f" and none of {', '.join(reserved)}" if reserved else ""
         raise UserError(
@@ -319,7 +322,8 @@ def _check_paths(spec: Any, kind: str, *names: str) -> None:
         value = getattr(spec, name)
         if not isinstance(value, str) or not OBJECT_PATH_PATTERN.match(value):
             raise UserError(
-                f"{kind} '{spec.name}' of {spec.source}: '{name}' must be a 'module.path:attribute' string, got {value!r}"
+                f"{kind} '{spec.name}' of {spec.source}: '{name}' must be a "
+                f"'module.path:attribute' string, got {value!r}"
             )
 
 
@@ -328,7 +332,9 @@ def _check_settings(spec: Any, kind: str, name: str, optional: bool = True) -> N
     if value is None and optional:
         return
     if not (isinstance(value, type) and dataclasses.is_dataclass(value)):
-        raise UserError(f"{kind} '{spec.name}' of {spec.source}: '{name}' must be a dataclass{' or None' if optional else ''}")
+        raise UserError(
+            f"{kind} '{spec.name}' of {spec.source}: '{name}' must be a dataclass{' or None' if optional else ''}"
+        )
 
 
 def register_objective(spec: ObjectiveSpec) -> ObjectiveSpec:
@@ -343,14 +349,16 @@ def register_objective(spec: ObjectiveSpec) -> ObjectiveSpec:
 
 def register_metric(spec: MetricSpec) -> MetricSpec:
     """Add a metric; ``evaluation.metrics.<dataset>`` may then list it, and it gets its own table."""
-    from mmjsd.config import EVALUATION_KEYS  # the evaluation block's own keys sit beside the metrics' blocks
+    from mmjsd.core.config import EVALUATION_KEYS  # the evaluation block's own keys sit beside the metrics' blocks
 
     spec = dataclasses.replace(spec, source=spec.source or _registering_module())
     _check_common(spec, "metric", reserved=EVALUATION_KEYS)
     _check_paths(spec, "metric", "evaluator")
     _check_settings(spec, "metric", "settings")
     if not callable(spec.feature_classifiers):
-        raise UserError(f"metric '{spec.name}' of {spec.source}: 'feature_classifiers' must be a function of the settings")
+        raise UserError(
+            f"metric '{spec.name}' of {spec.source}: 'feature_classifiers' must be a function of the settings"
+        )
     if not callable(spec.chance):
         raise UserError(f"metric '{spec.name}' of {spec.source}: 'chance' must be a function of a ChanceQuery")
     if isinstance(spec.precision, bool) or not isinstance(spec.precision, int) or not 0 <= spec.precision <= 10:
@@ -364,7 +372,7 @@ def register_metric(spec: MetricSpec) -> MetricSpec:
 
 def register_dataset(spec: DatasetSpec) -> DatasetSpec:
     """Add a dataset; it may then be listed under ``datasets`` (docs/extending.md says what it must provide)."""
-    from mmjsd.config import DATA_KEYS  # the data block's own keys sit beside the datasets' blocks
+    from mmjsd.core.config import DATA_KEYS  # the data block's own keys sit beside the datasets' blocks
 
     spec = dataclasses.replace(spec, source=spec.source or _registering_module())
     _check_common(spec, "dataset", ("title", "description"), reserved=DATA_KEYS)
@@ -383,14 +391,18 @@ def _check_dataset_declarations(spec: DatasetSpec) -> None:
     if spec.labels not in LABEL_KINDS:
         raise UserError(f"{where}: 'labels' must be one of {', '.join(LABEL_KINDS)}, got {spec.labels!r}")
     if isinstance(spec.num_labels, bool) or not isinstance(spec.num_labels, int) or spec.num_labels < 2:
-        raise UserError(f"{where}: 'num_labels' (classes or attributes) must be an integer of at least 2, got {spec.num_labels!r}")
+        raise UserError(
+            f"{where}: 'num_labels' (classes or attributes) must be an integer of at least 2, got {spec.num_labels!r}"
+        )
     for key in ("likelihoods", "classifiers"):
         paths = getattr(spec, key)
         if set(paths) != set(modalities):
             raise UserError(f"{where}: '{key}' must name exactly the modalities {list(modalities)}")
         bad = [path for path in paths.values() if not isinstance(path, str) or not OBJECT_PATH_PATTERN.match(path)]
         if bad:
-            raise UserError(f"{where}: '{key}' must map each modality to a 'module.path:attribute' string, got {bad[0]!r}")
+            raise UserError(
+                f"{where}: '{key}' must map each modality to a 'module.path:attribute' string, got {bad[0]!r}"
+            )
     if not set(spec.feature_modalities) <= set(modalities):
         raise UserError(f"{where}: 'feature_modalities' must be modalities of the dataset")
     for figure in spec.sample_figures:
@@ -509,7 +521,9 @@ def load_plugins(names: Sequence[str]) -> None:
             ) from err
         added = [spec for kind, registry in _kinds().items() for spec in registry if spec.name not in before[kind]]
         if not added:
-            raise UserError(f"plugin {name} registers nothing: call register_objective, register_metric or register_dataset")
+            raise UserError(
+                f"plugin {name} registers nothing: call register_objective, register_metric or register_dataset"
+            )
         for spec in added:
             check_implementation_paths(spec)
 
@@ -574,7 +588,13 @@ def implementation_paths(spec: Any) -> dict[str, str]:
         if isinstance(value, str) and OBJECT_PATH_PATTERN.match(value):
             paths[name] = value
         elif isinstance(value, Mapping):
-            paths.update({f"{name}.{key}": path for key, path in value.items() if isinstance(path, str) and OBJECT_PATH_PATTERN.match(path)})
+            paths.update(
+                {
+                    f"{name}.{key}": path
+                    for key, path in value.items()
+                    if isinstance(path, str) and OBJECT_PATH_PATTERN.match(path)
+                }
+            )
     return paths
 
 
@@ -586,11 +606,14 @@ def check_implementation_paths(spec: Any) -> None:
         source = module_source(module)
         if source is None:
             raise UserError(
-                f"{kind} '{spec.name}' of {spec.source}: '{name}' names module {module}, which is not on the Python path"
+                f"{kind} '{spec.name}' of {spec.source}: '{name}' names module {module}, "
+                "which is not on the Python path"
             )
         defined = _top_level_names(source)
         if defined is not None and attribute not in defined:
-            raise UserError(f"{kind} '{spec.name}' of {spec.source}: '{name}': module {module} ({source}) defines no '{attribute}'")
+            raise UserError(
+                f"{kind} '{spec.name}' of {spec.source}: '{name}': module {module} ({source}) defines no '{attribute}'"
+            )
 
 
 def load_object(path: str, what: str) -> Any:
@@ -608,16 +631,16 @@ def load_object(path: str, what: str) -> Any:
 
 
 __all__ = [
-    "ChanceQuery",
     "DATASETS",
-    "DatasetSpec",
-    "FigureLayout",
     "LABEL_KINDS",
     "METRICS",
-    "MetricSpec",
     "OBJECTIVES",
-    "ObjectiveSpec",
     "PLUGINS_VARIABLE",
+    "ChanceQuery",
+    "DatasetSpec",
+    "FigureLayout",
+    "MetricSpec",
+    "ObjectiveSpec",
     "dataset",
     "load_object",
     "load_plugins",
