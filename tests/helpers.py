@@ -390,7 +390,14 @@ def write_run_config(root: Path, dataset: str, variant: str, seed: int, protocol
         "seed": seed,
         "protocol": protocol_name,
         "device": "cpu",
-        "train_config": {"epochs": 3, "lr": 0.0005, "batch_size": 64, "beta": 2.5, "shared_dim": 20},
+        "train_config": {
+            "epochs": 3,
+            "lr": 0.0005,
+            "batch_size": 64,
+            "beta": 2.5,
+            "shared_dim": 20,
+            "beta_style": 30.0 if variant.endswith("-ms") else 3.0,
+        },
         "wall_time_s": 12.5,
     }
     return write_json(run_dir(root, dataset, variant, seed, protocol_name) / "config.json", document)

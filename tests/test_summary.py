@@ -52,6 +52,7 @@ def test_summary_sections_and_numbers(demo):
     assert "| MoPoE | corrected | 0 1 | 0 1 |" in page
     assert "| mmJSD (MS) | corrected | 0 1 2 | 0 1 2 |" in page
     assert "0.0005" in page and "| cpu |" in page
+    assert "| style beta |" in page and "| 64 | 2.5 | 20 | 30.0 | cpu |" in page  # a preset's style weight is visible
     assert "`num_importance_samples=12`" in page
     # a table cell with its distance from the paper (mmJSD, latent probe on M; paper 0.97)
     values = np.array(list(PROBE_MMJSD_MNIST.values()))

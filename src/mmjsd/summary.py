@@ -60,6 +60,7 @@ RUN_SETTINGS = (
     ("beta", "beta"),
     ("shared_dim", "shared dim"),
     ("style_dim", "style dim"),
+    ("beta_style", "style beta"),
     ("device", "device"),
     ("wall_time_s", "wall time (s)"),
 )
