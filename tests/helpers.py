@@ -18,6 +18,7 @@ import torch
 from torch.distributions import Normal
 
 from mmjsd import build_dataset
+from mmjsd.bench.__main__ import main as bench_main
 from mmjsd.core.config import TrainConfig
 from mmjsd.models import build_model
 from mmjsd.models.networks import data_shapes
@@ -98,6 +99,13 @@ def read_csv(path: Path) -> tuple[list[str], list[dict]]:
     with path.open(newline="") as handle:
         reader = csv.DictReader(handle)
         return list(reader.fieldnames), list(reader)
+
+
+def run_bench(benchmark: str, data: Path, csv_path: Path, *options: str) -> tuple[list[str], list[dict]]:
+    """``python -m mmjsd.bench <benchmark>`` on ``data`` with the demo config and ``options``: its CSV's header
+    and rows."""
+    bench_main([benchmark, "--data", str(data), "--config", *DEMO_CONFIG, *options, "--csv", str(csv_path)])
+    return read_csv(csv_path)
 
 
 # ------------------------------------------------------------------ training configs and model math

@@ -11,7 +11,7 @@ import math
 import pytest
 import torch
 
-from helpers import DEMO_CONFIG, read_csv
+from helpers import DEMO_CONFIG, read_csv, run_bench
 from mmjsd.bench import build, evaluation, precision, training
 from mmjsd.bench.__main__ import main
 from mmjsd.core.config import load_config
@@ -21,34 +21,13 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_training_measures_every_mode_and_ratio(mst_h5, tmp_path):
-    out = tmp_path / "training.csv"
-    main(
-        [
-            "training",
-            "--data",
-            str(mst_h5),
-            "--config",
-            *DEMO_CONFIG,
-            "--variants",
-            "mmjsd",
-            "mvae-ms",
-            "--steps",
-            "2",
-            "--warmup",
-            "1",
-            "--batch-size",
-            "16",
-            "--threads",
-            "1",
-            "--workers",
-            "0",
-            "--device",
-            "cpu",
-            "--csv",
-            str(out),
-        ]
+    header, rows = run_bench(
+        "training",
+        mst_h5,
+        tmp_path / "training.csv",
+        *["--variants", "mmjsd", "mvae-ms", "--steps", "2", "--warmup", "1", "--batch-size", "16"],
+        *["--threads", "1", "--workers", "0", "--device", "cpu"],
     )
-    header, rows = read_csv(out)
     assert tuple(header) == training.TRAINING_COLUMNS
     assert [row["variant"] for row in rows] == ["mmjsd", "mvae-ms"]
     rate_columns = [c for c in header if c.endswith("_samples_per_s") or "_over_" in c]
@@ -150,52 +129,20 @@ def test_build_reports_time_and_peak_memory(tmp_path):
 
 
 def test_evaluation_reports_seconds_per_metric(mst_h5, tmp_path):
-    out = tmp_path / "evaluation.csv"
-    main(
-        [
-            "evaluation",
-            "--data",
-            str(mst_h5),
-            "--config",
-            *DEMO_CONFIG,
-            "--metrics",
-            "coherence",
-            "likelihood",
-            "--n-test",
-            "16",
-            "--threads",
-            "1",
-            "--device",
-            "cpu",
-            "--csv",
-            str(out),
-        ]
+    header, rows = run_bench(
+        "evaluation",
+        mst_h5,
+        tmp_path / "evaluation.csv",
+        *["--metrics", "coherence", "likelihood", "--n-test", "16", "--threads", "1", "--device", "cpu"],
     )
-    header, rows = read_csv(out)
     assert tuple(header) == evaluation.COLUMNS
     assert [row["metric"] for row in rows] == ["coherence", "likelihood"]
 
 
 def test_memory_stops_the_training_job_and_reports_its_peak(mst_h5, tmp_path):
-    out = tmp_path / "memory.csv"
-    main(
-        [
-            "memory",
-            "--data",
-            str(mst_h5),
-            "--config",
-            *DEMO_CONFIG,
-            "--steps",
-            "1",
-            "--batch-size",
-            "16",
-            "--device",
-            "cpu",
-            "--csv",
-            str(out),
-        ]
+    header, rows = run_bench(
+        "memory", mst_h5, tmp_path / "memory.csv", *["--steps", "1", "--batch-size", "16", "--device", "cpu"]
     )
-    header, rows = read_csv(out)
     assert tuple(header) == training.MEMORY_COLUMNS
     assert int(rows[0]["steps_seen"]) >= 1
     assert float(rows[0]["peak_rss_gib"]) > 0.1  # a torch process; the target itself is for the benchmark, not a test
@@ -242,32 +189,13 @@ def test_precision_settings_turn_on_one_switch_over_an_all_off_baseline():
 
 
 def test_precision_trains_and_scores_every_setting_and_seed(mst_h5, tmp_path, capsys):
-    out = tmp_path / "precision.csv"
-    main(
-        [
-            "precision",
-            "--data",
-            str(mst_h5),
-            "--config",
-            *DEMO_CONFIG,
-            "--switches",
-            "channels_last",
-            "--seeds",
-            "0",
-            "1",
-            "--epochs",
-            "1",
-            "--batch-size",
-            "16",
-            "--metrics",
-            "latent_probe",
-            "--device",
-            "cpu",
-            "--csv",
-            str(out),
-        ]
+    header, rows = run_bench(
+        "precision",
+        mst_h5,
+        tmp_path / "precision.csv",
+        *["--switches", "channels_last", "--seeds", "0", "1", "--epochs", "1", "--batch-size", "16"],
+        *["--metrics", "latent_probe", "--device", "cpu"],
     )
-    header, rows = read_csv(out)
     assert tuple(header) == precision.COLUMNS
     subsets = {"mnist", "svhn", "text", "mnist+svhn", "mnist+text", "svhn+text", "mnist+svhn+text"}
     for setting in ("float32", "channels_last"):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from helpers import DEMO_CONFIG, read_csv
+from helpers import DEMO_CONFIG, run_bench
 from mmjsd.bench import gpu
 from mmjsd.bench.__main__ import main
 from mmjsd.core.config import load_config
@@ -26,22 +26,7 @@ def test_saved_activations_of_a_small_network_are_the_closed_form():
 
 
 def test_gpu_memory_estimates_every_variant(mst_h5, tmp_path):
-    out = tmp_path / "gpu_memory.csv"
-    main(
-        [
-            "gpu-memory",
-            "--data",
-            str(mst_h5),
-            "--config",
-            *DEMO_CONFIG,
-            "--variants",
-            "mmjsd",
-            "mvae-ms",
-            "--csv",
-            str(out),
-        ]
-    )
-    header, rows = read_csv(out)
+    header, rows = run_bench("gpu-memory", mst_h5, tmp_path / "gpu_memory.csv", "--variants", "mmjsd", "mvae-ms")
     assert tuple(header) == gpu.MEMORY_COLUMNS
     config = load_config(*DEMO_CONFIG)
     for row in rows:
@@ -58,28 +43,12 @@ def test_gpu_memory_estimates_every_variant(mst_h5, tmp_path):
 
 
 def test_concurrent_runs_jobs_through_the_slot_wrapper(mst_h5, tmp_path):
-    out = tmp_path / "concurrent.csv"
-    main(
-        [
-            "concurrent",
-            "--data",
-            str(mst_h5),
-            "--config",
-            *DEMO_CONFIG,
-            "--jobs",
-            "1",
-            "2",
-            "--steps",
-            "2",
-            "--batch-size",
-            "16",
-            "--device",
-            "cpu",
-            "--csv",
-            str(out),
-        ]
+    header, rows = run_bench(
+        "concurrent",
+        mst_h5,
+        tmp_path / "concurrent.csv",
+        *["--jobs", "1", "2", "--steps", "2", "--batch-size", "16", "--device", "cpu"],
     )
-    header, rows = read_csv(out)
     assert tuple(header) == gpu.CONCURRENT_COLUMNS
     assert [int(row["jobs"]) for row in rows] == [1, 2]
     assert float(rows[0]["aggregate_over_one"]) == 1.0
@@ -91,24 +60,8 @@ def test_concurrent_runs_jobs_through_the_slot_wrapper(mst_h5, tmp_path):
 
 
 def test_syncs_runs_an_epoch_and_reports_none_on_a_cpu(mst_h5, tmp_path):
-    out = tmp_path / "syncs.csv"
-    main(
-        [
-            "syncs",
-            "--data",
-            str(mst_h5),
-            "--config",
-            *DEMO_CONFIG,
-            "--steps",
-            "2",
-            "--batch-size",
-            "16",
-            "--device",
-            "cpu",
-            "--csv",
-            str(out),
-        ]
+    header, rows = run_bench(
+        "syncs", mst_h5, tmp_path / "syncs.csv", *["--steps", "2", "--batch-size", "16", "--device", "cpu"]
     )
-    header, rows = read_csv(out)
     assert tuple(header) == gpu.SYNC_COLUMNS
     assert rows[0]["syncs"] == "0" and rows[0]["device"] == "cpu"
