@@ -154,7 +154,9 @@ def test_bad_plugins_fail_at_config_time_with_the_module_and_the_problem(plugin_
         config_from_dict(config_with_plugin("bad_plugin"))
 
 
-def test_a_model_class_lacking_a_method_fails_when_a_job_builds_it(plugin_dir):
+def test_a_model_class_lacking_a_method_fails_before_any_job(plugin_dir):
+    """Config validation finds the class without importing it (torch-free); the implementation check the Snakefile
+    runs when plugins are configured imports it and names the missing method."""
     write_module(
         plugin_dir,
         "mine_model",
@@ -173,11 +175,30 @@ def test_a_model_class_lacking_a_method_fails_when_a_job_builds_it(plugin_dir):
     raw["training"]["mnist_svhn_text"]["variants"] = ["mine", "mmjsd"]
     cfg = config_from_dict(raw)
     assert cfg.variants("mnist_svhn_text") == ["mine", "mmjsd"] and registry.variant_label("mine-ms") == "Mine (MS)"
+    message = r"objective 'mine' of mine_plugin: model mine_model:Model does not implement content_divergence"
+    with pytest.raises(UserError, match=message):
+        registry.check_plugin_implementations()
+    with pytest.raises(UserError, match=message):
+        objective_model_class("mine")
+
+
+def test_a_metric_whose_evaluator_cannot_be_imported_fails_before_any_job(plugin_dir):
+    write_module(plugin_dir, "mine_eval", "import no_such_dependency\n\ndef evaluate(inputs):\n    pass\n")
+    write_module(
+        plugin_dir,
+        "mine_metric",
+        """
+        from mmjsd.core.registry import MetricSpec, register_metric
+        register_metric(MetricSpec(name="mine", label="Mine", evaluator="mine_eval:evaluate", description="mine"))
+    """,
+    )
+    config_from_dict(config_with_plugin("mine_metric"))
     with pytest.raises(
         UserError,
-        match=r"objective 'mine' of mine_plugin: model mine_model:Model does not implement content_divergence",
+        match=r"metric 'mine' of mine_metric: 'evaluator': cannot import mine_eval "
+        r"\(ModuleNotFoundError: No module named 'no_such_dependency'\)",
     ):
-        objective_model_class("mine")
+        registry.check_plugin_implementations()
 
 
 def test_unregistered_names_are_refused_with_the_known_ones():
@@ -187,8 +208,34 @@ def test_unregistered_names_are_refused_with_the_known_ones():
         registry.metric("fid")
 
 
-def test_snakemake_reports_a_broken_plugin_before_any_job(tmp_path):
-    write_module(tmp_path / "plugins", "broken_plugin", "import numpy.no_such_module\n")
+INCOMPLETE_MODEL = """
+    from mmjsd.models.base import MultimodalVAE
+
+    class Model(MultimodalVAE):
+        objective = "mine"
+"""
+
+
+@pytest.mark.parametrize(
+    ("modules", "message"),
+    [
+        (
+            {"broken_plugin": "import numpy.no_such_module\n"},
+            "plugin broken_plugin cannot be imported (ModuleNotFoundError: No module named 'numpy.no_such_module')",
+        ),
+        (
+            {
+                "mine_model": INCOMPLETE_MODEL,
+                "broken_plugin": OBJECTIVE_PLUGIN.format(name="mine", model="mine_model:Model"),
+            },
+            "objective 'mine' of broken_plugin: model mine_model:Model does not implement content_divergence",
+        ),
+    ],
+    ids=["import-error", "missing-method"],
+)
+def test_snakemake_reports_a_broken_plugin_before_any_job(tmp_path, modules, message):
+    for name, source in modules.items():
+        write_module(tmp_path / "plugins", name, source)
     overlay = tmp_path / "overlay.yaml"
     overlay.write_text(f"plugins: [broken_plugin]\nplugin_paths: [{tmp_path / 'plugins'}]\n")
     env = {k: v for k, v in os.environ.items() if k != "SNAKEMAKE_PROFILE"}
@@ -213,10 +260,8 @@ def test_snakemake_reports_a_broken_plugin_before_any_job(tmp_path):
         timeout=300,
     )
     assert proc.returncode != 0
-    assert (
-        "plugin broken_plugin cannot be imported (ModuleNotFoundError: No module named 'numpy.no_such_module')"
-        in proc.stdout + proc.stderr
-    )
+    assert message in proc.stdout + proc.stderr
+    assert "Job stats" not in proc.stdout + proc.stderr  # no job was planned
 
 
 def test_plugin_paths_must_exist(tmp_path):
@@ -303,3 +348,14 @@ def test_a_registered_dataset_gets_config_blocks_and_tables_of_its_own(plugin_di
         UserError, match="'num_labels' \\(classes or attributes\\) must be an integer of at least 2, got 1"
     ):
         registry.register_dataset(dataclasses.replace(twin, name="mst_bad", num_labels=1))
+
+
+def test_the_implementation_check_imports_nothing_without_plugins():
+    """The built-ins are checked by the tests, not at parse time: a workflow without plugins never imports torch."""
+    script = (
+        "import sys; from mmjsd.core import registry; registry.load_builtins(); "
+        "registry.check_plugin_implementations(); "
+        "print(sorted(m for m in ('torch', 'mmjsd.models') if m in sys.modules))"
+    )
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    assert res.stdout.strip() == "[]"

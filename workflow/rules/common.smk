@@ -20,6 +20,8 @@ from mmjsd.tables.specs import planned_tables, table_files
 
 # Loads the plugins (config keys plugins, plugin_paths) first: they decide what is valid.
 CFG = config_from_dict(config)
+# A plugin's model classes and evaluators are imported now, so that one that is incomplete fails before any job.
+registry.check_plugin_implementations()
 
 # Jobs run `python -m mmjsd.<step>` from this checkout's src/, installed or not, with the
 # plugin directories on their path and the plugins named in MMJSD_PLUGINS, which every

@@ -49,6 +49,9 @@ MS_SUFFIX = "-ms"
 PLUGINS_VARIABLE = "MMJSD_PLUGINS"
 #: The modules that declare the built-ins, loaded (in this order) before any plugin.
 BUILTIN_MODULES = ("mmjsd.specs.datasets", "mmjsd.specs.objectives", "mmjsd.specs.metrics")
+#: Per kind of spec, the function that imports one spec's implementation by name and checks it is complete (a model
+#: class with every method, an evaluator that is a function). Named, not imported: they need torch.
+IMPLEMENTATION_CHECKS = {"objective": "mmjsd.models:objective_model_class", "metric": "mmjsd.evaluation:load_evaluator"}
 #: How a dataset's items are labelled: one class per item (digits: accuracy, cross-entropy) or
 #: independent binary attributes (CelebA: average precision, binary cross-entropy).
 LABEL_KINDS = ("classes", "attributes")
@@ -614,6 +617,26 @@ def check_implementation_paths(spec: Any) -> None:
             raise UserError(
                 f"{kind} '{spec.name}' of {spec.source}: '{name}': module {module} ({source}) defines no '{attribute}'"
             )
+
+
+def check_plugin_implementations() -> None:
+    """Import every implementation the loaded plugins name and check it, before any job runs.
+
+    :func:`load_plugins` checks only that each ``module:attribute`` exists, without importing
+    it; an implementation that fails to import or lacks a method would otherwise fail in the
+    first job that uses it, after the jobs before it ran. The Snakefile calls this when the
+    config names plugins; the built-ins are checked by the tests instead, so a run without
+    plugins does not import torch to parse the workflow.
+    """
+    for kind, registry in _kinds().items():
+        for spec in registry:
+            if spec.source in BUILTIN_MODULES:
+                continue
+            where = f"{kind} '{spec.name}' of {spec.source}"
+            for name, path in implementation_paths(spec).items():
+                load_object(path, f"{where}: '{name}'")
+            if kind in IMPLEMENTATION_CHECKS:
+                load_object(IMPLEMENTATION_CHECKS[kind], f"checking {where}")(spec.name)
 
 
 def load_object(path: str, what: str) -> Any:
