@@ -37,6 +37,10 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 
 
+onsuccess:
+    remove_kept_checkpoints()
+
+
 rule all:
     default_target: True
     input:

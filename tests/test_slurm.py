@@ -384,8 +384,10 @@ def test_workflow_runs_through_slurm(tmp_path):
 def test_packed_training_runs_members_at_once_and_reruns_only_unfinished_ones(tmp_path):
     """Two MST training runs with jobs_per_gpu 2 (device auto, one simulated GPU: CUDA_VISIBLE_DEVICES=0) on the
     local SLURM: one sbatch runs both at once, each holding half of the allocation's GPU. One member is made to
-    fail (a directory where its checkpoint goes, so its first save fails); the packed job fails, the finished
-    member's outputs stay. After the obstacle is gone, the next run submits the failed member alone."""
+    fail (a directory where its checkpoint goes, so its first save fails); the packed job fails and, with one
+    retry, is resubmitted whole: the finished member then rewrites its outputs from the final checkpoint it kept
+    instead of training again. The run fails; the finished member's outputs stay. After the obstacle is gone, the
+    next run submits the failed member alone, and its success removes the kept checkpoints."""
     env = slurm_env()
     slurm_or_skip(env)
     wd = copy_project(tmp_path / "wf")
@@ -417,15 +419,15 @@ def test_packed_training_runs_members_at_once_and_reruns_only_unfinished_ones(tm
         "--slurm-init-seconds-before-status-checks",
         str(STATUS_CHECK_S),
         "--retries",
-        "0",
+        "{retries}",
         *(str(run / "model.pt") for run in runs.values()),
     ]
 
-    first = run_cmd(cmd, env, timeout=RUN_TIMEOUT_S, cwd=wd)
+    first = run_cmd([arg.format(retries=1) for arg in cmd], env, timeout=RUN_TIMEOUT_S, cwd=wd)
     out = first.stdout + first.stderr
     assert first.returncode != 0, out[-4000:]
     packed = [(sid, log) for _, sid, log in SUBMITTED_GROUP_RE.findall(out) if "/group_train_2_per_gpu_train/" in log]
-    assert len(packed) == 1, out[-4000:]
+    assert len(packed) == 2, out[-4000:]  # the pack, then the pack again (the retry)
     inner = Path(packed[0][1].replace("%j", packed[0][0])).read_text(errors="replace")
     assert "Execute 2 jobs..." in inner, inner[-4000:]  # the allocation's snakemake started both members together
     slot_lines = {
@@ -437,9 +439,14 @@ def test_packed_training_runs_members_at_once_and_reruns_only_unfinished_ones(tm
     ), slot_lines
     assert (wd / runs["mmjsd"] / "model.pt").is_file() and not (wd / runs["mopoe-ms"] / "model.pt").exists()
     kept = (wd / runs["mmjsd"] / "model.pt").stat().st_mtime_ns
+    # the retry's log: the finished member resumed after its last epoch (the CI preset trains 1)
+    retried = (wd / "results/logs/train/corrected/mnist_svhn_text/mmjsd/seed0.log").read_text()
+    assert "resuming mnist_svhn_text/mmjsd seed 0 after epoch 1" in retried, retried[-3000:]
+    kept_checkpoint = wd / "results/checkpoints/corrected/mnist_svhn_text/mmjsd/seed0/last.pt"
+    assert kept_checkpoint.is_file()
 
     obstacle.rmdir()
-    second = run_cmd(cmd, env, timeout=RUN_TIMEOUT_S, cwd=wd)
+    second = run_cmd([arg.format(retries=0) for arg in cmd], env, timeout=RUN_TIMEOUT_S, cwd=wd)
     out = second.stdout + second.stderr
     assert second.returncode == 0, out[-4000:]
     assert re.findall(r"wildcards: (.+)", out) == [
@@ -448,3 +455,4 @@ def test_packed_training_runs_members_at_once_and_reruns_only_unfinished_ones(tm
     assert len(SUBMITTED_GROUP_RE.findall(out)) == 1 and not SUBMITTED_RE.findall(out)
     assert (wd / runs["mopoe-ms"] / "model.pt").is_file()
     assert (wd / runs["mmjsd"] / "model.pt").stat().st_mtime_ns == kept
+    assert not list((wd / "results/checkpoints").rglob("last.pt"))  # the successful run removed the kept ones

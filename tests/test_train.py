@@ -87,6 +87,56 @@ def test_resume_after_interruption_equals_uninterrupted(mst_h5, tmp_path):
     assert not (tmp_path / "resumed/ckpt/last.pt").exists()  # removed once the outputs are written
 
 
+def test_a_kept_final_checkpoint_rewrites_the_same_outputs_without_training(mst_h5, tmp_path, caplog):
+    """What a finished member of a resubmitted SLURM pack does: its rerun resumes after the last epoch."""
+    spec = spec_for(mst_h5)
+    rows, weights = run(spec, tmp_path, keep_final_checkpoint=True)
+    checkpoint = tmp_path / "ckpt/last.pt"
+    assert torch.load(checkpoint, weights_only=True)["epoch"] == 2
+    log_csv = (tmp_path / "run/train_log.csv").read_text()
+    (tmp_path / "run/model.pt").unlink()  # Snakemake removes a job's outputs before it runs again
+    epochs_trained = []
+    with caplog.at_level("INFO", logger="mmjsd.train"):
+        rerun_rows, rerun_weights = run(spec, tmp_path, on_epoch_end=epochs_trained.append)
+    assert epochs_trained == [] and rerun_rows == rows
+    assert "after epoch 2" in caplog.text
+    assert_same_weights(weights, rerun_weights)
+    assert (tmp_path / "run/train_log.csv").read_text() == log_csv
+    assert not checkpoint.exists()  # this time the outputs were written without keeping it
+
+
+def test_a_checkpoint_of_other_code_is_not_resumed(mst_h5, tmp_path):
+    spec = spec_for(mst_h5)
+    run(spec, tmp_path, keep_final_checkpoint=True)
+    checkpoint = tmp_path / "ckpt/last.pt"
+    assert load_checkpoint(checkpoint, spec, torch.device("cpu")) is not None
+    edited = dataclasses.replace(spec, code_version="another-hash")
+    assert load_checkpoint(checkpoint, edited, torch.device("cpu")) is None
+
+
+def test_packed_datasets_keep_their_final_checkpoint(mst_h5, tmp_path, monkeypatch):
+    """The workflow lists the datasets whose training it packs in MMJSD_PACKED_DATASETS; the step keeps their final
+    checkpoint without being told on the command line."""
+    from mmjsd.train import main
+
+    def train_cli(out: Path) -> Path:
+        spec = spec_for(mst_h5, epochs=1)
+        main(
+            [
+                *("--dataset", "mnist_svhn_text", "--variant", "mmjsd", "--seed", "0", "--protocol", "corrected"),
+                *("--hparams", json.dumps(dataclasses.asdict(spec.config)), "--data", str(mst_h5)),
+                *("--out-dir", str(out / "run"), "--checkpoint", str(out / "last.pt"), "--device", "cpu"),
+                "--no-progress",
+            ]
+        )
+        return out / "last.pt"
+
+    monkeypatch.setenv("MMJSD_PACKED_DATASETS", "celeba")
+    assert not train_cli(tmp_path / "celeba_packed").exists()
+    monkeypatch.setenv("MMJSD_PACKED_DATASETS", "celeba,mnist_svhn_text")
+    assert train_cli(tmp_path / "mst_packed").is_file()
+
+
 def test_killed_process_resumes_from_its_checkpoint(mst_h5, tmp_path):
     spec = spec_for(mst_h5, epochs=4)
     _, uninterrupted = run(spec, tmp_path / "full")

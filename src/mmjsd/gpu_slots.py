@@ -47,6 +47,10 @@ JOBS_PER_GPU_CHOICES = tuple(k for k in range(1, UNITS_PER_GPU + 1) if UNITS_PER
 
 #: Environment variable through which the job learns its share of the GPU (see mmjsd.core.runtime.resolve_device).
 MEMORY_FRACTION_VARIABLE = "MMJSD_GPU_MEMORY_FRACTION"
+#: Environment variable (comma-separated datasets) through which the workflow tells training jobs that they are packed
+#: (:func:`packed_training_group`): SLURM resubmits a failed pack whole, so its members keep their final checkpoint
+#: (mmjsd.train). Not a job parameter: changing jobs_per_gpu must not rerun training.
+PACKED_DATASETS_VARIABLE = "MMJSD_PACKED_DATASETS"
 
 
 def job_units(jobs_per_gpu: int) -> int:
@@ -64,6 +68,11 @@ def packed_training_group(jobs_per_gpu: int) -> str:
     such group's jobs ``jobs_per_gpu`` to an allocation with one GPU. The name carries the number, so the profile
     sets group-components for every choice without reading the config."""
     return f"train_{jobs_per_gpu}_per_gpu"
+
+
+def packed_datasets(environ: Mapping[str, str] = os.environ) -> list[str]:
+    """The datasets whose training jobs the workflow packs, as it set :data:`PACKED_DATASETS_VARIABLE`."""
+    return [name for name in environ.get(PACKED_DATASETS_VARIABLE, "").split(",") if name]
 
 
 def visible_gpus(environ: Mapping[str, str] = os.environ) -> list[str]:

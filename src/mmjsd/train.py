@@ -11,9 +11,16 @@ epoch: every loss term, wall time) into --out-dir. Both JSON and model file reco
 protocol (docs/departures.md), which the metric files inherit. After every epoch the full training
 state (model, optimiser, RNG, log) goes to --checkpoint, a file Snakemake does not
 manage; rerunning after a kill resumes from it and ends bit-identical (on CPU) to an
-uninterrupted run. A NaN or inf loss stops the job with the epoch, step and loss term,
-and the last good checkpoint is kept; so does an Adam second-moment estimate that
-overflowed to inf, which would freeze its parameters while the loss stays finite.
+uninterrupted run. A checkpoint is resumed only by the run it belongs to: the same
+protocol, settings, seed, data and --code-version. It is deleted once the outputs are
+written, unless --keep-final-checkpoint (the default for the datasets the workflow lists in
+$MMJSD_PACKED_DATASETS): then a rerun of a finished run resumes after its last epoch and
+rewrites the same outputs in seconds, which is what a packed SLURM job that is
+resubmitted whole needs for its members that had finished (docs/cluster.md); the
+workflow deletes kept checkpoints when a run of it succeeds. A NaN or inf loss stops the
+job with the epoch, step and loss term, and the last good checkpoint is kept; so does an
+Adam second-moment estimate that overflowed to inf, which would freeze its parameters
+while the loss stays finite.
 
 The training split is held in memory as uint8 pixels and character indices: on the GPU
 when it takes at most half of the GPU's free memory, else in host memory, from where each
@@ -44,6 +51,7 @@ from mmjsd.core.errors import UserError
 from mmjsd.core.io import atomic_path, canonical_json, sha256_file, write_json, write_text
 from mmjsd.core.runtime import epoch_order, library_versions, resolve_device, seed_everything, set_threads, split_device
 from mmjsd.data.readers import load_split
+from mmjsd.gpu_slots import PACKED_DATASETS_VARIABLE, packed_datasets
 from mmjsd.models import MultimodalVAE, build_model
 
 log = logging.getLogger("mmjsd.train")
@@ -64,12 +72,14 @@ class RunSpec:
     data_sha256: str
     #: corrected or reference-exact (mmjsd.core.departures.PROTOCOLS): which results tree the run belongs to.
     protocol: str
+    #: Version of the code that trains (the workflow passes the job's code hash, mmjsd.core.provenance).
+    code_version: str = ""
 
     def __post_init__(self) -> None:
         check_protocol(self.protocol, self.config.departures, f"training.{self.dataset} ({self.variant})")
 
     def identity(self) -> str:
-        """What a checkpoint must match to be resumed (protocol, hyper-parameters, seed, data)."""
+        """What a checkpoint must match to be resumed (protocol, hyper-parameters, seed, data, code)."""
         return canonical_json(
             {
                 "dataset": self.dataset,
@@ -78,6 +88,7 @@ class RunSpec:
                 "protocol": self.protocol,
                 "config": dataclasses.asdict(self.config),
                 "data": self.data_sha256,
+                "code": self.code_version,
             }
         )
 
@@ -297,8 +308,10 @@ def train(
     device: torch.device,
     progress: bool = True,
     on_epoch_end: Callable[[int], None] | None = None,
+    keep_final_checkpoint: bool = False,
 ) -> list[dict]:
-    """Train (or resume) the run; returns the per-epoch log rows. ``on_epoch_end(epoch)`` runs after each checkpoint."""
+    """Train (or resume) the run; returns the per-epoch log rows. ``on_epoch_end(epoch)`` runs after each checkpoint;
+    ``keep_final_checkpoint`` keeps the last one after the outputs are written (see the module docstring)."""
     cfg = spec.config
     started = time.perf_counter()
     seed_everything(spec.seed)
@@ -367,7 +380,8 @@ def train(
         if on_epoch_end is not None:
             on_epoch_end(epoch)
     write_outputs(out_dir, spec, model, rows, device, time.perf_counter() - started)
-    checkpoint.unlink(missing_ok=True)
+    if not keep_final_checkpoint:
+        checkpoint.unlink(missing_ok=True)
     return rows
 
 
@@ -407,6 +421,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--checkpoint", required=True, type=Path, help="resume state, rewritten every epoch (not a pipeline output)"
     )
+    parser.add_argument(
+        "--keep-final-checkpoint",
+        action="store_true",
+        help=(
+            "keep --checkpoint after the outputs are written, so a rerun rewrites them without training (default for "
+            f"the datasets listed in ${PACKED_DATASETS_VARIABLE}, which the workflow sets for packed training jobs)"
+        ),
+    )
+    parser.add_argument(
+        "--code-version",
+        default="",
+        help="version of the training code (the workflow passes its code hash); no other code's checkpoint is resumed",
+    )
     add_runtime_arguments(parser)
     return parser.parse_args(argv)
 
@@ -415,8 +442,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     set_threads(args.threads)
     cfg = from_dict(TrainConfig, args.hparams, f"training.{args.dataset} ({args.variant})")
-    spec = RunSpec(args.dataset, args.variant, args.seed, cfg, args.data, sha256_file(args.data), args.protocol)
-    train(spec, args.out_dir, args.checkpoint, resolve_device(args.device), progress=not args.no_progress)
+    spec = RunSpec(
+        args.dataset, args.variant, args.seed, cfg, args.data, sha256_file(args.data), args.protocol, args.code_version
+    )
+    train(
+        spec,
+        args.out_dir,
+        args.checkpoint,
+        resolve_device(args.device),
+        progress=not args.no_progress,
+        keep_final_checkpoint=args.keep_final_checkpoint or args.dataset in packed_datasets(),
+    )
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 # Shared by the workflow files: config validation, typed config, params helpers, targets.
-# Nothing here imports torch: this runs at every parse, dry runs included.
+# Nothing here imports torch (unless the config names plugins: their implementations are checked at parse time):
+# this runs at every parse, dry runs included.
 import dataclasses
 import os
 import shlex
@@ -11,7 +12,7 @@ sys.path.insert(0, str(SRC))
 
 from mmjsd.core import registry
 from mmjsd.core.config import config_from_dict, metric_job_params, plugin_search_paths
-from mmjsd.gpu_slots import job_units, packed_training_group
+from mmjsd.gpu_slots import PACKED_DATASETS_VARIABLE, job_units, packed_training_group
 from mmjsd.core.departures import PROTOCOLS
 from mmjsd.core.io import canonical_json
 from mmjsd.reporting.outputs import sample_figure_stems
@@ -86,12 +87,36 @@ def slot_units(dataset=None):
     )
 
 
-def train_pack(wildcards):
-    """Group of a training job whose dataset shares GPUs (mmjsd.gpu_slots.packed_training_group), which the SLURM
-    profile packs jobs_per_gpu at a time into one allocation with one GPU; None when a job has a GPU to itself or
-    the config pins the CPU. Snakemake ignores groups when it runs jobs itself."""
-    jobs_per_gpu = CFG.resources[wildcards.dataset].jobs_per_gpu
+def packed_group(dataset):
+    """Group of the training jobs of a dataset that shares GPUs (mmjsd.gpu_slots.packed_training_group), which the
+    SLURM profile packs jobs_per_gpu at a time into one allocation with one GPU; None when a job has a GPU to itself
+    or the config pins the CPU. Snakemake ignores groups when it runs jobs itself."""
+    jobs_per_gpu = CFG.resources[dataset].jobs_per_gpu
     return packed_training_group(jobs_per_gpu) if jobs_per_gpu > 1 and CFG.device != "cpu" else None
+
+
+def train_pack(wildcards):
+    return packed_group(wildcards.dataset)
+
+
+# SLURM resubmits a failed pack whole, finished members included; these keep their final checkpoint, so that they
+# rewrite their outputs from it instead of training again (mmjsd.train). Kept checkpoints go when the run succeeds.
+os.environ[PACKED_DATASETS_VARIABLE] = ",".join(d for d in CFG.datasets if packed_group(d))
+#: A training run's resume state (not a pipeline output) and its model, by the train rule's wildcards.
+CHECKPOINT = "results/checkpoints/{protocol}/{dataset}/{variant}/seed{seed}/last.pt"
+RUN_MODEL = "results/runs/{protocol}/{dataset}/{variant}/seed{seed}/model.pt"
+
+
+def remove_kept_checkpoints():
+    """Delete the checkpoints that finished training runs kept: those older than their run's model.pt. The
+    checkpoints of unfinished runs stay, for their resume."""
+    found = glob_wildcards(CHECKPOINT)
+    for values in zip(*found):
+        names = dict(zip(found._fields, values))
+        # (not named `checkpoint`: a Snakemake keyword at the start of a line)
+        resume_state, model = Path(CHECKPOINT.format(**names)), Path(RUN_MODEL.format(**names))
+        if model.is_file() and model.stat().st_mtime_ns >= resume_state.stat().st_mtime_ns:
+            resume_state.unlink()
 
 
 def run_code(step, dataset, variant, *extra):

@@ -5,7 +5,7 @@ rule train:
     input:
         data="results/datasets/{dataset}.h5",
     output:
-        model="results/runs/{protocol}/{dataset}/{variant}/seed{seed}/model.pt",
+        model=RUN_MODEL,
         config="results/runs/{protocol}/{dataset}/{variant}/seed{seed}/config.json",
         log_csv="results/runs/{protocol}/{dataset}/{variant}/seed{seed}/train_log.csv",
     log:
@@ -25,7 +25,7 @@ rule train:
         hparams=lambda wildcards: shell_json(
             train_hparams(wildcards.dataset, wildcards.variant, wildcards.protocol)
         ),
-        checkpoint="results/checkpoints/{protocol}/{dataset}/{variant}/seed{seed}/last.pt",
+        checkpoint=CHECKPOINT,
         device=CFG.device,
         code=lambda wildcards: run_code(
             "mmjsd.train", wildcards.dataset, wildcards.variant
@@ -34,4 +34,4 @@ rule train:
         "python -m mmjsd.gpu_slots --units {resources.gpu_units} -- python -m mmjsd.train --dataset {wildcards.dataset} --variant {wildcards.variant} --seed {wildcards.seed} "
         "--protocol {wildcards.protocol} "
         "--hparams {params.hparams} --data {input.data} --out-dir $(dirname {output.model}) "
-        "--checkpoint {params.checkpoint} --device {params.device} --threads {threads} > {log} 2>&1"
+        "--checkpoint {params.checkpoint} --code-version {params.code} --device {params.device} --threads {threads} > {log} 2>&1"
