@@ -12,6 +12,7 @@ import json
 import re
 import shutil
 import subprocess
+import types
 from pathlib import Path
 
 import numpy as np
@@ -562,3 +563,24 @@ def test_protocols_are_never_mixed(both, tmp_path):
     path.write_text(json.dumps(document))
     with pytest.raises(UserError, match=re.escape("'protocol.name' must be one of corrected, reference-exact")):
         load_metric_file(path)
+
+
+def test_protocol_items_merge_consistent_switch_subsets_and_keep_real_differences():
+    """Each run records only the switches acting on it; the caption states their union once. Runs that disagree on a
+    value (a key or a shared switch) are still listed apart and marked as varying."""
+
+    def records(*protocols):
+        return [types.SimpleNamespace(protocol=protocol) for protocol in protocols]
+
+    mmjsd = {"n_test": 1000, "departures": {"text_likelihood": "corrected", "dynamic_prior_epsilon": "corrected"}}
+    mvae = {"n_test": 1000, "departures": {"text_likelihood": "corrected", "mvae_unimodal_kl": "corrected"}}
+    assert aggregate.protocol_items(records(mmjsd, mvae)) == [
+        'departures={"dynamic_prior_epsilon":"corrected","mvae_unimodal_kl":"corrected","text_likelihood":"corrected"}',
+        "n_test=1000",
+    ]
+    flipped = {"n_test": 500, "departures": {"text_likelihood": "reference"}}
+    assert aggregate.protocol_items(records(mmjsd, flipped)) == [
+        'departures={"dynamic_prior_epsilon":"corrected","text_likelihood":"corrected"}/{"text_likelihood":"reference"}'
+        " (varies between runs)",
+        "n_test=1000/500 (varies between runs)",
+    ]

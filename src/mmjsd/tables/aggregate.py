@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import string
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -288,13 +288,32 @@ def compact_value(value: object) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
+def merged_mappings(values: list[object]) -> list[object]:
+    """``values`` as one mapping when they are mappings that never disagree on a key, else unchanged.
+
+    Each run records only the departure switches that act on it (docs/departures.md), so the
+    runs of a table carry different subsets of one consistent setting; their union says it
+    once instead of listing every subset.
+    """
+    if not values or not all(isinstance(value, Mapping) for value in values):
+        return values
+    union: dict = {}
+    for value in values:
+        for key, item in value.items():
+            if union.setdefault(key, item) != item:
+                return values
+    return [union]
+
+
 def protocol_items(records: Iterable[MetricRecord]) -> list[str]:
-    """``key=value`` for each protocol key of ``records``; values that differ are joined with ``/``."""
-    seen: dict[str, dict[str, None]] = {}
+    """``key=value`` for each protocol key of ``records``; values that differ are joined with ``/``
+    (mappings that agree on every shared key are merged first: :func:`merged_mappings`)."""
+    seen: dict[str, list[object]] = {}
     for record in records:
         for key, value in record.protocol.items():
-            seen.setdefault(key, {})[compact_value(value)] = None
-    return [
-        f"{key}={'/'.join(values)}" + (" (varies between runs)" if len(values) > 1 else "")
-        for key, values in sorted(seen.items())
-    ]
+            seen.setdefault(key, []).append(value)
+    items = []
+    for key, values in sorted(seen.items()):
+        distinct = list(dict.fromkeys(compact_value(value) for value in merged_mappings(values)))
+        items.append(f"{key}={'/'.join(distinct)}" + (" (varies between runs)" if len(distinct) > 1 else ""))
+    return items
