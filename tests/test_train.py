@@ -103,6 +103,9 @@ def test_a_kept_final_checkpoint_rewrites_the_same_outputs_without_training(mst_
     assert_same_weights(weights, rerun_weights)
     assert (tmp_path / "run/train_log.csv").read_text() == log_csv
     assert not checkpoint.exists()  # this time the outputs were written without keeping it
+    # the recorded wall time still covers the training epochs, though this process trained none
+    wall_time = json.loads((tmp_path / "run/config.json").read_text())["wall_time_s"]
+    assert wall_time >= sum(row["wall_time_s"] for row in rows) > 0
 
 
 def test_a_checkpoint_of_other_code_is_not_resumed(mst_h5, tmp_path):

@@ -337,6 +337,8 @@ def train(
         if state["cuda_rng"] is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         rows = state["log_rows"]
+        # the wall time recorded with the outputs counts the resumed epochs too, not only this process's
+        started -= sum(row["wall_time_s"] for row in rows)
         log.info(
             "resuming %s/%s seed %d after epoch %d from %s",
             spec.dataset,
