@@ -8,6 +8,7 @@ them live in ``conftest.py``. ``tests/test_layout.py`` checks that no test modul
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -92,6 +93,17 @@ def copy_project(dest: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, target, follow_symlinks=False)
     return dest
+
+
+def train_cli_args(config: TrainConfig, data: Path, out_dir: Path, checkpoint: Path) -> list[str]:
+    """Arguments of ``python -m mmjsd.train`` for mmjsd seed 0 on the MST file ``data``, as the train rule
+    passes them (corrected protocol, CPU, one thread: the same arithmetic as the rule)."""
+    return [
+        *("--dataset", "mnist_svhn_text", "--variant", "mmjsd", "--seed", "0", "--protocol", "corrected"),
+        *("--hparams", json.dumps(dataclasses.asdict(config)), "--data", str(data)),
+        *("--out-dir", str(out_dir), "--checkpoint", str(checkpoint)),
+        *("--device", "cpu", "--threads", "1", "--no-progress"),
+    ]
 
 
 def read_csv(path: Path) -> tuple[list[str], list[dict]]:

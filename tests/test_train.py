@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers import mst_config
+from helpers import mst_config, train_cli_args
 from mmjsd.core.config import TrainConfig
 from mmjsd.core.errors import UserError
 from mmjsd.core.io import sha256_file
@@ -123,15 +123,7 @@ def test_packed_datasets_keep_their_final_checkpoint(mst_h5, tmp_path, monkeypat
     from mmjsd.train import main
 
     def train_cli(out: Path) -> Path:
-        spec = spec_for(mst_h5, epochs=1)
-        main(
-            [
-                *("--dataset", "mnist_svhn_text", "--variant", "mmjsd", "--seed", "0", "--protocol", "corrected"),
-                *("--hparams", json.dumps(dataclasses.asdict(spec.config)), "--data", str(mst_h5)),
-                *("--out-dir", str(out / "run"), "--checkpoint", str(out / "last.pt"), "--device", "cpu"),
-                "--no-progress",
-            ]
-        )
+        main(train_cli_args(spec_for(mst_h5, epochs=1).config, mst_h5, out / "run", out / "last.pt"))
         return out / "last.pt"
 
     monkeypatch.setenv("MMJSD_PACKED_DATASETS", "celeba")
@@ -148,27 +140,7 @@ def test_killed_process_resumes_from_its_checkpoint(mst_h5, tmp_path):
         sys.executable,
         "-m",
         "mmjsd.train",
-        "--dataset",
-        "mnist_svhn_text",
-        "--variant",
-        "mmjsd",
-        "--seed",
-        "0",
-        "--protocol",
-        "corrected",
-        "--hparams",
-        json.dumps(dataclasses.asdict(spec.config)),
-        "--data",
-        str(mst_h5),
-        "--out-dir",
-        str(tmp_path / "killed/run"),
-        "--checkpoint",
-        str(checkpoint),
-        "--device",
-        "cpu",
-        "--threads",
-        "1",
-        "--no-progress",
+        *train_cli_args(spec.config, mst_h5, tmp_path / "killed/run", checkpoint),
     ]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -8,7 +8,6 @@ checkpoint, and with --keep-going a failing job does not stop independent ones.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import re
@@ -24,7 +23,7 @@ import pytest
 import torch
 import yaml
 
-from helpers import copy_project
+from helpers import copy_project, train_cli_args
 from mmjsd.core.config import load_config
 from mmjsd.tables import specs
 
@@ -367,34 +366,18 @@ def test_killed_training_job_resumes_from_its_checkpoint(workdir, tmp_path):
     # the same run uninterrupted, straight through the step's CLI
     fresh = tmp_path / "fresh"
     cfg = load_config(workdir / "config.yaml", workdir / PRESET, workdir / overlay)
-    params = json.dumps(dataclasses.asdict(cfg.train_config("mnist_svhn_text", "mmjsd")))
     subprocess.run(
         [
             sys.executable,
             "-m",
             "mmjsd.train",
-            "--dataset",
-            "mnist_svhn_text",
-            "--variant",
-            "mmjsd",
-            "--seed",
-            "0",
-            "--protocol",
-            "corrected",
-            "--hparams",
-            params,
-            "--data",
-            str(workdir / "results/datasets/mnist_svhn_text.h5"),
-            "--out-dir",
-            str(fresh),
-            "--checkpoint",
-            str(tmp_path / "ck.pt"),
-            "--device",
-            "cpu",
-            "--threads",
-            "1",
-            "--no-progress",
-        ],  # one thread, as the rule: same arithmetic
+            *train_cli_args(
+                cfg.train_config("mnist_svhn_text", "mmjsd"),
+                workdir / "results/datasets/mnist_svhn_text.h5",
+                fresh,
+                tmp_path / "ck.pt",
+            ),
+        ],
         check=True,
         capture_output=True,
         env={**os.environ, "PYTHONPATH": str(workdir / "src")},
